@@ -1,0 +1,73 @@
+/* The probe registry: a new probe type is one file and one line in s_types. */
+#include "probe.h"
+
+#include "sd_clock.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct probe_ops *const s_types[] = {
+    &probe_http_ops,
+};
+
+const struct probe_ops *probe_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof s_types / sizeof s_types[0]; i++)
+        if (strcmp(s_types[i]->name, name) == 0)
+            return s_types[i];
+    return NULL;
+}
+
+const struct probe_ops *probe_at(size_t i)
+{
+    return i < sizeof s_types / sizeof s_types[0] ? s_types[i] : NULL;
+}
+
+probe_result_t *probe_result_new(const char *asset_id)
+{
+    probe_result_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->asset_id = strdup(asset_id ? asset_id : "");
+    if (!r->asset_id) {
+        free(r);
+        return NULL;
+    }
+    r->started_at_ms = sd_wall_ms();
+    return r;
+}
+
+void probe_result_destroy(probe_result_t **p)
+{
+    if (!p || !*p)
+        return;
+    free((*p)->asset_id);
+    free(*p);
+    *p = NULL;
+}
+
+void probe_result_set_reason(probe_result_t *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    va_end(ap);
+    for (char *c = r->reason; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+}
+
+void probe_result_add_phase(probe_result_t *r, const char *name, int64_t duration_us)
+{
+    if (r->n_phases >= PROBE_MAX_PHASES)
+        return;
+    probe_phase_t *ph = &r->phases[r->n_phases++];
+    snprintf(ph->name, sizeof ph->name, "%s", name);
+    if (duration_us < 0)
+        duration_us = 0;
+    ph->duration_us = duration_us > UINT32_MAX ? UINT32_MAX : (uint32_t) duration_us;
+}

@@ -1,0 +1,89 @@
+/* probe: the registry of probe types (name -> struct probe_ops) and the result record.
+ * A failed probe is data (success=false + reason), never an error path. */
+#ifndef PROBE_H
+#define PROBE_H
+
+#include "curl_glue.h"
+#include "loop.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROBE_MAX_PHASES 8
+#define PROBE_REASON_MAX 200
+
+typedef struct {
+    char name[16];       /* dns, connect, tls, processing, transfer */
+    uint32_t duration_us;
+} probe_phase_t;
+
+typedef struct probe_result {
+    uint64_t seq;          /* set by outq */
+    char *asset_id;        /* owned */
+    int64_t started_at_ms; /* wall clock, unix ms */
+    bool success;
+    uint32_t latency_us;
+    int32_t status_code;   /* 0 when none */
+    char reason[PROBE_REASON_MAX]; /* one line, "" on success */
+    probe_phase_t phases[PROBE_MAX_PHASES];
+    size_t n_phases;
+    int64_t cert_expiry_unix; /* 0 when unknown */
+} probe_result_t;
+
+/* What a probe needs from the agent. */
+typedef struct {
+    loop_t *loop;
+    curl_glue_t *curl;
+} probe_env_t;
+
+/* One asset as the scheduler holds it (strings owned by the holder). */
+typedef struct {
+    char *asset_id;
+    char *type;
+    char *address;
+    uint32_t interval_ms;
+    uint32_t timeout_ms;
+    uint32_t *expected_status_codes;
+    size_t n_expected_status_codes;
+    char *options_json;   /* "" = none */
+    uint32_t phase_offset_ms;
+} probe_spec_t;
+
+typedef struct probe_run probe_run_t; /* one in-flight probe, type-specific */
+
+/* Called once per started probe with a result the callee owns (probe_result_destroy). */
+typedef void(probe_done_fn)(probe_result_t *r, void *ctx);
+
+struct probe_ops {
+    const char *name;
+    /* Validates options_json ("" or NULL = none); *opts_out is freed with free_options.
+     * 0, or -EINVAL with a one-line message in err. */
+    int (*parse_options)(const char *options_json, void **opts_out, char *err, size_t errlen);
+    void (*free_options)(void *opts);
+    /* Starts a probe; spec and opts must outlive the run. done is never called from inside
+     * start. 0 with *run_out set, or -errno with a one-line message in err. */
+    int (*start)(const probe_env_t *env, const probe_spec_t *spec, const void *opts,
+                 probe_done_fn *done, void *ctx, probe_run_t **run_out, char *err, size_t errlen);
+    /* Stops a run; done will not be called; frees the run. */
+    void (*cancel)(probe_run_t *run);
+};
+
+/* The probe type called name, or NULL. */
+const struct probe_ops *probe_find(const char *name);
+/* The i-th registered type, or NULL past the end (for Hello.probe_types). */
+const struct probe_ops *probe_at(size_t i);
+
+/* A zeroed result for asset_id (copied), started_at_ms set to now. NULL on ENOMEM. */
+probe_result_t *probe_result_new(const char *asset_id);
+void probe_result_destroy(probe_result_t **p);
+/* Formats a one-line reason (newlines become spaces). */
+void probe_result_set_reason(probe_result_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends a phase if there is room. */
+void probe_result_add_phase(probe_result_t *r, const char *name, int64_t duration_us);
+
+/* The http probe's ops (probe_http.c). */
+extern const struct probe_ops probe_http_ops;
+
+#endif

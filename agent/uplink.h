@@ -1,0 +1,64 @@
+/* uplink: the agent's connection to the collector (one ZeroMQ DEALER, protobuf Envelopes).
+ * Hello on every (re)connection; no ResultBatch before the collector's hello Ack; batches of
+ * consecutive sequence numbers with a bounded number in flight; heartbeats; reconnect with
+ * backoff when the collector is silent for 3 heartbeat periods; resend of everything unacked.
+ * Logs its own events (component "uplink"). */
+#ifndef UPLINK_H
+#define UPLINK_H
+
+#include "loop.h"
+#include "outq.h"
+#include "statusd.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct uplink uplink_t;
+
+typedef struct {
+    const char *agent_id;
+    const char *region;
+    const char *const *endpoints; /* e.g. "tcp://collector:5555"; one is used at a time */
+    size_t n_endpoints;
+    int heartbeat_ms;             /* default 5000 */
+    size_t batch_max;             /* results per ResultBatch, default 500 */
+    size_t max_inflight_batches;  /* default 4 (at most 16) */
+    int hwm;                      /* ZeroMQ send/receive high-water mark, default 1000 */
+    int backoff_min_ms;           /* default 200 */
+    int backoff_max_ms;           /* default 10000 */
+} uplink_config_t;
+
+/* A new Assignment (version differs from the one held). Return >= 0 when applied: the
+ * uplink then reports this version in Hello and Heartbeat. */
+typedef int(uplink_assignment_fn)(const Statusd__Assignment *a, void *ctx);
+
+typedef struct {
+    uint64_t connects;        /* sockets created (first connect + reconnects) */
+    uint64_t hello_acks;      /* hello replies received */
+    uint64_t collector_lost;  /* connections given up after 3 silent heartbeat periods */
+    uint64_t batches_sent, results_sent;
+    uint64_t resends;         /* pipelines restarted from the first unacked result */
+    uint64_t acks;
+    uint64_t renumbered;      /* hello replies that renumbered pending results */
+    uint64_t dropped_stored;  /* pending results dropped because the collector had them */
+    uint64_t malformed;       /* frames from the collector that were not a valid Envelope */
+    uint64_t send_blocked;    /* sends refused by the high-water mark */
+    uint64_t heartbeats_sent, heartbeats_received;
+    uint64_t assignments_applied, assignments_ignored;
+    int64_t rtt_ms;           /* last heartbeat round trip, -1 unknown */
+    int64_t clock_skew_ms;    /* collector clock minus ours, estimated */
+} uplink_stats_t;
+
+/* Copies the config. Does not connect yet. NULL on EINVAL/ENOMEM. */
+uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
+                     uplink_assignment_fn *on_assignment, void *ctx);
+/* Closes the socket (linger 0) and frees. Accepts NULL. */
+void uplink_destroy(uplink_t **p);
+/* Connects and sends Hello; reconnects by itself from then on. 0 or -errno. */
+int uplink_start(uplink_t *self);
+/* True between the hello reply and the loss of the connection. */
+bool uplink_ready(const uplink_t *self);
+uint64_t uplink_assignment_version(const uplink_t *self);
+uplink_stats_t uplink_stats(const uplink_t *self);
+
+#endif

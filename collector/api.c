@@ -1,0 +1,495 @@
+/* api: libmicrohttpd, one thread per connection (bounded by API_MAX_CONNECTIONS and an
+ * idle timeout). Routes are a fixed table; every reply is built as a reply_t and queued in
+ * one place, which also counts statusd_api_requests_total{route,code}. The database is one
+ * store_t behind a mutex, opened lazily and reconnected at most once a second, so the API
+ * (and /metrics, and the page) stays up while PostgreSQL is away. */
+/* collector.h (via api.h) has a slash-star inside a comment: -Wcomment off until fixed */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "api.h"
+#pragma GCC diagnostic pop
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sd_clock.h"
+#include "sd_log.h"
+#include "status_page.h"
+#include "store_api.h"
+
+#ifndef STATUSD_VERSION
+#define STATUSD_VERSION "0.0.0"
+#endif
+
+#define API_RECONNECT_MS 1000
+#define API_STATEMENT_TIMEOUT_MS 10000
+#define API_MAX_ID_LEN 256
+#define EVENTS_LIMIT_DEFAULT 100
+#define EVENTS_LIMIT_MAX 1000
+
+#define REQS_NAME "statusd_api_requests_total"
+#define REQS_HELP "HTTP requests served by the API, by route and status code."
+#define REJECT_NAME "statusd_api_connections_rejected_total"
+#define REJECT_HELP "API connections refused because the connection limit was reached."
+
+struct api_t {
+    struct MHD_Daemon *d;
+    metrics_t *metrics;
+    char *conninfo;
+    pthread_mutex_t db_lock;
+    bool db_lock_init;
+    store_t *store;          /* guarded by db_lock */
+    sd_ms_t next_connect_ms; /* guarded by db_lock */
+    bool db_down_logged;     /* guarded by db_lock */
+    atomic_bool drop_logged;
+    atomic_bool limit_logged;
+    int port;
+};
+
+typedef enum {
+    ROUTE_PAGE,
+    ROUTE_METRICS,
+    ROUTE_HEALTH,
+    ROUTE_ASSETS,
+    ROUTE_EVENTS,
+    ROUTE_INCIDENTS,
+    ROUTE_UNKNOWN
+} route_t;
+
+/* the route label of each; bounded, never the raw path */
+static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/assets",
+                                          "/api/assets/{id}/events", "/api/incidents",
+                                          "other"};
+
+typedef struct {
+    int status;
+    char *body;           /* malloc'd unless body_static */
+    const char *static_body;
+    size_t len;
+    const char *ctype;
+    bool allow_header;
+    bool is_page;
+} reply_t;
+
+/* --- replies -------------------------------------------------------------- */
+
+static void s_reply_json(reply_t *r, int status, json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!s) {
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        r->static_body = "{\"error\":\"out of memory\"}";
+        r->len = strlen(r->static_body);
+    } else {
+        r->body = s;
+        r->len = strlen(s);
+    }
+    r->status = status;
+    r->ctype = "application/json";
+}
+
+static void s_reply_error(reply_t *r, int status, const char *msg)
+{
+    s_reply_json(r, status, json_pack("{s:s}", "error", msg));
+}
+
+/* --- database ------------------------------------------------------------- */
+
+/* Makes api->store usable; 0 or -EIO. Called with db_lock held. Connection attempts are
+ * at most one per API_RECONNECT_MS so a dead database answers fast. */
+static int s_db_ready(api_t *api)
+{
+    sd_ms_t now = sd_mono_ms();
+    if (api->store && PQstatus(store_conn(api->store)) == CONNECTION_OK)
+        return 0;
+    if (now < api->next_connect_ms)
+        return -EIO;
+    int rc = 0;
+    char err[256] = "";
+    if (!api->store) {
+        api->store = store_new(api->conninfo, err, sizeof err);
+        rc = api->store ? 0 : -EIO;
+    } else {
+        rc = store_ensure(api->store);
+        if (rc)
+            snprintf(err, sizeof err, "reconnect failed");
+    }
+    /* a slow query must not hold the lock (and every request behind it) for long */
+    if (rc == 0 && store_api_session_setup(api->store, API_STATEMENT_TIMEOUT_MS) != 0) {
+        snprintf(err, sizeof err, "cannot set statement_timeout");
+        rc = -EIO;
+    }
+    if (rc) {
+        for (char *c = err; *c; c++) /* libpq messages span lines; a log line does not */
+            if (*c == '\n' || *c == '\t')
+                *c = ' ';
+        api->next_connect_ms = now + API_RECONNECT_MS;
+        if (!api->db_down_logged)
+            sd_warn("api", "database unreachable err=\"%s\"", err);
+        api->db_down_logged = true;
+        return -EIO;
+    }
+    if (api->db_down_logged)
+        sd_info("api", "database reachable again");
+    api->db_down_logged = false;
+    return 0;
+}
+
+typedef struct {
+    route_t route;
+    const char *asset_id;
+    int limit;
+    bool open_only;
+} query_t;
+
+static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, size_t errlen)
+{
+    switch (q->route) {
+    case ROUTE_HEALTH:
+        return store_api_health(s);
+    case ROUTE_ASSETS:
+        return store_api_assets(s, out, err, errlen);
+    case ROUTE_EVENTS:
+        return store_api_events(s, q->asset_id, q->limit, out, err, errlen);
+    case ROUTE_INCIDENTS:
+        return store_api_incidents(s, q->open_only, out, err, errlen);
+    default:
+        return -EINVAL;
+    }
+}
+
+/* Runs one query under the lock; a query that failed because the connection died is
+ * retried once on a fresh connection. */
+static int s_query(api_t *api, const query_t *q, json_t **out, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&api->db_lock);
+    int rc = s_db_ready(api);
+    if (rc == 0) {
+        rc = s_run_query(api->store, q, out, err, errlen);
+        if (rc == -EIO && PQstatus(store_conn(api->store)) != CONNECTION_OK) {
+            api->next_connect_ms = 0;
+            rc = s_db_ready(api);
+            if (rc == 0)
+                rc = s_run_query(api->store, q, out, err, errlen);
+        }
+    } else {
+        snprintf(err, errlen, "database unreachable");
+        rc = -ENOTCONN; /* already logged once per outage by s_db_ready */
+    }
+    pthread_mutex_unlock(&api->db_lock);
+    return rc;
+}
+
+/* --- routes --------------------------------------------------------------- */
+
+static route_t s_route(const char *url, const char **id, size_t *id_len)
+{
+    static const char prefix[] = "/api/assets/", suffix[] = "/events";
+    if (strcmp(url, "/") == 0)
+        return ROUTE_PAGE;
+    if (strcmp(url, "/metrics") == 0)
+        return ROUTE_METRICS;
+    if (strcmp(url, "/api/health") == 0)
+        return ROUTE_HEALTH;
+    if (strcmp(url, "/api/assets") == 0)
+        return ROUTE_ASSETS;
+    if (strcmp(url, "/api/incidents") == 0)
+        return ROUTE_INCIDENTS;
+    size_t n = strlen(url), p = sizeof prefix - 1, s = sizeof suffix - 1;
+    if (n > p + s && strncmp(url, prefix, p) == 0 && strcmp(url + n - s, suffix) == 0) {
+        *id = url + p;
+        *id_len = n - p - s;
+        return ROUTE_EVENTS;
+    }
+    return ROUTE_UNKNOWN;
+}
+
+/* "1".."1000" exactly (no sign, spaces or trailing bytes); -1 otherwise. */
+static int s_parse_limit(const char *v)
+{
+    if (!v || !*v || strlen(v) > 4)
+        return -1;
+    int n = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        n = n * 10 + (*p - '0');
+    }
+    return n >= 1 && n <= EVENTS_LIMIT_MAX ? n : -1;
+}
+
+static void s_do_health(api_t *api, reply_t *r)
+{
+    query_t q = {.route = ROUTE_HEALTH};
+    char err[256] = "";
+    bool ok = s_query(api, &q, NULL, err, sizeof err) == 0;
+    s_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                 json_pack("{s:s,s:s,s:s}", "status", ok ? "healthy" : "unhealthy", "version",
+                           STATUSD_VERSION, "database", ok ? "ok" : "unreachable"));
+}
+
+static void s_do_query(api_t *api, const query_t *q, reply_t *r)
+{
+    json_t *out = NULL;
+    char err[512] = "";
+    int rc = s_query(api, q, &out, err, sizeof err);
+    if (rc == 0)
+        s_reply_json(r, MHD_HTTP_OK, out);
+    else if (rc == -ENOENT)
+        s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+    else {
+        if (rc != -ENOTCONN)
+            sd_warn("api", "query failed route=%s err=\"%s\"", ROUTE_LABEL[q->route], err);
+        s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                      rc == -EIO || rc == -ENOTCONN ? "database unavailable" : "internal error");
+    }
+}
+
+static void s_do_metrics(api_t *api, reply_t *r)
+{
+    uint64_t dropped = metrics_series_dropped(api->metrics);
+    if (dropped && !atomic_exchange(&api->drop_logged, true))
+        sd_warn("api", "metrics series bound reached, new series dropped dropped=%llu",
+                (unsigned long long) dropped);
+    char *text = metrics_render(api->metrics);
+    if (!text) {
+        s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
+        return;
+    }
+    r->status = MHD_HTTP_OK;
+    r->body = text;
+    r->len = strlen(text);
+    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *id,
+                       size_t id_len, reply_t *r)
+{
+    query_t q = {.route = route};
+    char idbuf[API_MAX_ID_LEN + 1];
+    switch (route) {
+    case ROUTE_PAGE:
+        r->status = MHD_HTTP_OK;
+        r->static_body = status_page_html(&r->len);
+        r->ctype = "text/html; charset=utf-8";
+        r->is_page = true;
+        return;
+    case ROUTE_METRICS:
+        s_do_metrics(api, r);
+        return;
+    case ROUTE_HEALTH:
+        s_do_health(api, r);
+        return;
+    case ROUTE_ASSETS:
+        s_do_query(api, &q, r);
+        return;
+    case ROUTE_EVENTS: {
+        if (id_len > API_MAX_ID_LEN || memchr(id, '/', id_len)) {
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+            return;
+        }
+        memcpy(idbuf, id, id_len);
+        idbuf[id_len] = 0;
+        const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+        q.asset_id = idbuf;
+        q.limit = lim ? s_parse_limit(lim) : EVENTS_LIMIT_DEFAULT;
+        if (q.limit < 0) {
+            s_reply_error(r, MHD_HTTP_BAD_REQUEST, "limit must be an integer from 1 to 1000");
+            return;
+        }
+        s_do_query(api, &q, r);
+        return;
+    }
+    case ROUTE_INCIDENTS: {
+        const char *st = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
+        if (st && strcmp(st, "open") != 0 && strcmp(st, "all") != 0) {
+            s_reply_error(r, MHD_HTTP_BAD_REQUEST, "state must be \"open\" or \"all\"");
+            return;
+        }
+        q.open_only = !st || strcmp(st, "open") == 0;
+        s_do_query(api, &q, r);
+        return;
+    }
+    case ROUTE_UNKNOWN:
+        break;
+    }
+    s_reply_error(r, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+static enum MHD_Result s_queue(struct MHD_Connection *c, reply_t *r)
+{
+    struct MHD_Response *resp;
+    if (r->body)
+        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+    else
+        resp = MHD_create_response_from_buffer(r->len, (void *) r->static_body,
+                                               MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(r->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow_header)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (r->is_page)
+        MHD_add_response_header(resp, "Content-Security-Policy", status_page_csp());
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned) r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Every request is answered on its first call: the API takes no request bodies, and a
+ * body that was sent anyway is not read (MHD then closes the connection). */
+static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version,
+                                const char *upload_data, size_t *upload_data_size,
+                                void **con_cls)
+{
+    api_t *api = cls;
+    const char *id = NULL;
+    size_t id_len = 0;
+    route_t route = s_route(url ? url : "", &id, &id_len);
+    reply_t r = {0};
+    bool readonly = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (route != ROUTE_UNKNOWN && !readonly) {
+        s_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+        r.allow_header = true;
+    } else {
+        s_dispatch(api, c, route, id, id_len, &r);
+    }
+    char code[8];
+    snprintf(code, sizeof code, "%d", r.status);
+    metrics_add(api->metrics, REQS_NAME, REQS_HELP,
+                (const char *const[]){"route", ROUTE_LABEL[route], "code", code, NULL}, 1);
+    return s_queue(c, &r);
+}
+
+__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
+{
+    api_t *api = cls;
+    if (strstr(fmt, "connection limit")) {
+        metrics_add(api->metrics, REJECT_NAME, REJECT_HELP, NULL, 1);
+        if (!atomic_exchange(&api->limit_logged, true))
+            sd_warn("api", "connection limit reached, refusing connections limit=%d",
+                    API_MAX_CONNECTIONS);
+        return;
+    }
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = 0;
+    sd_debug("api", "mhd: %s", line);
+}
+
+/* --- lifecycle ------------------------------------------------------------ */
+
+static struct MHD_Daemon *s_start(api_t *api, unsigned flags, uint16_t port,
+                                  const struct sockaddr *sa)
+{
+    flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+             MHD_USE_ERROR_LOG;
+    if (sa)
+        return MHD_start_daemon(flags, port, NULL, NULL, s_handle, api,
+                                MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned) API_MAX_CONNECTIONS,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_CONNECTION_TIMEOUT_S,
+                                MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_END);
+    return MHD_start_daemon(flags, port, NULL, NULL, s_handle, api,
+                            MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned) API_MAX_CONNECTIONS,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_CONNECTION_TIMEOUT_S,
+                            MHD_OPTION_END);
+}
+
+static int s_listen(api_t *api, const char *bind_addr, int port, char *err, size_t errlen)
+{
+    if (!bind_addr || !*bind_addr) {
+        /* all interfaces, IPv6 too where the host has it */
+        api->d = s_start(api, MHD_USE_DUAL_STACK, (uint16_t) port, NULL);
+        if (!api->d)
+            api->d = s_start(api, 0, (uint16_t) port, NULL);
+    } else {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        char ps[8];
+        snprintf(ps, sizeof ps, "%d", port);
+        int grc = getaddrinfo(bind_addr, ps, &hints, &ai);
+        if (grc != 0) {
+            snprintf(err, errlen, "api bind address %s: %s", bind_addr, gai_strerror(grc));
+            return -EINVAL;
+        }
+        api->d = s_start(api, ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0, (uint16_t) port,
+                         ai->ai_addr);
+        freeaddrinfo(ai);
+    }
+    if (!api->d) {
+        snprintf(err, errlen, "api: cannot listen on %s port %d", bind_addr ? bind_addr : "*",
+                 port);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->d, MHD_DAEMON_INFO_BIND_PORT);
+    api->port = info ? info->port : port;
+    return 0;
+}
+
+api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
+{
+    if (!ctx || !ctx->metrics || !ctx->db_conninfo || ctx->api_port < 0 ||
+        ctx->api_port > 65535) {
+        snprintf(err, errlen, "api: invalid configuration");
+        return NULL;
+    }
+    api_t *api = calloc(1, sizeof *api);
+    if (!api) {
+        snprintf(err, errlen, "api: out of memory");
+        return NULL;
+    }
+    api->metrics = ctx->metrics;
+    api->conninfo = strdup(ctx->db_conninfo);
+    if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {
+        snprintf(err, errlen, "api: out of memory");
+        api_destroy(&api);
+        return NULL;
+    }
+    api->db_lock_init = true;
+    /* the first database connection is made by the first request that needs it */
+    if (s_listen(api, ctx->api_bind_addr, ctx->api_port, err, errlen) != 0) {
+        api_destroy(&api);
+        return NULL;
+    }
+    return api;
+}
+
+int api_port(const api_t *api)
+{
+    return api ? api->port : -1;
+}
+
+void api_destroy(api_t **p)
+{
+    if (!p || !*p)
+        return;
+    api_t *api = *p;
+    if (api->d)
+        MHD_stop_daemon(api->d); /* joins every connection thread */
+    store_destroy(&api->store);
+    if (api->db_lock_init)
+        pthread_mutex_destroy(&api->db_lock);
+    free(api->conninfo);
+    free(api);
+    *p = NULL;
+}

@@ -1,0 +1,62 @@
+/* channel: the registry of channel types and shared helpers; see channel.h. */
+#include "channel.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <string.h>
+
+static const channel_ops_t *const s_channels[] = {
+    &channel_slack_ops,
+    &channel_teams_ops,
+};
+
+const channel_ops_t *channel_find(const char *type)
+{
+    for (size_t i = 0; type && i < sizeof s_channels / sizeof s_channels[0]; i++)
+        if (strcmp(s_channels[i]->name, type) == 0)
+            return s_channels[i];
+    return NULL;
+}
+
+channel_outcome_t channel_classify_transport(int curl_code)
+{
+    switch (curl_code) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_LOGIN_DENIED:
+        return (channel_outcome_t){CHANNEL_DEAD, -1, "config_error"};
+    case CURLE_OPERATION_TIMEDOUT:
+        return (channel_outcome_t){CHANNEL_RETRY, -1, "timeout"};
+    default:
+        return (channel_outcome_t){CHANNEL_RETRY, -1, "network"};
+    }
+}
+
+const char *channel_event_str(const json_t *event, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(event, key));
+    return s && *s ? s : dflt;
+}
+
+const char *channel_event_title(const char *event)
+{
+    if (event && strcmp(event, "RECOVERY") == 0)
+        return "✅ RECOVERED";
+    if (event && strcmp(event, "REMINDER") == 0)
+        return "🔁 STILL DOWN";
+    return "🔴 DOWN";
+}
+
+void channel_event_line(const json_t *event, char *buf, size_t len)
+{
+    const char *kind = channel_event_str(event, "event", "DOWN");
+    if (strcmp(kind, "RECOVERY") == 0) {
+        json_int_t secs = json_integer_value(json_object_get(event, "duration_seconds"));
+        snprintf(buf, len, "back up after %lld s", (long long) secs);
+    } else {
+        snprintf(buf, len, "%s", channel_event_str(event, "reason", "down"));
+    }
+}

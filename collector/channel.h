@@ -1,0 +1,52 @@
+/* channel: one delivery protocol per notifier type (Slack incoming webhook, Teams Workflows).
+ * A channel renders an outbox event into a request body and classifies the HTTP outcome per
+ * ../shared/reference/notification-channels.md. A registry maps the type name to its ops;
+ * a new channel type is one new file and one table line in channel.c.
+ *
+ * The event JSON (the notifications.payload written by the engine) has:
+ *   event ("DOWN"|"RECOVERY"|"REMINDER"), asset_id, asset_name, address, incident_id,
+ *   started_at (RFC 3339), reason, summary, down_votes, live_agents,
+ *   agents [{agent, region, vote, error}], and for RECOVERY ended_at, duration_seconds. */
+#ifndef CHANNEL_H
+#define CHANNEL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef enum { CHANNEL_SENT = 0, CHANNEL_RETRY, CHANNEL_DEAD } channel_verdict_t;
+
+typedef struct {
+    channel_verdict_t verdict;
+    long retry_after_s;        /* RETRY: the server's Retry-After in seconds, -1 when none */
+    const char *reason;        /* static, low-cardinality metric label: "ok", "rate_limited",
+                                  "server_error", "client_error", "bad_body", "network", ... */
+} channel_outcome_t;
+
+typedef struct {
+    const char *name;          /* notifiers.json "type" */
+    const char *content_type;
+    /* Renders the request body; malloc'd string, or NULL with a message in err. */
+    char *(*render)(const json_t *event, char *err, size_t errlen);
+    /* Classifies a completed HTTP exchange. retry_after_s: CURLINFO_RETRY_AFTER (-1 none). */
+    channel_outcome_t (*classify)(long status, const char *body, size_t body_len,
+                                  long retry_after_s);
+} channel_ops_t;
+
+/* The ops for a type name, or NULL when unknown. */
+const channel_ops_t *channel_find(const char *type);
+
+/* Classifies a transport failure (libcurl error code, 0 = none): TLS verification and
+ * malformed-URL errors are DEAD (config errors), everything else RETRY. */
+channel_outcome_t channel_classify_transport(int curl_code);
+
+/* Shared rendering helpers for channel_*.c. */
+const char *channel_event_str(const json_t *event, const char *key, const char *dflt);
+/* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN" for the event kind. */
+const char *channel_event_title(const char *event);
+/* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY. */
+void channel_event_line(const json_t *event, char *buf, size_t len);
+
+extern const channel_ops_t channel_slack_ops;
+extern const channel_ops_t channel_teams_ops;
+
+#endif

@@ -1,0 +1,79 @@
+/* channel_slack: Slack incoming webhook. Success is 200 with the body "ok"; 429 carries
+ * Retry-After; 5xx retries; 400/403/404/410 (invalid_payload, invalid_token,
+ * channel_not_found, channel_is_archived) are permanent. */
+#include <stdio.h>
+#include <string.h>
+
+#include "channel.h"
+
+#define TEXT_MAX 3000 /* Slack truncates at 40 000; keep a message readable */
+
+static json_t *s_field(const char *title, const char *value, int is_short)
+{
+    return json_pack("{s:s, s:s, s:b}", "title", title, "value", value, "short", is_short);
+}
+
+static char *s_render(const json_t *ev, char *err, size_t errlen)
+{
+    const char *kind = channel_event_str(ev, "event", "DOWN");
+    const char *name = channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?"));
+    char line[1024], text[TEXT_MAX + 1];
+    channel_event_line(ev, line, sizeof line);
+    snprintf(text, sizeof text, "%s %s: %s", channel_event_title(kind), name, line);
+    const char *color = strcmp(kind, "RECOVERY") == 0 ? "#36A64F" : "#DD0000";
+
+    json_t *fields = json_array();
+    json_array_append_new(fields, s_field("Since", channel_event_str(ev, "started_at", "-"), 1));
+    if (strcmp(kind, "RECOVERY") == 0)
+        json_array_append_new(fields, s_field("Ended", channel_event_str(ev, "ended_at", "-"), 1));
+    json_array_append_new(fields, s_field("Address", channel_event_str(ev, "address", "-"), 1));
+    char votes[64];
+    snprintf(votes, sizeof votes, "%lld/%lld agents down",
+             (long long) json_integer_value(json_object_get(ev, "down_votes")),
+             (long long) json_integer_value(json_object_get(ev, "live_agents")));
+    json_array_append_new(fields, s_field("Agents", votes, 1));
+    size_t i;
+    json_t *ag;
+    json_array_foreach(json_object_get(ev, "agents"), i, ag) {
+        if (i >= 10)
+            break;
+        char t[160], v[320];
+        snprintf(t, sizeof t, "%s (%s)", channel_event_str(ag, "agent", "?"),
+                 channel_event_str(ag, "region", "-"));
+        snprintf(v, sizeof v, "%s%s%s", channel_event_str(ag, "vote", "UNKNOWN"),
+                 *channel_event_str(ag, "error", "") ? ": " : "", channel_event_str(ag, "error", ""));
+        json_array_append_new(fields, s_field(t, v, 0));
+    }
+    json_t *body = json_pack("{s:s, s:[{s:s, s:s, s:s, s:o}]}", "text", text, "attachments",
+                             "color", color, "title", name, "fallback", text, "fields", fields);
+    char *out = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!out)
+        snprintf(err, errlen, "slack: cannot render the message");
+    return out;
+}
+
+static channel_outcome_t s_classify(long status, const char *body, size_t len, long retry_after)
+{
+    if (status == 200) {
+        if (len >= 2 && strncmp(body, "ok", 2) == 0)
+            return (channel_outcome_t){CHANNEL_SENT, -1, "ok"};
+        return (channel_outcome_t){CHANNEL_DEAD, -1, "bad_body"};
+    }
+    if (status == 429)
+        return (channel_outcome_t){CHANNEL_RETRY, retry_after, "rate_limited"};
+    if (status >= 500 || status == 408 || status == 425)
+        return (channel_outcome_t){CHANNEL_RETRY, retry_after, "server_error"};
+    if (status >= 200 && status < 300)
+        return (channel_outcome_t){CHANNEL_DEAD, -1, "bad_body"};
+    if (status >= 300 && status < 400)
+        return (channel_outcome_t){CHANNEL_DEAD, -1, "redirect"};
+    return (channel_outcome_t){CHANNEL_DEAD, -1, "client_error"};
+}
+
+const channel_ops_t channel_slack_ops = {
+    .name = "slack",
+    .content_type = "application/json",
+    .render = s_render,
+    .classify = s_classify,
+};

@@ -1,0 +1,22 @@
+/* collector: what every actor of the collector is started with. Read-only after start;
+ * the manifest and notifiers are owned by main(). */
+#ifndef COLLECTOR_H
+#define COLLECTOR_H
+
+#include "metrics.h"
+#include "sd_config.h"
+
+typedef struct {
+    const sd_manifest_t *manifest;
+    const sd_notifiers_t *notifiers;
+    const char *db_conninfo;      /* libpq conninfo or URI */
+    const char *bind;             /* ZeroMQ endpoint for agents, e.g. "tcp://0.0.0.0:5555" */
+    int api_port;                 /* REST API, /metrics, status page */
+    const char *api_bind_addr;    /* NULL = all interfaces */
+    const char *migrations_dir;
+    metrics_t *metrics;           /* thread-safe */
+    int heartbeat_ms;             /* agent heartbeat period; default 5000 */
+    int retention_days;           /* probe_events partitions kept; default 30 */
+} collector_ctx_t;
+
+#endif

@@ -1,0 +1,534 @@
+/* gateway: the ROUTER socket the agents connect to, and the table of connected agents. */
+/* collector.h has a slash-star inside a comment: -Wcomment off until it is fixed */
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "gateway.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assign.h"
+#include "bus.h"
+#include "sd_clock.h"
+#include "sd_log.h"
+#include "statusd.pb-c.h"
+
+#define COMP "gateway"
+#define BUS_HWM 10000
+#define AGENT_HWM 1000
+#define MAX_ID_LEN 128
+#define MAX_VERSION_LEN 64
+#define MALFORMED_LOG_MS 10000
+
+typedef struct {
+    char *id;
+    char *region;
+    zframe_t *routing;       /* the DEALER's routing id on our ROUTER */
+    char *route_key;         /* routing id in hex, key of by_route */
+    sd_ms_t last_heard;
+    uint64_t assignment_version; /* last Assignment version sent, 0 = none */
+    bool hello_acked;
+} agent_t;
+
+typedef struct {
+    const collector_ctx_t *ctx;
+    zsock_t *pipe;
+    zsock_t *router;
+    zsock_t *acks;
+    zsock_t *to_ingest;
+    zsock_t *to_engine;
+    zpoller_t *poller;
+    zhashx_t *agents;        /* agent id -> agent_t (owned) */
+    zhashx_t *by_route;      /* route key -> agent_t (borrowed) */
+    uint64_t plan_version;
+    sd_ms_t next_sweep_ms;
+    sd_ms_t malformed_logged_ms;
+    uint64_t malformed_since_log;
+    bool unknown_logged, full_logged, drop_logged;
+    bool terminated;
+} self_t;
+
+/* ---- metrics (a NULL registry is tolerated) -------------------------------------------- */
+
+static void s_count(self_t *self, const char *name, const char *help,
+                    const char *const *labels)
+{
+    if (self->ctx->metrics)
+        metrics_add(self->ctx->metrics, name, help, labels, 1);
+}
+
+static void s_connected_gauge(self_t *self)
+{
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_agents_connected",
+                    "Agents connected to this collector", NULL,
+                    (double) zhashx_size(self->agents));
+}
+
+static void s_malformed(self_t *self, const char *why)
+{
+    s_count(self, "statusd_wire_malformed_total",
+            "Messages dropped because they could not be decoded",
+            (const char *[]){"component", COMP, NULL});
+    self->malformed_since_log++;
+    sd_ms_t now = sd_mono_ms();
+    if (self->malformed_logged_ms == 0 || now - self->malformed_logged_ms >= MALFORMED_LOG_MS) {
+        sd_warn(COMP, "malformed message dropped why=%s dropped_since_last_log=%" PRIu64, why,
+                self->malformed_since_log);
+        self->malformed_logged_ms = now;
+        self->malformed_since_log = 0;
+    }
+}
+
+/* ---- agents table --------------------------------------------------------------------- */
+
+static void s_agent_free(void **item)
+{
+    agent_t *a = (agent_t *) *item;
+    if (!a)
+        return;
+    free(a->id);
+    free(a->region);
+    free(a->route_key);
+    zframe_destroy(&a->routing);
+    free(a);
+    *item = NULL;
+}
+
+/* Sends without blocking; a full or absent receiver drops the message (counted). */
+static void s_bus_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to)
+{
+    if (zmsg_send(msg, sock) != 0) {
+        zmsg_destroy(msg);
+        s_count(self, "statusd_bus_dropped_total",
+                "Inproc messages dropped because the receiver was full or absent",
+                (const char *[]){"from", COMP, "to", to, NULL});
+        if (!self->drop_logged)
+            sd_warn(COMP, "bus message dropped to=%s (receiver full or absent)", to);
+        self->drop_logged = true;
+    }
+}
+
+static void s_engine_agent(self_t *self, const agent_t *a, const char *state)
+{
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "AGENT");
+    zmsg_addstr(m, a->id);
+    zmsg_addstr(m, a->region);
+    zmsg_addstr(m, state);
+    s_bus_send(self, self->to_engine, &m, "engine");
+}
+
+/* Forgets an agent: GONE to ingest, AGENT DOWN to the engine (when it was up). */
+static void s_disconnect(self_t *self, agent_t *a, const char *why)
+{
+    sd_info(COMP, "agent disconnected agent=%s region=%s why=%s", a->id, a->region, why);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "GONE");
+    zmsg_addstr(m, a->id);
+    s_bus_send(self, self->to_ingest, &m, "ingest");
+    if (a->hello_acked)
+        s_engine_agent(self, a, "DOWN");
+    zhashx_delete(self->by_route, a->route_key);
+    zhashx_delete(self->agents, a->id);
+    s_connected_gauge(self);
+}
+
+static void s_sweep(self_t *self, sd_ms_t now)
+{
+    sd_ms_t limit = 3 * (sd_ms_t) self->ctx->heartbeat_ms;
+    zlist_t *stale = zlist_new();
+    for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
+        if (now - a->last_heard > limit)
+            zlist_append(stale, a);
+    for (agent_t *a = zlist_first(stale); a; a = zlist_next(stale))
+        s_disconnect(self, a, "silent for 3 heartbeat periods");
+    zlist_destroy(&stale);
+}
+
+/* ---- to agents ------------------------------------------------------------------------ */
+
+static void s_send_env(self_t *self, const agent_t *a, const Statusd__Envelope *env)
+{
+    size_t len = statusd__envelope__get_packed_size(env);
+    zframe_t *payload = zframe_new(NULL, len);
+    if (!payload)
+        return;
+    statusd__envelope__pack(env, zframe_data(payload));
+    zmsg_t *m = zmsg_new();
+    zframe_t *route = zframe_dup(a->routing);
+    zmsg_append(m, &route);
+    zmsg_append(m, &payload);
+    /* ROUTER_MANDATORY is off: an unroutable or full peer drops, never blocks */
+    if (zmsg_send(&m, self->router) != 0)
+        zmsg_destroy(&m);
+}
+
+static void s_send_ack(self_t *self, const agent_t *a, uint64_t through, bool hello_reply)
+{
+    Statusd__Ack ack = STATUSD__ACK__INIT;
+    ack.through_seq = through;
+    ack.hello_reply = hello_reply;
+    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
+    env.body_case = STATUSD__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    s_send_env(self, a, &env);
+}
+
+static void s_send_assignment(self_t *self, agent_t *a)
+{
+    Statusd__Assignment *as = assign_build(self->ctx->manifest, a->region, self->plan_version);
+    if (!as) {
+        sd_error(COMP, "out of memory building the assignment agent=%s", a->id);
+        return;
+    }
+    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
+    env.body_case = STATUSD__ENVELOPE__BODY_ASSIGNMENT;
+    env.assignment = as;
+    s_send_env(self, a, &env);
+    a->assignment_version = as->version;
+    sd_info(COMP, "assignment sent agent=%s region=%s version=%" PRIu64 " assets=%zu", a->id,
+            a->region, as->version, as->n_assets);
+    assign_destroy(&as);
+}
+
+/* ---- from agents ---------------------------------------------------------------------- */
+
+static bool s_valid_name(const char *s, size_t max, bool allow_empty)
+{
+    size_t n = s ? strlen(s) : 0;
+    if ((!allow_empty && n == 0) || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, sd_ms_t now)
+{
+    if (!s_valid_name(h->agent_id, MAX_ID_LEN, false) ||
+        !s_valid_name(h->region, MAX_ID_LEN, true) ||
+        !s_valid_name(h->version, MAX_VERSION_LEN, true)) {
+        s_malformed(self, "hello with an invalid agent_id, region or version");
+        return;
+    }
+    char *key = zframe_strhex(route);
+    /* a connection that spoke for another agent id before: that agent is gone */
+    agent_t *prev = zhashx_lookup(self->by_route, key);
+    if (prev && strcmp(prev->id, h->agent_id) != 0)
+        s_disconnect(self, prev, "connection now speaks for another agent");
+    agent_t *a = zhashx_lookup(self->agents, h->agent_id);
+    if (!a && zhashx_size(self->agents) >= GATEWAY_MAX_AGENTS) {
+        s_count(self, "statusd_agents_rejected_total",
+                "Hellos dropped because the agent table is full", NULL);
+        if (!self->full_logged)
+            sd_warn(COMP, "agent table full, hello dropped agent=%s max=%d", h->agent_id,
+                    GATEWAY_MAX_AGENTS);
+        self->full_logged = true;
+        free(key);
+        return;
+    }
+    if (!a) {
+        a = calloc(1, sizeof *a);
+        if (!a || !(a->id = strdup(h->agent_id))) {
+            free(a);
+            free(key);
+            return;
+        }
+        zhashx_insert(self->agents, a->id, a);
+    } else if (a->route_key) {
+        /* a reconnect from a new routing id replaces the old one */
+        zhashx_delete(self->by_route, a->route_key);
+    }
+    free(a->region);
+    free(a->route_key);
+    zframe_destroy(&a->routing);
+    a->region = strdup(h->region);
+    a->route_key = key;
+    a->routing = zframe_dup(route);
+    a->last_heard = now;
+    zhashx_insert(self->by_route, a->route_key, a);
+    s_connected_gauge(self);
+
+    char clock[32];
+    snprintf(clock, sizeof clock, "%" PRId64, h->sent_at_ms);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "HELLO");
+    zmsg_addstr(m, a->id);
+    zmsg_addstr(m, a->region);
+    zmsg_addstr(m, h->version);
+    zmsg_addstr(m, clock);
+    s_bus_send(self, self->to_ingest, &m, "ingest");
+    sd_debug(COMP, "hello agent=%s region=%s version=%s holds_assignment=%" PRIu64, a->id,
+             a->region, h->version, h->assignment_version);
+}
+
+static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
+{
+    size_t len = statusd__result_batch__get_packed_size(b);
+    zframe_t *payload = zframe_new(NULL, len);
+    if (!payload)
+        return;
+    statusd__result_batch__pack(b, zframe_data(payload));
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "BATCH");
+    zmsg_addstr(m, a->id);
+    zmsg_addstr(m, a->region);
+    zmsg_append(m, &payload);
+    s_bus_send(self, self->to_ingest, &m, "ingest");
+}
+
+static void s_on_heartbeat(self_t *self, agent_t *a, const Statusd__Heartbeat *hb)
+{
+    Statusd__Heartbeat out = STATUSD__HEARTBEAT__INIT;
+    out.sent_at_ms = sd_wall_ms();
+    out.echo_sent_at_ms = hb->sent_at_ms;
+    out.assignment_version = a->assignment_version;
+    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
+    env.body_case = STATUSD__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &out;
+    s_send_env(self, a, &env);
+}
+
+/* A message from an id that has not said Hello: dropped unanswered, so the agent's own
+ * timeouts make it say Hello again. */
+static void s_unknown_peer(self_t *self, const char *what)
+{
+    s_count(self, "statusd_wire_unknown_peer_total",
+            "Messages dropped because the sender has not said Hello",
+            (const char *[]){"message", what, NULL});
+    if (!self->unknown_logged)
+        sd_warn(COMP, "message from an agent that has not said Hello dropped kind=%s", what);
+    self->unknown_logged = true;
+}
+
+static void s_on_router(self_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->router);
+    if (!msg)
+        return;
+    sd_ms_t now = sd_mono_ms();
+    zframe_t *route = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    Statusd__Envelope *env = NULL;
+    if (!route || !body || zmsg_size(msg) != 0)
+        s_malformed(self, "expected exactly one frame");
+    else if (!(env = statusd__envelope__unpack(NULL, zframe_size(body), zframe_data(body))))
+        s_malformed(self, "envelope does not decode");
+    if (env) {
+        char *key = zframe_strhex(route);
+        agent_t *a = key ? zhashx_lookup(self->by_route, key) : NULL;
+        free(key);
+        switch (env->body_case) {
+        case STATUSD__ENVELOPE__BODY_HELLO:
+            s_on_hello(self, route, env->hello, now);
+            break;
+        case STATUSD__ENVELOPE__BODY_RESULT_BATCH:
+            if (!a)
+                s_unknown_peer(self, "result_batch");
+            else {
+                a->last_heard = now;
+                s_on_batch(self, a, env->result_batch);
+            }
+            break;
+        case STATUSD__ENVELOPE__BODY_HEARTBEAT:
+            if (!a)
+                s_unknown_peer(self, "heartbeat");
+            else {
+                a->last_heard = now;
+                s_on_heartbeat(self, a, env->heartbeat);
+            }
+            break;
+        default:
+            s_malformed(self, "unexpected or empty envelope body");
+            break;
+        }
+        statusd__envelope__free_unpacked(env, NULL);
+    }
+    zframe_destroy(&route);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+}
+
+/* ---- from ingest ---------------------------------------------------------------------- */
+
+static void s_on_acks(self_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->acks);
+    if (!msg)
+        return;
+    char *kind = zmsg_popstr(msg), *id = zmsg_popstr(msg), *num = zmsg_popstr(msg);
+    agent_t *a = id ? zhashx_lookup(self->agents, id) : NULL;
+    uint64_t seq = num ? strtoull(num, NULL, 10) : 0;
+    if (!kind || !num || !id) {
+        s_malformed(self, "bus message from ingest");
+    } else if (!a) {
+        /* the agent went away meanwhile: it will Hello again and learn its hwm then */
+    } else if (strcmp(kind, "HWM") == 0) {
+        s_send_ack(self, a, seq, true);
+        s_send_assignment(self, a);
+        a->hello_acked = true;
+        s_engine_agent(self, a, "UP");
+        sd_info(COMP, "agent connected agent=%s region=%s hwm=%" PRIu64, a->id, a->region, seq);
+    } else if (strcmp(kind, "ACK") == 0) {
+        s_send_ack(self, a, seq, false);
+    }
+    free(kind);
+    free(id);
+    free(num);
+    zmsg_destroy(&msg);
+}
+
+static void s_on_pipe(self_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->pipe);
+    char *cmd = msg ? zmsg_popstr(msg) : NULL;
+    if (!msg || (cmd && strcmp(cmd, "$TERM") == 0))
+        self->terminated = true;
+    else if (cmd && strcmp(cmd, "ENDPOINT") == 0)
+        zstr_send(self->pipe, zsock_endpoint(self->router));
+    free(cmd);
+    zmsg_destroy(&msg);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static void s_self_destroy(self_t **p)
+{
+    self_t *self = *p;
+    if (!self)
+        return;
+    zpoller_destroy(&self->poller);
+    zsock_destroy(&self->router);
+    zsock_destroy(&self->acks);
+    zsock_destroy(&self->to_ingest);
+    zsock_destroy(&self->to_engine);
+    zhashx_destroy(&self->by_route);
+    zhashx_destroy(&self->agents);
+    free(self);
+    *p = NULL;
+}
+
+static zsock_t *s_push(const char *endpoint)
+{
+    zsock_t *s = zsock_new(ZMQ_PUSH);
+    if (!s)
+        return NULL;
+    zsock_set_sndhwm(s, BUS_HWM);
+    zsock_set_sndtimeo(s, 0);
+    zsock_set_linger(s, 0);
+    if (zsock_connect(s, "%s", endpoint) != 0)
+        zsock_destroy(&s);
+    return s;
+}
+
+static zsock_t *s_router(const char *endpoint)
+{
+    zsock_t *s = zsock_new(ZMQ_ROUTER);
+    if (!s)
+        return NULL;
+    zsock_set_router_mandatory(s, 0);
+    zsock_set_sndhwm(s, AGENT_HWM);
+    zsock_set_rcvhwm(s, BUS_HWM);
+    zsock_set_sndtimeo(s, 0);
+    zsock_set_linger(s, 0);
+    zsock_set_maxmsgsize(s, GATEWAY_MAX_FRAME);
+    if (zsock_bind(s, "%s", endpoint) < 0) {
+        sd_error(COMP, "cannot bind endpoint=%s err=%s", endpoint, zmq_strerror(zmq_errno()));
+        zsock_destroy(&s);
+    }
+    return s;
+}
+
+static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
+{
+    self_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->pipe = pipe;
+    self->plan_version = (uint64_t) sd_wall_ms();
+    self->agents = zhashx_new();
+    self->by_route = zhashx_new();
+    if (self->agents)
+        zhashx_set_destructor(self->agents, s_agent_free);
+    self->router = s_router(ctx->bind ? ctx->bind : "tcp://*:5555");
+    self->acks = zsock_new(ZMQ_PULL);
+    if (self->acks) {
+        zsock_set_rcvhwm(self->acks, BUS_HWM);
+        zsock_set_linger(self->acks, 0);
+        if (zsock_bind(self->acks, "%s", BUS_ACKS) != 0)
+            zsock_destroy(&self->acks);
+    }
+    self->to_ingest = s_push(BUS_INGEST);
+    self->to_engine = s_push(BUS_ENGINE);
+    if (self->router && self->acks)
+        self->poller = zpoller_new(pipe, self->router, self->acks, NULL);
+    if (!self->agents || !self->by_route || !self->router || !self->acks ||
+        !self->to_ingest || !self->to_engine || !self->poller) {
+        s_self_destroy(&self);
+        return NULL;
+    }
+    s_connected_gauge(self);
+    return self;
+}
+
+static void s_actor(zsock_t *pipe, void *args)
+{
+    const collector_ctx_t *ctx = (const collector_ctx_t *) args;
+    self_t *self = s_self_new(pipe, ctx);
+    zsock_signal(pipe, 0);
+    if (!self) {
+        zstr_send(pipe, "FAIL");
+        char *cmd;
+        while ((cmd = zstr_recv(pipe)) && strcmp(cmd, "$TERM") != 0)
+            zstr_free(&cmd);
+        zstr_free(&cmd);
+        return;
+    }
+    zstr_send(pipe, "OK");
+    sd_ms_t period = ctx->heartbeat_ms > 0 ? ctx->heartbeat_ms : 5000;
+    sd_ms_t sweep_every = period / 2 > 50 ? period / 2 : 50;
+    self->next_sweep_ms = sd_mono_ms() + sweep_every;
+    while (!self->terminated) {
+        sd_ms_t now = sd_mono_ms();
+        int wait = self->next_sweep_ms > now ? (int) (self->next_sweep_ms - now) : 0;
+        void *which = zpoller_wait(self->poller, wait);
+        if (which == self->pipe)
+            s_on_pipe(self);
+        else if (which == self->router)
+            s_on_router(self);
+        else if (which == self->acks)
+            s_on_acks(self);
+        else if (zpoller_terminated(self->poller))
+            break;
+        now = sd_mono_ms();
+        if (now >= self->next_sweep_ms) {
+            s_sweep(self, now);
+            self->next_sweep_ms = now + sweep_every;
+        }
+    }
+    s_self_destroy(&self);
+}
+
+zactor_t *gateway_new(const collector_ctx_t *ctx)
+{
+    zactor_t *actor = zactor_new(s_actor, (void *) ctx);
+    if (!actor)
+        return NULL;
+    char *status = zstr_recv(actor);
+    bool ok = status && strcmp(status, "OK") == 0;
+    zstr_free(&status);
+    if (!ok)
+        zactor_destroy(&actor);
+    return actor;
+}
+
+char *gateway_endpoint(zactor_t *gateway)
+{
+    if (!gateway || zstr_send(gateway, "ENDPOINT") != 0)
+        return NULL;
+    return zstr_recv(gateway);
+}

@@ -1,0 +1,18 @@
+/* ingest: the store actor of the data plane. Pulls HELLO, BATCH and GONE from BUS_INGEST
+ * (see bus.h), writes agents and probe_events through its own store_t, answers HWM / ACK
+ * on BUS_ACKS only after the transaction committed, and forwards the newly stored results
+ * to the engine (BUS_ENGINE). On a database failure it stays silent (no ACK: the agent
+ * resends), reconnects, and counts statusd_store_errors_total. Keeps probe_events
+ * partitions (at start and hourly). */
+#ifndef INGEST_H
+#define INGEST_H
+
+#include <czmq.h>
+
+#include "collector.h"
+
+/* Starts the actor; it binds BUS_INGEST before it returns. NULL when it cannot bind. The
+ * database may be down at start: the actor reconnects on its own. */
+zactor_t *ingest_new(const collector_ctx_t *ctx);
+
+#endif

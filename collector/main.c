@@ -1,0 +1,342 @@
+/* statusd-collector: parses the command line, prepares the database, starts the actors in
+ * dependency order (notifier, engine, ingest, gateway, api) and stops them in reverse on
+ * SIGINT/SIGTERM. */
+/* collector.h has a slash-star inside a comment: -Wcomment off until it is fixed */
+#pragma GCC diagnostic ignored "-Wcomment"
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "collector.h"
+#include "engine.h"
+#include "gateway.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "notifier.h"
+#include "sd_clock.h"
+#include "sd_config.h"
+#include "sd_log.h"
+#include "store.h"
+#include "store_agents.h"
+
+#define COMP "collector"
+#define DB_WAIT_MS 60000
+
+typedef struct {
+    const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
+    const char *api_port, *heartbeat_ms, *retention_days;
+} args_t;
+
+static const struct option s_options[] = {
+    {"manifest", required_argument, NULL, 'm'},
+    {"notifiers", required_argument, NULL, 'n'},
+    {"db", required_argument, NULL, 'd'},
+    {"bind", required_argument, NULL, 'b'},
+    {"api-port", required_argument, NULL, 'p'},
+    {"api-bind", required_argument, NULL, 'a'},
+    {"migrations", required_argument, NULL, 'M'},
+    {"heartbeat-ms", required_argument, NULL, 'H'},
+    {"retention-days", required_argument, NULL, 'r'},
+    {"log-level", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: statusd-collector --manifest PATH --notifiers PATH --db CONNINFO [options]\n"
+            "\n"
+            "  --manifest PATH        assets to monitor (manifest.json)     env STATUSD_MANIFEST\n"
+            "  --notifiers PATH       notification channels and policy     env STATUSD_NOTIFIERS\n"
+            "  --db CONNINFO          libpq conninfo or URI; several hosts and\n"
+            "                         target_session_attrs=read-write work  env STATUSD_DB\n"
+            "  --bind ENDPOINT        ZeroMQ endpoint for agents [tcp://*:5555]  env STATUSD_BIND\n"
+            "  --api-port PORT        REST API, /metrics, status page [8080]  env STATUSD_API_PORT\n"
+            "  --api-bind ADDR        API listen address [all interfaces]  env STATUSD_API_BIND\n"
+            "  --migrations DIR       NNN_name.up.sql files [./migrations, else the installed\n"
+            "                         share/statusd/migrations]            env STATUSD_MIGRATIONS\n"
+            "  --heartbeat-ms MS      agent heartbeat period [5000]        env STATUSD_HEARTBEAT_MS\n"
+            "  --retention-days N     days of raw results kept [30]        env STATUSD_RETENTION_DAYS\n"
+            "  --log-level LEVEL      debug, info, warn, error [info]      env STATUSD_LOG_LEVEL\n"
+            "  --help                 this text\n"
+            "  --version              print the version\n"
+            "Flags win over environment variables.\n");
+}
+
+static const char *s_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
+}
+
+/* Parses an integer in [lo, hi]; false when s is not one. */
+static bool s_int(const char *s, long lo, long hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = (int) v;
+    return true;
+}
+
+static bool s_is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ./migrations, then the installed share/statusd/migrations next to the binary, then the
+ * source tree when run from a build directory, then the system prefixes. */
+static const char *s_default_migrations(char *buf, size_t len)
+{
+    if (s_is_dir("./migrations"))
+        return "./migrations";
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        const char *dir = dirname(exe);
+        const char *rel[] = {"../share/statusd/migrations", "../migrations", "../../migrations"};
+        for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+            snprintf(buf, len, "%s/%s", dir, rel[i]);
+            if (s_is_dir(buf))
+                return buf;
+        }
+    }
+    if (s_is_dir("/usr/local/share/statusd/migrations"))
+        return "/usr/local/share/statusd/migrations";
+    return "/usr/share/statusd/migrations";
+}
+
+/* Exits 0 for --help/--version, 2 for a usage error; fills ctx otherwise. */
+static void s_parse(int argc, char **argv, args_t *a)
+{
+    a->manifest = s_env("STATUSD_MANIFEST");
+    a->notifiers = s_env("STATUSD_NOTIFIERS");
+    a->db = s_env("STATUSD_DB");
+    a->bind = s_env("STATUSD_BIND");
+    a->api_port = s_env("STATUSD_API_PORT");
+    a->api_bind = s_env("STATUSD_API_BIND");
+    a->migrations = s_env("STATUSD_MIGRATIONS");
+    a->heartbeat_ms = s_env("STATUSD_HEARTBEAT_MS");
+    a->retention_days = s_env("STATUSD_RETENTION_DAYS");
+    a->log_level = s_env("STATUSD_LOG_LEVEL");
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
+        switch (c) {
+        case 'm': a->manifest = optarg; break;
+        case 'n': a->notifiers = optarg; break;
+        case 'd': a->db = optarg; break;
+        case 'b': a->bind = optarg; break;
+        case 'p': a->api_port = optarg; break;
+        case 'a': a->api_bind = optarg; break;
+        case 'M': a->migrations = optarg; break;
+        case 'H': a->heartbeat_ms = optarg; break;
+        case 'r': a->retention_days = optarg; break;
+        case 'l': a->log_level = optarg; break;
+        case 'h': s_usage(stdout); exit(0);
+        case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
+        case ':':
+            fprintf(stderr, "statusd-collector: option %s needs a value (see --help)\n",
+                    argv[optind - 1]);
+            exit(2);
+        default:
+            fprintf(stderr, "statusd-collector: unknown option %s (see --help)\n",
+                    argv[optind - 1]);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "statusd-collector: unexpected argument %s (see --help)\n",
+                argv[optind]);
+        exit(2);
+    }
+    const char *missing = !a->manifest ? "--manifest" : !a->notifiers ? "--notifiers"
+                          : !a->db     ? "--db"
+                                       : NULL;
+    if (missing) {
+        fprintf(stderr, "statusd-collector: %s is required (see --help)\n", missing);
+        exit(2);
+    }
+}
+
+static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
+{
+    ctx->api_port = 8080;
+    ctx->heartbeat_ms = 5000;
+    ctx->retention_days = 30;
+    if (a->api_port && !s_int(a->api_port, 0, 65535, &ctx->api_port)) {
+        fprintf(stderr, "statusd-collector: --api-port: expected 0..65535, got %s\n",
+                a->api_port);
+        exit(2);
+    }
+    if (a->heartbeat_ms && !s_int(a->heartbeat_ms, 100, 3600000, &ctx->heartbeat_ms)) {
+        fprintf(stderr, "statusd-collector: --heartbeat-ms: expected 100..3600000, got %s\n",
+                a->heartbeat_ms);
+        exit(2);
+    }
+    if (a->retention_days && !s_int(a->retention_days, 1, 36500, &ctx->retention_days)) {
+        fprintf(stderr, "statusd-collector: --retention-days: expected 1..36500, got %s\n",
+                a->retention_days);
+        exit(2);
+    }
+    if (a->log_level) {
+        sd_log_level_t lv;
+        if (sd_log_parse_level(a->log_level, &lv) != 0) {
+            fprintf(stderr,
+                    "statusd-collector: --log-level: expected debug, info, warn or error, "
+                    "got %s\n",
+                    a->log_level);
+            exit(2);
+        }
+        sd_log_set_level(lv);
+    }
+}
+
+/* Waits up to ms for one of the blocked signals; returns it, or 0 on timeout. */
+static int s_wait_signal(const sigset_t *set, sd_ms_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    int sig = sigtimedwait(set, NULL, &ts);
+    return sig > 0 ? sig : 0;
+}
+
+/* Connects and migrates, retrying with backoff for DB_WAIT_MS so the collector may start
+ * before PostgreSQL. NULL (logged) on failure, or with *stopped when a signal asks to stop. */
+static store_t *s_prepare_db(const collector_ctx_t *ctx, const sigset_t *sigs, bool *stopped)
+{
+    sd_ms_t deadline = sd_mono_ms() + DB_WAIT_MS, backoff = 250;
+    char err[1024] = "";
+    store_t *store = NULL;
+    for (;;) {
+        store = store_new(ctx->db_conninfo, err, sizeof err);
+        if (store)
+            break;
+        if (sd_mono_ms() + backoff > deadline) {
+            sd_error(COMP, "database unavailable, giving up after %ds err=%s",
+                     DB_WAIT_MS / 1000, err);
+            return NULL;
+        }
+        sd_warn(COMP, "database unavailable, retrying in %" PRId64 "ms err=%s", backoff, err);
+        if (s_wait_signal(sigs, backoff)) {
+            sd_info(COMP, "stopping before the database was ready");
+            *stopped = true;
+            return NULL;
+        }
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    if (store_migrate(store, ctx->migrations_dir, err, sizeof err) != 0) {
+        sd_error(COMP, "migration failed err=%s", err);
+        store_destroy(&store);
+        return NULL;
+    }
+    if (store_assets_sync(store, ctx->manifest, err, sizeof err) != 0 ||
+        store_agents_all_disconnected(store, err, sizeof err) != 0) {
+        sd_error(COMP, "database preparation failed err=%s", err);
+        store_destroy(&store);
+        return NULL;
+    }
+    return store;
+}
+
+int main(int argc, char **argv)
+{
+    args_t args = {0};
+    s_parse(argc, argv, &args);
+    collector_ctx_t ctx = {0};
+    s_ctx_numbers(&args, &ctx);
+    char migrations[PATH_MAX + 64];
+    ctx.db_conninfo = args.db;
+    ctx.bind = args.bind ? args.bind : "tcp://*:5555";
+    ctx.api_bind_addr = args.api_bind;
+    ctx.migrations_dir =
+        args.migrations ? args.migrations : s_default_migrations(migrations, sizeof migrations);
+
+    /* this thread owns the signals: blocked before any actor thread inherits the mask */
+    zsys_handler_set(NULL);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    char err[1024] = "";
+    sd_manifest_t *manifest = NULL;
+    sd_notifiers_t *notifiers = NULL;
+    if (sd_manifest_load(args.manifest, &manifest, err, sizeof err) != 0 ||
+        sd_notifiers_load(args.notifiers, &notifiers, err, sizeof err) != 0) {
+        fprintf(stderr, "statusd-collector: %s\n", err);
+        sd_manifest_destroy(&manifest);
+        return 1;
+    }
+    ctx.manifest = manifest;
+    ctx.notifiers = notifiers;
+    ctx.metrics = metrics_new();
+
+    int rc = 1;
+    zactor_t *notifier = NULL, *engine = NULL, *ingest = NULL, *gateway = NULL;
+    api_t *api = NULL;
+    bool stopped = false;
+    store_t *store = s_prepare_db(&ctx, &sigs, &stopped);
+    if (stopped)
+        rc = 0;
+    if (!store || !ctx.metrics)
+        goto out;
+    store_destroy(&store);
+    if (!(notifier = notifier_new(&ctx)) || !(engine = engine_new(&ctx)) ||
+        !(ingest = ingest_new(&ctx)) || !(gateway = gateway_new(&ctx))) {
+        sd_error(COMP, "an actor failed to start notifier=%s engine=%s ingest=%s gateway=%s",
+                 notifier ? "ok" : "failed", engine ? "ok" : "failed",
+                 ingest ? "ok" : "failed", gateway ? "ok" : "failed");
+        goto out;
+    }
+    if (!(api = api_new(&ctx, err, sizeof err))) {
+        sd_error(COMP, "api failed to start err=%s", err);
+        goto out;
+    }
+    char *bound = gateway_endpoint(gateway);
+    sd_info(COMP, "collector ready bind=%s api_port=%d assets=%zu migrations=%s",
+            bound ? bound : ctx.bind, api_port(api), manifest->n_assets, ctx.migrations_dir);
+    zstr_free(&bound);
+    for (;;) {
+        int sig = sigwaitinfo(&sigs, NULL);
+        if (sig == SIGHUP) {
+            sd_warn(COMP, "SIGHUP: configuration reload is not supported yet; restart to apply");
+            continue;
+        }
+        if (sig == SIGINT || sig == SIGTERM) {
+            sd_info(COMP, "stopping signal=%d", sig);
+            break;
+        }
+    }
+    rc = 0;
+out:
+    api_destroy(&api);
+    zactor_destroy(&gateway);
+    zactor_destroy(&ingest);
+    zactor_destroy(&engine);
+    zactor_destroy(&notifier);
+    store_destroy(&store);
+    metrics_destroy(&ctx.metrics);
+    sd_notifiers_destroy(&notifiers);
+    sd_manifest_destroy(&manifest);
+    return rc;
+}

@@ -1,0 +1,88 @@
+/* quorum: per-asset, per-agent vote state and the asset verdict. Pure logic: no I/O, no
+ * clock reads, no logging; the caller passes every time in.
+ *
+ * An agent's vote is DOWN after failure_threshold consecutive failures, UP after
+ * success_threshold consecutive successes, otherwise its previous vote (a new agent is
+ * UNKNOWN until it reaches a threshold). An agent with no result received for more than
+ * 3 intervals is stale and does not vote. With live = agents that are not stale and vote
+ * UP or DOWN: UNKNOWN when live == 0, DOWN when down_votes >= quorum (quorum 0: live/2+1),
+ * DEGRADED when 0 < down_votes < quorum, UP otherwise. */
+#ifndef QUORUM_H
+#define QUORUM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sd_clock.h"
+
+typedef enum { QUORUM_VOTE_UNKNOWN = 0, QUORUM_VOTE_UP, QUORUM_VOTE_DOWN } quorum_vote_t;
+typedef enum { QUORUM_UNKNOWN = 0, QUORUM_UP, QUORUM_DEGRADED, QUORUM_DOWN } quorum_state_t;
+
+#define QUORUM_MAX_AGENTS_DEFAULT 256
+#define QUORUM_ERROR_MAX 256   /* last error kept per agent, bytes incl. NUL */
+
+typedef struct {
+    int failure_threshold;     /* <= 0: 2 */
+    int success_threshold;     /* <= 0: 1 */
+    int quorum;                /* 0: majority of live voters (live/2+1, at least 1) */
+    int64_t interval_ms;       /* probe interval; stale after 3 of them */
+    int max_agents;            /* bound on tracked agents; <= 0: QUORUM_MAX_AGENTS_DEFAULT */
+} quorum_conf_t;
+
+typedef struct {
+    const char *agent_id;
+    const char *region;
+    bool success;
+    int64_t started_at_ms;     /* probe start, agent wall clock (unix ms) */
+    const char *error;         /* one line; NULL or "" on success */
+} quorum_result_t;
+
+typedef struct {
+    quorum_state_t state;
+    int down_votes;
+    int up_votes;
+    int live;                  /* non-stale agents voting UP or DOWN */
+    int quorum;                /* the effective quorum used */
+    int64_t started_at_ms;     /* earliest first failure among DOWN voters; 0 when none */
+} quorum_eval_t;
+
+typedef struct {
+    const char *agent_id;      /* valid until the next quorum_apply/quorum_destroy */
+    const char *region;
+    const char *last_error;    /* "" when the last result succeeded */
+    quorum_vote_t vote;
+    bool stale;
+    int consecutive_failures;
+    int consecutive_successes;
+    int64_t last_result_ms;    /* wall ms of the last result's probe start */
+    int64_t first_failure_ms;  /* first failure of the failure run behind a DOWN vote, else 0 */
+} quorum_agent_t;
+
+typedef struct quorum_t quorum_t;
+
+/* A new, empty vote table; NULL on allocation failure. */
+quorum_t *quorum_new(const quorum_conf_t *conf);
+void quorum_destroy(quorum_t **q);
+
+/* Records one result, received at monotonic time received_mono. Returns 0; 1 when the
+ * result is older than the agent's last one and was ignored (replays); -EINVAL on a
+ * missing agent id; -ENOSPC when a new agent would exceed max_agents; -ENOMEM. */
+int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono);
+
+/* Removes an agent's state (e.g. it left the asset's assignment); no-op when absent. */
+void quorum_forget(quorum_t *q, const char *agent_id);
+
+/* The asset's verdict at monotonic time now_mono. */
+void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out);
+
+/* Number of tracked agents, and agent i's summary at now_mono (0, or -ERANGE). */
+size_t quorum_agent_count(const quorum_t *q);
+int quorum_agent_at(const quorum_t *q, size_t i, sd_ms_t now_mono, quorum_agent_t *out);
+
+const char *quorum_state_name(quorum_state_t s);   /* "UNKNOWN", "UP", "DEGRADED", "DOWN" */
+const char *quorum_vote_name(quorum_vote_t v);     /* "UNKNOWN", "UP", "DOWN" */
+/* Parses a state name; QUORUM_UNKNOWN for anything else. */
+quorum_state_t quorum_state_parse(const char *s);
+
+#endif

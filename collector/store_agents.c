@@ -1,0 +1,157 @@
+/* store_agents: agents rows (connection state and high-water mark) and the assets table's
+ * sync from the manifest. */
+#include "store_agents.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One parameterized command; 0 or -EIO. */
+static int s_command(store_t *s, const char *what, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(store_conn(s), sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        store_set_error(s, what, err, errlen);
+        return -EIO;
+    }
+    return 0;
+}
+
+int store_agents_hello(store_t *s, const char *agent_id, const char *region,
+                       const char *version, int64_t clock_skew_ms, uint64_t *last_seq,
+                       char *err, size_t errlen)
+{
+    char skew[32];
+    snprintf(skew, sizeof skew, "%" PRId64, clock_skew_ms);
+    const char *params[4] = {agent_id, region ? region : "", version ? version : "", skew};
+    PGresult *r = PQexecParams(store_conn(s),
+                               "INSERT INTO agents (id, region, version, last_seen, connected,"
+                               " clock_skew_ms) VALUES ($1, $2, $3, now(), true, $4::bigint)"
+                               " ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region,"
+                               " version = EXCLUDED.version, last_seen = now(),"
+                               " connected = true, clock_skew_ms = EXCLUDED.clock_skew_ms"
+                               " RETURNING last_seq",
+                               4, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        store_set_error(s, "agent hello", err, errlen);
+        rc = -EIO;
+    } else if (last_seq) {
+        *last_seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int store_agents_disconnected(store_t *s, const char *agent_id, char *err, size_t errlen)
+{
+    const char *params[1] = {agent_id};
+    return s_command(s, "agent disconnected",
+                     "UPDATE agents SET connected = false, last_seen = now() WHERE id = $1", 1,
+                     params, err, errlen);
+}
+
+int store_agents_all_disconnected(store_t *s, char *err, size_t errlen)
+{
+    return s_command(s, "agents disconnected",
+                     "UPDATE agents SET connected = false WHERE connected", 0, NULL, err,
+                     errlen);
+}
+
+/* ---- assets -------------------------------------------------------------------------- */
+
+static char *s_json_or_null(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return s;
+}
+
+static int s_upsert_asset(store_t *s, const sd_asset_t *a, char *err, size_t errlen)
+{
+    char interval[16], timeout[16];
+    snprintf(interval, sizeof interval, "%d", a->interval_seconds);
+    snprintf(timeout, sizeof timeout, "%d", a->timeout_seconds);
+    json_t *codes = NULL, *locs = NULL;
+    if (a->expected_status_codes) {
+        codes = json_array();
+        for (size_t i = 0; i < a->n_expected_status_codes; i++)
+            json_array_append_new(codes, json_integer(a->expected_status_codes[i]));
+    }
+    if (a->locations) {
+        locs = json_array();
+        for (size_t i = 0; i < a->n_locations; i++)
+            json_array_append_new(locs, json_string(a->locations[i]));
+    }
+    char *codes_s = s_json_or_null(codes);
+    char *locs_s = s_json_or_null(locs);
+    char *meta_s = a->metadata ? json_dumps(a->metadata, JSON_COMPACT) : NULL;
+    const char *params[9] = {a->id,       a->name ? a->name : a->id,
+                             a->address ? a->address : "",
+                             a->asset_type ? a->asset_type : "http",
+                             interval,    timeout,
+                             codes_s,     meta_s,
+                             locs_s};
+    int rc = s_command(
+        s, "upsert asset",
+        "INSERT INTO assets (id, name, address, asset_type, interval_seconds, timeout_seconds,"
+        " expected_status_codes, metadata, locations, in_manifest, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5::integer, $6::integer,"
+        " CASE WHEN $7::jsonb IS NULL THEN NULL ELSE"
+        "  ARRAY(SELECT (jsonb_array_elements_text($7::jsonb))::integer) END,"
+        " $8::jsonb,"
+        " CASE WHEN $9::jsonb IS NULL THEN NULL ELSE"
+        "  ARRAY(SELECT jsonb_array_elements_text($9::jsonb)) END,"
+        " true, now())"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address,"
+        " asset_type = EXCLUDED.asset_type, interval_seconds = EXCLUDED.interval_seconds,"
+        " timeout_seconds = EXCLUDED.timeout_seconds,"
+        " expected_status_codes = EXCLUDED.expected_status_codes,"
+        " metadata = EXCLUDED.metadata, locations = EXCLUDED.locations,"
+        " in_manifest = true, updated_at = now()",
+        9, params, err, errlen);
+    free(codes_s);
+    free(locs_s);
+    free(meta_s);
+    return rc;
+}
+
+int store_assets_sync(store_t *s, const sd_manifest_t *m, char *err, size_t errlen)
+{
+    json_t *ids = json_array();
+    if (!ids) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = store_begin(s, err, errlen);
+    for (size_t i = 0; rc == 0 && m && i < m->n_assets; i++) {
+        json_array_append_new(ids, json_string(m->assets[i].id));
+        rc = s_upsert_asset(s, &m->assets[i], err, errlen);
+    }
+    char *ids_s = rc == 0 ? json_dumps(ids, JSON_COMPACT) : NULL;
+    json_decref(ids);
+    if (rc == 0 && !ids_s) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        const char *params[1] = {ids_s};
+        rc = s_command(s, "retire assets",
+                       "UPDATE assets SET in_manifest = false, updated_at = now()"
+                       " WHERE in_manifest AND id NOT IN"
+                       " (SELECT jsonb_array_elements_text($1::jsonb))",
+                       1, params, err, errlen);
+    }
+    free(ids_s);
+    if (rc == 0)
+        rc = store_commit(s, err, errlen);
+    if (rc != 0)
+        store_rollback(s);
+    return rc;
+}

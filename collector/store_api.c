@@ -1,0 +1,169 @@
+/* store_api: read queries for the REST API. Each row is built as one JSON object by
+ * PostgreSQL (json_build_object escapes and types every field), parsed here with jansson. */
+#include "store_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* RFC 3339 UTC with milliseconds; NULL stays NULL (JSON null). */
+#define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static const char SQL_HEALTH[] = "SELECT 1";
+
+static const char SQL_ASSETS[] =
+    "SELECT json_build_object("
+    " 'id', a.id, 'name', a.name, 'assetType', a.asset_type, 'address', a.address,"
+    " 'intervalSeconds', a.interval_seconds, 'timeoutSeconds', a.timeout_seconds,"
+    " 'expectedStatusCodes', a.expected_status_codes,"
+    " 'metadata', COALESCE(a.metadata, '{}'::jsonb),"
+    " 'locations', a.locations, 'state', a.state, 'stateSince', " TS("a.state_since") ","
+    " 'results', COALESCE(r.results, '[]'::json))::text"
+    " FROM assets a"
+    " LEFT JOIN LATERAL ("
+    "  SELECT json_agg(json_build_object("
+    "    'agent', l.agent_id, 'region', l.region, 'success', l.success,"
+    "    'latencyMs', l.latency_ms, 'code', l.code, 'message', l.message,"
+    "    'ts', " TS("l.ts") ") ORDER BY l.region, l.agent_id) AS results"
+    "  FROM (SELECT DISTINCT ON (pe.agent_id) pe.agent_id, pe.region, pe.success,"
+    "          pe.latency_ms, pe.code, pe.message, pe.ts"
+    "        FROM probe_events pe"
+    "        WHERE pe.asset_id = a.id"
+    "          AND pe.ts >= now() - make_interval(secs => GREATEST(86400, 10 * a.interval_seconds))"
+    "        ORDER BY pe.agent_id, pe.ts DESC, pe.seq DESC) l"
+    " ) r ON true"
+    " WHERE a.in_manifest = $1"
+    " ORDER BY a.id";
+
+static const char SQL_ASSET_EXISTS[] = "SELECT 1 FROM assets WHERE id = $1";
+
+static const char SQL_EVENTS[] =
+    "SELECT json_build_object("
+    " 'assetId', asset_id, 'agent', agent_id, 'region', region, 'seq', seq,"
+    " 'ts', " TS("ts") ", 'receivedAt', " TS("received_at") ","
+    " 'success', success, 'latencyMs', latency_ms, 'code', code, 'message', message,"
+    " 'phases', phases, 'certExpiry', " TS("cert_expiry") ")::text"
+    " FROM probe_events WHERE asset_id = $1"
+    " ORDER BY ts DESC, agent_id, seq DESC LIMIT $2::int";
+
+static const char SQL_INCIDENTS[] =
+    "SELECT json_build_object("
+    " 'id', id, 'assetId', asset_id, 'severity', severity, 'summary', summary,"
+    " 'startedAt', " TS("started_at") ", 'detectedAt', " TS("detected_at") ","
+    " 'endedAt', " TS("ended_at") ", 'acknowledgedAt', " TS("acknowledged_at") ","
+    " 'details', details)::text"
+    " FROM incidents WHERE (NOT $1::bool OR ended_at IS NULL)"
+    " ORDER BY started_at DESC, id DESC LIMIT $2::int";
+
+static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
+{
+    if (!err || !errlen)
+        return;
+    const char *msg = c ? PQerrorMessage(c) : "no connection";
+    snprintf(err, errlen, "%s: %.*s", what, (int) strcspn(msg, "\n"), msg);
+}
+
+/* Runs sql; every row's first column is one JSON text, appended to a new array. */
+static int s_json_rows(store_t *s, const char *what, const char *sql, int n,
+                       const char *const *params, json_t **out, char *err, size_t errlen)
+{
+    PGconn *c = store_conn(s);
+    if (!c) {
+        s_err(err, errlen, what, NULL);
+        return -EIO;
+    }
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s_err(err, errlen, what, c);
+        PQclear(r);
+        return -EIO;
+    }
+    json_t *arr = json_array();
+    int rc = arr ? 0 : -ENOMEM;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        json_error_t je;
+        json_t *row = json_loads(PQgetvalue(r, i, 0), 0, &je);
+        if (!row) {
+            snprintf(err, errlen, "%s: row %d: %s", what, i, je.text);
+            rc = -EPROTO;
+        } else if (json_array_append_new(arr, row) != 0) {
+            rc = -ENOMEM;
+        }
+    }
+    PQclear(r);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+int store_api_session_setup(store_t *s, int statement_timeout_ms)
+{
+    PGconn *c = store_conn(s);
+    if (!c)
+        return -EIO;
+    char ms[16];
+    snprintf(ms, sizeof ms, "%d", statement_timeout_ms);
+    const char *params[] = {ms};
+    PGresult *r = PQexecParams(c, "SELECT set_config('statement_timeout', $1, false)", 1, NULL,
+                               params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok ? 0 : -EIO;
+}
+
+int store_api_health(store_t *s)
+{
+    PGconn *c = store_conn(s);
+    if (!c)
+        return -EIO;
+    PGresult *r = PQexecParams(c, SQL_HEALTH, 0, NULL, NULL, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    PQclear(r);
+    return ok ? 0 : -EIO;
+}
+
+int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen)
+{
+    const char *params[] = {"true"};
+    return s_json_rows(s, "assets", SQL_ASSETS, 1, params, out, err, errlen);
+}
+
+int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, char *err,
+                     size_t errlen)
+{
+    if (!asset_id || limit < 1 || limit > 1000)
+        return -EINVAL;
+    PGconn *c = store_conn(s);
+    if (!c) {
+        s_err(err, errlen, "events", NULL);
+        return -EIO;
+    }
+    const char *p1[] = {asset_id};
+    PGresult *r = PQexecParams(c, SQL_ASSET_EXISTS, 1, NULL, p1, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s_err(err, errlen, "asset lookup", c);
+        PQclear(r);
+        return -EIO;
+    }
+    int found = PQntuples(r) > 0;
+    PQclear(r);
+    if (!found) {
+        snprintf(err, errlen, "asset not found");
+        return -ENOENT;
+    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p2[] = {asset_id, lim};
+    return s_json_rows(s, "events", SQL_EVENTS, 2, p2, out, err, errlen);
+}
+
+int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", STORE_API_MAX_INCIDENTS);
+    const char *params[] = {open_only ? "true" : "false", lim};
+    return s_json_rows(s, "incidents", SQL_INCIDENTS, 2, params, out, err, errlen);
+}

@@ -1,0 +1,41 @@
+/* store_api: the read queries behind the REST API. Every statement is parameterized;
+ * results come back as jansson values the caller owns. Timestamps are RFC 3339 UTC
+ * strings ("2026-11-25T08:43:00.123Z"), absent ones JSON null. */
+#ifndef STORE_API_H
+#define STORE_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store.h"
+
+/* Most incidents returned by store_api_incidents(), newest first. */
+#define STORE_API_MAX_INCIDENTS 1000
+
+/* Bounds every later statement of this session (statement_timeout); call after each
+ * (re)connect. 0 or -EIO. */
+int store_api_session_setup(store_t *s, int statement_timeout_ms);
+
+/* SELECT 1: 0 when the database answers, -EIO otherwise. */
+int store_api_health(store_t *s);
+
+/* Assets in the manifest, ordered by id: [{id, name, assetType, address, intervalSeconds,
+ * timeoutSeconds, expectedStatusCodes, metadata, locations, state, stateSince,
+ * results: [{agent, region, success, latencyMs, code, message, ts}]}] where results holds
+ * each agent's latest result of the last day (or of 10 intervals when longer).
+ * 0 with *out set, or -EIO/-EPROTO with a message in err. */
+int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen);
+
+/* The latest limit (1..1000) results of one asset, newest first: [{assetId, agent, region,
+ * seq, ts, receivedAt, success, latencyMs, code, message, phases, certExpiry}].
+ * -ENOENT when no asset has this id (in the manifest or not). */
+int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, char *err,
+                     size_t errlen);
+
+/* Incidents, newest first (at most STORE_API_MAX_INCIDENTS): open ones only, or all.
+ * [{id, assetId, severity, summary, startedAt, detectedAt, endedAt, acknowledgedAt,
+ * details}]. */
+int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,189 @@
+/* store_incidents: see store_incidents.h. Times cross the wire as unix milliseconds
+ * (to_timestamp($n::double precision / 1000)). */
+#include "store_incidents.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
+{
+    const char *m = c ? PQerrorMessage(c) : "no connection";
+    size_t n = strlen(m);
+    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+        n--;
+    snprintf(err, errlen, "%s: %.*s", what, (int) n, m);
+}
+
+/* Runs a parameterized statement; returns the result (caller clears) or NULL with err. */
+static PGresult *s_run(store_t *s, const char *what, const char *sql, int n,
+                       const char *const *params, char *err, size_t errlen)
+{
+    PGconn *c = store_conn(s);
+    if (!c) {
+        snprintf(err, errlen, "%s: no connection", what);
+        return NULL;
+    }
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s_err(err, errlen, what, c);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int s_cmd(store_t *s, const char *what, const char *sql, int n, const char *const *params,
+                 char *err, size_t errlen)
+{
+    PGresult *r = s_run(s, what, sql, n, params, err, errlen);
+    if (!r)
+        return -EIO;
+    PQclear(r);
+    return 0;
+}
+
+static int64_t s_i64(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t *, void *),
+                              void *arg, char *err, size_t errlen)
+{
+    PGresult *r = s_run(
+        s, "load open incidents",
+        "SELECT i.asset_id, i.id, (extract(epoch FROM i.started_at) * 1000)::bigint,"
+        " EXISTS (SELECT 1 FROM notifications n WHERE n.incident_id = i.id"
+        "         AND n.event IN ('DOWN', 'REMINDER'))"
+        " FROM incidents i WHERE i.ended_at IS NULL ORDER BY i.id",
+        0, NULL, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_open_incident_t inc = {.asset_id = PQgetvalue(r, i, 0),
+                                     .incident_id = s_i64(r, i, 1),
+                                     .started_at_ms = s_i64(r, i, 2),
+                                     .notified = PQgetvalue(r, i, 3)[0] == 't'};
+        cb(&inc, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+int store_incidents_load_assets(store_t *s,
+                                void (*cb)(const char *, const char *, int64_t, int64_t, void *),
+                                void *arg, char *err, size_t errlen)
+{
+    PGresult *r = s_run(
+        s, "load assets",
+        "SELECT a.id, a.state, (extract(epoch FROM a.state_since) * 1000)::bigint,"
+        " (SELECT (extract(epoch FROM max(n.created_at)) * 1000)::bigint FROM notifications n"
+        "  WHERE n.asset_id = a.id AND n.event IN ('DOWN', 'REMINDER'))"
+        " FROM assets a",
+        0, NULL, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), s_i64(r, i, 2), s_i64(r, i, 3), arg);
+    PQclear(r);
+    return 0;
+}
+
+int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
+                                   void (*cb)(const store_recent_result_t *, void *), void *arg,
+                                   char *err, size_t errlen)
+{
+    char win[32], per[32];
+    snprintf(win, sizeof win, "%" PRId64, window_ms);
+    snprintf(per, sizeof per, "%d", per_agent);
+    const char *params[2] = {win, per};
+    PGresult *r = s_run(
+        s, "load recent results",
+        "SELECT asset_id, agent_id, region, (extract(epoch FROM ts) * 1000)::bigint, success,"
+        " COALESCE(message, CASE WHEN code IS NOT NULL THEN 'status ' || code END, '')"
+        " FROM (SELECT p.*, row_number() OVER (PARTITION BY asset_id, agent_id"
+        "                                      ORDER BY ts DESC, seq DESC) AS rn"
+        "       FROM probe_events p"
+        "       WHERE ts > now() - make_interval(secs => $1::double precision / 1000)) x"
+        " WHERE rn <= $2::integer ORDER BY asset_id, agent_id, ts, seq",
+        2, params, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_recent_result_t rr = {.asset_id = PQgetvalue(r, i, 0),
+                                    .agent_id = PQgetvalue(r, i, 1),
+                                    .region = PQgetvalue(r, i, 2),
+                                    .ts_ms = s_i64(r, i, 3),
+                                    .success = PQgetvalue(r, i, 4)[0] == 't',
+                                    .error = PQgetvalue(r, i, 5)};
+        cb(&rr, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
+int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms,
+                         const char *summary, const char *details_json, int64_t *id, char *err,
+                         size_t errlen)
+{
+    char started[32];
+    snprintf(started, sizeof started, "%" PRId64, started_at_ms);
+    const char *params[4] = {asset_id, started, summary, details_json ? details_json : "[]"};
+    PGconn *c = store_conn(s);
+    PGresult *r = PQexecParams(
+        c,
+        "INSERT INTO incidents (asset_id, started_at, summary, details)"
+        " VALUES ($1, to_timestamp($2::double precision / 1000), $3, $4::jsonb) RETURNING id",
+        4, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        int rc = state && strcmp(state, "23505") == 0 ? -EEXIST : -EIO;
+        s_err(err, errlen, "open incident", c);
+        PQclear(r);
+        return rc;
+    }
+    *id = s_i64(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+int store_incidents_close(store_t *s, int64_t incident_id, int64_t ended_at_ms, char *err,
+                          size_t errlen)
+{
+    char id[32], ended[32];
+    snprintf(id, sizeof id, "%" PRId64, incident_id);
+    snprintf(ended, sizeof ended, "%" PRId64, ended_at_ms);
+    const char *params[2] = {id, ended};
+    return s_cmd(s, "close incident",
+                 "UPDATE incidents SET ended_at = to_timestamp($2::double precision / 1000)"
+                 " WHERE id = $1::bigint AND ended_at IS NULL",
+                 2, params, err, errlen);
+}
+
+int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
+                          const char *detail_json, char *err, size_t errlen)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, incident_id);
+    const char *params[3] = {id, kind, detail_json ? detail_json : "{}"};
+    return s_cmd(s, "incident event",
+                 "INSERT INTO incident_events (incident_id, kind, detail)"
+                 " VALUES ($1::bigint, $2, $3::jsonb)",
+                 3, params, err, errlen);
+}
+
+int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char *state,
+                                    int64_t since_ms, char *err, size_t errlen)
+{
+    char since[32];
+    snprintf(since, sizeof since, "%" PRId64, since_ms);
+    const char *params[3] = {asset_id, state, since};
+    return s_cmd(s, "asset state",
+                 "UPDATE assets SET state = $2, state_since = to_timestamp($3::double precision"
+                 " / 1000), updated_at = now() WHERE id = $1",
+                 3, params, err, errlen);
+}

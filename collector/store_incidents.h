@@ -1,0 +1,67 @@
+/* store_incidents: the alert engine's SQL: asset state, incidents, incident events, the
+ * recent results the engine replays on restart. Library code: 0/-errno with a message in
+ * err, never logs. Callers wrap multi-statement changes in store_begin/store_commit. */
+#ifndef STORE_INCIDENTS_H
+#define STORE_INCIDENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* One open incident as the engine needs it after a restart. */
+typedef struct {
+    const char *asset_id;
+    int64_t incident_id;
+    int64_t started_at_ms;
+    bool notified;           /* a DOWN or REMINDER outbox row exists for it */
+} store_open_incident_t;
+
+/* Calls cb for every open incident (ended_at IS NULL). 0 or -EIO. */
+int store_incidents_load_open(store_t *s,
+                              void (*cb)(const store_open_incident_t *inc, void *arg), void *arg,
+                              char *err, size_t errlen);
+
+/* Calls cb(asset_id, state, state_since_ms, last_notify_ms) for every asset row;
+ * last_notify_ms = created_at of the newest DOWN/REMINDER outbox row of the asset (0: none),
+ * the start of its throttle window. 0 or -EIO. */
+int store_incidents_load_assets(store_t *s,
+                                void (*cb)(const char *asset_id, const char *state,
+                                           int64_t state_since_ms, int64_t last_notify_ms,
+                                           void *arg),
+                                void *arg, char *err, size_t errlen);
+
+/* One stored probe result, for the restart replay. */
+typedef struct {
+    const char *asset_id;
+    const char *agent_id;
+    const char *region;
+    int64_t ts_ms;           /* probe start */
+    bool success;
+    const char *error;       /* message, or "status N" when only a code is known; "" on success */
+} store_recent_result_t;
+
+/* Calls cb for the newest per_agent results of every (asset, agent) with ts within the
+ * last window_ms, ordered by asset, agent and ts ascending. 0 or -EIO. */
+int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
+                                   void (*cb)(const store_recent_result_t *r, void *arg),
+                                   void *arg, char *err, size_t errlen);
+
+/* Inserts an open incident; *id written on success. 0, -EEXIST when the asset already has
+ * an open incident, or -EIO. */
+int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms,
+                         const char *summary, const char *details_json, int64_t *id,
+                         char *err, size_t errlen);
+/* Sets ended_at of an open incident. 0 or -EIO. */
+int store_incidents_close(store_t *s, int64_t incident_id, int64_t ended_at_ms, char *err,
+                          size_t errlen);
+/* Appends an incident_events row (kind: opened, resolved, notification_throttled, reminder,
+ * notified ...); detail_json NULL = {}. 0 or -EIO. */
+int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
+                          const char *detail_json, char *err, size_t errlen);
+/* assets.state / state_since. 0 or -EIO. */
+int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char *state,
+                                    int64_t since_ms, char *err, size_t errlen);
+
+#endif

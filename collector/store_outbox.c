@@ -1,0 +1,205 @@
+/* store_outbox: see store_outbox.h. */
+#include "store_outbox.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
+{
+    const char *m = c ? PQerrorMessage(c) : "no connection";
+    size_t n = strlen(m);
+    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+        n--;
+    snprintf(err, errlen, "%s: %.*s", what, (int) n, m);
+}
+
+static PGresult *s_run(store_t *s, const char *what, const char *sql, int n,
+                       const char *const *params, char *err, size_t errlen)
+{
+    PGconn *c = store_conn(s);
+    if (!c) {
+        snprintf(err, errlen, "%s: no connection", what);
+        return NULL;
+    }
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s_err(err, errlen, what, c);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int s_cmd(store_t *s, const char *what, const char *sql, int n, const char *const *params,
+                 char *err, size_t errlen)
+{
+    PGresult *r = s_run(s, what, sql, n, params, err, errlen);
+    if (!r)
+        return -EIO;
+    PQclear(r);
+    return 0;
+}
+
+int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
+                         const char *event, const char *channel, const char *payload_json,
+                         char *err, size_t errlen)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, incident_id);
+    const char *params[5] = {incident_id > 0 ? id : NULL, asset_id, event, channel,
+                             payload_json ? payload_json : "{}"};
+    return s_cmd(s, "enqueue notification",
+                 "INSERT INTO notifications (incident_id, asset_id, event, channel, payload)"
+                 " VALUES ($1::bigint, $2, $3, $4, $5::jsonb)",
+                 5, params, err, errlen);
+}
+
+/* A JSON array literal of the ids/names, for = ANY(...) with one parameter. */
+static char *s_json_array(const int64_t *ids, const char *const *names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, ids ? json_integer(ids[i]) : json_string(names[i]));
+    char *out = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return out;
+}
+
+static char *s_dup(const char *v) { return strdup(v ? v : ""); }
+
+int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_ids,
+                       size_t n_exclude, const char *const *paused_channels, size_t n_paused,
+                       outbox_row_t **rows, size_t *n, char *err, size_t errlen)
+{
+    char max_s[16], lease[16];
+    snprintf(max_s, sizeof max_s, "%d", max);
+    snprintf(lease, sizeof lease, "%d", lease_s);
+    char *ex = s_json_array(exclude_ids, NULL, n_exclude);
+    char *paused = s_json_array(NULL, paused_channels, n_paused);
+    if (!ex || !paused) {
+        free(ex);
+        free(paused);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    const char *params[4] = {max_s, lease, ex, paused};
+    PGresult *r = s_run(
+        s, "lease notifications",
+        "UPDATE notifications u SET next_attempt_at = now() + make_interval(secs => $2::integer)"
+        " WHERE u.id IN ("
+        "  SELECT p.id FROM notifications p"
+        "  WHERE p.status = 'pending' AND p.next_attempt_at <= now()"
+        "    AND p.id NOT IN (SELECT (jsonb_array_elements_text($3::jsonb))::bigint)"
+        "    AND p.channel NOT IN (SELECT jsonb_array_elements_text($4::jsonb))"
+        "    AND NOT (p.event = 'RECOVERY' AND EXISTS ("
+        "      SELECT 1 FROM notifications d WHERE d.incident_id = p.incident_id"
+        "        AND d.channel = p.channel AND d.event IN ('DOWN', 'REMINDER')"
+        "        AND d.status = 'pending'))"
+        "  ORDER BY p.next_attempt_at, p.id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
+        " RETURNING u.id, COALESCE(u.incident_id, 0), COALESCE(u.asset_id, ''), u.event,"
+        "  u.channel, u.payload::text, u.attempts,"
+        "  (extract(epoch FROM u.created_at) * 1000)::bigint",
+        4, params, err, errlen);
+    free(ex);
+    free(paused);
+    if (!r)
+        return -EIO;
+    size_t cnt = (size_t) PQntuples(r);
+    outbox_row_t *out = cnt ? calloc(cnt, sizeof *out) : NULL;
+    if (cnt && !out) {
+        PQclear(r);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        int row = (int) i;
+        out[i].id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+        out[i].incident_id = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+        out[i].asset_id = s_dup(PQgetvalue(r, row, 2));
+        out[i].event = s_dup(PQgetvalue(r, row, 3));
+        out[i].channel = s_dup(PQgetvalue(r, row, 4));
+        out[i].payload = s_dup(PQgetvalue(r, row, 5));
+        out[i].attempts = atoi(PQgetvalue(r, row, 6));
+        out[i].created_ms = strtoll(PQgetvalue(r, row, 7), NULL, 10);
+        if (!out[i].asset_id || !out[i].event || !out[i].channel || !out[i].payload) {
+            PQclear(r);
+            store_outbox_rows_free(out, cnt);
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    PQclear(r);
+    *rows = out;
+    *n = cnt;
+    return 0;
+}
+
+void store_outbox_rows_free(outbox_row_t *rows, size_t n)
+{
+    for (size_t i = 0; rows && i < n; i++) {
+        free(rows[i].asset_id);
+        free(rows[i].event);
+        free(rows[i].channel);
+        free(rows[i].payload);
+    }
+    free(rows);
+}
+
+int store_outbox_mark_sent(store_t *s, int64_t id, char *err, size_t errlen)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[1] = {ids};
+    return s_cmd(s, "mark sent",
+                 "WITH u AS (UPDATE notifications SET status = 'sent', sent_at = now(),"
+                 "   attempts = attempts + 1, last_error = NULL"
+                 "   WHERE id = $1::bigint AND status = 'pending'"
+                 "   RETURNING id, incident_id, event, channel, attempts)"
+                 " INSERT INTO incident_events (incident_id, kind, detail)"
+                 " SELECT incident_id, 'notified', jsonb_build_object('notification_id', id,"
+                 "   'event', event, 'channel', channel, 'attempts', attempts)"
+                 " FROM u WHERE incident_id IS NOT NULL",
+                 1, params, err, errlen);
+}
+
+int store_outbox_mark_retry(store_t *s, int64_t id, int64_t delay_ms, const char *error,
+                            char *err, size_t errlen)
+{
+    char ids[32], delay[32];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(delay, sizeof delay, "%" PRId64, delay_ms);
+    const char *params[3] = {ids, delay, error ? error : ""};
+    return s_cmd(s, "mark retry",
+                 "UPDATE notifications SET attempts = attempts + 1, last_error = $3,"
+                 " next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
+                 " WHERE id = $1::bigint AND status = 'pending'",
+                 3, params, err, errlen);
+}
+
+int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err, size_t errlen)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[2] = {ids, error ? error : ""};
+    return s_cmd(s, "mark dead",
+                 "UPDATE notifications SET status = 'dead', attempts = attempts + 1,"
+                 " last_error = $2 WHERE id = $1::bigint AND status = 'pending'",
+                 2, params, err, errlen);
+}
+
+int store_outbox_pending(store_t *s, int64_t *n, char *err, size_t errlen)
+{
+    PGresult *r = s_run(s, "count pending",
+                        "SELECT count(*) FROM notifications WHERE status = 'pending'", 0, NULL,
+                        err, errlen);
+    if (!r)
+        return -EIO;
+    *n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}

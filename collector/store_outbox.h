@@ -1,0 +1,51 @@
+/* store_outbox: the notifications outbox. The engine enqueues rows in the transaction of
+ * the state change; the notifier leases due rows and records each outcome. Library code:
+ * 0/-errno with a message in err, never logs. */
+#ifndef STORE_OUTBOX_H
+#define STORE_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Queues one pending row (due now). event: DOWN, RECOVERY, REMINDER. 0 or -EIO. */
+int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
+                         const char *event, const char *channel, const char *payload_json,
+                         char *err, size_t errlen);
+
+typedef struct {
+    int64_t id;
+    int64_t incident_id;
+    char *asset_id;
+    char *event;
+    char *channel;
+    char *payload;           /* JSON text */
+    int attempts;            /* attempts made before this one */
+    int64_t created_ms;
+} outbox_row_t;
+
+/* Leases up to max due pending rows in one statement: selects them FOR UPDATE SKIP LOCKED
+ * and pushes next_attempt_at lease_s seconds ahead, so a crash mid-send retries later.
+ * Skips rows whose id is in exclude_ids (in flight here) and whose channel is in
+ * paused_channels, and a RECOVERY while a DOWN/REMINDER of the same incident on the same
+ * channel is still pending. *rows (free with store_outbox_rows_free) and *n written on
+ * success. 0 or -EIO. */
+int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_ids,
+                       size_t n_exclude, const char *const *paused_channels, size_t n_paused,
+                       outbox_row_t **rows, size_t *n, char *err, size_t errlen);
+void store_outbox_rows_free(outbox_row_t *rows, size_t n);
+
+/* status = sent, sent_at = now(), attempts + 1, and an incident_events 'notified' row,
+ * in one statement. 0 or -EIO. */
+int store_outbox_mark_sent(store_t *s, int64_t id, char *err, size_t errlen);
+/* attempts + 1, next_attempt_at = now() + delay_ms, last_error. 0 or -EIO. */
+int store_outbox_mark_retry(store_t *s, int64_t id, int64_t delay_ms, const char *error,
+                            char *err, size_t errlen);
+/* status = dead, attempts + 1, last_error. 0 or -EIO. */
+int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
+                           size_t errlen);
+/* Number of pending rows. 0 or -EIO. */
+int store_outbox_pending(store_t *s, int64_t *n, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,31 @@
+/* store_results: raw probe results into probe_events, exactly once per (agent, seq). */
+#ifndef STORE_RESULTS_H
+#define STORE_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "statusd.pb-c.h"
+#include "store.h"
+
+/* Most results one batch may carry; ingest drops (and counts) larger batches. */
+#define STORE_RESULTS_MAX_BATCH 10000
+
+/* Stores a batch in ONE transaction: locks the agents row (inserting it if missing, with
+ * region), reads last_seq, inserts only the results with seq > last_seq (in batch order;
+ * a seq not above every earlier accepted one counts as a duplicate), sets last_seq to the
+ * highest stored seq and commits.
+ * Row mapping: ts = started_at_ms (now when out of range), latency_ms = latency_us/1000,
+ * code = status_code (NULL when 0), message = reason (NULL when empty), phases = JSONB
+ * object {"<phase name>": milliseconds, ...} (NULL when none), cert_expiry when nonzero.
+ * Invalid UTF-8 in strings is replaced by '?', so a batch can never poison the queue.
+ * Outputs, written only on success: *n_new = number of results stored; new_idx (capacity
+ * batch->n_results, may be NULL) = their indexes in batch->results; *through_seq = the
+ * batch's highest seq (also when everything was a duplicate; 0 for an empty batch).
+ * Returns 0, -EINVAL (batch too large), or -EIO with the server message in err (the
+ * transaction is rolled back; nothing is stored and the caller must not ack). */
+int store_results_insert(store_t *s, const char *agent_id, const char *region,
+                         const Statusd__ResultBatch *batch, size_t *new_idx, size_t *n_new,
+                         uint64_t *through_seq, char *err, size_t errlen);
+
+#endif

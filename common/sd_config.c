@@ -1,0 +1,695 @@
+#include "sd_config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sd_json_pos.h"
+
+#define MAX_CONFIG_BYTES (16u * 1024 * 1024)
+#define MAX_ASSETS 100000
+#define MAX_PATH 8
+
+/* Where the validator is: the file, its text, and the JSON path of the current field. */
+typedef struct {
+    const char *file;
+    const char *text;
+    size_t len;
+    sd_json_seg_t path[MAX_PATH];
+    size_t depth;
+    char *err;
+    size_t errlen;
+} vctx_t;
+
+static void s_path_str(const vctx_t *v, size_t n, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && o < len; i++) {
+        if (v->path[i].key)
+            o += (size_t) snprintf(buf + o, len - o, "%s%s", i ? "." : "", v->path[i].key);
+        else
+            o += (size_t) snprintf(buf + o, len - o, "[%zu]", v->path[i].index);
+    }
+}
+
+/* Formats "file:line:col: path: message" for the field at the current path. want_key points
+ * at the key (unknown field), missing points at the enclosing object. */
+static int s_fail(vctx_t *v, int want_key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_fail(vctx_t *v, int want_key, const char *fmt, ...)
+{
+    int line = 0, col = 0;
+    sd_json_pos(v->text, v->len, v->path, v->depth, want_key, &line, &col);
+    char path[256];
+    s_path_str(v, v->depth, path, sizeof path);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(v->err, v->errlen, "%s:%d:%d: %s: %s", v->file, line, col, path[0] ? path : "(root)",
+             msg);
+    return -EINVAL;
+}
+
+static void s_push_key(vctx_t *v, const char *key)
+{
+    v->path[v->depth].key = key;
+    v->path[v->depth].index = 0;
+    v->depth++;
+}
+
+static void s_push_index(vctx_t *v, size_t i)
+{
+    v->path[v->depth].key = NULL;
+    v->path[v->depth].index = i;
+    v->depth++;
+}
+
+static void s_pop(vctx_t *v) { v->depth--; }
+
+static const char *s_type_name(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number with a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "something else";
+}
+
+/* Rejects members of obj not in allowed (NULL-terminated). */
+static int s_check_keys(vctx_t *v, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= strcmp(*a, key) == 0;
+        if (!ok) {
+            char list[512];
+            size_t o = 0;
+            list[0] = 0;
+            for (const char *const *a = allowed; *a && o < sizeof list; a++)
+                o += (size_t) snprintf(list + o, sizeof list - o, "%s%s", a == allowed ? "" : ", ", *a);
+            s_push_key(v, key);
+            int rc = s_fail(v, 1, "unknown field (allowed: %s)", list);
+            s_pop(v);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Fetches member key; if required and absent, fails naming the field at the object. */
+static json_t *s_member(vctx_t *v, json_t *obj, const char *key, int required, int *rc)
+{
+    json_t *j = json_object_get(obj, key);
+    if (!j && required) {
+        s_push_key(v, key);
+        *rc = s_fail(v, 0, "missing required field");
+        s_pop(v);
+    }
+    return j;
+}
+
+static int s_get_string(vctx_t *v, json_t *obj, const char *key, int required, char **out)
+{
+    int rc = 0;
+    json_t *j = s_member(v, obj, key, required, &rc);
+    if (rc)
+        return rc;
+    if (!j)
+        return 0;
+    s_push_key(v, key);
+    if (!json_is_string(j) || json_string_length(j) == 0) {
+        rc = s_fail(v, 0, "expected a non-empty string, got %s",
+                    json_is_string(j) ? "an empty string" : s_type_name(j));
+        s_pop(v);
+        return rc;
+    }
+    s_pop(v);
+    *out = strdup(json_string_value(j));
+    return *out ? 0 : -ENOMEM;
+}
+
+static int s_get_int(vctx_t *v, json_t *obj, const char *key, int required, long min, long max,
+                     int *out)
+{
+    int rc = 0;
+    json_t *j = s_member(v, obj, key, required, &rc);
+    if (rc)
+        return rc;
+    if (!j)
+        return 0;
+    s_push_key(v, key);
+    if (!json_is_integer(j)) {
+        rc = s_fail(v, 0, "expected an integer from %ld to %ld, got %s", min, max, s_type_name(j));
+    } else if (json_integer_value(j) < min || json_integer_value(j) > max) {
+        rc = s_fail(v, 0, "expected an integer from %ld to %ld, got %lld", min, max,
+                    (long long) json_integer_value(j));
+    } else {
+        *out = (int) json_integer_value(j);
+    }
+    s_pop(v);
+    return rc;
+}
+
+static int s_get_string_list(vctx_t *v, json_t *obj, const char *key, char ***out, size_t *n)
+{
+    json_t *j = json_object_get(obj, key);
+    if (!j)
+        return 0;
+    int rc = 0;
+    s_push_key(v, key);
+    if (!json_is_array(j)) {
+        rc = s_fail(v, 0, "expected an array of strings, got %s", s_type_name(j));
+        s_pop(v);
+        return rc;
+    }
+    size_t cnt = json_array_size(j);
+    *out = calloc(cnt ? cnt : 1, sizeof(char *));
+    if (!*out) {
+        s_pop(v);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *e = json_array_get(j, i);
+        if (!json_is_string(e) || json_string_length(e) == 0) {
+            s_push_index(v, i);
+            rc = s_fail(v, 0, "expected a non-empty string, got %s",
+                        json_is_string(e) ? "an empty string" : s_type_name(e));
+            s_pop(v);
+            break;
+        }
+        (*out)[i] = strdup(json_string_value(e));
+        *n = i + 1;
+    }
+    s_pop(v);
+    return rc;
+}
+
+static int s_load_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -errno;
+    }
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        if (cap >= MAX_CONFIG_BYTES) {
+            fclose(f);
+            free(buf);
+            snprintf(err, errlen, "%s: file larger than %u bytes", path, MAX_CONFIG_BYTES);
+            return -EFBIG;
+        }
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb)
+            free(buf);
+        buf = nb;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf)
+        return -ENOMEM;
+    if (bad) {
+        free(buf);
+        snprintf(err, errlen, "%s: read error", path);
+        return -EIO;
+    }
+    buf[n] = 0;
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+static json_t *s_parse_json(const char *file, const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", file, je.line, je.column, je.text);
+    return root;
+}
+
+/* ---- manifest ------------------------------------------------------------------------- */
+
+static const char *const s_asset_keys[] = {
+    "id", "assetType", "name", "address", "intervalSeconds", "timeoutSeconds",
+    "expectedStatusCodes", "metadata", "locations", "quorum", "failureThreshold",
+    "successThreshold", NULL};
+
+/* Probe types this build's agents implement. */
+static const char *const s_asset_types[] = {"http", NULL};
+
+static void s_asset_free(sd_asset_t *a)
+{
+    free(a->id);
+    free(a->asset_type);
+    free(a->name);
+    free(a->address);
+    free(a->expected_status_codes);
+    json_decref(a->metadata);
+    for (size_t i = 0; i < a->n_locations; i++)
+        free(a->locations[i]);
+    free(a->locations);
+    json_decref(a->options);
+}
+
+static int s_valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 128)
+        return 0;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-_.:", *p)))
+            return 0;
+    return 1;
+}
+
+static int s_parse_asset_extras(vctx_t *v, json_t *o, sd_asset_t *a)
+{
+    int rc;
+    json_t *codes = json_object_get(o, "expectedStatusCodes");
+    if (codes) {
+        s_push_key(v, "expectedStatusCodes");
+        if (!json_is_array(codes) || json_array_size(codes) == 0) {
+            rc = s_fail(v, 0, "expected a non-empty array of HTTP status codes, got %s",
+                        json_is_array(codes) ? "an empty array" : s_type_name(codes));
+            s_pop(v);
+            return rc;
+        }
+        a->n_expected_status_codes = json_array_size(codes);
+        a->expected_status_codes = calloc(a->n_expected_status_codes, sizeof(int));
+        if (!a->expected_status_codes)
+            return -ENOMEM;
+        for (size_t i = 0; i < a->n_expected_status_codes; i++) {
+            json_t *c = json_array_get(codes, i);
+            if (!json_is_integer(c) || json_integer_value(c) < 100 || json_integer_value(c) > 599) {
+                s_push_index(v, i);
+                rc = s_fail(v, 0, "expected an HTTP status code from 100 to 599");
+                return rc;
+            }
+            a->expected_status_codes[i] = (int) json_integer_value(c);
+        }
+        s_pop(v);
+    }
+    json_t *md = json_object_get(o, "metadata");
+    if (md) {
+        s_push_key(v, "metadata");
+        if (!json_is_object(md)) {
+            rc = s_fail(v, 0, "expected an object of strings, got %s", s_type_name(md));
+            s_pop(v);
+            return rc;
+        }
+        const char *k;
+        json_t *val;
+        json_object_foreach(md, k, val) {
+            if (!json_is_string(val)) {
+                s_push_key(v, k);
+                return s_fail(v, 0, "expected a string, got %s", s_type_name(val));
+            }
+        }
+        s_pop(v);
+        a->metadata = json_incref(md);
+    }
+    if ((rc = s_get_string_list(v, o, "locations", &a->locations, &a->n_locations)))
+        return rc;
+    if (a->locations && a->n_locations == 0) {
+        s_push_key(v, "locations");
+        return s_fail(v, 0, "expected at least one region (omit the field for every region)");
+    }
+    json_t *q = json_object_get(o, "quorum");
+    if (q) {
+        if (json_is_string(q) && strcmp(json_string_value(q), "majority") == 0) {
+            a->quorum = 0;
+        } else if ((rc = s_get_int(v, o, "quorum", 0, 1, 1000, &a->quorum))) {
+            snprintf(v->err + strlen(v->err), v->errlen - strlen(v->err), " or \"majority\"");
+            return rc;
+        }
+    }
+    if ((rc = s_get_int(v, o, "failureThreshold", 0, 1, 100, &a->failure_threshold)))
+        return rc;
+    return s_get_int(v, o, "successThreshold", 0, 1, 100, &a->success_threshold);
+}
+
+static int s_parse_asset(vctx_t *v, json_t *o, sd_asset_t *a)
+{
+    int rc;
+    if (!json_is_object(o))
+        return s_fail(v, 0, "expected an asset object, got %s", s_type_name(o));
+    if ((rc = s_check_keys(v, o, s_asset_keys)))
+        return rc;
+    if ((rc = s_get_string(v, o, "id", 1, &a->id)))
+        return rc;
+    if (!s_valid_id(a->id)) {
+        s_push_key(v, "id");
+        return s_fail(v, 0, "\"%s\": use 1-128 characters from A-Z a-z 0-9 - _ . :", a->id);
+    }
+    if ((rc = s_get_string(v, o, "assetType", 1, &a->asset_type)))
+        return rc;
+    int known = 0;
+    for (const char *const *t = s_asset_types; *t; t++)
+        known |= strcmp(*t, a->asset_type) == 0;
+    if (!known) {
+        s_push_key(v, "assetType");
+        return s_fail(v, 0, "unsupported type \"%s\" (supported: http)", a->asset_type);
+    }
+    if ((rc = s_get_string(v, o, "name", 1, &a->name)))
+        return rc;
+    if ((rc = s_get_string(v, o, "address", 1, &a->address)))
+        return rc;
+    if (strcmp(a->asset_type, "http") == 0 && strncmp(a->address, "http://", 7) != 0 &&
+        strncmp(a->address, "https://", 8) != 0) {
+        s_push_key(v, "address");
+        return s_fail(v, 0, "an http asset needs an http:// or https:// URL, got \"%s\"", a->address);
+    }
+    if ((rc = s_get_int(v, o, "intervalSeconds", 1, 1, 86400, &a->interval_seconds)))
+        return rc;
+    if ((rc = s_get_int(v, o, "timeoutSeconds", 1, 1, 3600, &a->timeout_seconds)))
+        return rc;
+    if (a->timeout_seconds > a->interval_seconds) {
+        s_push_key(v, "timeoutSeconds");
+        return s_fail(v, 0, "%d is longer than intervalSeconds (%d)", a->timeout_seconds,
+                      a->interval_seconds);
+    }
+    a->failure_threshold = 2;
+    a->success_threshold = 1;
+    return s_parse_asset_extras(v, o, a);
+}
+
+int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, char *err,
+                      size_t errlen)
+{
+    vctx_t v = {.file = path, .text = text, .len = strlen(text), .err = err, .errlen = errlen};
+    json_t *root = s_parse_json(path, text, v.len, err, errlen);
+    if (!root)
+        return -EINVAL;
+    sd_manifest_t *m = calloc(1, sizeof *m);
+    int rc = -ENOMEM;
+    if (!m)
+        goto done;
+    static const char *const top[] = {"assets", NULL};
+    if (!json_is_object(root)) {
+        rc = s_fail(&v, 0, "expected an object with \"assets\", got %s", s_type_name(root));
+        goto done;
+    }
+    if ((rc = s_check_keys(&v, root, top)))
+        goto done;
+    json_t *assets = s_member(&v, root, "assets", 1, &rc);
+    if (rc)
+        goto done;
+    s_push_key(&v, "assets");
+    if (!json_is_array(assets)) {
+        rc = s_fail(&v, 0, "expected an array of assets, got %s", s_type_name(assets));
+        goto done;
+    }
+    if (json_array_size(assets) > MAX_ASSETS) {
+        rc = s_fail(&v, 0, "more than %d assets", MAX_ASSETS);
+        goto done;
+    }
+    m->assets = calloc(json_array_size(assets) + 1, sizeof(sd_asset_t));
+    if (!m->assets) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < json_array_size(assets); i++) {
+        s_push_index(&v, i);
+        m->n_assets = i + 1;
+        if ((rc = s_parse_asset(&v, json_array_get(assets, i), &m->assets[i])))
+            goto done;
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(m->assets[k].id, m->assets[i].id) == 0) {
+                s_push_key(&v, "id");
+                rc = s_fail(&v, 0, "duplicate id \"%s\" (first used by assets[%zu])",
+                            m->assets[i].id, k);
+                goto done;
+            }
+        }
+        s_pop(&v);
+    }
+    rc = 0;
+done:
+    json_decref(root);
+    if (rc)
+        sd_manifest_destroy(&m);
+    *out = m;
+    return rc;
+}
+
+int sd_manifest_load(const char *path, sd_manifest_t **out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int rc = s_load_file(path, &text, &len, err, errlen);
+    if (rc)
+        return rc;
+    if (strlen(text) != len) {
+        free(text);
+        snprintf(err, errlen, "%s: contains a NUL byte", path);
+        return -EINVAL;
+    }
+    rc = sd_manifest_parse(path, text, out, err, errlen);
+    free(text);
+    return rc;
+}
+
+void sd_manifest_destroy(sd_manifest_t **m)
+{
+    if (!m || !*m)
+        return;
+    for (size_t i = 0; i < (*m)->n_assets; i++)
+        s_asset_free(&(*m)->assets[i]);
+    free((*m)->assets);
+    free(*m);
+    *m = NULL;
+}
+
+const sd_asset_t *sd_manifest_find(const sd_manifest_t *m, const char *id)
+{
+    for (size_t i = 0; m && i < m->n_assets; i++)
+        if (strcmp(m->assets[i].id, id) == 0)
+            return &m->assets[i];
+    return NULL;
+}
+
+/* ---- notifiers ------------------------------------------------------------------------ */
+
+static const char *const s_notifier_types[] = {"slack", "teams", NULL};
+
+static void s_notifier_free(sd_notifier_conf_t *n)
+{
+    free(n->name);
+    free(n->type);
+    free(n->webhook_url);
+    json_decref(n->raw);
+}
+
+static int s_parse_notifier(vctx_t *v, const char *name, json_t *o, sd_notifier_conf_t *n)
+{
+    static const char *const keys[] = {"type", "webhookUrl", NULL};
+    int rc;
+    if (!json_is_object(o))
+        return s_fail(v, 0, "expected a notifier object, got %s", s_type_name(o));
+    if ((rc = s_check_keys(v, o, keys)))
+        return rc;
+    n->name = strdup(name);
+    n->raw = json_incref(o);
+    if (!n->name)
+        return -ENOMEM;
+    if ((rc = s_get_string(v, o, "type", 1, &n->type)))
+        return rc;
+    int known = 0;
+    for (const char *const *t = s_notifier_types; *t; t++)
+        known |= strcmp(*t, n->type) == 0;
+    if (!known) {
+        s_push_key(v, "type");
+        return s_fail(v, 0, "unsupported notifier type \"%s\" (supported: slack, teams)", n->type);
+    }
+    if ((rc = s_get_string(v, o, "webhookUrl", 1, &n->webhook_url)))
+        return rc;
+    if (strncmp(n->webhook_url, "https://", 8) != 0 && strncmp(n->webhook_url, "http://", 7) != 0) {
+        s_push_key(v, "webhookUrl");
+        return s_fail(v, 0, "expected an http:// or https:// URL");
+    }
+    return 0;
+}
+
+static int s_policy_names(vctx_t *v, json_t *pol, const char *key, const sd_notifiers_t *n,
+                          char ***out, size_t *cnt)
+{
+    int rc = s_get_string_list(v, pol, key, out, cnt);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < *cnt; i++) {
+        if (!sd_notifiers_find(n, (*out)[i])) {
+            s_push_key(v, key);
+            s_push_index(v, i);
+            return s_fail(v, 0, "no notifier named \"%s\" in \"notifiers\"", (*out)[i]);
+        }
+    }
+    return 0;
+}
+
+/* No policy, or a policy without a list: every notifier gets DOWN and RECOVERY. */
+static int s_all_names(const sd_notifiers_t *n, char ***out, size_t *cnt)
+{
+    *out = calloc(n->n_notifiers + 1, sizeof(char *));
+    if (!*out)
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n_notifiers; i++) {
+        (*out)[i] = strdup(n->notifiers[i].name);
+        *cnt = i + 1;
+    }
+    return 0;
+}
+
+static int s_parse_policy(vctx_t *v, json_t *root, sd_notifiers_t *n)
+{
+    static const char *const keys[] = {"onDown", "onRecovery", "throttleSeconds", "repeatAlerts",
+                                       NULL};
+    int rc;
+    n->throttle_seconds = 300;
+    json_t *pol = json_object_get(root, "notificationPolicy");
+    if (!pol)
+        goto defaults;
+    s_push_key(v, "notificationPolicy");
+    if (!json_is_object(pol))
+        return s_fail(v, 0, "expected an object, got %s", s_type_name(pol));
+    if ((rc = s_check_keys(v, pol, keys)))
+        return rc;
+    if ((rc = s_policy_names(v, pol, "onDown", n, &n->on_down, &n->n_on_down)))
+        return rc;
+    if ((rc = s_policy_names(v, pol, "onRecovery", n, &n->on_recovery, &n->n_on_recovery)))
+        return rc;
+    if ((rc = s_get_int(v, pol, "throttleSeconds", 0, 0, 7 * 86400, &n->throttle_seconds)))
+        return rc;
+    json_t *rep = json_object_get(pol, "repeatAlerts");
+    if (rep) {
+        if (!json_is_boolean(rep)) {
+            s_push_key(v, "repeatAlerts");
+            return s_fail(v, 0, "expected true or false, got %s", s_type_name(rep));
+        }
+        n->repeat_alerts = json_is_true(rep);
+    }
+    s_pop(v);
+defaults:
+    if (!n->on_down && (rc = s_all_names(n, &n->on_down, &n->n_on_down)))
+        return rc;
+    if (!n->on_recovery && (rc = s_all_names(n, &n->on_recovery, &n->n_on_recovery)))
+        return rc;
+    return 0;
+}
+
+int sd_notifiers_parse(const char *path, const char *text, sd_notifiers_t **out, char *err,
+                       size_t errlen)
+{
+    vctx_t v = {.file = path, .text = text, .len = strlen(text), .err = err, .errlen = errlen};
+    json_t *root = s_parse_json(path, text, v.len, err, errlen);
+    if (!root)
+        return -EINVAL;
+    static const char *const top[] = {"notifiers", "notificationPolicy", NULL};
+    sd_notifiers_t *n = calloc(1, sizeof *n);
+    int rc = -ENOMEM;
+    if (!n)
+        goto done;
+    if (!json_is_object(root)) {
+        rc = s_fail(&v, 0, "expected an object with \"notifiers\", got %s", s_type_name(root));
+        goto done;
+    }
+    if ((rc = s_check_keys(&v, root, top)))
+        goto done;
+    json_t *nots = s_member(&v, root, "notifiers", 1, &rc);
+    if (rc)
+        goto done;
+    s_push_key(&v, "notifiers");
+    if (!json_is_object(nots)) {
+        rc = s_fail(&v, 0, "expected an object of named notifiers, got %s", s_type_name(nots));
+        goto done;
+    }
+    n->notifiers = calloc(json_object_size(nots) + 1, sizeof(sd_notifier_conf_t));
+    if (!n->notifiers) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    const char *name;
+    json_t *val;
+    json_object_foreach(nots, name, val) {
+        s_push_key(&v, name);
+        n->n_notifiers++;
+        if ((rc = s_parse_notifier(&v, name, val, &n->notifiers[n->n_notifiers - 1])))
+            goto done;
+        s_pop(&v);
+    }
+    s_pop(&v);
+    rc = s_parse_policy(&v, root, n);
+done:
+    json_decref(root);
+    if (rc)
+        sd_notifiers_destroy(&n);
+    *out = n;
+    return rc;
+}
+
+int sd_notifiers_load(const char *path, sd_notifiers_t **out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = NULL;
+    int rc = s_load_file(path, &text, &len, err, errlen);
+    if (rc)
+        return rc;
+    if (strlen(text) != len) {
+        free(text);
+        snprintf(err, errlen, "%s: contains a NUL byte", path);
+        return -EINVAL;
+    }
+    rc = sd_notifiers_parse(path, text, out, err, errlen);
+    free(text);
+    return rc;
+}
+
+static void s_free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+void sd_notifiers_destroy(sd_notifiers_t **n)
+{
+    if (!n || !*n)
+        return;
+    for (size_t i = 0; i < (*n)->n_notifiers; i++)
+        s_notifier_free(&(*n)->notifiers[i]);
+    free((*n)->notifiers);
+    s_free_list((*n)->on_down, (*n)->n_on_down);
+    s_free_list((*n)->on_recovery, (*n)->n_on_recovery);
+    free(*n);
+    *n = NULL;
+}
+
+const sd_notifier_conf_t *sd_notifiers_find(const sd_notifiers_t *n, const char *name)
+{
+    for (size_t i = 0; n && i < n->n_notifiers; i++)
+        if (strcmp(n->notifiers[i].name, name) == 0)
+            return &n->notifiers[i];
+    return NULL;
+}

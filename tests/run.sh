@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# tests/run.sh: the one test command (CI runs it through .ci/run).
+# Installs missing Debian packages (as root), builds build/ (gcc, RelWithDebInfo) and
+# build-asan/ (clang, ASan+UBSan), and runs ctest in both. See --help.
+set -euo pipefail
+# shellcheck disable=SC2317  # functions called through trap/timed
+
+usage() {
+    cat <<'USAGE'
+usage: tests/run.sh [--quick] [--no-install] [--gcc-only] [-j N] [-R REGEX] [--help]
+
+  (no option)   install missing packages (root only), then
+                  build/      gcc,   RelWithDebInfo          -> ctest (all tests)
+                  build-asan/ clang, -DSTATUSD_SANITIZE=ON    -> ctest (all tests)
+  --quick       only build/ (gcc) and only the unit tests (ctest -L unit)
+  --gcc-only    all tests, but only in build/ (skip the sanitizer build)
+  --no-install  never call apt-get (fail if a package is missing)
+  -j N          build parallelism (default: number of cores); unit tests run with
+                min(N,2) in parallel, process-level tests (integration) one at a time
+  -R REGEX      only tests whose name matches (passed to ctest -R)
+  --help        this text
+
+Environment: STATUSD_BUILD_DIR / STATUSD_ASAN_BUILD_DIR override the two build dirs.
+Exit status: 0 when every step passed, non-zero otherwise.
+USAGE
+}
+
+quick=0; gcc_only=0; no_install=0; jobs=""; regex=""
+while (($#)); do
+    case "$1" in
+        --quick) quick=1 ;;
+        --gcc-only) gcc_only=1 ;;
+        --no-install) no_install=1 ;;
+        -j) shift; jobs="${1:?-j needs a number}" ;;
+        -j*) jobs="${1#-j}" ;;
+        -R) shift; regex="${1:?-R needs a regex}" ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+start_s=$(date +%s)
+step_times=()
+on_exit() {
+    local rc=$? t
+    echo
+    echo "=== run.sh summary ==="
+    for t in "${step_times[@]}"; do echo "  $t"; done
+    echo "run.sh: elapsed $(( $(date +%s) - start_s ))s, exit $rc"
+}
+trap on_exit EXIT
+
+ncpu=$(nproc 2>/dev/null || echo 2)
+jobs="${jobs:-$ncpu}"
+# Unit tests are light; at most 2 at a time so one core stays free for the processes
+# they start (PostgreSQL). Process-level tests measure delays: run them serially.
+unit_j=$(( jobs < 2 ? jobs : 2 ))
+
+# build-essential etc. Debian 12's clang needs libclang-rt-14-dev for the sanitizer runtimes.
+packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libczmq-dev libzmq3-dev
+          libcurl4-openssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
+          postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 curl
+          iproute2 procps)
+# shellcheck source=lib/deps.sh
+source "$root/tests/lib/deps.sh"
+if ((no_install)); then
+    mapfile -t miss < <(sd_missing_packages "${packages[@]}")
+    if ((${#miss[@]})); then echo "run.sh: missing packages: ${miss[*]}" >&2; exit 1; fi
+else
+    sd_ensure_packages "${packages[@]}"
+fi
+if [[ ! -x /usr/bin/python3 ]]; then
+    echo "run.sh: /usr/bin/python3 (Debian's python3) is required by the tests" >&2
+    exit 1
+fi
+
+timed() {   # timed LABEL CMD...: runs CMD, records its duration; fails the script on failure
+    local label="$1" t0 rc=0
+    shift
+    t0=$(date +%s)
+    echo
+    echo "=== $label ==="
+    "$@" || rc=$?
+    step_times+=("$(printf '%-34s %4ds  %s' "$label" $(( $(date +%s) - t0 )) \
+                   "$([[ $rc -eq 0 ]] && echo ok || echo "FAILED (exit $rc)")")")
+    return "$rc"
+}
+
+build() {   # build DIR CC EXTRA_CMAKE_ARGS...
+    local dir="$1" cc="$2"
+    shift 2
+    cmake -S "$root" -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" &&
+        cmake --build "$dir" -j "$jobs"
+}
+
+run_ctest() {   # run_ctest DIR: unit tests in parallel, then everything else serially
+    local dir="$1" rc=0
+    local sel=()
+    [[ -n "$regex" ]] && sel=(-R "$regex")
+    ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L unit -j "$unit_j" "${sel[@]}" || rc=1
+    if ((!quick)); then
+        ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -LE unit -j 1 "${sel[@]}" || rc=1
+    fi
+    return "$rc"
+}
+
+gcc_dir="${STATUSD_BUILD_DIR:-$root/build}"
+asan_dir="${STATUSD_ASAN_BUILD_DIR:-$root/build-asan}"
+failed=0
+timed "build (gcc) $gcc_dir" build "$gcc_dir" gcc || exit 1
+timed "ctest (gcc)" run_ctest "$gcc_dir" || failed=1
+if ((!quick && !gcc_only)); then
+    timed "build (clang+asan) $asan_dir" build "$asan_dir" clang -DSTATUSD_SANITIZE=ON || exit 1
+    timed "ctest (clang+asan)" run_ctest "$asan_dir" || failed=1
+fi
+exit "$failed"

@@ -1,0 +1,267 @@
+/* probe_http against a real HTTP server in a thread: verdicts, reasons, phases. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "curl_glue.h"
+#include "loop.h"
+#include "probe.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_HELD 16
+
+/* --- a tiny HTTP/1.1 server: GET /ok 200, /503, /204, /redirect -> /ok, /slow never answers */
+typedef struct {
+    int lfd, stop[2], port;
+    int held[MAX_HELD], n_held;
+    pthread_t th;
+} srv_t;
+
+static void s_serve_one(srv_t *s, int fd)
+{
+    char req[4096] = "";
+    size_t len = 0;
+    while (len < sizeof req - 1 && !strstr(req, "\r\n\r\n")) {
+        ssize_t n = read(fd, req + len, sizeof req - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t) n;
+        req[len] = 0;
+    }
+    req[len] = 0;
+    const char *resp;
+    if (strncmp(req, "GET /ok ", 8) == 0)
+        resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+    else if (strncmp(req, "GET /503 ", 9) == 0)
+        resp = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    else if (strncmp(req, "GET /204 ", 9) == 0)
+        resp = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+    else if (strncmp(req, "GET /redirect ", 14) == 0)
+        resp = "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    else if (strncmp(req, "GET /slow ", 10) == 0 && s->n_held < MAX_HELD) {
+        s->held[s->n_held++] = fd; /* keep it open, never answer */
+        return;
+    } else
+        resp = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    ssize_t w = write(fd, resp, strlen(resp));
+    (void) w;
+    close(fd);
+}
+
+static void *s_server(void *arg)
+{
+    srv_t *s = arg;
+    for (;;) {
+        struct pollfd p[2] = {{s->lfd, POLLIN, 0}, {s->stop[0], POLLIN, 0}};
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[1].revents)
+            break;
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd >= 0)
+            s_serve_one(s, fd);
+    }
+    return NULL;
+}
+
+static int s_listen(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *) &a, sizeof a), 0);
+    socklen_t l = sizeof a;
+    getsockname(fd, (struct sockaddr *) &a, &l);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static srv_t S;
+
+static int setup(void **state)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    memset(&S, 0, sizeof S);
+    S.lfd = s_listen(&S.port);
+    assert_int_equal(listen(S.lfd, 16), 0);
+    assert_int_equal(pipe(S.stop), 0);
+    assert_int_equal(pthread_create(&S.th, NULL, s_server, &S), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    assert_int_equal(write(S.stop[1], "q", 1), 1);
+    pthread_join(S.th, NULL);
+    for (int i = 0; i < S.n_held; i++)
+        close(S.held[i]);
+    close(S.lfd), close(S.stop[0]), close(S.stop[1]);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* --- running one probe in a real loop ------------------------------------------- */
+
+static probe_result_t *s_got;
+static void s_done(probe_result_t *r, void *ctx) { s_got = r; }
+
+static probe_result_t *s_probe(const char *url, uint32_t timeout_ms, uint32_t *codes, size_t n,
+                               int64_t *elapsed_ms)
+{
+    loop_t *loop = loop_new();
+    curl_glue_t *cg = curl_glue_new(loop);
+    probe_env_t env = {loop, cg};
+    probe_spec_t spec = {.asset_id = "a1", .type = "http", .address = (char *) url,
+                         .interval_ms = 60000, .timeout_ms = timeout_ms,
+                         .expected_status_codes = codes, .n_expected_status_codes = n,
+                         .options_json = ""};
+    const struct probe_ops *ops = probe_find("http");
+    assert_non_null(ops);
+    void *opts = NULL;
+    char err[128];
+    assert_int_equal(ops->parse_options("", &opts, err, sizeof err), 0);
+    probe_run_t *run = NULL;
+    s_got = NULL;
+    sd_ms_t t0 = sd_mono_ms();
+    assert_int_equal(ops->start(&env, &spec, opts, s_done, NULL, &run, err, sizeof err), 0);
+    assert_null(s_got); /* never synchronous */
+    sd_ms_t deadline = t0 + 10000;
+    while (!s_got && sd_mono_ms() < deadline)
+        loop_run_once(loop, 100);
+    *elapsed_ms = sd_mono_ms() - t0;
+    assert_non_null(s_got);
+    curl_glue_destroy(&cg);
+    assert_int_equal(loop_destroy(&loop), 0); /* curl left no watcher or timer behind */
+    printf("%s -> success=%d status=%d latency_us=%u reason=\"%s\" phases=%zu elapsed=%lldms\n",
+           url, s_got->success, s_got->status_code, s_got->latency_us, s_got->reason,
+           s_got->n_phases, (long long) *elapsed_ms);
+    return s_got;
+}
+
+static void test_ok(void **state)
+{
+    char url[64];
+    int64_t el;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ok", S.port);
+    probe_result_t *r = s_probe(url, 5000, NULL, 0, &el);
+    assert_true(r->success);
+    assert_int_equal(r->status_code, 200);
+    assert_string_equal(r->reason, "");
+    assert_string_equal(r->asset_id, "a1");
+    assert_true(r->latency_us > 0);
+    assert_true(r->started_at_ms > 1600000000000LL);
+    assert_true(r->n_phases >= 3);
+    assert_string_equal(r->phases[0].name, "dns");
+    assert_string_equal(r->phases[1].name, "connect");
+    probe_result_destroy(&r);
+}
+
+static void test_503_fails_with_reason(void **state)
+{
+    char url[64];
+    int64_t el;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/503", S.port);
+    probe_result_t *r = s_probe(url, 5000, NULL, 0, &el);
+    assert_false(r->success);
+    assert_int_equal(r->status_code, 503);
+    assert_string_equal(r->reason, "status 503 >= 400");
+    probe_result_destroy(&r);
+}
+
+static void test_expected_codes(void **state)
+{
+    char url[64];
+    int64_t el;
+    uint32_t only200[] = {200};
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/503", S.port);
+    probe_result_t *r = s_probe(url, 5000, only200, 1, &el);
+    assert_false(r->success);
+    assert_string_equal(r->reason, "status 503 not in [200]");
+    probe_result_destroy(&r);
+    /* 503 listed as expected (a maintenance page) is a success */
+    uint32_t with503[] = {200, 503};
+    r = s_probe(url, 5000, with503, 2, &el);
+    assert_true(r->success);
+    probe_result_destroy(&r);
+    /* 204 not listed */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/204", S.port);
+    r = s_probe(url, 5000, with503, 2, &el);
+    assert_false(r->success);
+    assert_string_equal(r->reason, "status 204 not in [200,503]");
+    probe_result_destroy(&r);
+}
+
+static void test_redirect_followed(void **state)
+{
+    char url[64];
+    int64_t el;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/redirect", S.port);
+    probe_result_t *r = s_probe(url, 5000, NULL, 0, &el);
+    assert_true(r->success);
+    assert_int_equal(r->status_code, 200);
+    probe_result_destroy(&r);
+}
+
+static void test_connection_refused(void **state)
+{
+    int port;
+    int fd = s_listen(&port); /* bound, never listening, then closed: refused */
+    close(fd);
+    char url[64];
+    int64_t el;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
+    probe_result_t *r = s_probe(url, 5000, NULL, 0, &el);
+    assert_false(r->success);
+    assert_int_equal(r->status_code, 0);
+    assert_string_equal(r->reason, "connect: connection refused");
+    probe_result_destroy(&r);
+}
+
+static void test_timeout(void **state)
+{
+    char url[64];
+    int64_t el;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", S.port);
+    probe_result_t *r = s_probe(url, 400, NULL, 0, &el);
+    assert_false(r->success);
+    assert_string_equal(r->reason, "timeout after 400 ms");
+    assert_true(el >= 390 && el < 2000); /* enforced by CURLOPT_TIMEOUT_MS, in the loop */
+    probe_result_destroy(&r);
+}
+
+static void test_options(void **state)
+{
+    const struct probe_ops *ops = probe_find("http");
+    void *o = NULL;
+    char err[128] = "";
+    assert_int_equal(ops->parse_options("{\"method\":\"HEAD\",\"headers\":{\"X-A\":\"1\"}}", &o,
+                                        err, sizeof err), 0);
+    ops->free_options(o);
+    assert_int_equal(ops->parse_options("{\"bogus\":1}", &o, err, sizeof err), -EINVAL);
+    printf("err=%s\n", err);
+    assert_non_null(strstr(err, "bogus"));
+    assert_null(probe_find("nope"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok),
+        cmocka_unit_test(test_503_fails_with_reason),
+        cmocka_unit_test(test_expected_codes),
+        cmocka_unit_test(test_redirect_followed),
+        cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_options),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

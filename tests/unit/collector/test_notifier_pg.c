@@ -1,0 +1,389 @@
+/* notifier against a real PostgreSQL and a real HTTP receiver (libmicrohttpd in its own
+ * thread) speaking Slack's incoming-webhook protocol: delivery, 500 -> retry, 429 with
+ * Retry-After, 404 -> dead, RECOVERY held back until its DOWN is sent. */
+#include <microhttpd.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bus.h"
+#include "notifier.h"
+#include "sd_clock.h"
+#include "store.h"
+#include "store_outbox.h"
+#include "test_pg.h"
+
+/* ---- a scripted Slack webhook receiver --------------------------------------------- */
+
+#define MAX_REQ 32
+#define MAX_SCRIPT 8
+
+typedef struct {
+    int status;
+    const char *body;
+    const char *retry_after; /* NULL: no header */
+} reply_t;
+
+typedef struct {
+    struct MHD_Daemon *d;
+    int port;
+    pthread_mutex_t mu;
+    reply_t script[MAX_SCRIPT]; /* consumed in order; then 200 "ok" */
+    int n_script, next;
+    char *bodies[MAX_REQ];
+    sd_ms_t at[MAX_REQ];
+    int n_req;
+} hook_t;
+
+typedef struct {
+    char buf[65536];
+    size_t len;
+} upload_t;
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *data,
+                                 size_t *size, void **con_cls)
+{
+    hook_t *h = cls;
+    upload_t *u = *con_cls;
+    if (!u) {
+        *con_cls = calloc(1, sizeof(upload_t));
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*size) {
+        size_t take = *size < sizeof u->buf - 1 - u->len ? *size : sizeof u->buf - 1 - u->len;
+        memcpy(u->buf + u->len, data, take);
+        u->len += take;
+        *size = 0;
+        return MHD_YES;
+    }
+    json_t *j = json_loads(u->buf, 0, NULL);
+    reply_t r = {200, "ok", NULL};
+    pthread_mutex_lock(&h->mu);
+    if (!j)
+        r = (reply_t){400, "invalid_payload", NULL};
+    else if (h->next < h->n_script)
+        r = h->script[h->next++];
+    if (h->n_req < MAX_REQ) {
+        h->bodies[h->n_req] = strdup(u->buf);
+        h->at[h->n_req] = sd_mono_ms();
+        h->n_req++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    json_decref(j);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen(r.body), (void *) r.body, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "Content-Type", "text/plain");
+    if (r.retry_after)
+        MHD_add_response_header(resp, "Retry-After", r.retry_after);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned) r.status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static hook_t *s_hook_start(void)
+{
+    hook_t *h = calloc(1, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                            s_handler, h, MHD_OPTION_NOTIFY_COMPLETED, s_completed, h,
+                            MHD_OPTION_END);
+    assert_non_null(h->d);
+    h->port = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    assert_true(h->port > 0);
+    return h;
+}
+
+static void s_hook_stop(hook_t **p)
+{
+    hook_t *h = *p;
+    MHD_stop_daemon(h->d);
+    for (int i = 0; i < h->n_req; i++)
+        free(h->bodies[i]);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+    *p = NULL;
+}
+
+static int s_hook_count(hook_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int n = h->n_req;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+/* ---- fixture ----------------------------------------------------------------------- */
+
+typedef struct {
+    char *conninfo;
+    PGconn *db;
+    hook_t *hook;
+    sd_notifier_conf_t nc[2];
+    char *on_down[1];
+    sd_notifiers_t notifiers;
+    metrics_t *metrics;
+    collector_ctx_t ctx;
+    char url[128], bad_url[64];
+    zactor_t *notifier;
+} fx_t;
+
+static PGresult *s_sql(fx_t *f, const char *sql)
+{
+    PGresult *r = PQexec(f->db, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(f->db));
+    return r;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    f->conninfo = test_pg_fresh_db("notifier");
+    assert_non_null(f->conninfo);
+    char err[512] = "", dir[1024];
+    const char *src = getenv("STATUSD_SOURCE_DIR");
+    assert_non_null(src);
+    snprintf(dir, sizeof dir, "%s/migrations", src);
+    store_t *s = store_new(f->conninfo, err, sizeof err);
+    assert_non_null(s);
+    if (store_migrate(s, dir, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    store_destroy(&s);
+    f->db = PQconnectdb(f->conninfo);
+    assert_int_equal(PQstatus(f->db), CONNECTION_OK);
+    PQclear(s_sql(f, "INSERT INTO assets (id, name, address) VALUES ('api', 'API', 'http://x');"
+                     "INSERT INTO incidents (asset_id, started_at) VALUES ('api', now())"));
+    f->hook = s_hook_start();
+    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/services/T/B/x", f->hook->port);
+    f->nc[0] = (sd_notifier_conf_t){.name = "slack-ops", .type = "slack", .webhook_url = f->url};
+    f->notifiers = (sd_notifiers_t){.notifiers = f->nc, .n_notifiers = 1};
+    f->metrics = metrics_new();
+    f->ctx = (collector_ctx_t){.notifiers = &f->notifiers, .db_conninfo = f->conninfo,
+                               .metrics = f->metrics};
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    zactor_destroy(&f->notifier);
+    s_hook_stop(&f->hook);
+    metrics_destroy(&f->metrics);
+    PQfinish(f->db);
+    free(f->conninfo);
+    free(f);
+    return 0;
+}
+
+static void s_enqueue(fx_t *f, const char *event)
+{
+    char err[256] = "";
+    store_t *s = store_new(f->conninfo, err, sizeof err);
+    assert_non_null(s);
+    char payload[256];
+    snprintf(payload, sizeof payload,
+             "{\"event\":\"%s\",\"asset_id\":\"api\",\"asset_name\":\"API\",\"reason\":"
+             "\"status 503\",\"started_at\":\"2026-09-01T12:00:00.000Z\"}",
+             event);
+    assert_int_equal(store_outbox_enqueue(s, 1, "api", event, "slack-ops", payload, err,
+                                          sizeof err),
+                     0);
+    store_destroy(&s);
+}
+
+static void s_kick(void)
+{
+    zsock_t *push = zsock_new_push(">" BUS_NOTIFY);
+    zstr_send(push, "KICK");
+    zsock_destroy(&push);
+}
+
+/* Waits (deadline) until every outbox row has a status other than pending; returns ms. */
+static sd_ms_t s_wait_settled(fx_t *f, int expect_rows, int deadline_ms)
+{
+    sd_ms_t t0 = sd_mono_ms();
+    while (sd_mono_ms() - t0 < deadline_ms) {
+        PGresult *r = s_sql(f, "SELECT count(*) FILTER (WHERE status <> 'pending'), count(*)"
+                               " FROM notifications");
+        int done = atoi(PQgetvalue(r, 0, 0)), all = atoi(PQgetvalue(r, 0, 1));
+        PQclear(r);
+        if (done == expect_rows && all == expect_rows)
+            return sd_mono_ms() - t0;
+        usleep(50 * 1000);
+    }
+    fail_msg("outbox not settled within %d ms", deadline_ms);
+    return -1;
+}
+
+static void s_row(fx_t *f, const char *event, char *status, int *attempts, char *last_error)
+{
+    const char *p[1] = {event};
+    PGresult *r = PQexecParams(f->db,
+                               "SELECT status, attempts, COALESCE(last_error, '') FROM"
+                               " notifications WHERE event = $1",
+                               1, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    strcpy(status, PQgetvalue(r, 0, 0));
+    *attempts = atoi(PQgetvalue(r, 0, 1));
+    snprintf(last_error, 256, "%s", PQgetvalue(r, 0, 2));
+    PQclear(r);
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void test_delivered_and_marked_sent(void **state)
+{
+    fx_t *f = *state;
+    f->notifier = notifier_new(&f->ctx);
+    assert_non_null(f->notifier);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    sd_ms_t took = s_wait_settled(f, 1, 10000);
+    print_message("delivered in %lld ms\n", (long long) took);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    assert_string_equal(st, "sent");
+    assert_int_equal(attempts, 1);
+    assert_int_equal(s_hook_count(f->hook), 1);
+    json_t *j = json_loads(f->hook->bodies[0], 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "text")),
+                        "🔴 DOWN API: status 503");
+    json_decref(j);
+    PGresult *r = s_sql(f, "SELECT count(*) FROM incident_events WHERE kind = 'notified'");
+    assert_string_equal(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "statusd_notifications_sent_total{channel=\"slack-ops\"} 1"));
+    free(text);
+}
+
+static void test_500_then_200_retries(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){500, "rollup_error", NULL};
+    f->hook->n_script = 1;
+    f->notifier = notifier_new(&f->ctx);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    s_wait_settled(f, 1, 15000);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    assert_string_equal(st, "sent");
+    assert_int_equal(attempts, 2);
+    assert_int_equal(s_hook_count(f->hook), 2);
+    sd_ms_t gap = f->hook->at[1] - f->hook->at[0];
+    print_message("retry after 500 came %lld ms later\n", (long long) gap);
+    assert_true(gap >= 900); /* backoff floor 1 s */
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "statusd_notifications_failed_total{channel=\"slack-ops\","
+                                 "reason=\"server_error\"} 1"));
+    free(text);
+}
+
+static void test_429_honours_retry_after(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){429, "rate_limited", "3"};
+    f->hook->n_script = 1;
+    f->notifier = notifier_new(&f->ctx);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    s_wait_settled(f, 1, 15000);
+    assert_int_equal(s_hook_count(f->hook), 2);
+    sd_ms_t gap = f->hook->at[1] - f->hook->at[0];
+    print_message("retry after 429 (Retry-After: 3) came %lld ms later\n", (long long) gap);
+    assert_true(gap >= 2900);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    assert_string_equal(st, "sent");
+}
+
+static void test_404_is_dead(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){404, "channel_not_found", NULL};
+    f->hook->n_script = 1;
+    f->notifier = notifier_new(&f->ctx);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    s_wait_settled(f, 1, 10000);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    print_message("404 -> status=%s last_error=%s\n", st, le);
+    assert_string_equal(st, "dead");
+    assert_non_null(strstr(le, "404"));
+    /* give it a poll interval: a dead row is never retried */
+    usleep(1500 * 1000);
+    assert_int_equal(s_hook_count(f->hook), 1);
+}
+
+static void test_recovery_waits_for_down(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){500, "rollup_error", NULL};
+    f->hook->n_script = 1;
+    s_enqueue(f, "DOWN");
+    s_enqueue(f, "RECOVERY");
+    f->notifier = notifier_new(&f->ctx);
+    s_wait_settled(f, 2, 15000);
+    assert_int_equal(s_hook_count(f->hook), 3);
+    const char *want[3] = {"🔴 DOWN", "🔴 DOWN", "✅ RECOVERED"};
+    for (int i = 0; i < 3; i++) {
+        json_t *j = json_loads(f->hook->bodies[i], 0, NULL);
+        const char *text = json_string_value(json_object_get(j, "text"));
+        print_message("request %d: %s\n", i, text);
+        assert_non_null(text);
+        assert_memory_equal(text, want[i], strlen(want[i]));
+        json_decref(j);
+    }
+}
+
+static void test_unknown_channel_is_dead(void **state)
+{
+    fx_t *f = *state;
+    f->notifiers.n_notifiers = 0; /* "slack-ops" no longer configured */
+    f->notifier = notifier_new(&f->ctx);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    s_wait_settled(f, 1, 10000);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    assert_string_equal(st, "dead");
+    assert_int_equal(s_hook_count(f->hook), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_delivered_and_marked_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_500_then_200_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_429_honours_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_404_is_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_waits_for_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_channel_is_dead, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,227 @@
+/* quorum: thresholds, majority and explicit quorum, staleness, DEGRADED, started_at. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "quorum.h"
+
+#define IV 10000 /* interval ms */
+
+static quorum_t *s_new(int ft, int st, int quorum)
+{
+    quorum_conf_t c = {.failure_threshold = ft, .success_threshold = st, .quorum = quorum,
+                       .interval_ms = IV};
+    quorum_t *q = quorum_new(&c);
+    assert_non_null(q);
+    return q;
+}
+
+static void s_feed(quorum_t *q, const char *agent, bool ok, int64_t wall, sd_ms_t mono,
+                   const char *err)
+{
+    quorum_result_t r = {.agent_id = agent, .region = "eu", .success = ok,
+                         .started_at_ms = wall, .error = err};
+    assert_int_equal(quorum_apply(q, &r, mono), 0);
+}
+
+static quorum_state_t s_state(quorum_t *q, sd_ms_t now)
+{
+    quorum_eval_t e;
+    quorum_evaluate(q, now, &e);
+    return e.state;
+}
+
+static void test_unknown_without_agents(void **st)
+{
+    quorum_t *q = s_new(0, 0, 0);
+    quorum_eval_t e;
+    quorum_evaluate(q, 1000, &e);
+    assert_int_equal(e.state, QUORUM_UNKNOWN);
+    assert_int_equal(e.live, 0);
+    assert_int_equal(quorum_agent_count(q), 0);
+    quorum_destroy(&q);
+    assert_null(q);
+    quorum_destroy(&q); /* NULL is fine */
+}
+
+static void test_failure_threshold(void **st)
+{
+    quorum_t *q = s_new(2, 1, 0);
+    s_feed(q, "a1", false, 1000, 1000, "timeout");
+    /* one failure: no vote yet */
+    assert_int_equal(s_state(q, 1000), QUORUM_UNKNOWN);
+    s_feed(q, "a1", false, 2000, 2000, "timeout");
+    assert_int_equal(s_state(q, 2000), QUORUM_DOWN);
+    /* one success flips back with success_threshold 1 */
+    s_feed(q, "a1", true, 3000, 3000, NULL);
+    assert_int_equal(s_state(q, 3000), QUORUM_UP);
+    /* a single failure keeps the UP vote */
+    s_feed(q, "a1", false, 4000, 4000, "x");
+    assert_int_equal(s_state(q, 4000), QUORUM_UP);
+    quorum_destroy(&q);
+}
+
+static void test_success_threshold(void **st)
+{
+    quorum_t *q = s_new(1, 3, 0);
+    s_feed(q, "a1", false, 1000, 1000, "refused");
+    assert_int_equal(s_state(q, 1000), QUORUM_DOWN);
+    s_feed(q, "a1", true, 2000, 2000, NULL);
+    s_feed(q, "a1", true, 3000, 3000, NULL);
+    assert_int_equal(s_state(q, 3000), QUORUM_DOWN); /* keeps its previous vote */
+    s_feed(q, "a1", true, 4000, 4000, NULL);
+    assert_int_equal(s_state(q, 4000), QUORUM_UP);
+    quorum_destroy(&q);
+}
+
+static void test_majority_and_degraded(void **st)
+{
+    quorum_t *q = s_new(1, 1, 0);
+    s_feed(q, "a1", true, 1000, 1000, NULL);
+    s_feed(q, "a2", true, 1000, 1000, NULL);
+    s_feed(q, "a3", true, 1000, 1000, NULL);
+    assert_int_equal(s_state(q, 1000), QUORUM_UP);
+    s_feed(q, "a1", false, 2000, 2000, "503");
+    quorum_eval_t e;
+    quorum_evaluate(q, 2000, &e);
+    assert_int_equal(e.state, QUORUM_DEGRADED);
+    assert_int_equal(e.down_votes, 1);
+    assert_int_equal(e.quorum, 2); /* 3/2+1 */
+    s_feed(q, "a2", false, 2100, 2100, "503");
+    quorum_evaluate(q, 2100, &e);
+    assert_int_equal(e.state, QUORUM_DOWN);
+    assert_int_equal(e.down_votes, 2);
+    assert_int_equal(e.live, 3);
+    quorum_destroy(&q);
+}
+
+static void test_even_split_is_degraded(void **st)
+{
+    quorum_t *q = s_new(1, 1, 0);
+    s_feed(q, "a1", false, 1000, 1000, "x");
+    s_feed(q, "a2", true, 1000, 1000, NULL);
+    quorum_eval_t e;
+    quorum_evaluate(q, 1000, &e);
+    assert_int_equal(e.quorum, 2);
+    assert_int_equal(e.state, QUORUM_DEGRADED);
+    quorum_destroy(&q);
+}
+
+static void test_explicit_quorum(void **st)
+{
+    quorum_t *q = s_new(1, 1, 1);
+    s_feed(q, "a1", false, 1000, 1000, "x");
+    s_feed(q, "a2", true, 1000, 1000, NULL);
+    s_feed(q, "a3", true, 1000, 1000, NULL);
+    assert_int_equal(s_state(q, 1000), QUORUM_DOWN);
+    quorum_destroy(&q);
+
+    q = s_new(1, 1, 3);
+    s_feed(q, "a1", false, 1000, 1000, "x");
+    s_feed(q, "a2", false, 1000, 1000, "x");
+    assert_int_equal(s_state(q, 1000), QUORUM_DEGRADED); /* 2 of the required 3 */
+    s_feed(q, "a3", false, 1000, 1000, "x");
+    assert_int_equal(s_state(q, 1000), QUORUM_DOWN);
+    quorum_destroy(&q);
+}
+
+static void test_stale_agents_do_not_vote(void **st)
+{
+    quorum_t *q = s_new(1, 1, 0);
+    s_feed(q, "a1", false, 1000, 1000, "x");
+    s_feed(q, "a2", false, 1000, 1000, "x");
+    s_feed(q, "a3", true, 1000, 1000, NULL);
+    assert_int_equal(s_state(q, 1000), QUORUM_DOWN);
+    /* a1, a2 stop reporting; a3 keeps going: after 3 intervals only a3 votes */
+    s_feed(q, "a3", true, 1000 + 3 * IV, 1000 + 3 * IV, NULL);
+    assert_int_equal(s_state(q, 1000 + 3 * IV), QUORUM_DOWN); /* exactly 3 intervals: live */
+    s_feed(q, "a3", true, 1001 + 3 * IV, 1001 + 3 * IV, NULL);
+    quorum_eval_t e;
+    quorum_evaluate(q, 1001 + 3 * IV, &e);
+    assert_int_equal(e.live, 1);
+    assert_int_equal(e.state, QUORUM_UP);
+    quorum_agent_t ag;
+    assert_int_equal(quorum_agent_at(q, 0, 1001 + 3 * IV, &ag), 0);
+    assert_true(ag.stale);
+    /* everyone stale: UNKNOWN */
+    assert_int_equal(s_state(q, 1000 + 10 * IV), QUORUM_UNKNOWN);
+    quorum_destroy(&q);
+}
+
+static void test_started_at_is_earliest_down_voter(void **st)
+{
+    quorum_t *q = s_new(2, 1, 0);
+    /* a3 failed earliest but only once: it does not vote DOWN, so it must not count */
+    s_feed(q, "a3", false, 500, 500, "x");
+    s_feed(q, "a1", false, 1000, 1000, "status 503");
+    s_feed(q, "a2", false, 1200, 1200, "status 503");
+    s_feed(q, "a1", false, 2000, 2000, "status 503");
+    s_feed(q, "a2", false, 2200, 2200, "status 502");
+    quorum_eval_t e;
+    quorum_evaluate(q, 2200, &e);
+    assert_int_equal(e.state, QUORUM_DOWN);
+    assert_int_equal(e.started_at_ms, 1000);
+    /* a success then one failure on a1 does not reset a DOWN-vote run it already left */
+    s_feed(q, "a1", true, 3000, 3000, NULL);
+    s_feed(q, "a1", false, 4000, 4000, "x");
+    s_feed(q, "a1", false, 5000, 5000, "x");
+    quorum_evaluate(q, 5000, &e);
+    assert_int_equal(e.state, QUORUM_DOWN);
+    assert_int_equal(e.started_at_ms, 1200); /* a2's run; a1's new run started at 4000 */
+    for (size_t i = 0; i < quorum_agent_count(q); i++) {
+        quorum_agent_t ag;
+        assert_int_equal(quorum_agent_at(q, i, 5000, &ag), 0);
+        if (strcmp(ag.agent_id, "a2") == 0) {
+            assert_string_equal(ag.last_error, "status 502");
+            assert_int_equal(ag.vote, QUORUM_VOTE_DOWN);
+            assert_string_equal(ag.region, "eu");
+        }
+        if (strcmp(ag.agent_id, "a1") == 0)
+            assert_int_equal(ag.first_failure_ms, 4000);
+    }
+    quorum_destroy(&q);
+}
+
+static void test_old_results_ignored_and_bounds(void **st)
+{
+    quorum_conf_t c = {.failure_threshold = 1, .interval_ms = IV, .max_agents = 2};
+    quorum_t *q = quorum_new(&c);
+    quorum_result_t r = {.agent_id = "a1", .success = true, .started_at_ms = 5000};
+    assert_int_equal(quorum_apply(q, &r, 5000), 0);
+    r.success = false;
+    r.started_at_ms = 4000;
+    assert_int_equal(quorum_apply(q, &r, 5001), 1);
+    assert_int_equal(s_state(q, 5001), QUORUM_UP);
+    r.agent_id = "a2";
+    assert_int_equal(quorum_apply(q, &r, 5001), 0);
+    r.agent_id = "a3";
+    assert_int_equal(quorum_apply(q, &r, 5001), -ENOSPC);
+    r.agent_id = "";
+    assert_int_equal(quorum_apply(q, &r, 5001), -EINVAL);
+    quorum_forget(q, "a2");
+    assert_int_equal(quorum_agent_count(q), 1);
+    assert_int_equal(quorum_state_parse("DEGRADED"), QUORUM_DEGRADED);
+    assert_string_equal(quorum_state_name(QUORUM_DOWN), "DOWN");
+    quorum_destroy(&q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unknown_without_agents),
+        cmocka_unit_test(test_failure_threshold),
+        cmocka_unit_test(test_success_threshold),
+        cmocka_unit_test(test_majority_and_degraded),
+        cmocka_unit_test(test_even_split_is_degraded),
+        cmocka_unit_test(test_explicit_quorum),
+        cmocka_unit_test(test_stale_agents_do_not_vote),
+        cmocka_unit_test(test_started_at_is_earliest_down_voter),
+        cmocka_unit_test(test_old_results_ignored_and_bounds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

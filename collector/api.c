@@ -3,11 +3,7 @@
  * one place, which also counts statusd_api_requests_total{route,code}. The database is one
  * store_t behind a mutex, opened lazily and reconnected at most once a second, so the API
  * (and /metrics, and the page) stays up while PostgreSQL is away. */
-/* collector.h (via api.h) has a slash-star inside a comment: -Wcomment off until fixed */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "api.h"
-#pragma GCC diagnostic pop
 
 #include <errno.h>
 #include <microhttpd.h>

@@ -60,3 +60,12 @@ void channel_event_line(const json_t *event, char *buf, size_t len)
         snprintf(buf, len, "%s", channel_event_str(event, "reason", "down"));
     }
 }
+
+void channel_agent_line(const json_t *agent, char *title, size_t tlen, char *value, size_t vlen)
+{
+    const char *err = channel_event_str(agent, "error", "");
+    snprintf(title, tlen, "%s (%s)", channel_event_str(agent, "agent", "?"),
+             channel_event_str(agent, "region", "-"));
+    snprintf(value, vlen, "%s%s%s", channel_event_str(agent, "vote", "UNKNOWN"), *err ? ": " : "",
+             err);
+}

@@ -45,6 +45,8 @@ const char *channel_event_str(const json_t *event, const char *key, const char *
 const char *channel_event_title(const char *event);
 /* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY. */
 void channel_event_line(const json_t *event, char *buf, size_t len);
+/* "agent (region)" and "VOTE: error" for one element of the event's agents array. */
+void channel_agent_line(const json_t *agent, char *title, size_t tlen, char *value, size_t vlen);
 
 extern const channel_ops_t channel_slack_ops;
 extern const channel_ops_t channel_teams_ops;

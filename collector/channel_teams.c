@@ -32,10 +32,7 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
         if (i >= 10)
             break;
         char t[160], v[320];
-        snprintf(t, sizeof t, "%s (%s)", channel_event_str(ag, "agent", "?"),
-                 channel_event_str(ag, "region", "-"));
-        snprintf(v, sizeof v, "%s%s%s", channel_event_str(ag, "vote", "UNKNOWN"),
-                 *channel_event_str(ag, "error", "") ? ": " : "", channel_event_str(ag, "error", ""));
+        channel_agent_line(ag, t, sizeof t, v, sizeof v);
         json_array_append_new(facts, s_fact(t, v));
     }
     json_t *card = json_pack(

@@ -4,8 +4,8 @@
  *  1. Votes and verdicts come from quorum.c: per (asset, agent) DOWN after failureThreshold
  *     consecutive failures, UP after successThreshold successes; agents silent for more than
  *     3 intervals are stale; the asset is DOWN when >= quorum live agents vote DOWN (default:
- *     a majority of live voters), DEGRADED with fewer, UP with none, UNKNOWN with no live
- *     voter. Assets are evaluated after every result and on a 1 s tick (staleness).
+ *     a majority of the live agents, counting those whose run is still too short to vote),
+ *     DEGRADED with fewer, UP with none, UNKNOWN with no live agent holding a vote. Assets are evaluated after every result and on a 1 s tick (staleness).
  *  2. assets.state / state_since are written whenever the verdict changes.
  *  3. Entering DOWN with no open incident opens one, in ONE transaction: the incident
  *     (started_at = earliest first failure among the agents voting DOWN, summary, details =
@@ -309,6 +309,8 @@ static int s_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t n
     json_decref(agents);
     if (rc != 0) {
         s_db_failed(self, a, "open incident", err);
+        if (rc == -EEXIST)
+            self->rebuilt = false; /* someone else opened it: adopt it via a rebuild */
         return rc;
     }
     s_db_ok(self);
@@ -649,6 +651,18 @@ static void s_self_destroy(self_t **p)
     *p = NULL;
 }
 
+/* Binds a PULL socket. An inproc endpoint is released asynchronously when its previous
+ * owner (an earlier instance of this actor) closes it, so retry for up to 1 s. */
+static zsock_t *s_bind_pull(const char *endpoint)
+{
+    zsock_t *s = zsock_new_pull(endpoint);
+    for (int i = 0; !s && i < 100; i++) {
+        zclock_sleep(10);
+        s = zsock_new_pull(endpoint);
+    }
+    return s;
+}
+
 static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -663,7 +677,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         s_self_destroy(&self);
         return NULL;
     }
-    self->pull = zsock_new_pull("@" BUS_ENGINE);
+    self->pull = s_bind_pull("@" BUS_ENGINE);
     self->push = zsock_new_push(">" BUS_NOTIFY);
     self->by_id = zhashx_new();
     size_t n = ctx->manifest ? ctx->manifest->n_assets : 0;

@@ -1,6 +1,4 @@
 /* gateway: the ROUTER socket the agents connect to, and the table of connected agents. */
-/* collector.h has a slash-star inside a comment: -Wcomment off until it is fixed */
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "gateway.h"
 
 #include <inttypes.h>

@@ -1,6 +1,4 @@
 /* ingest: the store actor. Agents' hellos and result batches in, acks out after commit. */
-/* collector.h has a slash-star inside a comment: -Wcomment off until it is fixed */
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "ingest.h"
 
 #include <inttypes.h>
@@ -34,6 +32,7 @@ typedef struct {
     sd_ms_t next_upkeep_ms;
     bool db_down_logged;
     bool unknown_asset_logged;
+    bool malformed_logged;
     bool drop_logged;
     bool terminated;
 } self_t;
@@ -59,7 +58,11 @@ static void s_malformed(self_t *self, const char *why)
     s_count(self, "statusd_wire_malformed_total",
             "Messages dropped because they could not be decoded",
             (const char *[]){"component", COMP, NULL}, 1);
-    sd_debug(COMP, "malformed message dropped why=%s", why);
+    if (!self->malformed_logged)
+        sd_warn(COMP, "malformed message dropped why=%s (logged once)", why);
+    else
+        sd_debug(COMP, "malformed message dropped why=%s", why);
+    self->malformed_logged = true;
 }
 
 static void s_store_error(self_t *self, const char *what, const char *err)

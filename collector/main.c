@@ -1,8 +1,6 @@
 /* statusd-collector: parses the command line, prepares the database, starts the actors in
  * dependency order (notifier, engine, ingest, gateway, api) and stops them in reverse on
  * SIGINT/SIGTERM. */
-/* collector.h has a slash-star inside a comment: -Wcomment off until it is fixed */
-#pragma GCC diagnostic ignored "-Wcomment"
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>

@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ typedef struct {
     pause_t paused[MAX_PAUSED];
     size_t n_paused;
     sd_ms_t next_poll;
+    uint64_t rng;
     bool db_failing;
     bool logged_full, logged_paused_full;
     bool terminated;
@@ -162,14 +164,26 @@ static void s_expire_pauses(self_t *self, sd_ms_t now)
 
 /* ---- outcomes ------------------------------------------------------------------------ */
 
-static int64_t s_backoff_ms(int attempts)
+/* xorshift64*: a private generator, so the jitter neither touches nor depends on the
+ * process-wide random() state */
+static uint64_t s_rand(self_t *self)
+{
+    uint64_t x = self->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    self->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static int64_t s_backoff_ms(self_t *self, int attempts)
 {
     int64_t cap = BACKOFF_BASE_MS;
     for (int i = 0; i < attempts && cap < BACKOFF_CAP_MS; i++)
         cap *= 2;
     if (cap > BACKOFF_CAP_MS)
         cap = BACKOFF_CAP_MS;
-    int64_t d = (int64_t) ((double) random() / ((double) RAND_MAX + 1.0) * (double) (cap + 1));
+    int64_t d = (int64_t) (s_rand(self) % (uint64_t) (cap + 1)); /* full jitter */
     return d < BACKOFF_BASE_MS ? BACKOFF_BASE_MS : d;
 }
 
@@ -190,7 +204,8 @@ static void s_finish(self_t *self, delivery_t *d, channel_outcome_t o, const cha
         sd_info(COMP, "sent id=%lld event=%s channel=%s asset=%s attempt=%d", (long long) r->id,
                 r->event, ch, r->asset_id, r->attempts + 1);
     } else if (o.verdict == CHANNEL_RETRY) {
-        int64_t delay = o.retry_after_s >= 0 ? o.retry_after_s * 1000 : s_backoff_ms(r->attempts);
+        int64_t delay =
+            o.retry_after_s >= 0 ? o.retry_after_s * 1000 : s_backoff_ms(self, r->attempts);
         if (delay < BACKOFF_BASE_MS)
             delay = BACKOFF_BASE_MS;
         if (delay > RETRY_AFTER_MAX_MS)
@@ -372,6 +387,18 @@ static void s_self_destroy(self_t **p)
     *p = NULL;
 }
 
+/* Binds a PULL socket. An inproc endpoint is released asynchronously when its previous
+ * owner (an earlier instance of this actor) closes it, so retry for up to 1 s. */
+static zsock_t *s_bind_pull(const char *endpoint)
+{
+    zsock_t *s = zsock_new_pull(endpoint);
+    for (int i = 0; !s && i < 100; i++) {
+        zclock_sleep(10);
+        s = zsock_new_pull(endpoint);
+    }
+    return s;
+}
+
 static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -379,6 +406,9 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->pipe = pipe;
+    self->rng = (uint64_t) sd_wall_us() ^ ((uint64_t) sd_mono_us() << 20) ^ (uintptr_t) self;
+    if (!self->rng)
+        self->rng = 0x9E3779B97F4A7C15ULL;
     char err[512] = "";
     self->store = store_new(ctx->db_conninfo, err, sizeof err);
     if (!self->store) {
@@ -386,7 +416,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         s_self_destroy(&self);
         return NULL;
     }
-    self->pull = zsock_new_pull("@" BUS_NOTIFY);
+    self->pull = s_bind_pull("@" BUS_NOTIFY);
     self->multi = curl_multi_init();
     if (!self->pull || !self->multi) {
         sd_error(COMP, "cannot bind endpoint=%s", BUS_NOTIFY);

@@ -163,9 +163,15 @@ void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out)
         return;
     for (size_t i = 0; i < q->n; i++) {
         const agent_t *a = &q->agents[i];
-        if (a->vote == QUORUM_VOTE_UNKNOWN || s_stale(q, a, now_mono))
+        if (s_stale(q, a, now_mono))
             continue;
+        /* Every agent that reported recently counts toward the majority, also one whose
+         * run is still too short to vote: one agent's early second failure must not outvote
+         * another whose result is a few milliseconds behind. */
         out->live++;
+        if (a->vote == QUORUM_VOTE_UNKNOWN)
+            continue;
+        out->voters++;
         if (a->vote == QUORUM_VOTE_DOWN) {
             out->down_votes++;
             if (a->down_since_ms &&
@@ -176,7 +182,7 @@ void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out)
         }
     }
     out->quorum = q->conf.quorum > 0 ? q->conf.quorum : out->live / 2 + 1;
-    if (out->live == 0)
+    if (out->voters == 0)
         out->state = QUORUM_UNKNOWN;
     else if (out->down_votes >= out->quorum)
         out->state = QUORUM_DOWN;

@@ -4,9 +4,11 @@
  * An agent's vote is DOWN after failure_threshold consecutive failures, UP after
  * success_threshold consecutive successes, otherwise its previous vote (a new agent is
  * UNKNOWN until it reaches a threshold). An agent with no result received for more than
- * 3 intervals is stale and does not vote. With live = agents that are not stale and vote
- * UP or DOWN: UNKNOWN when live == 0, DOWN when down_votes >= quorum (quorum 0: live/2+1),
- * DEGRADED when 0 < down_votes < quorum, UP otherwise. */
+ * 3 intervals is stale and does not vote. With live = agents that are not stale (whatever
+ * their vote, so an agent whose run is still too short counts toward the majority) and
+ * voters = live agents voting UP or DOWN: UNKNOWN when voters == 0, DOWN when
+ * down_votes >= quorum (quorum 0: live/2+1), DEGRADED when 0 < down_votes < quorum,
+ * UP otherwise. */
 #ifndef QUORUM_H
 #define QUORUM_H
 
@@ -25,7 +27,7 @@ typedef enum { QUORUM_UNKNOWN = 0, QUORUM_UP, QUORUM_DEGRADED, QUORUM_DOWN } quo
 typedef struct {
     int failure_threshold;     /* <= 0: 2 */
     int success_threshold;     /* <= 0: 1 */
-    int quorum;                /* 0: majority of live voters (live/2+1, at least 1) */
+    int quorum;                /* 0: majority of live agents (live/2+1, at least 1) */
     int64_t interval_ms;       /* probe interval; stale after 3 of them */
     int max_agents;            /* bound on tracked agents; <= 0: QUORUM_MAX_AGENTS_DEFAULT */
 } quorum_conf_t;
@@ -42,7 +44,8 @@ typedef struct {
     quorum_state_t state;
     int down_votes;
     int up_votes;
-    int live;                  /* non-stale agents voting UP or DOWN */
+    int live;                  /* non-stale agents, whatever their vote */
+    int voters;                /* live agents voting UP or DOWN */
     int quorum;                /* the effective quorum used */
     int64_t started_at_ms;     /* earliest first failure among DOWN voters; 0 when none */
 } quorum_eval_t;

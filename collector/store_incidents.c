@@ -104,7 +104,8 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
     PGresult *r = s_run(
         s, "load recent results",
         "SELECT asset_id, agent_id, region, (extract(epoch FROM ts) * 1000)::bigint, success,"
-        " COALESCE(message, CASE WHEN code IS NOT NULL THEN 'status ' || code END, '')"
+        " CASE WHEN success THEN '' ELSE COALESCE(message, 'status ' || code, 'probe failed')"
+        " END"
         " FROM (SELECT p.*, row_number() OVER (PARTITION BY asset_id, agent_id"
         "                                      ORDER BY ts DESC, seq DESC) AS rn"
         "       FROM probe_events p"

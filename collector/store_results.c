@@ -94,7 +94,8 @@ static char *s_phases_json(const Statusd__ProbeResult *r)
             json_object_set_new(o, name, json_real(ph->duration_us / 1000.0));
         free(name);
     }
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    /* microsecond resolution: 0.021, not 0.021000000000000001 */
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
     json_decref(o);
     return s;
 }

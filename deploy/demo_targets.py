@@ -8,15 +8,11 @@ Target server (default 127.0.0.1:18080), so a new user sees real green and red:
   /flaky          200 for --flaky-up seconds, then 503 for --flaky-down seconds, repeating
   /               this list
 
-Webhook receiver (default 127.0.0.1:18081), standing in for Slack and Teams: every POST is
-answered like the real service (Slack: 200 "ok"; paths under /teams: 202, empty body) and
-logged as one line with the message's headline, followed by the raw body, to --webhook-log.
+The fake Slack/Teams receiver that quickstart starts beside it is tests/lib/fake_webhook.py.
 """
 import argparse
-import json
 import math
 import sys
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -82,81 +78,24 @@ class Targets(BaseHTTPRequestHandler):
         sys.stdout.flush()
 
 
-def headline(data):
-    """The human-readable line of a Slack or Teams message, best effort."""
-    try:
-        js = json.loads(data)
-    except ValueError:
-        return "(not JSON)"
-    if isinstance(js, dict):
-        if isinstance(js.get("text"), str):
-            return js["text"]
-        try:  # Teams Workflows: Adaptive Card in attachments
-            body = js["attachments"][0]["content"]["body"]
-            return " | ".join(b.get("text", "") for b in body if isinstance(b, dict)
-                              and b.get("type") == "TextBlock")
-        except (KeyError, IndexError, TypeError):
-            pass
-        for k in ("title", "summary"):
-            if isinstance(js.get(k), str):
-                return js[k]
-    return "(no text)"
-
-
-class Webhook(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "statusd-demo-webhook/1"
-    out = None
-    lock = threading.Lock()
-
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        data = self.rfile.read(min(n, 1 << 20)).decode("utf-8", "replace") if n > 0 else ""
-        teams = self.path.startswith("/teams")
-        code, body = (202, b"") if teams else (200, b"ok")
-        with self.lock:
-            self.out.write("%s %s %s: %s\n    %s\n" % (now(), "TEAMS" if teams else "SLACK",
-                                                     self.path, headline(data), data))
-            self.out.flush()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, fmt, *args):
-        pass
-
-
 def main():
-    ap = argparse.ArgumentParser(description="StatusD demo targets and webhook receiver")
+    ap = argparse.ArgumentParser(description="StatusD demo targets")
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=18080, help="targets port (0: none)")
-    ap.add_argument("--webhook-port", type=int, default=18081, help="webhook port (0: none)")
-    ap.add_argument("--webhook-log", default="-", help="file for received messages ('-': stdout)")
+    ap.add_argument("--port", type=int, default=18080)
     ap.add_argument("--flaky-up", type=int, default=180, help="seconds /flaky is up")
     ap.add_argument("--flaky-down", type=int, default=120, help="seconds /flaky is down")
     a = ap.parse_args()
     Targets.flaky_up, Targets.flaky_down = max(1, a.flaky_up), max(1, a.flaky_down)
-    Webhook.out = sys.stdout if a.webhook_log == "-" else open(a.webhook_log, "a")
-    servers = []
-    if a.port:
-        servers.append(ThreadingHTTPServer((a.host, a.port), Targets))
-    if a.webhook_port:
-        servers.append(ThreadingHTTPServer((a.host, a.webhook_port), Webhook))
-    for s in servers:
-        s.daemon_threads = True
-        threading.Thread(target=s.serve_forever, daemon=True).start()
-    print("%s demo targets on http://%s:%d/, webhook receiver on http://%s:%d/ "
-          "(log: %s)" % (now(), a.host, a.port, a.host, a.webhook_port, a.webhook_log),
-          flush=True)
+    srv = ThreadingHTTPServer((a.host, a.port), Targets)
+    srv.daemon_threads = True
+    print("%s demo targets on http://%s:%d/ (/flaky: up %d s, down %d s)"
+          % (now(), a.host, a.port, Targets.flaky_up, Targets.flaky_down), flush=True)
     try:
-        threading.Event().wait()
+        srv.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        for s in servers:
-            s.shutdown()
+        srv.server_close()
     return 0
 
 

@@ -11,7 +11,8 @@ usage: deploy/quickstart.sh [--port-base N] [--no-install] [--no-build] [-j N] [
 Starts, all on 127.0.0.1, logging to ./var/log/*.log (nothing is tailed):
   PostgreSQL      private cluster in ./var/pg (data kept between runs)
   demo targets    deploy/demo_targets.py: /healthy /status/NNN /slow /flaky   (port 18080)
-  fake webhooks   Slack and Teams stand-in; messages in ./var/log/webhook.log  (port 18081)
+  fake webhooks   tests/lib/fake_webhook.py, Slack and Teams stand-in; every message
+                  is one JSON line in ./var/log/webhook.log                   (port 18081)
   collector       config/manifest.json + config/notifiers.json; API, status page and
                   /metrics on 8080, agents' ZeroMQ endpoint on 5555
   two agents      regions eu-west and us-east
@@ -83,7 +84,8 @@ stop_pidfile() {   # stop_pidfile FILE [OWN]: SIGTERM the recorded process, SIGK
     rm -f "$f"
 }
 stale=0
-for f in "$var"/run/agent-*.pid "$var/run/collector.pid" "$var/run/demo.pid"; do
+for f in "$var"/run/agent-*.pid "$var/run/collector.pid" "$var/run/demo.pid" \
+         "$var/run/webhook.pid"; do
     [[ -f "$f" ]] && { stale=1; stop_pidfile "$f"; }
 done
 if [[ -f "$var/pg/data/postmaster.pid" ]]; then
@@ -222,7 +224,10 @@ conninfo=$(/usr/bin/python3 tests/lib/pgtmp.py up "$var/pg" "$pg_port" 2>"$var/l
     fail_with_log postgres "$var/log/pg-start.log" "PostgreSQL did not start"
 
 start_bg demo demo_targets "$var/log/targets.log" /usr/bin/python3 "$root/deploy/demo_targets.py" \
-    --port "$targets_port" --webhook-port "$webhook_port" --webhook-log "$var/log/webhook.log"
+    --port "$targets_port"
+# Slack answers 200 "ok", Teams Workflows 202; each request is one JSON line in webhook.log
+start_bg webhook fake_webhook "$var/log/webhook-server.log" /usr/bin/python3 \
+    "$root/tests/lib/fake_webhook.py" --port "$webhook_port" --log "$var/log/webhook.log"
 start_bg collector statusd-collector "$var/log/collector.log" "$bin/statusd-collector" \
     --manifest "$var/run/manifest.json" --notifiers "$var/run/notifiers.json" \
     --db "$conninfo" --bind "tcp://127.0.0.1:$zmq_port" --api-port "$api_port" \
@@ -232,6 +237,7 @@ t0=$(date +%s)
 until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$api_port/api/health" 2>/dev/null; do
     alive collector || fail_with_log collector "$var/log/collector.log" "the collector exited"
     alive demo || fail_with_log demo "$var/log/targets.log" "the demo targets exited"
+    alive webhook || fail_with_log webhook "$var/log/webhook-server.log" "the fake webhook exited"
     (($(date +%s) - t0 < 60)) ||
         fail_with_log collector "$var/log/collector.log" "no answer from /api/health in 60 s"
     sleep 0.2
@@ -257,17 +263,18 @@ cat <<EOF
 
   Logs (not tailed): var/log/collector.log, var/log/agent-eu-west.log,
   var/log/agent-us-east.log, var/log/targets.log, var/pg/postgres.log
-  Notifications sent to the fake Slack/Teams: var/log/webhook.log
+  Notifications sent to the fake Slack/Teams (one JSON line each): var/log/webhook.log
     e.g.  tail -f var/log/webhook.log
 
 EOF
 
 # --- foreground: until Ctrl-C, or until something we started dies ---------------------------
 while :; do
-    for name in collector demo agent-eu-west agent-us-east; do
+    for name in collector demo webhook agent-eu-west agent-us-east; do
         if ! alive "$name"; then
             case "$name" in
                 demo) logf="$var/log/targets.log" ;;
+                webhook) logf="$var/log/webhook-server.log" ;;
                 *) logf="$var/log/$name.log" ;;
             esac
             fail_with_log "$name" "$logf" "$name exited unexpectedly"

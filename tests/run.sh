@@ -110,10 +110,11 @@ run_ctest() {   # run_ctest DIR: unit tests in parallel, then everything else se
 gcc_dir="${STATUSD_BUILD_DIR:-$root/build}"
 asan_dir="${STATUSD_ASAN_BUILD_DIR:-$root/build-asan}"
 failed=0
-timed "build (gcc) $gcc_dir" build "$gcc_dir" gcc || exit 1
+echo "build dirs: $gcc_dir $asan_dir"
+timed "build (gcc)" build "$gcc_dir" gcc || exit 1
 timed "ctest (gcc)" run_ctest "$gcc_dir" || failed=1
 if ((!quick && !gcc_only)); then
-    timed "build (clang+asan) $asan_dir" build "$asan_dir" clang -DSTATUSD_SANITIZE=ON || exit 1
+    timed "build (clang+asan)" build "$asan_dir" clang -DSTATUSD_SANITIZE=ON || exit 1
     timed "ctest (clang+asan)" run_ctest "$asan_dir" || failed=1
 fi
 exit "$failed"

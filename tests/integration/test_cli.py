@@ -70,13 +70,13 @@ def main(env):
         check(out.strip() == "" or re.search(r"usage", err, re.I),
               "%s: the error goes to stderr" % name)
 
-    # JSON syntax error: a trailing comma on line 4
+    # JSON syntax error: a trailing comma on line 5
     rc, text, m, _ = collector_with(env, "syntax.json",
                                     '{\n  "assets": [\n' + ASSET_OK +
                                     '     "intervalSeconds": 60, "timeoutSeconds": 5,}\n'
                                     '  ]\n}\n')
     check(rc == 1, "JSON syntax error -> exit 1 (rc=%d)" % rc)
-    expect_position(text, m, None, line=4)
+    expect_position(text, m, None, line=5)
 
     # a wrongly typed field, alone on line 6
     rc, text, m, _ = collector_with(env, "typed.json",

@@ -108,6 +108,29 @@ def timed_wait(cond, timeout, what, **kw):
     return v, time.monotonic() - t0
 
 
+def wait_all(conds, timeout, procs=(), interval=0.05):
+    """Polls several named conditions together until all hold; returns {name: seconds until
+    it first held}, so each delay is measured on its own even when they overlap."""
+    t0 = time.monotonic()
+    seen = {}
+
+    def poll():
+        for name, cond in conds.items():
+            if name not in seen:
+                try:
+                    if cond():
+                        seen[name] = time.monotonic() - t0
+                except Exception:  # noqa: BLE001 - retried until the deadline
+                    pass
+        return len(seen) == len(conds)
+    try:
+        wait_for(poll, timeout, "all of: " + ", ".join(conds), interval=interval, procs=procs)
+    except WaitTimeout as e:
+        raise WaitTimeout("%s; not reached: %s" % (e, ", ".join(n for n in conds
+                                                               if n not in seen)))
+    return seen
+
+
 def http_get(url, timeout=5.0):
     """GET url; returns (status, body as str). HTTP errors are returned, not raised."""
     try:

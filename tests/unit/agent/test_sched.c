@@ -25,6 +25,8 @@ static struct {
     char ids[MAXS][16];
     sd_ms_t mono[MAXS];
     int64_t wall[MAXS];
+    sd_ms_t due[MAXS];   /* the scheduler's due time of this start */
+    sched_t *sched;
 } F;
 
 static int s_parse(const char *json, void **out, char *err, size_t errlen)
@@ -61,6 +63,7 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
         snprintf(F.ids[F.starts], sizeof F.ids[0], "%s", spec->asset_id);
         F.mono[F.starts] = sd_mono_ms();
         F.wall[F.starts] = sd_wall_ms();
+        F.due[F.starts] = sched_asset_next_due(F.sched, spec->asset_id) - spec->interval_ms;
     }
     F.starts++;
     F.running++;
@@ -106,6 +109,7 @@ static fx_t s_fx(void)
     probe_env_t env = {fx.loop, NULL};
     fx.s = sched_new(&env, s_on_result, NULL);
     sched_set_lookup(fx.s, s_lookup);
+    F.sched = fx.s;
     return fx;
 }
 
@@ -137,29 +141,33 @@ static void test_phase_offset_and_no_drift(void **state)
     assert_int_equal(sched_apply(fx.s, specs, 2, NULL, 0), 2);
     s_run_until(&fx, &F.starts, 12, 3000);
     assert_true(F.starts >= 12);
+    /* Judge the scheduler's due times, not wake-up times: a loaded machine may wake late,
+     * but lateness must never shift the schedule (no drift) nor the phase. */
     sd_ms_t first_a = -1;
     int k = 0;
-    int64_t worst = 0;
+    int64_t worst_late = 0;
     for (int i = 0; i < 12; i++) {
         int64_t want_phase = strcmp(F.ids[i], "a") == 0 ? 70 : 170;
-        int64_t phase = F.wall[i] % 200;
-        printf("start %d asset=%s wall%%200=%lld\n", i, F.ids[i], (long long) phase);
-        assert_true(phase >= want_phase && phase <= want_phase + 25);
+        int64_t late = F.mono[i] - F.due[i];
+        int64_t due_wall = F.wall[i] - late;
+        int64_t phase = due_wall % 200;
+        printf("start %d asset=%s due_wall%%200=%lld late=%lld ms\n", i, F.ids[i],
+               (long long) phase, (long long) late);
+        assert_true(late >= 0);
+        assert_true(phase >= want_phase - 2 && phase <= want_phase + 2);
+        if (late > worst_late)
+            worst_late = late;
         if (strcmp(F.ids[i], "a") == 0) {
             if (first_a < 0)
-                first_a = F.mono[i];
-            int64_t err = F.mono[i] - (first_a + (sd_ms_t) k * 200);
-            if (err < 0)
-                err = -err;
-            if (err > worst)
-                worst = err;
+                first_a = F.due[i];
+            /* exactly first + k * interval: 30 ms runs do not push the next start */
+            assert_int_equal(F.due[i], first_a + (sd_ms_t) k * 200);
             k++;
         }
     }
-    printf("asset a: %d starts, worst deviation from first+k*interval = %lld ms\n", k,
-           (long long) worst);
+    printf("asset a: %d starts on first+k*interval exactly; worst wake-up lateness %lld ms\n", k,
+           (long long) worst_late);
     assert_true(k >= 5);
-    assert_true(worst <= 10); /* no accumulated drift (30 ms per run would add up) */
     s_fx_end(&fx);
 }
 

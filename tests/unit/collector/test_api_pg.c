@@ -18,11 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-/* collector.h (via api.h) has a slash-star inside a comment: -Wcomment off until fixed */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "api.h"
-#pragma GCC diagnostic pop
 #include "metrics.h"
 #include "sd_clock.h"
 #include "store.h"

@@ -109,8 +109,9 @@ static void s_start(fx_t *f)
 {
     f->engine = engine_new(&f->ctx);
     assert_non_null(f->engine);
-    if (!f->push)
-        f->push = zsock_new_push(">" BUS_ENGINE);
+    /* an inproc PUSH does not follow its peer across an unbind/rebind: a new one per engine */
+    zsock_destroy(&f->push);
+    f->push = zsock_new_push(">" BUS_ENGINE);
     assert_non_null(f->push);
 }
 
@@ -373,6 +374,49 @@ static void test_malformed_is_counted(void **state)
     assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 0);
 }
 
+static void test_repeat_alerts_queue_reminders(void **state)
+{
+    fx_t *f = *state;
+    f->notifiers.throttle_seconds = 1;
+    f->notifiers.repeat_alerts = true;
+    s_start(f);
+    int64_t t0 = sd_wall_ms() - 20000;
+    s_outage(f, t0, true);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 2, 5000);
+    sd_ms_t took = s_wait_count(
+        f, "SELECT count(*) FROM notifications WHERE event = 'REMINDER'", 2, 5000);
+    print_message("first REMINDER rows %lld ms after the DOWN rows (throttleSeconds 1)\n",
+                  (long long) took);
+    assert_true(took >= 500);
+    s_recover(f, t0 + 3000, true);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 2, 5000);
+    assert_true(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'reminder'") >= 1);
+    long n = s_count(f, "SELECT count(*) FROM notifications");
+    usleep(1500 * 1000); /* a closed incident must not be reminded about */
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications"), n);
+}
+
+static void test_silence_is_not_recovery(void **state)
+{
+    fx_t *f = *state;
+    f->asset.interval_seconds = 1; /* stale after 3 s of silence */
+    s_start(f);
+    int64_t t0 = sd_wall_ms();
+    s_outage(f, t0 - 1500, true);
+    s_wait_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL", 1, 5000);
+    /* every agent falls silent: the verdict becomes UNKNOWN, the incident stays open */
+    sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'UNKNOWN'", 1,
+                                8000);
+    print_message("UNKNOWN %lld ms after the last result\n", (long long) took);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 1);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'"),
+                     0);
+    assert_int_equal(s_metric(f, "statusd_asset_up{asset=\"" ASSET "\"}"), -1); /* absent */
+    /* the agents come back healthy: now it recovers */
+    s_recover(f, sd_wall_ms(), true);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 2, 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +424,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_while_engine_was_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_suppresses_down_and_its_recovery, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_repeat_alerts_queue_reminders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_silence_is_not_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_is_counted, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -375,6 +375,70 @@ static void test_unknown_channel_is_dead(void **state)
     assert_int_equal(s_hook_count(f->hook), 0);
 }
 
+static void test_teams_202_is_sent(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){202, "", NULL};
+    f->hook->n_script = 1;
+    char teams_url[160];
+    snprintf(teams_url, sizeof teams_url, "http://127.0.0.1:%d/teams/flow", f->hook->port);
+    f->nc[0] = (sd_notifier_conf_t){.name = "slack-ops", .type = "teams", .webhook_url = teams_url};
+    f->notifier = notifier_new(&f->ctx);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    s_wait_settled(f, 1, 10000);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    assert_string_equal(st, "sent");
+    json_t *j = json_loads(f->hook->bodies[0], 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "message");
+    json_decref(j);
+}
+
+static void test_gives_up_after_24h(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){503, "", NULL};
+    f->hook->n_script = 1;
+    s_enqueue(f, "DOWN");
+    PQclear(s_sql(f, "UPDATE notifications SET created_at = now() - interval '25 hours'"));
+    f->notifier = notifier_new(&f->ctx);
+    s_wait_settled(f, 1, 10000);
+    char st[32], le[256];
+    int attempts;
+    s_row(f, "DOWN", st, &attempts, le);
+    print_message("25 h old row after a 503: status=%s attempts=%d\n", st, attempts);
+    assert_string_equal(st, "dead");
+    char *text = metrics_render(f->metrics);
+    assert_non_null(strstr(text, "reason=\"gave_up\"} 1"));
+    free(text);
+}
+
+static void test_429_pauses_the_destination(void **state)
+{
+    fx_t *f = *state;
+    f->hook->script[0] = (reply_t){429, "rate_limited", "3"};
+    f->hook->n_script = 1;
+    f->notifier = notifier_new(&f->ctx);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    sd_ms_t t0 = sd_mono_ms();
+    while (s_hook_count(f->hook) < 1 && sd_mono_ms() - t0 < 5000)
+        usleep(10 * 1000);
+    assert_int_equal(s_hook_count(f->hook), 1);
+    /* a second row for the same destination, due now, must wait out the pause as well */
+    s_enqueue(f, "REMINDER");
+    s_kick();
+    s_wait_settled(f, 2, 15000);
+    assert_int_equal(s_hook_count(f->hook), 3);
+    for (int i = 1; i < 3; i++) {
+        sd_ms_t gap = f->hook->at[i] - f->hook->at[0];
+        print_message("request %d came %lld ms after the 429\n", i, (long long) gap);
+        assert_true(gap >= 2900);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +448,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_404_is_dead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_waits_for_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_channel_is_dead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_teams_202_is_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_429_pauses_the_destination, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gives_up_after_24h, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

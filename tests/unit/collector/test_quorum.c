@@ -66,6 +66,27 @@ static void test_failure_threshold(void **st)
     quorum_destroy(&q);
 }
 
+/* Two agents probe at the same instant; the first one's second failure arrives a few ms
+ * before the other's. The other agent reported and counts: 1 of 2 is no majority. */
+static void test_agent_without_vote_counts_toward_majority(void **st)
+{
+    quorum_t *q = s_new(2, 1, 0);
+    s_feed(q, "a1", false, 1000, 1000, "503");
+    s_feed(q, "a2", false, 1000, 1001, "503");
+    s_feed(q, "a1", false, 11000, 11000, "503");
+    quorum_eval_t e;
+    quorum_evaluate(q, 11000, &e);
+    assert_int_equal(e.live, 2);
+    assert_int_equal(e.voters, 1);
+    assert_int_equal(e.quorum, 2);
+    assert_int_equal(e.state, QUORUM_DEGRADED);
+    s_feed(q, "a2", false, 11000, 11004, "503");
+    quorum_evaluate(q, 11004, &e);
+    assert_int_equal(e.state, QUORUM_DOWN);
+    assert_int_equal(e.started_at_ms, 1000);
+    quorum_destroy(&q);
+}
+
 static void test_success_threshold(void **st)
 {
     quorum_t *q = s_new(1, 3, 0);
@@ -216,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_unknown_without_agents),
         cmocka_unit_test(test_failure_threshold),
         cmocka_unit_test(test_success_threshold),
+        cmocka_unit_test(test_agent_without_vote_counts_toward_majority),
         cmocka_unit_test(test_majority_and_degraded),
         cmocka_unit_test(test_even_split_is_degraded),
         cmocka_unit_test(test_explicit_quorum),

@@ -7,6 +7,7 @@
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "uplink.h"
+#include "tls_conn.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -297,6 +298,7 @@ out:
     size_t left = loop_destroy(&a.loop);
     if (left)
         sd_warn("agent", "event loop still had registrations at exit count=%zu", left);
+    tls_conn_global_cleanup();
     curl_global_cleanup();
     zsys_shutdown();
     free(epbuf);

@@ -10,6 +10,8 @@
 
 static const struct probe_ops *const s_types[] = {
     &probe_http_ops,
+    &probe_tcp_ops,
+    &probe_tls_ops,
 };
 
 const struct probe_ops *probe_find(const char *name)

@@ -58,7 +58,7 @@ typedef void(probe_done_fn)(probe_result_t *r, void *ctx);
 struct probe_ops {
     const char *name;
     /* Validates options_json ("" or NULL = none); *opts_out is freed with free_options.
-     * 0, or -EINVAL with a one-line message in err. */
+     * 0, or -ENOMEM with a one-line message in err (invalid options: see below). */
     int (*parse_options)(const char *options_json, void **opts_out, char *err, size_t errlen);
     void (*free_options)(void *opts);
     /* Starts a probe; spec and opts must outlive the run. done is never called from inside
@@ -83,7 +83,27 @@ void probe_result_set_reason(probe_result_t *r, const char *fmt, ...)
 /* Appends a phase if there is room. */
 void probe_result_add_phase(probe_result_t *r, const char *name, int64_t duration_us);
 
-/* The http probe's ops (probe_http.c). */
-extern const struct probe_ops probe_http_ops;
+/* The probe types (one file each). A bad options_json is not refused by parse_options: it
+ * returns 0 with opts recording why, and every start fails with "invalid options: ...", so the
+ * asset reports a failed result with that reason instead of vanishing from the agent. */
+extern const struct probe_ops probe_http_ops; /* probe_http.c */
+extern const struct probe_ops probe_tcp_ops;  /* probe_tcp.c */
+extern const struct probe_ops probe_tls_ops;  /* probe_tls.c */
+
+/* Shared by the tcp and tls probes (engine in probe_tcp.c). */
+typedef struct {
+    char invalid[PROBE_REASON_MAX - 40]; /* non-empty: the options were rejected, why */
+    char *send, *expect, *server_name;    /* NULL when absent */
+    bool tls, verify;                     /* defaults: tls for the tls type, verify true */
+    bool cert_check;                      /* tls type: expiry reasons and minDaysValid */
+    int min_days;                         /* default 14 */
+} probe_net_opts_t;
+int probe_net_parse_options(const char *type, const char *json, void **out, char *err,
+                            size_t errlen);
+void probe_net_free_options(void *opts);
+int probe_net_start(const probe_env_t *env, const probe_spec_t *spec, const void *opts,
+                    probe_done_fn *done, void *ctx, probe_run_t **run_out, char *err,
+                    size_t errlen);
+void probe_net_cancel(probe_run_t *run);
 
 #endif

@@ -1,33 +1,52 @@
-/* http/https probe, the seed's semantics: GET the address (following up to 10 redirects,
- * like Go's http.Client), give up after timeout_ms, success when the final status is in
- * expected_status_codes, or < 400 when that list is empty. The body is read and discarded
- * (at most PROBE_HTTP_BODY_MAX bytes). Options (JSON object, all optional):
- *   {"method": "GET"|"HEAD", "headers": {"Name": "value", ...}} */
+/* http/https probe, the seed's semantics by default: GET the address (following up to 10
+ * redirects, like Go's http.Client), give up after timeout_ms, success when the final status is
+ * in expected_status_codes, or < 400 when that list is empty. Options (validated by
+ * sd_probe_options.c; all optional):
+ *   method (GET HEAD POST PUT PATCH DELETE OPTIONS), headers {name: value}, body,
+ *   bodyContains, bodyNotContains, bodyRegex, bodyNotRegex (POSIX ERE), followRedirects
+ *   (true), maxRedirects (10), tlsVerify (true), httpVersion ("1.0", "1.1", "2").
+ * Body checks look at the first PROBE_HTTP_BODY_MAX bytes; on https the server certificate's
+ * notAfter becomes cert_expiry_unix. */
 #include "probe.h"
+#include "sd_probe_options.h"
 
 #include <errno.h>
 #include <jansson.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PROBE_HTTP_BODY_MAX (1024 * 1024)
-#define PROBE_HTTP_MAX_HEADERS 32
 
 typedef struct {
-    bool head;
+    char invalid[PROBE_REASON_MAX - 40]; /* non-empty: rejected options, why */
+    char method[8];
     struct curl_slist *headers;
+    char *body;
+    char *contains, *not_contains;
+    char *re_src, *not_re_src;
+    regex_t re, not_re;
+    bool has_re, has_not_re;
+    bool follow;
+    long max_redirects;
+    bool verify;
+    long http_version;
 } s_opts_t;
 
 struct probe_run {
     CURL *easy;
     curl_glue_t *curl;
     const probe_spec_t *spec;
+    const s_opts_t *o;
     probe_done_fn *done;
     void *ctx;
     probe_result_t *result;
     size_t body_bytes;
     bool body_capped;
+    char *body;      /* kept only when a body check needs it */
+    size_t body_len;
     uint32_t timeout_ms;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -38,81 +57,190 @@ static void s_free_options(void *opts)
     if (!o)
         return;
     curl_slist_free_all(o->headers);
+    free(o->body);
+    free(o->contains);
+    free(o->not_contains);
+    free(o->re_src);
+    free(o->not_re_src);
+    if (o->has_re)
+        regfree(&o->re);
+    if (o->has_not_re)
+        regfree(&o->not_re);
     free(o);
+}
+
+static int s_str(json_t *root, const char *key, char **out)
+{
+    json_t *j = json_object_get(root, key);
+    if (!j)
+        return 0;
+    *out = strdup(json_string_value(j));
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Fills o from a validated options object. */
+static int s_fill(s_opts_t *o, json_t *root)
+{
+    json_t *j;
+    if ((j = json_object_get(root, "method")))
+        snprintf(o->method, sizeof o->method, "%s", json_string_value(j));
+    const char *hk;
+    json_t *hv;
+    json_object_foreach(json_object_get(root, "headers"), hk, hv) {
+        char line[4200];
+        snprintf(line, sizeof line, "%s: %s", hk, json_string_value(hv));
+        struct curl_slist *l = curl_slist_append(o->headers, line);
+        if (!l)
+            return -ENOMEM;
+        o->headers = l;
+    }
+    int rc = 0;
+    if ((rc = s_str(root, "body", &o->body)) || (rc = s_str(root, "bodyContains", &o->contains)) ||
+        (rc = s_str(root, "bodyNotContains", &o->not_contains)) ||
+        (rc = s_str(root, "bodyRegex", &o->re_src)) ||
+        (rc = s_str(root, "bodyNotRegex", &o->not_re_src)))
+        return rc;
+    if (o->re_src) {
+        if (regcomp(&o->re, o->re_src, REG_EXTENDED | REG_NOSUB))
+            return -EINVAL; /* sd_probe_options_check compiled it already */
+        o->has_re = true;
+    }
+    if (o->not_re_src) {
+        if (regcomp(&o->not_re, o->not_re_src, REG_EXTENDED | REG_NOSUB))
+            return -EINVAL;
+        o->has_not_re = true;
+    }
+    if ((j = json_object_get(root, "followRedirects")))
+        o->follow = json_is_true(j);
+    if ((j = json_object_get(root, "maxRedirects")))
+        o->max_redirects = (long) json_integer_value(j);
+    if ((j = json_object_get(root, "tlsVerify")))
+        o->verify = json_is_true(j);
+    if ((j = json_object_get(root, "httpVersion"))) {
+        const char *v = json_string_value(j);
+        o->http_version = strcmp(v, "1.0") == 0   ? CURL_HTTP_VERSION_1_0
+                          : strcmp(v, "1.1") == 0 ? CURL_HTTP_VERSION_1_1
+                                                  : CURL_HTTP_VERSION_2_0;
+    }
+    return 0;
 }
 
 static int s_parse_options(const char *json, void **out, char *err, size_t errlen)
 {
-    *out = NULL;
+    s_opts_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    snprintf(o->method, sizeof o->method, "GET");
+    o->follow = true;
+    o->max_redirects = 10;
+    o->verify = true;
+    o->http_version = CURL_HTTP_VERSION_NONE;
+    *out = o;
     if (!json || !*json)
         return 0;
     json_error_t je;
     json_t *root = json_loads(json, 0, &je);
-    if (!root || !json_is_object(root)) {
-        snprintf(err, errlen, "http options: expected a JSON object");
-        json_decref(root);
-        return -EINVAL;
-    }
-    s_opts_t *o = calloc(1, sizeof *o);
-    if (!o) {
-        json_decref(root);
-        return -ENOMEM;
-    }
+    char why[sizeof o->invalid] = "";
     int rc = 0;
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "method") == 0 && json_is_string(v) &&
-            (strcmp(json_string_value(v), "GET") == 0 || strcmp(json_string_value(v), "HEAD") == 0)) {
-            o->head = strcmp(json_string_value(v), "HEAD") == 0;
-        } else if (strcmp(key, "headers") == 0 && json_is_object(v) &&
-                   json_object_size(v) <= PROBE_HTTP_MAX_HEADERS) {
-            const char *hk;
-            json_t *hv;
-            json_object_foreach(v, hk, hv)
-            {
-                char line[1024];
-                if (!json_is_string(hv) || strpbrk(hk, "\r\n:") ||
-                    strpbrk(json_string_value(hv), "\r\n")) {
-                    snprintf(err, errlen, "http options: headers.%s: expected a one-line string", hk);
-                    rc = -EINVAL;
-                    break;
-                }
-                snprintf(line, sizeof line, "%s: %s", hk, json_string_value(hv));
-                struct curl_slist *l = curl_slist_append(o->headers, line);
-                if (!l) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                o->headers = l;
-            }
-        } else {
-            snprintf(err, errlen, "http options: %s: unknown or invalid field", key);
-            rc = -EINVAL;
-        }
-        if (rc)
-            break;
-    }
+    if (!root)
+        snprintf(why, sizeof why, "http options: invalid JSON: %.80s", je.text);
+    else if (sd_probe_options_check("http", root, why, sizeof why) == 0)
+        rc = s_fill(o, root);
     json_decref(root);
-    if (rc) {
+    if (rc == -ENOMEM) {
         s_free_options(o);
+        *out = NULL;
+        snprintf(err, errlen, "out of memory");
         return rc;
     }
-    *out = o;
+    if (rc)
+        snprintf(why, sizeof why, "http options: invalid regular expression");
+    /* Not refused here: the asset stays scheduled and each run reports why (start fails). */
+    snprintf(o->invalid, sizeof o->invalid, "%s", why);
     return 0;
+}
+
+static bool s_needs_body(const s_opts_t *o)
+{
+    return o && (o->contains || o->not_contains || o->has_re || o->has_not_re);
 }
 
 static size_t s_write(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct probe_run *run = userp;
     size_t n = size * nmemb;
+    size_t room = run->body_bytes < PROBE_HTTP_BODY_MAX ? PROBE_HTTP_BODY_MAX - run->body_bytes : 0;
+    if (run->body && room) {
+        size_t k = n < room ? n : room;
+        memcpy(run->body + run->body_len, data, k);
+        run->body_len += k;
+        run->body[run->body_len] = 0;
+    }
     run->body_bytes += n;
     if (run->body_bytes > PROBE_HTTP_BODY_MAX) {
         run->body_capped = true;
-        return 0; /* stop reading: the status is known, the rest is not needed */
+        return 0; /* stop reading: the status is known, the rest is not looked at */
     }
     return n;
+}
+
+/* "Expire date" of the leaf in CURLINFO_CERTINFO ("Jan  1 00:00:00 2030 GMT", OpenSSL). */
+static int64_t s_cert_expiry(CURL *e)
+{
+    struct curl_certinfo *ci = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci || ci->num_of_certs < 1)
+        return 0;
+    for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
+        if (strncmp(l->data, "Expire date:", 12) != 0)
+            continue;
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *end = strptime(l->data + 12, "%b %d %H:%M:%S %Y", &tm);
+        if (!end)
+            end = strptime(l->data + 12, "%Y-%m-%d %H:%M:%S", &tm);
+        return end ? (int64_t) timegm(&tm) : 0;
+    }
+    return 0;
+}
+
+/* Body checks after an accepted status; false with a reason on failure. */
+static bool s_body_checks(struct probe_run *run)
+{
+    const s_opts_t *o = run->o;
+    probe_result_t *r = run->result;
+    const char *body = run->body ? run->body : "";
+    char trunc[48] = "";
+    if (run->body_capped)
+        snprintf(trunc, sizeof trunc, " (first %d bytes read)", PROBE_HTTP_BODY_MAX);
+    if (o->contains && !memmem(body, run->body_len, o->contains, strlen(o->contains))) {
+        probe_result_set_reason(r, "body does not contain \"%.60s\"%s", o->contains, trunc);
+        return false;
+    }
+    if (o->not_contains && memmem(body, run->body_len, o->not_contains, strlen(o->not_contains))) {
+        probe_result_set_reason(r, "body contains forbidden \"%.60s\"%s", o->not_contains, trunc);
+        return false;
+    }
+    /* regexec stops at a NUL byte in the body: text bodies are what these checks are for */
+    if (o->has_re && regexec(&o->re, body, 0, NULL, 0) != 0) {
+        probe_result_set_reason(r, "body does not match regex \"%.60s\"%s", o->re_src, trunc);
+        return false;
+    }
+    if (o->has_not_re && regexec(&o->not_re, body, 0, NULL, 0) == 0) {
+        probe_result_set_reason(r, "body matches forbidden regex \"%.60s\"%s", o->not_re_src,
+                                trunc);
+        return false;
+    }
+    return true;
+}
+
+/* "SSL certificate problem: self-signed certificate" -> "TLS: self-signed certificate". */
+static void s_tls_reason(struct probe_run *run)
+{
+    const char *msg = run->errbuf;
+    const char *p = strstr(msg, "SSL certificate problem: ");
+    if (p)
+        msg = p + strlen("SSL certificate problem: ");
+    probe_result_set_reason(run->result, "TLS: %s", msg[0] ? msg : "handshake failed");
 }
 
 static void s_verdict(struct probe_run *run, CURLcode rc)
@@ -140,6 +268,7 @@ static void s_verdict(struct probe_run *run, CURLcode rc)
         probe_result_add_phase(r, "transfer", total - ttfb);
     }
 
+    r->cert_expiry_unix = s_cert_expiry(e);
     if (rc == CURLE_WRITE_ERROR && run->body_capped)
         rc = CURLE_OK;
     if (rc != CURLE_OK) {
@@ -161,13 +290,13 @@ static void s_verdict(struct probe_run *run, CURLcode rc)
             probe_result_set_reason(r, "dns: %s", run->errbuf);
             break;
         case CURLE_TOO_MANY_REDIRECTS:
-            probe_result_set_reason(r, "stopped after 10 redirects");
+            probe_result_set_reason(r, "stopped after %ld redirects", run->o->max_redirects);
             break;
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_SSL_CACERT_BADFILE:
-            probe_result_set_reason(r, "tls: %s", run->errbuf);
+            s_tls_reason(run);
             break;
         case CURLE_GOT_NOTHING:
             probe_result_set_reason(r, "empty reply from server");
@@ -180,26 +309,26 @@ static void s_verdict(struct probe_run *run, CURLcode rc)
         return;
     }
     const probe_spec_t *s = run->spec;
-    if (s->n_expected_status_codes == 0) {
-        r->success = status < 400;
-        if (!r->success)
-            probe_result_set_reason(r, "status %ld >= 400", status);
+    bool ok = s->n_expected_status_codes == 0 && status < 400;
+    for (size_t i = 0; i < s->n_expected_status_codes; i++)
+        ok |= (long) s->expected_status_codes[i] == status;
+    r->success = false;
+    if (!ok && s->n_expected_status_codes == 0) {
+        probe_result_set_reason(r, "status %ld >= 400", status);
         return;
     }
-    for (size_t i = 0; i < s->n_expected_status_codes; i++)
-        if ((long) s->expected_status_codes[i] == status) {
-            r->success = true;
-            return;
-        }
-    char list[96] = "";
-    size_t len = 0;
-    for (size_t i = 0; i < s->n_expected_status_codes && len < sizeof list - 16; i++)
-        len += (size_t) snprintf(list + len, sizeof list - len, "%s%u", i ? "," : "",
-                                 s->expected_status_codes[i]);
-    if (len >= sizeof list - 16 && s->n_expected_status_codes > 0)
-        snprintf(list + len, sizeof list - len, ",...");
-    probe_result_set_reason(r, "status %ld not in [%s]", status, list);
-    r->success = false;
+    if (!ok) {
+        char list[96] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < s->n_expected_status_codes && len < sizeof list - 16; i++)
+            len += (size_t) snprintf(list + len, sizeof list - len, "%s%u", i ? "," : "",
+                                     s->expected_status_codes[i]);
+        if (len >= sizeof list - 16)
+            snprintf(list + len, sizeof list - len, ",...");
+        probe_result_set_reason(r, "status %ld not in [%s]", status, list);
+        return;
+    }
+    r->success = s_body_checks(run);
 }
 
 static void s_done(CURL *easy, CURLcode rc, void *ctx)
@@ -210,6 +339,7 @@ static void s_done(CURL *easy, CURLcode rc, void *ctx)
     probe_done_fn *done = run->done;
     void *dctx = run->ctx;
     curl_easy_cleanup(run->easy);
+    free(run->body);
     free(run);
     done(r, dctx);
 }
@@ -218,31 +348,43 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
                    probe_done_fn *done, void *ctx, probe_run_t **run_out, char *err,
                    size_t errlen)
 {
-    const s_opts_t *o = opts;
+    static const s_opts_t defaults = {.method = "GET", .follow = true, .max_redirects = 10,
+                                      .verify = true};
+    const s_opts_t *o = opts ? opts : &defaults;
+    if (o->invalid[0]) {
+        snprintf(err, errlen, "invalid options: %s", o->invalid);
+        return -EINVAL;
+    }
     struct probe_run *run = calloc(1, sizeof *run);
     if (!run)
         return -ENOMEM;
     run->curl = env->curl;
     run->spec = spec;
+    run->o = o;
     run->done = done;
     run->ctx = ctx;
     run->timeout_ms = spec->timeout_ms ? spec->timeout_ms : 10000;
     run->result = probe_result_new(spec->asset_id);
     run->easy = curl_easy_init();
-    if (!run->result || !run->easy) {
+    if (s_needs_body(o))
+        run->body = malloc(PROBE_HTTP_BODY_MAX + 1);
+    if (!run->result || !run->easy || (s_needs_body(o) && !run->body)) {
         probe_result_destroy(&run->result);
         if (run->easy)
             curl_easy_cleanup(run->easy);
+        free(run->body);
         free(run);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    if (run->body)
+        run->body[0] = 0;
     CURL *e = run->easy;
     curl_easy_setopt(e, CURLOPT_URL, spec->address);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, o->follow ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, o->max_redirects);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) run->timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "statusd-agent/" STATUSD_VERSION);
@@ -250,15 +392,37 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
     curl_easy_setopt(e, CURLOPT_WRITEDATA, run);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, run->errbuf);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L); /* each probe measures a fresh connection */
-    if (o && o->head)
+    curl_easy_setopt(e, CURLOPT_CERTINFO, 1L);
+    /* one trust store for every probe type: OpenSSL's SSL_CERT_FILE, as the tcp/tls probes */
+    const char *ca = getenv("SSL_CERT_FILE");
+    if (ca && *ca)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    if (!o->verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (o->http_version != CURL_HTTP_VERSION_NONE)
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, o->http_version);
+    if (strcmp(o->method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    if (o && o->headers)
+    } else if (strcmp(o->method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+        if (o->body) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(o->body));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body);
+        } else if (strcmp(o->method, "POST") == 0) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        }
+    }
+    if (o->headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers);
     int rc = curl_glue_add(env->curl, e, s_done, run);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start transfer");
         probe_result_destroy(&run->result);
         curl_easy_cleanup(e);
+        free(run->body);
         free(run);
         return rc;
     }
@@ -273,6 +437,7 @@ static void s_cancel(probe_run_t *run)
     curl_glue_remove(run->curl, run->easy);
     curl_easy_cleanup(run->easy);
     probe_result_destroy(&run->result);
+    free(run->body);
     free(run);
 }
 

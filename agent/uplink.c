@@ -83,6 +83,7 @@ static void s_send_hello(uplink_t *self)
     hello.assignment_version = self->assignment_version;
     hello.first_unacked_seq = outq_first_seq(self->outq);
     hello.sent_at_ms = sd_wall_ms();
+    hello.heartbeat_ms = (uint32_t) self->heartbeat_ms;
     Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
     env.body_case = STATUSD__ENVELOPE__BODY_HELLO;
     env.hello = &hello;

@@ -25,6 +25,7 @@ typedef struct {
     zframe_t *routing;       /* the DEALER's routing id on our ROUTER */
     char *route_key;         /* routing id in hex, key of by_route */
     sd_ms_t last_heard;
+    sd_ms_t heartbeat_ms;    /* the agent's period from its Hello, else the collector's */
     uint64_t assignment_version; /* last Assignment version sent, 0 = none */
     bool hello_acked;
 } agent_t;
@@ -135,10 +136,9 @@ static void s_disconnect(self_t *self, agent_t *a, const char *why)
 
 static void s_sweep(self_t *self, sd_ms_t now)
 {
-    sd_ms_t limit = 3 * (sd_ms_t) self->ctx->heartbeat_ms;
     zlist_t *stale = zlist_new();
     for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
-        if (now - a->last_heard > limit)
+        if (now - a->last_heard > 3 * a->heartbeat_ms)
             zlist_append(stale, a);
     for (agent_t *a = zlist_first(stale); a; a = zlist_next(stale))
         s_disconnect(self, a, "silent for 3 heartbeat periods");
@@ -247,6 +247,12 @@ static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, s
     a->route_key = key;
     a->routing = zframe_dup(route);
     a->last_heard = now;
+    /* judge silence by the agent's own heartbeat period: an agent configured slower than
+     * the collector is not silent (bounded to 1 s .. 10 min) */
+    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : 5000;
+    if (h->heartbeat_ms >= 1000 && h->heartbeat_ms <= 600000)
+        hb = h->heartbeat_ms > hb ? h->heartbeat_ms : hb;
+    a->heartbeat_ms = hb;
     zhashx_insert(self->by_route, a->route_key, a);
     s_connected_gauge(self);
 

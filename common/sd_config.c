@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sd_json_pos.h"
+#include "sd_probe_options.h"
 
 #define MAX_CONFIG_BYTES (16u * 1024 * 1024)
 #define MAX_ASSETS 100000
@@ -249,13 +250,7 @@ static json_t *s_parse_json(const char *file, const char *text, size_t len, char
 
 /* ---- manifest ------------------------------------------------------------------------- */
 
-static const char *const s_asset_keys[] = {
-    "id", "assetType", "name", "address", "intervalSeconds", "timeoutSeconds",
-    "expectedStatusCodes", "metadata", "locations", "quorum", "failureThreshold",
-    "successThreshold", NULL};
-
-/* Probe types this build's agents implement. */
-static const char *const s_asset_types[] = {"http", NULL};
+/* The fields an asset may carry and the probe types are per type: sd_probe_options.h. */
 
 static void s_asset_free(sd_asset_t *a)
 {
@@ -354,22 +349,20 @@ static int s_parse_asset(vctx_t *v, json_t *o, sd_asset_t *a)
     int rc;
     if (!json_is_object(o))
         return s_fail(v, 0, "expected an asset object, got %s", s_type_name(o));
-    if ((rc = s_check_keys(v, o, s_asset_keys)))
+    if ((rc = s_get_string(v, o, "assetType", 1, &a->asset_type)))
+        return rc;
+    if (!sd_probe_type_known(a->asset_type)) {
+        s_push_key(v, "assetType");
+        return s_fail(v, 0, "unsupported type \"%s\" (supported: %s)", a->asset_type,
+                      sd_probe_types_str());
+    }
+    if ((rc = s_check_keys(v, o, sd_probe_asset_fields(a->asset_type))))
         return rc;
     if ((rc = s_get_string(v, o, "id", 1, &a->id)))
         return rc;
     if (!s_valid_id(a->id)) {
         s_push_key(v, "id");
         return s_fail(v, 0, "\"%s\": use 1-128 characters from A-Z a-z 0-9 - _ . :", a->id);
-    }
-    if ((rc = s_get_string(v, o, "assetType", 1, &a->asset_type)))
-        return rc;
-    int known = 0;
-    for (const char *const *t = s_asset_types; *t; t++)
-        known |= strcmp(*t, a->asset_type) == 0;
-    if (!known) {
-        s_push_key(v, "assetType");
-        return s_fail(v, 0, "unsupported type \"%s\" (supported: http)", a->asset_type);
     }
     if ((rc = s_get_string(v, o, "name", 1, &a->name)))
         return rc;
@@ -391,7 +384,10 @@ static int s_parse_asset(vctx_t *v, json_t *o, sd_asset_t *a)
     }
     a->failure_threshold = 2;
     a->success_threshold = 1;
-    return s_parse_asset_extras(v, o, a);
+    if ((rc = s_parse_asset_extras(v, o, a)))
+        return rc;
+    sd_probe_where_t where = {v->file, v->text, v->len, v->path, v->depth};
+    return sd_probe_options_from_asset(&where, a->asset_type, o, &a->options, v->err, v->errlen);
 }
 
 int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, char *err,

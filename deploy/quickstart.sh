@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # deploy/quickstart.sh: StatusD on one machine, in the foreground, in one command.
 # Builds, then starts a private PostgreSQL (./var/pg), the demo targets and a fake
 # Slack/Teams receiver, the collector and two agents (eu-west, us-east). Ctrl-C stops all.
@@ -118,7 +119,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- install, build -----------------------------------------------------------------------
-packages=(build-essential cmake pkg-config gcc libczmq-dev libzmq3-dev libcurl4-openssl-dev
+packages=(build-essential cmake pkg-config gcc libczmq-dev libzmq3-dev libcurl4-openssl-dev libssl-dev
           libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev postgresql
           libmicrohttpd-dev libjansson-dev libcmocka-dev python3 curl iproute2 procps)
 # shellcheck source=../tests/lib/deps.sh

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions called through trap and timed()
+# shellcheck source-path=SCRIPTDIR
 # tests/run.sh: the one test command (CI runs it through .ci/run).
 # Installs missing Debian packages (as root), builds build/ (gcc, RelWithDebInfo) and
 # build-asan/ (clang, ASan+UBSan), and runs ctest in both. See --help.
 set -euo pipefail
-# shellcheck disable=SC2317  # functions called through trap/timed
 
 usage() {
     cat <<'USAGE'
@@ -61,9 +62,10 @@ unit_j=$(( jobs < 2 ? jobs : 2 ))
 
 # build-essential etc. Debian 12's clang needs libclang-rt-14-dev for the sanitizer runtimes.
 packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libczmq-dev libzmq3-dev
-          libcurl4-openssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
+          libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
           postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 curl
-          iproute2 procps)
+          iproute2 procps
+          docker.io docker-compose debootstrap systemd dpkg-dev file)
 # shellcheck source=lib/deps.sh
 source "$root/tests/lib/deps.sh"
 if ((no_install)); then
@@ -75,6 +77,15 @@ fi
 if [[ ! -x /usr/bin/python3 ]]; then
     echo "run.sh: /usr/bin/python3 (Debian's python3) is required by the tests" >&2
     exit 1
+fi
+
+# --- dockerd for the deploy tests (test_compose, test_packages): start one if none runs and
+# stop the one started here at exit, by its pid. Not needed for --quick (unit tests only).
+# shellcheck source=lib/docker.sh
+source "$root/tests/lib/docker.sh"
+if ((!quick)); then
+    sd_docker_start || echo "run.sh: no Docker engine; the deploy tests will fail" >&2
+    trap 'sd_rc=$?; sd_docker_stop; (exit "$sd_rc"); on_exit' EXIT
 fi
 
 timed() {   # timed LABEL CMD...: runs CMD, records its duration; fails the script on failure

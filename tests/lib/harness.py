@@ -446,6 +446,32 @@ def classify_message(msg):
 
 _envs = []
 
+# Runs beside the test in its own session: if the test dies without cleaning up (SIGKILL on
+# a ctest timeout), it stops the test's PostgreSQL (daemonized by pg_ctl, so PDEATHSIG does
+# not reach it) and removes the temp dir. argv: test pid, temp dir, pgtmp.py directory.
+_WATCHDOG = r"""
+import os, shutil, sys, time
+pid, tmp, libdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+while True:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        break
+    if not os.path.isdir(tmp):
+        sys.exit(0)
+    time.sleep(0.5)
+if os.path.isdir(tmp):
+    sys.path.insert(0, libdir)
+    from pgtmp import PgCluster
+    pgdir = os.path.join(tmp, "pg")
+    if os.path.isdir(os.path.join(pgdir, "data")):
+        try:
+            PgCluster(pgdir).stop()
+        except Exception as e:
+            print("watchdog: %r" % (e,), file=sys.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
+"""
+
 
 def _cleanup_all():
     for e in list(_envs):
@@ -476,6 +502,10 @@ class TestEnv:
         self._clean = False
         _envs.append(self)
         log("test dir %s" % self.dir)
+        self._watchdog = subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, str(os.getpid()), self.dir,
+             os.path.dirname(os.path.abspath(__file__))],
+            stdin=subprocess.DEVNULL, start_new_session=True)
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -601,8 +631,14 @@ class TestEnv:
                 print("cleanup postgres: %r" % (e,))
         if self.failed and os.environ.get("STATUSD_KEEP_TMP"):
             print("kept %s (STATUSD_KEEP_TMP)" % self.dir)
+            self._watchdog.kill()
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self._watchdog.wait(timeout=5)  # it exits once the temp dir is gone
+        except subprocess.TimeoutExpired:
+            self._watchdog.kill()
+            self._watchdog.wait()
         if self in _envs:
             _envs.remove(self)
 

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,7 +41,46 @@ static void s_serve_one(srv_t *s, int fd)
     }
     req[len] = 0;
     const char *resp;
-    if (strncmp(req, "GET /ok ", 8) == 0)
+    char echo[4096 + 256];
+    const char *sp = strchr(req, ' ');
+    if (sp && strncmp(sp, " /echo ", 7) == 0) {
+        /* the method, headers seen and the request body */
+        const char *cl = strcasestr(req, "Content-Length:");
+        long want = cl ? atol(cl + 15) : 0;
+        char *hdr_end = strstr(req, "\r\n\r\n");
+        size_t have = hdr_end ? len - (size_t) (hdr_end + 4 - req) : 0;
+        while (hdr_end && (long) have < want && len < sizeof req - 1) {
+            ssize_t n = read(fd, req + len, sizeof req - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t) n, have += (size_t) n;
+            req[len] = 0;
+        }
+        char body[4200];
+        int bl = snprintf(body, sizeof body, "method=%.*s x-probe=%s body=%s",
+                          (int) (sp - req), req, strstr(req, "X-Probe: yes") ? "yes" : "no",
+                          hdr_end ? hdr_end + 4 : "");
+        snprintf(echo, sizeof echo,
+                 "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", bl,
+                 body);
+        resp = echo;
+    } else if (sp && strncmp(sp, " /big ", 6) == 0) {
+        /* 2 MiB of 'a', then "needle": past what the probe reads */
+        const char *h = "HTTP/1.1 200 OK\r\nContent-Length: 2097158\r\nConnection: close\r\n\r\n";
+        ssize_t w = write(fd, h, strlen(h));
+        static char chunk[65536];
+        memset(chunk, 'a', sizeof chunk);
+        for (int i = 0; i < 32 && w > 0; i++)
+            w = write(fd, chunk, sizeof chunk);
+        if (w > 0)
+            w = write(fd, "needle", 6);
+        close(fd);
+        return;
+    } else if (sp && strncmp(sp, " /loop ", 7) == 0) {
+        resp = "HTTP/1.1 301 Moved\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    } else if (strncmp(req, "HEAD /ok ", 9) == 0) {
+        resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n";
+    } else if (strncmp(req, "GET /ok ", 8) == 0)
         resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
     else if (strncmp(req, "GET /503 ", 9) == 0)
         resp = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -89,6 +129,7 @@ static srv_t S;
 
 static int setup(void **state)
 {
+    signal(SIGPIPE, SIG_IGN); /* the probe hangs up on /big */
     curl_global_init(CURL_GLOBAL_DEFAULT);
     memset(&S, 0, sizeof S);
     S.lfd = s_listen(&S.port);
@@ -114,8 +155,8 @@ static int teardown(void **state)
 static probe_result_t *s_got;
 static void s_done(probe_result_t *r, void *ctx) { s_got = r; }
 
-static probe_result_t *s_probe(const char *url, uint32_t timeout_ms, uint32_t *codes, size_t n,
-                               int64_t *elapsed_ms)
+static probe_result_t *s_probe_opts(const char *url, const char *options, uint32_t timeout_ms,
+                                    uint32_t *codes, size_t n, int64_t *elapsed_ms)
 {
     loop_t *loop = loop_new();
     curl_glue_t *cg = curl_glue_new(loop);
@@ -123,12 +164,12 @@ static probe_result_t *s_probe(const char *url, uint32_t timeout_ms, uint32_t *c
     probe_spec_t spec = {.asset_id = "a1", .type = "http", .address = (char *) url,
                          .interval_ms = 60000, .timeout_ms = timeout_ms,
                          .expected_status_codes = codes, .n_expected_status_codes = n,
-                         .options_json = ""};
+                         .options_json = (char *) options};
     const struct probe_ops *ops = probe_find("http");
     assert_non_null(ops);
     void *opts = NULL;
-    char err[128];
-    assert_int_equal(ops->parse_options("", &opts, err, sizeof err), 0);
+    char err[200];
+    assert_int_equal(ops->parse_options(options, &opts, err, sizeof err), 0);
     probe_run_t *run = NULL;
     s_got = NULL;
     sd_ms_t t0 = sd_mono_ms();
@@ -139,12 +180,75 @@ static probe_result_t *s_probe(const char *url, uint32_t timeout_ms, uint32_t *c
         loop_run_once(loop, 100);
     *elapsed_ms = sd_mono_ms() - t0;
     assert_non_null(s_got);
+    ops->free_options(opts);
     curl_glue_destroy(&cg);
     assert_int_equal(loop_destroy(&loop), 0); /* curl left no watcher or timer behind */
-    printf("%s -> success=%d status=%d latency_us=%u reason=\"%s\" phases=%zu elapsed=%lldms\n",
-           url, s_got->success, s_got->status_code, s_got->latency_us, s_got->reason,
+    printf("%s %s -> success=%d status=%d latency_us=%u reason=\"%s\" phases=%zu elapsed=%lldms\n",
+           url, options, s_got->success, s_got->status_code, s_got->latency_us, s_got->reason,
            s_got->n_phases, (long long) *elapsed_ms);
     return s_got;
+}
+
+static probe_result_t *s_probe(const char *url, uint32_t timeout_ms, uint32_t *codes, size_t n,
+                               int64_t *elapsed_ms)
+{
+    return s_probe_opts(url, "", timeout_ms, codes, n, elapsed_ms);
+}
+
+static void s_expect(const char *path, const char *options, int success, int status,
+                     const char *reason)
+{
+    char url[96];
+    int64_t el;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", S.port, path);
+    probe_result_t *r = s_probe_opts(url, options, 5000, NULL, 0, &el);
+    assert_int_equal(r->success, success);
+    assert_int_equal(r->status_code, status);
+    assert_string_equal(r->reason, reason);
+    probe_result_destroy(&r);
+}
+
+static void test_methods_headers_body(void **state)
+{
+    s_expect("/echo", "{\"method\":\"POST\",\"body\":\"a=1\",\"headers\":{\"X-Probe\":\"yes\"},"
+             "\"bodyContains\":\"method=POST x-probe=yes body=a=1\"}", 1, 200, "");
+    s_expect("/echo", "{\"method\":\"PUT\",\"body\":\"zz\",\"bodyRegex\":\"^method=PUT .*body=z+$\"}",
+             1, 200, "");
+    s_expect("/echo", "{\"method\":\"DELETE\",\"bodyContains\":\"method=DELETE\"}", 1, 200, "");
+    s_expect("/echo", "{\"method\":\"OPTIONS\",\"bodyContains\":\"method=OPTIONS\"}", 1, 200, "");
+    s_expect("/echo", "{\"method\":\"PATCH\",\"body\":\"p\",\"bodyContains\":\"method=PATCH\"}", 1,
+             200, "");
+    s_expect("/ok", "{\"method\":\"HEAD\"}", 1, 200, "");
+    s_expect("/echo", "{\"httpVersion\":\"1.0\",\"bodyContains\":\"method=GET\"}", 1, 200, "");
+}
+
+static void test_body_checks(void **state)
+{
+    s_expect("/ok", "{\"bodyContains\":\"ok\"}", 0, 200, "body does not contain \"ok\"");
+    s_expect("/ok", "{\"bodyContains\":\"hell\",\"bodyNotContains\":\"xyz\"}", 1, 200, "");
+    s_expect("/ok", "{\"bodyNotContains\":\"ell\"}", 0, 200, "body contains forbidden \"ell\"");
+    s_expect("/ok", "{\"bodyRegex\":\"^h[a-z]+o$\"}", 1, 200, "");
+    s_expect("/ok", "{\"bodyRegex\":\"^[0-9]+$\"}", 0, 200,
+             "body does not match regex \"^[0-9]+$\"");
+    s_expect("/ok", "{\"bodyNotRegex\":\"l{2}\"}", 0, 200, "body matches forbidden regex \"l{2}\"");
+    s_expect("/big", "{\"bodyContains\":\"needle\"}", 0, 200,
+             "body does not contain \"needle\" (first 1048576 bytes read)");
+    s_expect("/big", "{\"bodyContains\":\"aaaa\"}", 1, 200, "");
+}
+
+static void test_redirect_options(void **state)
+{
+    char url[96];
+    int64_t el;
+    uint32_t only200[] = {200};
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/redirect", S.port);
+    probe_result_t *r = s_probe_opts(url, "{\"followRedirects\":false}", 5000, only200, 1, &el);
+    assert_false(r->success);
+    assert_string_equal(r->reason, "status 302 not in [200]");
+    probe_result_destroy(&r);
+    s_expect("/redirect", "{\"followRedirects\":false}", 1, 302, ""); /* < 400 without a list */
+    s_expect("/loop", "{\"maxRedirects\":3}", 0, 301, "stopped after 3 redirects");
+    s_expect("/loop", "", 0, 301, "stopped after 10 redirects");
 }
 
 static void test_ok(void **state)
@@ -242,13 +346,22 @@ static void test_options(void **state)
 {
     const struct probe_ops *ops = probe_find("http");
     void *o = NULL;
-    char err[128] = "";
+    char err[200] = "";
     assert_int_equal(ops->parse_options("{\"method\":\"HEAD\",\"headers\":{\"X-A\":\"1\"}}", &o,
                                         err, sizeof err), 0);
     ops->free_options(o);
-    assert_int_equal(ops->parse_options("{\"bogus\":1}", &o, err, sizeof err), -EINVAL);
-    printf("err=%s\n", err);
-    assert_non_null(strstr(err, "bogus"));
+    /* a bad options_json is not fatal: every start reports why */
+    const char *bad[] = {"{\"bogus\":1}", "{\"bodyRegex\":\"(\"}", "[1]", "{"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(ops->parse_options(bad[i], &o, err, sizeof err), 0);
+        probe_spec_t spec = {.asset_id = "x", .type = "http", .address = "http://127.0.0.1:1/",
+                             .timeout_ms = 1000, .options_json = (char *) bad[i]};
+        probe_run_t *run = NULL;
+        assert_int_equal(ops->start(NULL, &spec, o, s_done, NULL, &run, err, sizeof err), -EINVAL);
+        printf("%s -> err=%s\n", bad[i], err);
+        assert_non_null(strstr(err, "invalid options: http options"));
+        ops->free_options(o);
+    }
     assert_null(probe_find("nope"));
 }
 
@@ -262,6 +375,9 @@ int main(void)
         cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_methods_headers_body),
+        cmocka_unit_test(test_body_checks),
+        cmocka_unit_test(test_redirect_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -126,7 +126,9 @@ static void test_manifest_errors_name_position_and_field(void **state)
                             "cfg/manifest.json:9:7: assets[0].timeoutSecs: unknown field "
                             "(allowed: id, assetType, name, address, intervalSeconds, "
                             "timeoutSeconds, expectedStatusCodes, metadata, locations, quorum, "
-                            "failureThreshold, successThreshold)");
+                            "failureThreshold, successThreshold, method, headers, body, "
+                            "bodyContains, bodyNotContains, bodyRegex, bodyNotRegex, "
+                            "followRedirects, maxRedirects, tlsVerify, httpVersion)");
     s_expect_manifest_error("\"name\": \"Production API\",", "",
                             "cfg/manifest.json:3:5: assets[0].name: missing required field");
     s_expect_manifest_error("[200, 301]", "[200, 999]",
@@ -137,7 +139,7 @@ static void test_manifest_errors_name_position_and_field(void **state)
                             "(first used by assets[0])");
     s_expect_manifest_error("\"assetType\": \"http\"", "\"assetType\": \"gopher\"",
                             "cfg/manifest.json:5:20: assets[0].assetType: unsupported type "
-                            "\"gopher\" (supported: http)");
+                            "\"gopher\" (supported: http, tcp, tls)");
     s_expect_manifest_error("\"env\": \"prod\"", "\"env\": 1",
                             "cfg/manifest.json:12:16: assets[0].metadata.env: expected a string, "
                             "got an integer");

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
@@ -191,7 +192,10 @@ static void test_no_double_start(void **state)
 static void test_assignment_change(void **state)
 {
     fx_t fx = s_fx();
-    probe_spec_t v1[] = {s_spec("keep", 60000, 500, "1"), s_spec("change", 60000, 500, "1"),
+    /* keep/change are due half a minute away, so only "remove" can run during the test
+     * (a fixed phase would sometimes coincide with the wall clock) */
+    uint32_t far = (uint32_t) ((sd_wall_ms() + 30000) % 60000);
+    probe_spec_t v1[] = {s_spec("keep", 60000, far, "1"), s_spec("change", 60000, far, "1"),
                          s_spec("remove", 100, 0, "10000")};
     assert_int_equal(sched_apply(fx.s, v1, 3, NULL, 0), 3);
     s_run_until(&fx, &F.starts, 1, 2000); /* "remove" is now in flight */
@@ -199,8 +203,9 @@ static void test_assignment_change(void **state)
     sd_ms_t keep_due = sched_asset_next_due(fx.s, "keep");
     sd_ms_t change_due = sched_asset_next_due(fx.s, "change");
 
-    probe_spec_t v2[] = {s_spec("keep", 60000, 500, "1"), s_spec("change", 60000, 30500, "1"),
-                         s_spec("new", 60000, 100, "1"), s_spec("bad", 60000, 0, "bad")};
+    probe_spec_t v2[] = {s_spec("keep", 60000, far, "1"),
+                         s_spec("change", 60000, (far + 10000) % 60000, "1"),
+                         s_spec("new", 60000, far, "1"), s_spec("bad", 60000, 0, "bad")};
     v2[3].type = "nosuch";
     char err[256];
     assert_int_equal(sched_apply(fx.s, v2, 4, err, sizeof err), 3);

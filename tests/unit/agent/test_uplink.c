@@ -186,10 +186,12 @@ static void test_hello_then_batches(void **state)
     assert_string_equal(h->agent_id, "agent-eu-1");
     assert_string_equal(h->region, "eu");
     assert_string_equal(h->version, STATUSD_VERSION);
-    assert_int_equal(h->n_probe_types, 3);
+    assert_int_equal(h->n_probe_types, 5);
     assert_string_equal(h->probe_types[0], "http");
     assert_string_equal(h->probe_types[1], "tcp");
     assert_string_equal(h->probe_types[2], "tls");
+    assert_string_equal(h->probe_types[3], "dns");
+    assert_string_equal(h->probe_types[4], "icmp");
     assert_true(h->heartbeat_ms > 0);
     assert_int_equal(h->assignment_version, 0);
     assert_int_equal(h->first_unacked_seq, 1000);

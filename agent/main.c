@@ -243,6 +243,7 @@ int main(int argc, char **argv)
     s_agent_t a = {0};
     int exit_code = 1;
     curl_glue_t *curl = NULL;
+    resolver_t *resolver = NULL;
     a.loop = loop_new();
     if (!a.loop || loop_signals_enable(a.loop, s_on_signal, &a) < 0) {
         sd_error("agent", "cannot create event loop error=%s", strerror(errno));
@@ -255,8 +256,15 @@ int main(int argc, char **argv)
         goto out;
     }
     curl = curl_glue_new(a.loop);
+    char rerr[200] = "";
+    resolver = resolver_new(a.loop, NULL, rerr, sizeof rerr);
+    if (!resolver) {
+        sd_error("agent", "cannot start the DNS resolver error=%s", rerr);
+        goto out;
+    }
     a.outq = outq_new((size_t) o.max_pending, (uint64_t) sd_wall_us());
     probe_env_t env = {.loop = a.loop, .curl = curl};
+    probe_set_resolver(a.loop, resolver);
     a.sched = curl ? sched_new(&env, s_on_result, &a) : NULL;
     uplink_config_t ucfg = {
         .agent_id = o.agent_id,
@@ -292,6 +300,8 @@ out:
     uplink_destroy(&a.uplink);
     sched_destroy(&a.sched);
     curl_glue_destroy(&curl);
+    probe_set_resolver(a.loop, NULL);
+    resolver_destroy(&resolver);
     if (a.outq && outq_len(a.outq))
         sd_warn("agent", "exiting with unacked results pending=%zu", outq_len(a.outq));
     outq_destroy(&a.outq);

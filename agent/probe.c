@@ -3,6 +3,7 @@
 
 #include "sd_clock.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@ static const struct probe_ops *const s_types[] = {
     &probe_http_ops,
     &probe_tcp_ops,
     &probe_tls_ops,
+    &probe_dns_ops,
+    &probe_icmp_ops,
 };
 
 const struct probe_ops *probe_find(const char *name)
@@ -27,6 +30,41 @@ const struct probe_ops *probe_find(const char *name)
 const struct probe_ops *probe_at(size_t i)
 {
     return i < sizeof s_types / sizeof s_types[0] ? s_types[i] : NULL;
+}
+
+static struct {
+    loop_t *loop;
+    resolver_t *r;
+} s_resolvers[PROBE_MAX_LOOPS];
+
+int probe_set_resolver(loop_t *loop, resolver_t *r)
+{
+    size_t free_slot = PROBE_MAX_LOOPS;
+    for (size_t i = 0; i < PROBE_MAX_LOOPS; i++) {
+        if (s_resolvers[i].loop == loop) {
+            s_resolvers[i].r = r;
+            if (!r)
+                s_resolvers[i].loop = NULL;
+            return 0;
+        }
+        if (!s_resolvers[i].loop && free_slot == PROBE_MAX_LOOPS)
+            free_slot = i;
+    }
+    if (!r)
+        return 0;
+    if (free_slot == PROBE_MAX_LOOPS)
+        return -ENOSPC;
+    s_resolvers[free_slot].loop = loop;
+    s_resolvers[free_slot].r = r;
+    return 0;
+}
+
+resolver_t *probe_resolver(const probe_env_t *env)
+{
+    for (size_t i = 0; env && env->loop && i < PROBE_MAX_LOOPS; i++)
+        if (s_resolvers[i].loop == env->loop)
+            return s_resolvers[i].r;
+    return NULL;
 }
 
 probe_result_t *probe_result_new(const char *asset_id)

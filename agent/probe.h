@@ -5,6 +5,7 @@
 
 #include "curl_glue.h"
 #include "loop.h"
+#include "resolver.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,6 +37,15 @@ typedef struct {
     loop_t *loop;
     curl_glue_t *curl;
 } probe_env_t;
+
+/* The resolver the probes on loop use for host names (main sets it after resolver_new and
+ * clears it with NULL before resolver_destroy); without one, probes accept literal addresses
+ * and localhost only. Kept beside probe_env_t, not in it, because callers build probe_env_t
+ * with positional initializers. At most PROBE_MAX_LOOPS loops at once: 0 or -ENOSPC. */
+#define PROBE_MAX_LOOPS 16
+int probe_set_resolver(loop_t *loop, resolver_t *r);
+/* The resolver set for env->loop, or NULL (also when env is NULL). */
+resolver_t *probe_resolver(const probe_env_t *env);
 
 /* One asset as the scheduler holds it (strings owned by the holder). */
 typedef struct {
@@ -89,6 +99,8 @@ void probe_result_add_phase(probe_result_t *r, const char *name, int64_t duratio
 extern const struct probe_ops probe_http_ops; /* probe_http.c */
 extern const struct probe_ops probe_tcp_ops;  /* probe_tcp.c */
 extern const struct probe_ops probe_tls_ops;  /* probe_tls.c */
+extern const struct probe_ops probe_dns_ops;  /* probe_dns.c */
+extern const struct probe_ops probe_icmp_ops; /* probe_icmp.c */
 
 /* Shared by the tcp and tls probes (engine in probe_tcp.c). */
 typedef struct {

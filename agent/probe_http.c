@@ -6,10 +6,14 @@
  *   bodyContains, bodyNotContains, bodyRegex, bodyNotRegex (POSIX ERE), followRedirects
  *   (true), maxRedirects (10), tlsVerify (true), httpVersion ("1.0", "1.1", "2").
  * Body checks look at the first PROBE_HTTP_BODY_MAX bytes; on https the server certificate's
- * notAfter becomes cert_expiry_unix. */
+ * notAfter becomes cert_expiry_unix. A host name in the URL is resolved by the loop's c-ares
+ * resolver first (the dns phase is ours) and handed to libcurl with CURLOPT_RESOLVE, so
+ * libcurl's threaded resolver is not used for it. */
 #include "probe.h"
 #include "sd_probe_options.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <jansson.h>
 #include <regex.h>
@@ -48,6 +52,11 @@ struct probe_run {
     char *body;      /* kept only when a body check needs it */
     size_t body_len;
     uint32_t timeout_ms;
+    int64_t dns_us;              /* our lookup, 0 for literals */
+    resolver_query_t *dnsq;      /* the lookup in flight, before the transfer starts */
+    struct curl_slist *resolve;  /* CURLOPT_RESOLVE "host:port:addr" */
+    char host[256];
+    int port;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -257,15 +266,16 @@ static void s_verdict(struct probe_run *run, CURLcode rc)
     curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &app);
     curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+    total += run->dns_us;
     r->latency_us = total > UINT32_MAX ? UINT32_MAX : (uint32_t) total;
-    probe_result_add_phase(r, "dns", dns);
+    probe_result_add_phase(r, "dns", dns + run->dns_us);
     if (conn > 0)
         probe_result_add_phase(r, "connect", conn - dns);
     if (app > 0)
         probe_result_add_phase(r, "tls", app - conn);
     if (ttfb > 0) {
         probe_result_add_phase(r, "processing", ttfb - (app > 0 ? app : conn));
-        probe_result_add_phase(r, "transfer", total - ttfb);
+        probe_result_add_phase(r, "transfer", total - run->dns_us - ttfb);
     }
 
     r->cert_expiry_unix = s_cert_expiry(e);
@@ -331,17 +341,98 @@ static void s_verdict(struct probe_run *run, CURLcode rc)
     r->success = s_body_checks(run);
 }
 
+static void s_run_free(struct probe_run *run)
+{
+    resolver_cancel(&run->dnsq);
+    if (run->easy)
+        curl_easy_cleanup(run->easy);
+    curl_slist_free_all(run->resolve);
+    probe_result_destroy(&run->result);
+    free(run->body);
+    free(run);
+}
+
+/* Hands the result over and frees the run. */
+static void s_deliver(struct probe_run *run)
+{
+    probe_result_t *r = run->result;
+    run->result = NULL;
+    probe_done_fn *done = run->done;
+    void *dctx = run->ctx;
+    s_run_free(run);
+    done(r, dctx);
+}
+
 static void s_done(CURL *easy, CURLcode rc, void *ctx)
 {
     struct probe_run *run = ctx;
     s_verdict(run, rc);
-    probe_result_t *r = run->result;
-    probe_done_fn *done = run->done;
-    void *dctx = run->ctx;
-    curl_easy_cleanup(run->easy);
-    free(run->body);
-    free(run);
-    done(r, dctx);
+    s_deliver(run);
+}
+
+/* The host of the URL when it is a name to resolve ("localhost" and literals are not: libcurl
+ * resolves them without a lookup), with the port; 0 when there is nothing to resolve. */
+static int s_url_host(const char *url, char *host, size_t hostlen, int *port)
+{
+    CURLU *u = curl_url();
+    char *h = NULL, *p = NULL;
+    int rc = 0;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK && h[0] != '[' &&
+        strlen(h) < hostlen) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        char err[8];
+        *port = atoi(p);
+        if (resolver_literal(h, *port, &ss, &sl, err, sizeof err) == -EAGAIN) {
+            snprintf(host, hostlen, "%s", h);
+            rc = 1;
+        }
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int s_add_transfer(struct probe_run *run)
+{
+    return curl_glue_add(run->curl, run->easy, s_done, run);
+}
+
+/* The resolver's answer: pin the address with CURLOPT_RESOLVE and start the transfer. */
+static void s_on_resolved(const resolver_answer_t *a, void *ctx)
+{
+    struct probe_run *run = ctx;
+    run->dnsq = NULL;
+    run->dns_us = a->duration_us;
+    if (a->status < 0) {
+        run->result->success = false;
+        run->result->latency_us = (uint32_t) (a->duration_us > 0 ? a->duration_us : 0);
+        probe_result_add_phase(run->result, "dns", a->duration_us);
+        probe_result_set_reason(run->result, "%s", a->reason);
+        s_deliver(run);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN], line[600];
+    const struct sockaddr_storage *ss = &a->addrs[0];
+    int v6 = ss->ss_family == AF_INET6;
+    inet_ntop(ss->ss_family,
+              v6 ? (const void *) &((const struct sockaddr_in6 *) ss)->sin6_addr
+                 : (const void *) &((const struct sockaddr_in *) ss)->sin_addr,
+              ip, sizeof ip);
+    snprintf(line, sizeof line, "%s:%d:%s%s%s", run->host, run->port, v6 ? "[" : "", ip,
+             v6 ? "]" : "");
+    run->resolve = curl_slist_append(NULL, line);
+    int64_t left = (int64_t) run->timeout_ms - a->duration_us / 1000;
+    curl_easy_setopt(run->easy, CURLOPT_RESOLVE, run->resolve);
+    curl_easy_setopt(run->easy, CURLOPT_TIMEOUT_MS, (long) (left > 1 ? left : 1));
+    if (!run->resolve || s_add_transfer(run) < 0) {
+        run->result->success = false;
+        probe_result_set_reason(run->result, "cannot start transfer");
+        s_deliver(run);
+    }
 }
 
 static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void *opts,
@@ -417,7 +508,13 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
     }
     if (o->headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers);
-    int rc = curl_glue_add(env->curl, e, s_done, run);
+    int rc;
+    resolver_t *res = probe_resolver(env);
+    if (res && s_url_host(spec->address, run->host, sizeof run->host, &run->port))
+        rc = resolver_resolve(res, run->host, run->port, RESOLVER_ANY, run->timeout_ms,
+                              s_on_resolved, run, &run->dnsq);
+    else
+        rc = s_add_transfer(run);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start transfer");
         probe_result_destroy(&run->result);
@@ -434,11 +531,9 @@ static void s_cancel(probe_run_t *run)
 {
     if (!run)
         return;
-    curl_glue_remove(run->curl, run->easy);
-    curl_easy_cleanup(run->easy);
-    probe_result_destroy(&run->result);
-    free(run->body);
-    free(run);
+    if (!run->dnsq)
+        curl_glue_remove(run->curl, run->easy);
+    s_run_free(run);
 }
 
 const struct probe_ops probe_http_ops = {

@@ -1,7 +1,8 @@
 /* tcp probe: connect to host:port on the loop (non-blocking socket, no thread); optionally
  * TLS on the same socket, send a string and expect a reply containing another. Also the
  * engine of the tls probe (probe_tls.c fills the same options with cert_check set).
- * Phases: connect, tls, processing (send + expect). Options (sd_probe_options.c validates):
+ * Phases: dns (host names only, through the loop's c-ares resolver), connect, tls, processing
+ * (send + expect). Options (sd_probe_options.c validates):
  *   {"send": "PING\r\n", "expect": "+PONG", "tls": false, "tlsVerify": true,
  *    "serverName": "example.org"} */
 #include "probe.h"
@@ -23,12 +24,13 @@ struct probe_run {
     loop_t *loop;
     loop_timer_t timer;
     tls_conn_t *conn;
+    resolver_query_t *dnsq;
     probe_done_fn *done;
     void *ctx;
     probe_result_t *result;
     char host[256];
     int64_t t0_us, phase_us;
-    enum { P_CONNECT, P_TLS, P_PROCESSING, P_DONE } phase;
+    enum { P_DNS, P_CONNECT, P_TLS, P_PROCESSING, P_DONE } phase;
     bool early; /* finished before any I/O: the timer delivers the result */
     char *buf;
     size_t buf_len;
@@ -109,6 +111,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
 static void s_run_free(struct probe_run *run)
 {
     loop_timer_stop(&run->timer);
+    resolver_cancel(&run->dnsq);
     tls_conn_destroy(&run->conn);
     probe_result_destroy(&run->result);
     free(run->buf);
@@ -172,6 +175,9 @@ static void s_on_timeout(loop_t *loop, loop_timer_t *t, void *ctx)
     char q[96];
     probe_result_t *r = run->result;
     switch (run->phase) {
+    case P_DNS:
+        probe_result_set_reason(r, "dns: timeout");
+        break;
     case P_CONNECT:
         probe_result_set_reason(r, "timeout after %u ms connecting", run->spec->timeout_ms);
         break;
@@ -329,6 +335,35 @@ static void s_on_conn(tls_conn_t *c, tls_conn_event_t ev, void *ctx)
     }
 }
 
+static void s_connect(struct probe_run *run, const struct sockaddr *sa, socklen_t salen,
+                      char *why, size_t whylen)
+{
+    const probe_net_opts_t *o = run->o;
+    tls_conn_opts_t co = {.tls = o->tls, .server_name = o->server_name ? o->server_name : run->host};
+    run->conn = tls_conn_new(run->loop, sa, salen, &co, s_on_conn, run, why, whylen);
+}
+
+/* The resolver's answer (from the loop, never inside c-ares): connect to the first address. */
+static void s_on_resolved(const resolver_answer_t *a, void *ctx)
+{
+    struct probe_run *run = ctx;
+    run->dnsq = NULL;
+    probe_result_add_phase(run->result, "dns", a->duration_us);
+    run->phase_us = sd_mono_us();
+    if (a->status < 0) {
+        probe_result_set_reason(run->result, "%s", a->reason);
+        s_finish(run, false);
+        return;
+    }
+    char why[PROBE_REASON_MAX] = "";
+    run->phase = P_CONNECT;
+    s_connect(run, (const struct sockaddr *) &a->addrs[0], a->addrlens[0], why, sizeof why);
+    if (!run->conn) {
+        probe_result_set_reason(run->result, "%s", why);
+        s_finish(run, false);
+    }
+}
+
 int probe_net_start(const probe_env_t *env, const probe_spec_t *spec, const void *opts,
                     probe_done_fn *done, void *ctx, probe_run_t **run_out, char *err,
                     size_t errlen)
@@ -361,15 +396,22 @@ int probe_net_start(const probe_env_t *env, const probe_spec_t *spec, const void
     int port = 0;
     struct sockaddr_storage sa;
     socklen_t salen = 0;
-    if (sd_probe_split_hostport(spec->address, run->host, sizeof run->host, &port, why,
-                                sizeof why) == 0 &&
-        resolver_literal(run->host, port, &sa, &salen, why, sizeof why) == 0) {
-        tls_conn_opts_t co = {.tls = o->tls,
-                              .server_name = o->server_name ? o->server_name : run->host};
-        run->conn = tls_conn_new(env->loop, (struct sockaddr *) &sa, salen, &co, s_on_conn, run,
-                                 why, sizeof why);
+    int rc = sd_probe_split_hostport(spec->address, run->host, sizeof run->host, &port, why,
+                                     sizeof why);
+    if (rc == 0)
+        rc = resolver_literal(run->host, port, &sa, &salen, why, sizeof why);
+    if (rc == -EAGAIN && probe_resolver(env)) {
+        /* a host name: the dns phase runs on the loop, s_on_resolved connects */
+        why[0] = 0;
+        run->phase = P_DNS;
+        if (resolver_resolve(probe_resolver(env), run->host, port, RESOLVER_ANY, timeout_ms,
+                             s_on_resolved, run, &run->dnsq) < 0)
+            snprintf(why, sizeof why, "dns: cannot start the lookup");
+    } else if (rc == 0) {
+        run->phase = P_CONNECT;
+        s_connect(run, (struct sockaddr *) &sa, salen, why, sizeof why);
     }
-    if (!run->conn) {
+    if (!run->conn && !run->dnsq) {
         /* A failed probe is data: report it from the next loop turn, never from start. */
         probe_result_set_reason(run->result, "%s", why);
         run->early = true;

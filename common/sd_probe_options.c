@@ -13,7 +13,8 @@
 #define MAX_OPTION_STRING 65536 /* a request body, a send string */
 #define MAX_HEADERS 32
 
-typedef enum { K_STRING, K_BOOL, K_INT, K_ENUM, K_HEADERS, K_REGEX, K_HOST } kind_t;
+typedef enum { K_STRING, K_BOOL, K_INT, K_ENUM, K_HEADERS, K_REGEX, K_HOST, K_ENUM_LIST,
+               K_SERVER } kind_t;
 
 typedef struct {
     const char *name;
@@ -61,6 +62,27 @@ static const opt_t s_tls_opts[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
+static const char *const s_dns_types[] = {"A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "PTR",
+                                          NULL};
+static const char *const s_dns_rcodes[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
+                                           "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET",
+                                           "NOTAUTH", "NOTZONE", NULL};
+static const char *const s_dns_transports[] = {"udp", "tcp", NULL};
+static const opt_t s_dns_opts[] = {
+    {"recordType", K_ENUM, 0, 0, s_dns_types},
+    {"server", K_SERVER, 0, 0, NULL},
+    {"validRcodes", K_ENUM_LIST, 0, 0, s_dns_rcodes},
+    {"answerContains", K_STRING, 0, 0, NULL},
+    {"transport", K_ENUM, 0, 0, s_dns_transports},
+    {NULL, 0, 0, 0, NULL},
+};
+static const opt_t s_icmp_opts[] = {
+    {"count", K_INT, 1, 100, NULL},
+    {"intervalMs", K_INT, 10, 60000, NULL},
+    {"maxLossPercent", K_INT, 0, 100, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 #define COMMON_HEAD "id", "assetType", "name", "address", "intervalSeconds", "timeoutSeconds"
 #define COMMON_TAIL "metadata", "locations", "quorum", "failureThreshold", "successThreshold"
 
@@ -73,16 +95,23 @@ static const char *const s_tcp_fields[] = {COMMON_HEAD, COMMON_TAIL, "send", "ex
 static const char *const s_tls_fields[] = {COMMON_HEAD, COMMON_TAIL, "serverName", "minDaysValid",
                                            "tlsVerify", NULL};
 
+static const char *const s_dns_fields[] = {COMMON_HEAD, COMMON_TAIL, "recordType", "server",
+                                           "validRcodes", "answerContains", "transport", NULL};
+static const char *const s_icmp_fields[] = {COMMON_HEAD, COMMON_TAIL, "count", "intervalMs",
+                                            "maxLossPercent", NULL};
+
 static const type_t s_types[] = {
     {"http", s_http_opts, s_http_fields},
     {"tcp", s_tcp_opts, s_tcp_fields},
     {"tls", s_tls_opts, s_tls_fields},
+    {"dns", s_dns_opts, s_dns_fields},
+    {"icmp", s_icmp_opts, s_icmp_fields},
 };
 #define N_TYPES (sizeof s_types / sizeof s_types[0])
-static const char *const s_type_names[] = {"http", "tcp", "tls", NULL};
+static const char *const s_type_names[] = {"http", "tcp", "tls", "dns", "icmp", NULL};
 
 const char *const *sd_probe_types(void) { return s_type_names; }
-const char *sd_probe_types_str(void) { return "http, tcp, tls"; }
+const char *sd_probe_types_str(void) { return "http, tcp, tls, dns, icmp"; }
 
 static const type_t *s_type(const char *name)
 {
@@ -219,10 +248,64 @@ static int s_check_headers(vctx_t *v, json_t *j)
     return 0;
 }
 
+static int s_check_enum(vctx_t *v, const opt_t *o, json_t *j)
+{
+    char list[200] = "";
+    size_t n = 0;
+    for (const char *const *e = o->values; *e; e++) {
+        if (json_is_string(j) && strcmp(*e, json_string_value(j)) == 0)
+            return 0;
+        if (n < sizeof list)
+            n += (size_t) snprintf(list + n, sizeof list - n, "%s\"%s\"", n ? ", " : "", *e);
+    }
+    if (json_is_string(j))
+        return s_fail(v, "\"%s\" is not one of %s", json_string_value(j), list);
+    return s_fail(v, "expected one of %s, got %s", list, s_type_name(j));
+}
+
+static int s_check_enum_list(vctx_t *v, const opt_t *o, json_t *j)
+{
+    if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > 16)
+        return s_fail(v, "expected a list of 1 to 16 names, got %s",
+                      json_is_array(j) ? "a list of another size" : s_type_name(j));
+    size_t i;
+    json_t *e;
+    json_array_foreach(j, i, e) {
+        s_push(v, NULL, i);
+        int rc = s_check_enum(v, o, e);
+        s_pop(v);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A DNS server: "ip", "ip:port" or "[ipv6]:port". */
+static int s_check_server(vctx_t *v, json_t *j)
+{
+    int rc = s_check_string(v, j);
+    if (rc)
+        return rc;
+    const char *s = json_string_value(j);
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+        return 0;
+    char host[64], why[160];
+    int port;
+    if (sd_probe_split_hostport(s, host, sizeof host, &port, why, sizeof why) == 0 &&
+        (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1))
+        return 0;
+    return s_fail(v, "expected an IP address, \"ip:port\" or \"[ipv6]:port\", got \"%s\"", s);
+}
+
 static int s_check_value(vctx_t *v, const opt_t *o, json_t *j)
 {
     int rc;
     switch (o->kind) {
+    case K_ENUM_LIST:
+        return s_check_enum_list(v, o, j);
+    case K_SERVER:
+        return s_check_server(v, j);
     case K_STRING:
         return s_check_string(v, j);
     case K_BOOL:
@@ -235,18 +318,8 @@ static int s_check_value(vctx_t *v, const opt_t *o, json_t *j)
             return s_fail(v, "expected an integer from %ld to %ld, got %lld", o->min, o->max,
                           (long long) json_integer_value(j));
         return 0;
-    case K_ENUM: {
-        char list[160] = "";
-        size_t n = 0;
-        for (const char *const *e = o->values; *e; e++) {
-            if (json_is_string(j) && strcmp(*e, json_string_value(j)) == 0)
-                return 0;
-            n += (size_t) snprintf(list + n, sizeof list - n, "%s\"%s\"", n ? ", " : "", *e);
-        }
-        if (json_is_string(j))
-            return s_fail(v, "\"%s\" is not one of %s", json_string_value(j), list);
-        return s_fail(v, "expected one of %s, got %s", list, s_type_name(j));
-    }
+    case K_ENUM:
+        return s_check_enum(v, o, j);
     case K_HEADERS:
         return s_check_headers(v, j);
     case K_REGEX: {
@@ -409,6 +482,17 @@ int sd_probe_options_from_asset(const sd_probe_where_t *where, const char *type,
                                     sizeof why)) {
             s_push(&v, "address", 0);
             return s_fail(&v, "a %s asset needs host:port: %s", type, why);
+        }
+    }
+    if ((strcmp(type, "dns") == 0 || strcmp(type, "icmp") == 0) && json_is_string(addr)) {
+        const char *a = json_string_value(addr);
+        unsigned char buf[sizeof(struct in6_addr)];
+        bool literal = inet_pton(AF_INET, a, buf) == 1 || inet_pton(AF_INET6, a, buf) == 1;
+        if (!literal && !s_valid_hostname(a)) {
+            s_push(&v, "address", 0);
+            bool icmp = strcmp(type, "icmp") == 0;
+            return s_fail(&v, "%s %s asset needs a host name%s, got \"%s\"", icmp ? "an" : "a",
+                          type, icmp ? " or an IP address" : " to query", a);
         }
     }
     json_t *opts = json_object();

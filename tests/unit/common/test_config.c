@@ -139,7 +139,7 @@ static void test_manifest_errors_name_position_and_field(void **state)
                             "(first used by assets[0])");
     s_expect_manifest_error("\"assetType\": \"http\"", "\"assetType\": \"gopher\"",
                             "cfg/manifest.json:5:20: assets[0].assetType: unsupported type "
-                            "\"gopher\" (supported: http, tcp, tls)");
+                            "\"gopher\" (supported: http, tcp, tls, dns, icmp)");
     s_expect_manifest_error("\"env\": \"prod\"", "\"env\": 1",
                             "cfg/manifest.json:12:16: assets[0].metadata.env: expected a string, "
                             "got an integer");

@@ -149,8 +149,52 @@ static void test_agent_side_check(void **state)
     assert_int_equal(sd_probe_options_check("http", NULL, err, sizeof err), 0);
     assert_int_equal(sd_probe_options_check("gopher", NULL, err, sizeof err), -EINVAL);
     assert_true(sd_probe_type_known("tls"));
-    assert_false(sd_probe_type_known("dns"));
-    assert_string_equal(sd_probe_types_str(), "http, tcp, tls");
+    assert_true(sd_probe_type_known("dns"));
+    assert_true(sd_probe_type_known("icmp"));
+    assert_false(sd_probe_type_known("smtp"));
+    assert_string_equal(sd_probe_types_str(), "http, tcp, tls, dns, icmp");
+}
+
+static void test_dns_and_icmp(void **state)
+{
+    s_good("dns", "example.org", "", NULL);
+    s_good("dns", "example.org",
+           "\"recordType\": \"MX\", \"server\": \"10.0.0.53:5353\", \"validRcodes\": "
+           "[\"NOERROR\", \"NXDOMAIN\"], \"answerContains\": \"mail\", \"transport\": \"tcp\"",
+           "{\"answerContains\":\"mail\",\"recordType\":\"MX\",\"server\":\"10.0.0.53:5353\","
+           "\"transport\":\"tcp\",\"validRcodes\":[\"NOERROR\",\"NXDOMAIN\"]}");
+    s_good("dns", "example.org", "\"server\": \"2001:db8::53\"", "{\"server\":\"2001:db8::53\"}");
+    s_good("dns", "example.org", "\"server\": \"[2001:db8::53]:53\"",
+           "{\"server\":\"[2001:db8::53]:53\"}");
+    s_good("icmp", "10.0.0.1", "\"count\": 5, \"intervalMs\": 100, \"maxLossPercent\": 20",
+           "{\"count\":5,\"intervalMs\":100,\"maxLossPercent\":20}");
+    s_good("icmp", "2001:db8::1", "", NULL);
+    s_good("icmp", "gw.example.org", "", NULL);
+    s_bad("dns", "example.org", "\"recordType\": \"SRV\"",
+          "m.json:3:17: assets[0].recordType: \"SRV\" is not one of \"A\", \"AAAA\", \"CNAME\", "
+          "\"MX\", \"TXT\", \"NS\", \"SOA\", \"PTR\"");
+    s_bad("dns", "example.org", "\"validRcodes\": []",
+          "m.json:3:18: assets[0].validRcodes: expected a list of 1 to 16 names, got a list of "
+          "another size");
+    s_bad("dns", "example.org", "\"validRcodes\": [\"NOERROR\", \"OK\"]",
+          "m.json:3:30: assets[0].validRcodes[1]: \"OK\" is not one of \"NOERROR\", \"FORMERR\", "
+          "\"SERVFAIL\", \"NXDOMAIN\", \"NOTIMP\", \"REFUSED\", \"YXDOMAIN\", \"YXRRSET\", "
+          "\"NXRRSET\", \"NOTAUTH\", \"NOTZONE\"");
+    s_bad("dns", "example.org", "\"server\": \"ns1.example.org\"",
+          "m.json:3:13: assets[0].server: expected an IP address, \"ip:port\" or \"[ipv6]:port\", "
+          "got \"ns1.example.org\"");
+    s_bad("dns", "example.org", "\"transport\": \"doh\"",
+          "m.json:3:16: assets[0].transport: \"doh\" is not one of \"udp\", \"tcp\"");
+    s_bad("dns", "http://example.org/", "",
+          "m.json:2:14: assets[0].address: a dns asset needs a host name to query, got "
+          "\"http://example.org/\"");
+    s_bad("icmp", "10.0.0.1", "\"count\": 101",
+          "m.json:3:12: assets[0].count: expected an integer from 1 to 100, got 101");
+    s_bad("icmp", "10.0.0.1", "\"maxLossPercent\": 101",
+          "m.json:3:21: assets[0].maxLossPercent: expected an integer from 0 to 100, got 101");
+    s_bad("icmp", "10.0.0.1:80", "",
+          "m.json:2:14: assets[0].address: an icmp asset needs a host name or an IP address, got "
+          "\"10.0.0.1:80\"");
 }
 
 int main(void)
@@ -160,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_http_option_errors),
         cmocka_unit_test(test_tcp_and_tls),
         cmocka_unit_test(test_agent_side_check),
+        cmocka_unit_test(test_dns_and_icmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

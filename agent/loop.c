@@ -20,6 +20,7 @@ struct loop_watcher {
     void *ctx;
     loop_t *loop;
     bool dead;
+    bool fd_gone;                /* the owner closed fd and a new watcher now has the number */
     loop_watcher_t *prev, *next; /* live list, or the dead list once removed */
 };
 
@@ -40,6 +41,8 @@ struct loop {
     loop_watcher_t *watchers; /* live */
     loop_watcher_t *dead;     /* unwatched, freed after the iteration */
     size_t n_watchers;
+    loop_watcher_t **by_fd;   /* live watcher of each fd number (see loop_unwatch) */
+    size_t by_fd_cap;
     loop_hook_t *hooks;
     /* signals: internal, not counted as a registration */
     int sigfd;
@@ -122,6 +125,7 @@ size_t loop_destroy(loop_t **p)
     for (loop_timer_t *t = self->ready_head; t; t = t->ready_next)
         t->state = 0;
     close(self->epfd);
+    free(self->by_fd);
     free(self);
     *p = NULL;
     return left;
@@ -133,8 +137,33 @@ void loop_stop(loop_t *loop) { loop->stop = true; }
 
 /* --- watchers -------------------------------------------------------------- */
 
+/* Room for fd in by_fd; 0 or -ENOMEM. */
+static int s_by_fd_reserve(loop_t *loop, int fd)
+{
+    if ((size_t) fd < loop->by_fd_cap)
+        return 0;
+    size_t cap = loop->by_fd_cap ? loop->by_fd_cap : 64;
+    while (cap <= (size_t) fd)
+        cap *= 2;
+    loop_watcher_t **b = realloc(loop->by_fd, cap * sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    memset(b + loop->by_fd_cap, 0, (cap - loop->by_fd_cap) * sizeof *b);
+    loop->by_fd = b;
+    loop->by_fd_cap = cap;
+    return 0;
+}
+
 loop_watcher_t *loop_watch(loop_t *loop, int fd, uint32_t events, loop_io_fn *cb, void *ctx)
 {
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    if (s_by_fd_reserve(loop, fd) < 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
     loop_watcher_t *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
@@ -150,6 +179,11 @@ loop_watcher_t *loop_watch(loop_t *loop, int fd, uint32_t events, loop_io_fn *cb
         errno = e;
         return NULL;
     }
+    /* a live watcher with this number: its owner closed the fd (which left epoll) and the
+     * number was reused; its later loop_unwatch must not delete the new registration */
+    if (loop->by_fd[fd])
+        loop->by_fd[fd]->fd_gone = true;
+    loop->by_fd[fd] = w;
     w->next = loop->watchers;
     if (loop->watchers)
         loop->watchers->prev = w;
@@ -160,6 +194,8 @@ loop_watcher_t *loop_watch(loop_t *loop, int fd, uint32_t events, loop_io_fn *cb
 
 int loop_watch_modify(loop_watcher_t *w, uint32_t events)
 {
+    if (w->fd_gone)
+        return -EBADF;
     struct epoll_event ev = {.events = events, .data.ptr = w};
     if (epoll_ctl(w->loop->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
         return -errno;
@@ -177,7 +213,10 @@ void loop_unwatch(loop_watcher_t **pw)
         return;
     loop_t *loop = w->loop;
     /* EBADF/ENOENT: the owner already closed the fd, which removed it from epoll */
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (!w->fd_gone) {
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+        loop->by_fd[w->fd] = NULL;
+    }
     w->dead = true;
     if (w->prev)
         w->prev->next = w->next;

@@ -57,7 +57,8 @@ loop_watcher_t *loop_watch(loop_t *loop, int fd, uint32_t events, loop_io_fn *cb
 int loop_watch_modify(loop_watcher_t *w, uint32_t events);
 /* Stops watching at once (no further callback) and frees the watcher after the current
  * iteration, so it may be called from any callback, including its own. Sets *w = NULL.
- * The caller still owns (and closes) the fd; closing it before this call is allowed. */
+ * The caller still owns (and closes) the fd; closing it before this call is allowed, even
+ * when the number has meanwhile been reused and watched again (that watch is kept). */
 void loop_unwatch(loop_watcher_t **w);
 int loop_watcher_fd(const loop_watcher_t *w);
 

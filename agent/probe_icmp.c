@@ -9,6 +9,7 @@
 #include "probe.h"
 #include "sd_probe_options.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/icmp6.h>
@@ -260,7 +261,17 @@ static bool s_begin(struct probe_run *run, const struct sockaddr *sa, socklen_t 
     ((struct sockaddr_in *) &to)->sin_port = 0; /* same offset in sockaddr_in6 */
     /* connected: the kernel filters replies by source address for raw and ping sockets */
     if (connect(fd, (struct sockaddr *) &to, salen) < 0) {
-        probe_result_set_reason(run->result, "icmp: %s", strerror(errno));
+        /* the kernel refuses a route of type blackhole/prohibit/unreachable right here */
+        int e = errno;
+        char host[INET6_ADDRSTRLEN] = "?";
+        const void *a = sa->sa_family == AF_INET6
+                            ? (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr
+                            : (const void *) &((const struct sockaddr_in *) sa)->sin_addr;
+        inet_ntop(sa->sa_family, a, host, sizeof host);
+        if (e == EINVAL || e == ENETUNREACH || e == EHOSTUNREACH || e == EACCES)
+            probe_result_set_reason(run->result, "icmp: no route to %s (%s)", host, strerror(e));
+        else
+            probe_result_set_reason(run->result, "icmp: connect: %s", strerror(e));
         return false;
     }
     run->w = loop_watch(run->loop, fd, EPOLLIN, s_on_io, run);

@@ -9,6 +9,10 @@
 #include <string.h>
 
 #define SCHED_MIN_INTERVAL_MS 50
+/* A probe must finish by its timeout; one still running at a due time this long after its
+ * start (2 x timeout + grace) is hung: cancelled and reported as a failure, so a probe bug
+ * cannot silence an asset for good. */
+#define SCHED_HUNG_GRACE_MS 1000
 
 typedef struct {
     sched_t *owner;
@@ -17,6 +21,7 @@ typedef struct {
     void *opts;
     loop_timer_t timer;
     probe_run_t *run;  /* in flight, or NULL */
+    sd_ms_t run_started;
     sd_ms_t next_due;
     uint64_t starts, skips;
     bool seen;
@@ -116,6 +121,7 @@ static void s_start(s_entry_t *e)
     int rc = e->ops->start(&self->env, &e->spec, e->opts, s_on_done, e, &e->run, err, sizeof err);
     if (rc == 0) {
         self->stats.in_flight++;
+        e->run_started = loop_now(self->env.loop);
         return;
     }
     e->run = NULL;
@@ -142,9 +148,25 @@ static void s_on_timer(loop_t *loop, loop_timer_t *t, void *ctx)
     }
     loop_timer_start(&e->timer, e->next_due);
     if (e->run) {
-        e->skips++;
-        e->owner->stats.skipped++;
-        return;
+        sd_ms_t limit = 2 * (sd_ms_t) (e->spec.timeout_ms ? e->spec.timeout_ms : interval) +
+                        SCHED_HUNG_GRACE_MS;
+        sd_ms_t ran = now - e->run_started;
+        if (ran < limit) {
+            e->skips++;
+            e->owner->stats.skipped++;
+            return;
+        }
+        e->ops->cancel(e->run);
+        e->run = NULL;
+        e->owner->stats.in_flight--;
+        e->owner->stats.hung++;
+        probe_result_t *r = probe_result_new(e->spec.asset_id);
+        if (r) {
+            r->latency_us = ran >= UINT32_MAX / 1000 ? UINT32_MAX : (uint32_t) ran * 1000;
+            probe_result_set_reason(r, "probe did not finish within %lld ms, cancelled",
+                                    (long long) ran);
+            e->owner->cb(r, e->owner->cb_ctx);
+        }
     }
     s_start(e);
 }

@@ -1,8 +1,10 @@
 /* scheduler (sched_*): runs the assigned probes. Each asset runs every interval_ms, start to start without
  * drift; its first run is at the next wall-clock instant where unix_ms % interval_ms ==
  * phase_offset_ms. A probe still running when its next run is due is not started twice
- * (the run is counted as skipped). A new plan is applied in place: unchanged assets keep
- * their schedule, changed ones are rescheduled, removed ones are cancelled. */
+ * (the run is counted as skipped), unless it has run for 2 x its timeout + 1 s: then it is
+ * hung, cancelled and reported as a failed result, and a new run starts. A new plan is
+ * applied in place: unchanged assets keep their schedule, changed ones are rescheduled,
+ * removed ones are cancelled. */
 #ifndef SCHEDULER_H
 #define SCHEDULER_H
 
@@ -23,6 +25,7 @@ typedef struct {
     uint64_t skipped;      /* due while the previous run was still in flight */
     uint64_t start_failed; /* could not start (reported as a failed result) */
     uint64_t invalid;      /* assets rejected by the last apply (unknown type, bad options) */
+    uint64_t hung;         /* runs cancelled at 2 x timeout + 1 s (reported as failures) */
     size_t assets;         /* assets scheduled now */
     size_t in_flight;
 } sched_stats_t;

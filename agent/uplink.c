@@ -15,6 +15,11 @@
 #define UPLINK_MAX_INFLIGHT 16
 #define UPLINK_MAX_MSG (64 * 1024 * 1024)
 #define UPLINK_SILENT_PERIODS 3
+/* the collector's ingest drops larger batches (STORE_RESULTS_MAX_BATCH) */
+#define UPLINK_MAX_BATCH 10000
+/* largest ResultBatch frame: half the collector's GATEWAY_MAX_FRAME, which closes the
+ * connection on a larger one (and the agent would resend the same frame forever) */
+#define UPLINK_MAX_FRAME (8 * 1024 * 1024)
 
 struct uplink {
     loop_t *loop;
@@ -32,12 +37,15 @@ struct uplink {
     loop_watcher_t *watcher;
     loop_hook_t *hook;
     loop_timer_t hb_timer, reconnect_timer;
-    bool started, hello_acked, ever_sent_batch;
+    bool started, hello_acked;
+    uint64_t max_sent_ever;         /* highest seq this process ever sent (0: none) */
     uint64_t sent_through;          /* last seq sent on this pipeline (first_seq-1: none) */
     uint64_t max_sent;              /* highest seq ever sent on this connection */
-    uint64_t inflight[UPLINK_MAX_INFLIGHT]; /* last seq of each unacked batch, oldest first */
+    uint64_t last_batch_hi;         /* last seq of the previous batch since the hello reply */
+    /* last seq of each unacked batch, oldest first (+1: a gap batch goes out twice) */
+    uint64_t inflight[UPLINK_MAX_INFLIGHT + 1];
     size_t n_inflight;
-    sd_ms_t last_rx, last_progress;
+    sd_ms_t last_rx, last_progress, connected_at;
     int backoff_ms;
     uint64_t assignment_version;
     bool malformed_logged, blocked_logged;
@@ -102,7 +110,8 @@ static void s_send_heartbeat(uplink_t *self)
         self->stats.heartbeats_sent++;
 }
 
-/* Sends results first..first+count-1 (all pending) as one ResultBatch. */
+/* Sends results first..first+count-1 (all pending) as one ResultBatch; -EMSGSIZE when its
+ * frame would exceed UPLINK_MAX_FRAME (nothing sent). */
 static int s_send_batch(uplink_t *self, uint64_t first, size_t count)
 {
     Statusd__ProbeResult *res = calloc(count, sizeof *res);
@@ -141,7 +150,9 @@ static int s_send_batch(uplink_t *self, uint64_t first, size_t count)
     Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
     env.body_case = STATUSD__ENVELOPE__BODY_RESULT_BATCH;
     env.result_batch = &batch;
-    rc = s_send(self, &env);
+    rc = count > 1 && statusd__envelope__get_packed_size(&env) > UPLINK_MAX_FRAME
+             ? -EMSGSIZE
+             : s_send(self, &env);
 out:
     free(res);
     free(resp);
@@ -162,7 +173,10 @@ static void s_pump(uplink_t *self)
         if (start >= end)
             return;
         size_t count = end - start > self->batch_max ? self->batch_max : (size_t) (end - start);
-        if (s_send_batch(self, start, count) < 0)
+        int rc;
+        while ((rc = s_send_batch(self, start, count)) == -EMSGSIZE)
+            count /= 2; /* large results: fewer per frame */
+        if (rc < 0)
             return;
         if (self->n_inflight == 0)
             self->last_progress = loop_now(self->loop); /* the ack clock starts now */
@@ -170,9 +184,22 @@ static void s_pump(uplink_t *self)
         if (self->sent_through > self->max_sent)
             self->max_sent = self->sent_through;
         self->inflight[self->n_inflight++] = self->sent_through;
-        self->ever_sent_batch = true;
+        if (self->sent_through > self->max_sent_ever)
+            self->max_sent_ever = self->sent_through;
         self->stats.batches_sent++;
         self->stats.results_sent += count;
+        if (self->last_batch_hi && start > self->last_batch_hi + 1 && start == first &&
+            s_send_batch(self, start, count) == 0) {
+            /* drop-oldest discarded results never sent. The collector holds back a batch
+             * that does not continue the previous one (one may have been lost on the way)
+             * until we start over from our first unacked result; this copy is that start
+             * (it begins at the first pending result), so results flow on at once instead
+             * of after the ack timeout */
+            self->inflight[self->n_inflight++] = self->sent_through;
+            self->stats.batches_sent++;
+            self->stats.gap_restarts++;
+        }
+        self->last_batch_hi = self->sent_through;
     }
 }
 
@@ -219,8 +246,10 @@ static int s_connect(uplink_t *self)
     self->hello_acked = false;
     self->n_inflight = 0;
     self->max_sent = 0;
+    self->last_batch_hi = 0;
     self->sent_through = outq_first_seq(self->outq) - 1;
     self->last_rx = loop_now(self->loop);
+    self->connected_at = self->last_rx;
     self->stats.connects++;
     sd_info("uplink", "connecting endpoint=%s first_unacked_seq=%" PRIu64 " pending=%zu", ep,
             outq_first_seq(self->outq), outq_len(self->outq));
@@ -274,6 +303,18 @@ static void s_on_heartbeat(loop_t *loop, loop_timer_t *t, void *ctx)
         s_schedule_reconnect(self);
         return;
     }
+    if (!self->hello_acked &&
+        now - self->connected_at >= (sd_ms_t) UPLINK_SILENT_PERIODS * self->heartbeat_ms) {
+        /* the collector answers heartbeats but lost our Hello (its database was down, or a
+         * queue was full): without a reply no batch may be sent, so say Hello again */
+        self->stats.hello_timeouts++;
+        sd_warn("uplink", "no reply to Hello, reconnecting endpoint=%s waited_ms=%" PRId64
+                " pending=%zu", self->endpoints[self->endpoint_i],
+                (int64_t) (now - self->connected_at), outq_len(self->outq));
+        s_disconnect(self);
+        s_schedule_reconnect(self);
+        return;
+    }
     loop_timer_start_in(t, self->heartbeat_ms);
     s_send_heartbeat(self);
     if (self->hello_acked && self->n_inflight > 0 &&
@@ -295,19 +336,21 @@ static void s_on_hello_ack(uplink_t *self, uint64_t hwm)
     self->stats.hello_acks++;
     self->hello_acked = true;
     self->backoff_ms = self->backoff_min_ms;
-    if (!self->ever_sent_batch && outq_first_seq(self->outq) <= hwm) {
-        /* a restarted agent whose clock-based numbers are not above what the collector
-         * stored: nothing of ours was sent yet, so renumber instead of losing results */
+    /* only a result this process sent can be one the collector stored */
+    size_t n = outq_ack(self->outq, hwm < self->max_sent_ever ? hwm : self->max_sent_ever);
+    self->stats.dropped_stored += n;
+    if (outq_first_seq(self->outq) <= hwm) {
+        /* the collector holds numbers at or above results we never sent (a restarted agent
+         * whose clock went back, or another process with our id): storing them under those
+         * numbers would skip them as duplicates, so renumber them above */
         outq_renumber(self->outq, hwm + 1);
         self->stats.renumbered++;
         sd_warn("uplink", "collector holds higher sequence numbers, renumbered pending "
                 "from=%" PRIu64 " pending=%zu", hwm + 1, outq_len(self->outq));
-    } else {
-        size_t n = outq_ack(self->outq, hwm);
-        self->stats.dropped_stored += n;
     }
     self->sent_through = outq_first_seq(self->outq) - 1;
     self->n_inflight = 0;
+    self->last_batch_hi = 0; /* the collector starts a new stream at the Hello */
     self->last_progress = loop_now(self->loop);
     sd_info("uplink", "connected endpoint=%s collector_hwm=%" PRIu64 " pending=%zu",
             self->endpoints[self->endpoint_i], hwm, outq_len(self->outq));
@@ -319,15 +362,19 @@ static void s_on_ack(uplink_t *self, uint64_t through)
     self->stats.acks++;
     if (through > self->max_sent)
         through = self->max_sent; /* never drop what this connection has not sent */
-    if (through < outq_first_seq(self->outq))
-        return; /* duplicate or stale: no progress */
-    outq_ack(self->outq, through);
-    self->last_progress = loop_now(self->loop);
+    /* batches acked, even when drop-oldest already discarded their results (else the
+     * window stays full and nothing is sent until the ack timeout) */
     size_t k = 0;
     while (k < self->n_inflight && self->inflight[k] <= through)
         k++;
     memmove(self->inflight, self->inflight + k, (self->n_inflight - k) * sizeof self->inflight[0]);
     self->n_inflight -= k;
+    if (k > 0)
+        self->last_progress = loop_now(self->loop);
+    if (through >= outq_first_seq(self->outq)) {
+        outq_ack(self->outq, through);
+        self->last_progress = loop_now(self->loop);
+    }
     if (self->sent_through < outq_first_seq(self->outq) - 1)
         self->sent_through = outq_first_seq(self->outq) - 1;
     s_pump(self);
@@ -365,7 +412,9 @@ static void s_handle(uplink_t *self, const uint8_t *data, size_t len)
     self->last_rx = loop_now(self->loop);
     switch (env->body_case) {
     case STATUSD__ENVELOPE__BODY_ACK:
-        if (env->ack->hello_reply)
+        if (env->ack->through_seq > (uint64_t) INT64_MAX)
+            s_malformed(self, "ack beyond the collector's BIGINT sequence range");
+        else if (env->ack->hello_reply)
             s_on_hello_ack(self, env->ack->through_seq);
         else if (self->hello_acked)
             s_on_ack(self, env->ack->through_seq);
@@ -449,6 +498,8 @@ uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
     }
     self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 5000;
     self->batch_max = cfg->batch_max > 0 ? cfg->batch_max : 500;
+    if (self->batch_max > UPLINK_MAX_BATCH)
+        self->batch_max = UPLINK_MAX_BATCH;
     self->max_inflight = cfg->max_inflight_batches > 0 ? cfg->max_inflight_batches : 4;
     if (self->max_inflight > UPLINK_MAX_INFLIGHT)
         self->max_inflight = UPLINK_MAX_INFLIGHT;

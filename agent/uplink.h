@@ -1,7 +1,8 @@
 /* uplink: the agent's connection to the collector (one ZeroMQ DEALER, protobuf Envelopes).
  * Hello on every (re)connection; no ResultBatch before the collector's hello Ack; batches of
  * consecutive sequence numbers with a bounded number in flight; heartbeats; reconnect with
- * backoff when the collector is silent for 3 heartbeat periods; resend of everything unacked.
+ * backoff when the collector is silent for 3 heartbeat periods or has not answered the Hello
+ * within 3 periods; resend of everything unacked.
  * Logs its own events (component "uplink"). */
 #ifndef UPLINK_H
 #define UPLINK_H
@@ -21,7 +22,7 @@ typedef struct {
     const char *const *endpoints; /* e.g. "tcp://collector:5555"; one is used at a time */
     size_t n_endpoints;
     int heartbeat_ms;             /* default 5000 */
-    size_t batch_max;             /* results per ResultBatch, default 500 */
+    size_t batch_max;             /* results per ResultBatch, default 500 (at most 10000) */
     size_t max_inflight_batches;  /* default 4 (at most 16) */
     int hwm;                      /* ZeroMQ send/receive high-water mark, default 1000 */
     int backoff_min_ms;           /* default 200 */
@@ -36,8 +37,10 @@ typedef struct {
     uint64_t connects;        /* sockets created (first connect + reconnects) */
     uint64_t hello_acks;      /* hello replies received */
     uint64_t collector_lost;  /* connections given up after 3 silent heartbeat periods */
+    uint64_t hello_timeouts;  /* connections given up after 3 periods without a Hello reply */
     uint64_t batches_sent, results_sent;
     uint64_t resends;         /* pipelines restarted from the first unacked result */
+    uint64_t gap_restarts;    /* batches sent twice after drop-oldest left a gap (see .c) */
     uint64_t acks;
     uint64_t renumbered;      /* hello replies that renumbered pending results */
     uint64_t dropped_stored;  /* pending results dropped because the collector had them */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "status_page.h"
@@ -31,6 +32,9 @@
 #define API_MAX_ID_LEN 256
 #define EVENTS_LIMIT_DEFAULT 100
 #define EVENTS_LIMIT_MAX 1000
+#define WRITE_BODY_MAX 4096     /* bytes of a write request's JSON body; more: 413 */
+#define ACK_BY_MAX 128
+#define ACK_NOTE_MAX 1024
 
 #define REQS_NAME "statusd_api_requests_total"
 #define REQS_HELP "HTTP requests served by the API, by route and status code."
@@ -40,6 +44,7 @@
 struct api_t {
     struct MHD_Daemon *d;
     metrics_t *metrics;
+    const auth_t *tokens;    /* NULL: writes refused with 403 */
     char *conninfo;
     pthread_mutex_t db_lock;
     bool db_lock_init;
@@ -58,13 +63,30 @@ typedef enum {
     ROUTE_ASSETS,
     ROUTE_EVENTS,
     ROUTE_INCIDENTS,
+    ROUTE_INCIDENT,
+    ROUTE_ACK,
+    ROUTE_AGENTS,
     ROUTE_UNKNOWN
 } route_t;
 
 /* the route label of each; bounded, never the raw path */
 static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/assets",
                                           "/api/assets/{id}/events", "/api/incidents",
-                                          "other"};
+                                          "/api/incidents/{id}", "/api/incidents/{id}/ack",
+                                          "/api/agents", "other"};
+
+/* A write request's body, collected over libmicrohttpd's calls (freed when it completes). */
+typedef struct {
+    char buf[WRITE_BODY_MAX];
+    size_t len;
+    bool too_big;
+} body_t;
+
+/* The write body lives in the connection's socket context (a conn_t made when the
+ * connection opens, freed when it closes), so an aborted upload cannot leak it. */
+typedef struct {
+    body_t *body;
+} conn_t;
 
 typedef struct {
     int status;
@@ -72,7 +94,8 @@ typedef struct {
     const char *static_body;
     size_t len;
     const char *ctype;
-    bool allow_header;
+    const char *allow;    /* Allow header of a 405, else NULL */
+    bool www_auth;        /* WWW-Authenticate header of a 401 */
     bool is_page;
 } reply_t;
 
@@ -146,6 +169,8 @@ typedef struct {
     const char *asset_id;
     int limit;
     bool open_only;
+    int64_t incident_id;
+    const char *token_fp, *by, *note;   /* ROUTE_ACK */
 } query_t;
 
 static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, size_t errlen)
@@ -159,6 +184,12 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
         return store_api_events(s, q->asset_id, q->limit, out, err, errlen);
     case ROUTE_INCIDENTS:
         return store_api_incidents(s, q->open_only, out, err, errlen);
+    case ROUTE_INCIDENT:
+        return store_api_incident(s, q->incident_id, out, err, errlen);
+    case ROUTE_ACK:
+        return store_api_ack(s, q->incident_id, q->token_fp, q->by, q->note, out, err, errlen);
+    case ROUTE_AGENTS:
+        return store_api_agents(s, out, err, errlen);
     default:
         return -EINVAL;
     }
@@ -191,6 +222,7 @@ static int s_query(api_t *api, const query_t *q, json_t **out, char *err, size_t
 static route_t s_route(const char *url, const char **id, size_t *id_len)
 {
     static const char prefix[] = "/api/assets/", suffix[] = "/events";
+    static const char iprefix[] = "/api/incidents/", ack[] = "/ack";
     if (strcmp(url, "/") == 0)
         return ROUTE_PAGE;
     if (strcmp(url, "/metrics") == 0)
@@ -201,7 +233,16 @@ static route_t s_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_ASSETS;
     if (strcmp(url, "/api/incidents") == 0)
         return ROUTE_INCIDENTS;
+    if (strcmp(url, "/api/agents") == 0)
+        return ROUTE_AGENTS;
     size_t n = strlen(url), p = sizeof prefix - 1, s = sizeof suffix - 1;
+    size_t ip = sizeof iprefix - 1, as = sizeof ack - 1;
+    if (n > ip && strncmp(url, iprefix, ip) == 0) {
+        *id = url + ip;
+        bool is_ack = n > ip + as && strcmp(url + n - as, ack) == 0;
+        *id_len = n - ip - (is_ack ? as : 0);
+        return is_ack ? ROUTE_ACK : ROUTE_INCIDENT;
+    }
     if (n > p + s && strncmp(url, prefix, p) == 0 && strcmp(url + n - s, suffix) == 0) {
         *id = url + p;
         *id_len = n - p - s;
@@ -242,13 +283,96 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
     if (rc == 0)
         s_reply_json(r, MHD_HTTP_OK, out);
     else if (rc == -ENOENT)
-        s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+        s_reply_error(r, MHD_HTTP_NOT_FOUND,
+                      q->route == ROUTE_EVENTS ? "asset not found" : "incident not found");
+    else if (rc == -EALREADY || rc == -ESRCH)
+        s_reply_error(r, MHD_HTTP_CONFLICT, err);
     else {
         if (rc != -ENOTCONN)
             sd_warn("api", "query failed route=%s err=\"%s\"", ROUTE_LABEL[q->route], err);
         s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                       rc == -EIO || rc == -ENOTCONN ? "database unavailable" : "internal error");
     }
+}
+
+/* "1".."999999999999999999"; -1 otherwise. */
+static int64_t s_parse_id(const char *id, size_t len)
+{
+    if (len == 0 || len > 18)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (id[i] < '0' || id[i] > '9')
+            return -1;
+        v = v * 10 + (id[i] - '0');
+    }
+    return v > 0 ? v : -1;
+}
+
+/* Optional {"by": "...", "note": "..."}; false (with a 400 reply) when malformed. */
+static bool s_ack_body(const body_t *b, json_t **doc, const char **by, const char **note,
+                       reply_t *r)
+{
+    *doc = NULL;
+    *by = *note = NULL;
+    if (!b || b->len == 0)
+        return true;
+    json_error_t je;
+    *doc = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
+    json_t *jb = json_object_get(*doc, "by"), *jn = json_object_get(*doc, "note");
+    const char *k;
+    json_t *v;
+    bool ok = json_is_object(*doc) && (!jb || json_is_string(jb)) && (!jn || json_is_string(jn));
+    json_object_foreach(ok ? *doc : NULL, k, v)
+        ok = ok && (strcmp(k, "by") == 0 || strcmp(k, "note") == 0);
+    if (ok) {
+        *by = json_string_value(jb);
+        *note = json_string_value(jn);
+        ok = (!*by || strlen(*by) <= ACK_BY_MAX) && (!*note || strlen(*note) <= ACK_NOTE_MAX);
+    }
+    if (!ok)
+        s_reply_error(r, MHD_HTTP_BAD_REQUEST,
+                      "body must be a JSON object with optional strings \"by\" (at most 128 "
+                      "bytes) and \"note\" (at most 1024 bytes)");
+    return ok;
+}
+
+/* POST /api/incidents/{id}/ack: token first (nothing about the incident leaks without
+ * one), then the id and the body. */
+static void s_do_ack(api_t *api, struct MHD_Connection *c, const char *id, size_t id_len,
+                     const body_t *body, reply_t *r)
+{
+    char fp[AUTH_FP_LEN + 1] = "";
+    const char *authz =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    switch (auth_check(api->tokens, authz, fp)) {
+    case AUTH_DISABLED:
+        s_reply_error(r, MHD_HTTP_FORBIDDEN,
+                      "writes are disabled: start statusd-collector with --api-token-file PATH "
+                      "(one token per line) and send \"Authorization: Bearer <token>\"");
+        return;
+    case AUTH_MISSING:
+    case AUTH_INVALID:
+        s_reply_error(r, MHD_HTTP_UNAUTHORIZED,
+                      "a valid \"Authorization: Bearer <token>\" header is required");
+        r->www_auth = true;
+        return;
+    case AUTH_OK:
+        break;
+    }
+    query_t q = {.route = ROUTE_ACK, .incident_id = s_parse_id(id, id_len), .token_fp = fp};
+    json_t *doc = NULL;
+    if (q.incident_id < 0) {
+        s_reply_error(r, MHD_HTTP_NOT_FOUND, "incident not found");
+    } else if (body && body->too_big) {
+        s_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than 4096 bytes");
+    } else if (s_ack_body(body, &doc, &q.by, &q.note, r)) {
+        s_do_query(api, &q, r);
+        if (r->status == MHD_HTTP_OK)
+            sd_info("api", "incident acknowledged incident=%lld token=%s by=%s",
+                    (long long) q.incident_id, fp, q.by ? q.by : "-");
+    }
+    json_decref(doc);
 }
 
 static void s_do_metrics(api_t *api, reply_t *r)
@@ -269,7 +393,7 @@ static void s_do_metrics(api_t *api, reply_t *r)
 }
 
 static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *id,
-                       size_t id_len, reply_t *r)
+                       size_t id_len, const body_t *body, reply_t *r)
 {
     query_t q = {.route = route};
     char idbuf[API_MAX_ID_LEN + 1];
@@ -316,6 +440,19 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     }
+    case ROUTE_INCIDENT:
+        q.incident_id = s_parse_id(id, id_len);
+        if (q.incident_id < 0)
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "incident not found");
+        else
+            s_do_query(api, &q, r);
+        return;
+    case ROUTE_AGENTS:
+        s_do_query(api, &q, r);
+        return;
+    case ROUTE_ACK:
+        s_do_ack(api, c, id, id_len, body, r);
+        return;
     case ROUTE_UNKNOWN:
         break;
     }
@@ -337,8 +474,10 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, reply_t *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (r->allow_header)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->www_auth)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"statusd\"");
     if (r->is_page)
         MHD_add_response_header(resp, "Content-Security-Policy", status_page_csp());
     enum MHD_Result ret = MHD_queue_response(c, (unsigned) r->status, resp);
@@ -346,8 +485,10 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, reply_t *r)
     return ret;
 }
 
-/* Every request is answered on its first call: the API takes no request bodies, and a
- * body that was sent anyway is not read (MHD then closes the connection). */
+/* A read is answered on its first call. A write (POST to a write route) is answered once
+ * its body is in: libmicrohttpd calls again for each chunk and once more with none; the
+ * body is kept up to WRITE_BODY_MAX bytes (more is read, dropped and answered with 413).
+ * A body sent to any other route is not read (MHD then closes the connection). */
 static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char *url,
                                 const char *method, const char *version,
                                 const char *upload_data, size_t *upload_data_size,
@@ -358,19 +499,61 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     size_t id_len = 0;
     route_t route = s_route(url ? url : "", &id, &id_len);
     reply_t r = {0};
-    bool readonly = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (route != ROUTE_UNKNOWN && !readonly) {
+    bool is_write = route == ROUTE_ACK;
+    bool method_ok = is_write ? strcmp(method, MHD_HTTP_METHOD_POST) == 0
+                              : strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    body_t *body = *con_cls;
+    if (is_write && method_ok) {
+        if (!body) {
+            const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+            conn_t *cn = ci ? ci->socket_context : NULL;
+            if (!cn)
+                return MHD_NO;
+            if (!cn->body && !(cn->body = malloc(sizeof *cn->body)))
+                return MHD_NO;
+            body = cn->body;
+            memset(body, 0, sizeof *body);
+            *con_cls = body; /* a keep-alive connection's next request starts afresh */
+            return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+            size_t n = *upload_data_size;
+            if (body->len + n > WRITE_BODY_MAX) {
+                body->too_big = true;
+            } else {
+                memcpy(body->buf + body->len, upload_data, n);
+                body->len += n;
+            }
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+    }
+    if (route != ROUTE_UNKNOWN && !method_ok) {
         s_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-        r.allow_header = true;
+        r.allow = is_write ? "POST" : "GET, HEAD";
     } else {
-        s_dispatch(api, c, route, id, id_len, &r);
+        s_dispatch(api, c, route, id, id_len, body, &r);
     }
     char code[8];
     snprintf(code, sizeof code, "%d", r.status);
     metrics_add(api->metrics, REQS_NAME, REQS_HELP,
                 (const char *const[]){"route", ROUTE_LABEL[route], "code", code, NULL}, 1);
     return s_queue(c, &r);
+}
+
+static void s_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(conn_t));
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_t *cn = *socket_context;
+        free(cn->body);
+        free(cn);
+        *socket_context = NULL;
+    }
 }
 
 __attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
@@ -402,12 +585,13 @@ static struct MHD_Daemon *s_start(api_t *api, unsigned flags, uint16_t port,
                                 MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned) API_MAX_CONNECTIONS,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_CONNECTION_TIMEOUT_S,
+                                MHD_OPTION_NOTIFY_CONNECTION, s_conn_notify, NULL,
                                 MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_END);
     return MHD_start_daemon(flags, port, NULL, NULL, s_handle, api,
                             MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned) API_MAX_CONNECTIONS,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_CONNECTION_TIMEOUT_S,
-                            MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_CONNECTION, s_conn_notify, NULL, MHD_OPTION_END);
 }
 
 static int s_listen(api_t *api, const char *bind_addr, int port, char *err, size_t errlen)
@@ -455,6 +639,7 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
         return NULL;
     }
     api->metrics = ctx->metrics;
+    api->tokens = ctx->api_tokens;
     api->conninfo = strdup(ctx->db_conninfo);
     if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {
         snprintf(err, errlen, "api: out of memory");

@@ -20,7 +20,10 @@
 /* ingest -> engine (only results that were newly stored, never a replay)
  *   ["RESULTS", agent_id, region, payload]   payload = ResultBatch bytes
  * gateway -> engine
- *   ["AGENT", agent_id, region, "UP"|"DOWN"] */
+ *   ["AGENT", agent_id, region, "UP"|"DOWN", last_heard_ms]   last frame optional: when the
+ *                                                              agent was last heard (wall ms)
+ *   ["SKEW", agent_id, decimal skew_ms]   the agent's clock minus the collector's, estimated
+ *                                         from heartbeats; sent when it moves by >= 25 ms */
 #define BUS_ENGINE "inproc://statusd-engine"
 
 /* engine -> notifier

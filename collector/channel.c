@@ -69,3 +69,21 @@ void channel_agent_line(const json_t *agent, char *title, size_t tlen, char *val
     snprintf(value, vlen, "%s%s%s", channel_event_str(agent, "vote", "UNKNOWN"), *err ? ": " : "",
              err);
 }
+
+bool channel_is_agent_event(const json_t *event)
+{
+    return strncmp(channel_event_str(event, "event", ""), "AGENT_", 6) == 0;
+}
+
+void channel_agent_headline(const json_t *event, char *buf, size_t len)
+{
+    const char *agent = channel_event_str(event, "agent", "?");
+    const char *region = channel_event_str(event, "region", "-");
+    const char *since = channel_event_str(event, "silent_since", "-");
+    if (strcmp(channel_event_str(event, "event", ""), "AGENT_UP") == 0)
+        snprintf(buf, len, "✅ AGENT UP %s (%s): back after %lld s (silent since %s)", agent,
+                 region, (long long) json_integer_value(json_object_get(event, "down_seconds")),
+                 since);
+    else
+        snprintf(buf, len, "🔴 AGENT DOWN %s (%s): silent since %s", agent, region, since);
+}

@@ -6,11 +6,15 @@
  * The event JSON (the notifications.payload written by the engine) has:
  *   event ("DOWN"|"RECOVERY"|"REMINDER"), asset_id, asset_name, address, incident_id,
  *   started_at (RFC 3339), reason, summary, down_votes, live_agents,
- *   agents [{agent, region, vote, error}], and for RECOVERY ended_at, duration_seconds. */
+ *   agents [{agent, region, vote, error}], and for RECOVERY ended_at, duration_seconds.
+ * An agent liveness event (one per agent, never per asset) has instead:
+ *   event ("AGENT_DOWN"|"AGENT_UP"), agent, region, version, silent_since (RFC 3339),
+ *   and for AGENT_UP back_at (RFC 3339) and down_seconds. */
 #ifndef CHANNEL_H
 #define CHANNEL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum { CHANNEL_SENT = 0, CHANNEL_RETRY, CHANNEL_DEAD } channel_verdict_t;
@@ -43,6 +47,11 @@ channel_outcome_t channel_classify_transport(int curl_code);
 const char *channel_event_str(const json_t *event, const char *key, const char *dflt);
 /* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN" for the event kind. */
 const char *channel_event_title(const char *event);
+/* True for AGENT_DOWN / AGENT_UP events. */
+bool channel_is_agent_event(const json_t *event);
+/* "🔴 AGENT DOWN agent-eu-1 (eu-west): silent since 2026-...Z" or
+ * "✅ AGENT UP agent-eu-1 (eu-west): back after 42 s (silent since ...)". */
+void channel_agent_headline(const json_t *event, char *buf, size_t len);
 /* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY. */
 void channel_event_line(const json_t *event, char *buf, size_t len);
 /* "agent (region)" and "VOTE: error" for one element of the event's agents array. */

@@ -13,8 +13,35 @@ static json_t *s_field(const char *title, const char *value, int is_short)
     return json_pack("{s:s, s:s, s:b}", "title", title, "value", value, "short", is_short);
 }
 
+/* One message per agent: the headline and the agent's facts. */
+static json_t *s_agent_body(const json_t *ev)
+{
+    char text[1024];
+    channel_agent_headline(ev, text, sizeof text);
+    int up = strcmp(channel_event_str(ev, "event", ""), "AGENT_UP") == 0;
+    json_t *fields = json_array();
+    json_array_append_new(fields, s_field("Agent", channel_event_str(ev, "agent", "?"), 1));
+    json_array_append_new(fields, s_field("Region", channel_event_str(ev, "region", "-"), 1));
+    json_array_append_new(fields,
+                          s_field("Silent since", channel_event_str(ev, "silent_since", "-"), 1));
+    if (up)
+        json_array_append_new(fields, s_field("Back at", channel_event_str(ev, "back_at", "-"), 1));
+    json_array_append_new(fields, s_field("Version", channel_event_str(ev, "version", "-"), 1));
+    return json_pack("{s:s, s:[{s:s, s:s, s:s, s:o}]}", "text", text, "attachments", "color",
+                     up ? "#36A64F" : "#DD0000", "title", channel_event_str(ev, "agent", "?"),
+                     "fallback", text, "fields", fields);
+}
+
 static char *s_render(const json_t *ev, char *err, size_t errlen)
 {
+    if (channel_is_agent_event(ev)) {
+        json_t *b = s_agent_body(ev);
+        char *o = b ? json_dumps(b, JSON_COMPACT) : NULL;
+        json_decref(b);
+        if (!o)
+            snprintf(err, errlen, "slack: cannot render the message");
+        return o;
+    }
     const char *kind = channel_event_str(ev, "event", "DOWN");
     const char *name = channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?"));
     char line[1024], text[TEXT_MAX + 1];

@@ -12,16 +12,27 @@ static json_t *s_fact(const char *title, const char *value)
     return json_pack("{s:s, s:s}", "title", title, "value", value);
 }
 
-static char *s_render(const json_t *ev, char *err, size_t errlen)
+/* An agent liveness card: one per agent, the headline and the agent's facts. */
+static void s_agent_facts(const json_t *ev, int up, json_t *facts, char *title, size_t tlen,
+                          char *line, size_t llen)
+{
+    channel_agent_headline(ev, title, tlen);
+    snprintf(line, llen, "probe agent %s", up ? "reconnected" : "stopped reporting");
+    json_array_append_new(facts, s_fact("Agent", channel_event_str(ev, "agent", "?")));
+    json_array_append_new(facts, s_fact("Region", channel_event_str(ev, "region", "-")));
+    json_array_append_new(facts, s_fact("Silent since", channel_event_str(ev, "silent_since", "-")));
+    if (up)
+        json_array_append_new(facts, s_fact("Back at", channel_event_str(ev, "back_at", "-")));
+    json_array_append_new(facts, s_fact("Version", channel_event_str(ev, "version", "-")));
+}
+
+static void s_asset_facts(const json_t *ev, int recovery, json_t *facts, char *title,
+                          size_t tlen, char *line, size_t llen)
 {
     const char *kind = channel_event_str(ev, "event", "DOWN");
     const char *name = channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?"));
-    int recovery = strcmp(kind, "RECOVERY") == 0;
-    char title[512], line[1024];
-    snprintf(title, sizeof title, "%s %s", channel_event_title(kind), name);
-    channel_event_line(ev, line, sizeof line);
-
-    json_t *facts = json_array();
+    snprintf(title, tlen, "%s %s", channel_event_title(kind), name);
+    channel_event_line(ev, line, llen);
     json_array_append_new(facts, s_fact("Since", channel_event_str(ev, "started_at", "-")));
     if (recovery)
         json_array_append_new(facts, s_fact("Ended", channel_event_str(ev, "ended_at", "-")));
@@ -35,6 +46,18 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
         channel_agent_line(ag, t, sizeof t, v, sizeof v);
         json_array_append_new(facts, s_fact(t, v));
     }
+}
+
+static char *s_render(const json_t *ev, char *err, size_t errlen)
+{
+    const char *kind = channel_event_str(ev, "event", "DOWN");
+    int recovery = strcmp(kind, "RECOVERY") == 0 || strcmp(kind, "AGENT_UP") == 0;
+    char title[1024], line[1024];
+    json_t *facts = json_array();
+    if (channel_is_agent_event(ev))
+        s_agent_facts(ev, recovery, facts, title, sizeof title, line, sizeof line);
+    else
+        s_asset_facts(ev, recovery, facts, title, sizeof title, line, sizeof line);
     json_t *card = json_pack(
         "{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b}, {s:s, s:s, s:b}, {s:s, s:o}],"
         " s:{s:s}}",

@@ -3,6 +3,7 @@
 #ifndef COLLECTOR_H
 #define COLLECTOR_H
 
+#include "auth.h"
 #include "metrics.h"
 #include "sd_config.h"
 
@@ -17,6 +18,7 @@ typedef struct {
     metrics_t *metrics;           /* thread-safe */
     int heartbeat_ms;             /* agent heartbeat period; default 5000 */
     int retention_days;           /* probe_events partitions kept; default 30 */
+    const auth_t *api_tokens;     /* --api-token-file; NULL: every API write is refused */
 } collector_ctx_t;
 
 #endif

@@ -33,12 +33,26 @@
  *     during the restart), an asset still DOWN keeps its incident and sends nothing.
  *  9. A failed transaction changes nothing in memory: the same transition is retried on the
  *     next tick (the database is the record; logged once per failure streak).
- * 10. AGENT UP/DOWN messages are logged; a lost agent simply goes stale (rule 1).
+ * 10. Agent liveness: AGENT DOWN (the gateway heard nothing for 3 heartbeat periods) moves
+ *     agents.liveness 'up' -> 'down' and queues ONE AGENT_DOWN row per onDown channel in the
+ *     same transaction (one per agent, never per asset: its assets' votes just go stale,
+ *     rule 1). AGENT UP moves 'down' -> 'up' and queues one AGENT_UP per onRecovery
+ *     channel. A message that changes nothing (a repeat, or the UP of every agent
+ *     reconnecting after a collector restart) queues nothing. A failed transaction is
+ *     retried on the next tick.
+ * 11. Clock skew: SKEW messages carry each agent's clock offset (agent minus collector);
+ *     it is stored in agents.clock_skew_ms and subtracted from the agent's probe times, so
+ *     an incident's started_at is on the collector's clock. Staleness is judged by receive
+ *     time and results are ordered by the agent's sequence numbers (quorum.c), so a skewed
+ *     clock neither makes an agent stale nor reorders its results.
+ * 12. While an incident is open, every change of an agent's vote is a 'vote' incident event.
  *
  * Metrics: statusd_asset_up{asset} (0 DOWN, 1 otherwise, absent while UNKNOWN),
- * statusd_asset_state{asset,state}, statusd_incidents_open,
+ * statusd_asset_state{asset,state}, statusd_asset_down_votes{asset}, statusd_incidents_open,
+ * statusd_agent_up{agent,region}, statusd_agent_clock_skew_seconds{agent},
  * statusd_notifications_queued_total{channel},
- * statusd_engine_results_dropped_total{reason} (malformed, unknown_asset, agent_limit). */
+ * statusd_engine_results_dropped_total{reason} (malformed, unknown_asset, agent_limit,
+ * agent_table_full). */
 #include "engine.h"
 
 #include <errno.h>
@@ -60,6 +74,8 @@
 #define COMP "engine"
 #define TICK_MS 1000
 #define KICK_HWM 16
+#define MAX_AGENTS 10000      /* tracked for liveness and skew; as many as the gateway */
+#define AGENT_FIELD_MAX 128
 
 typedef struct {
     const sd_asset_t *conf;
@@ -71,7 +87,18 @@ typedef struct {
     int64_t incident_started_ms;
     bool notified;              /* a DOWN/REMINDER of the open incident was queued */
     int64_t last_notify_ms;     /* wall ms of the asset's newest DOWN/REMINDER row, 0 never */
+    int down_votes_shown;       /* value of statusd_asset_down_votes, -1 none yet */
 } e_asset_t;
+
+typedef enum { LIVE_NONE = 0, LIVE_UP, LIVE_DOWN } e_live_t;
+
+typedef struct {
+    char *id;
+    char region[AGENT_FIELD_MAX + 1];
+    int64_t skew_ms;            /* agent clock minus collector clock */
+    e_live_t pending;           /* a liveness change not yet committed (retried each tick) */
+    int64_t last_heard_ms;      /* from the AGENT DOWN message, 0 unknown */
+} e_agent_t;
 
 typedef struct {
     const collector_ctx_t *ctx;
@@ -83,9 +110,10 @@ typedef struct {
     e_asset_t *assets;
     size_t n_assets;
     zhashx_t *by_id;            /* asset id -> e_asset_t* (not owned) */
+    zhashx_t *agents;           /* agent id -> e_agent_t* (owned) */
     bool rebuilt;
     bool db_failing;
-    bool logged_unknown, logged_malformed, logged_agent_limit;
+    bool logged_unknown, logged_malformed, logged_agent_limit, logged_agents_full;
     bool terminated;
 } self_t;
 
@@ -128,6 +156,16 @@ static void s_metrics_asset(self_t *self, const e_asset_t *a)
         metrics_set(m, "statusd_asset_state", "1 for the asset's current alert state.",
                     (const char *[]){"asset", id, "state", quorum_state_name(s), NULL},
                     s == (int) a->state);
+}
+
+static void s_metrics_votes(self_t *self, e_asset_t *a, int down_votes)
+{
+    if (!self->ctx->metrics || a->down_votes_shown == down_votes)
+        return;
+    metrics_set(self->ctx->metrics, "statusd_asset_down_votes",
+                "Live agents whose vote for the asset is DOWN.",
+                (const char *[]){"asset", a->conf->id, NULL}, down_votes);
+    a->down_votes_shown = down_votes;
 }
 
 static void s_metrics_open(self_t *self)
@@ -445,6 +483,7 @@ static void s_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now
 {
     quorum_eval_t ev;
     quorum_evaluate(a->q, now_mono, &ev);
+    s_metrics_votes(self, a, ev.down_votes);
     if (ev.state != a->state) {
         sd_info(COMP, "asset state asset=%s from=%s to=%s down=%d live=%d quorum=%d",
                 a->conf->id, quorum_state_name(a->state), quorum_state_name(ev.state),
@@ -454,6 +493,188 @@ static void s_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now
         s_metrics_asset(self, a);
     }
     s_reconcile(self, a, &ev, now_mono, now_wall);
+}
+
+/* ---- agents: liveness (rule 10) and clock skew (rule 11) ---------------------------- */
+
+static void s_agent_free(void **item)
+{
+    e_agent_t *g = (e_agent_t *) *item;
+    if (g)
+        free(g->id);
+    free(g);
+    *item = NULL;
+}
+
+/* The agent's entry, created on first sight; NULL past MAX_AGENTS (counted, logged once). */
+static e_agent_t *s_agent(self_t *self, const char *id, const char *region)
+{
+    e_agent_t *g = zhashx_lookup(self->agents, id);
+    if (!g) {
+        if (zhashx_size(self->agents) >= MAX_AGENTS || strlen(id) > AGENT_FIELD_MAX) {
+            s_drop(self, "agent_table_full", &self->logged_agents_full, id);
+            return NULL;
+        }
+        g = calloc(1, sizeof *g);
+        if (!g || !(g->id = strdup(id))) {
+            free(g);
+            return NULL;
+        }
+        zhashx_insert(self->agents, g->id, g);
+    }
+    if (region && *region)
+        snprintf(g->region, sizeof g->region, "%s", region);
+    return g;
+}
+
+static void s_metrics_agent(self_t *self, const e_agent_t *g, bool up)
+{
+    if (!self->ctx->metrics)
+        return;
+    /* a region change would leave the old series behind: drop the agent's series first */
+    metrics_remove_matching(self->ctx->metrics, "statusd_agent_up", "agent", g->id);
+    metrics_set(self->ctx->metrics, "statusd_agent_up",
+                "1 while the agent reports, 0 after AGENT_DOWN (silent for 3 heartbeats).",
+                (const char *[]){"agent", g->id, "region", g->region, NULL}, up);
+}
+
+static void s_metrics_skew(self_t *self, const e_agent_t *g)
+{
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_agent_clock_skew_seconds",
+                    "Estimated offset of the agent's clock from the collector's (agent minus "
+                    "collector).",
+                    (const char *[]){"agent", g->id, NULL}, (double) g->skew_ms / 1000.0);
+}
+
+/* AGENT_DOWN / AGENT_UP payload (see channel.h); malloc'd JSON or NULL. */
+static char *s_agent_payload(const e_agent_t *g, bool down, const store_agent_info_t *info,
+                             int64_t now_wall)
+{
+    char since[40], back[40];
+    int64_t since_ms = info->down_since_ms ? info->down_since_ms : now_wall;
+    sd_format_rfc3339(since_ms, since, sizeof since);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", down ? "AGENT_DOWN" : "AGENT_UP",
+                          "agent", g->id, "region", *info->region ? info->region : g->region,
+                          "version", info->version, "silent_since", since);
+    if (p && !down) {
+        sd_format_rfc3339(now_wall, back, sizeof back);
+        json_object_set_new(p, "back_at", json_string(back));
+        json_object_set_new(p, "down_seconds", json_integer((now_wall - since_ms) / 1000));
+    }
+    char *out = p ? json_dumps(p, JSON_COMPACT) : NULL;
+    json_decref(p);
+    return out;
+}
+
+/* Commits the agent's pending liveness change with its outbox rows, in one transaction.
+ * 0 (pending cleared) or -errno (kept, retried on the next tick). */
+static int s_agent_apply(self_t *self, e_agent_t *g)
+{
+    bool down = g->pending == LIVE_DOWN, changed = false;
+    store_agent_info_t info;
+    memset(&info, 0, sizeof info);
+    char err[512] = "", *payload = NULL;
+    char **names;
+    size_t n = s_channels(self, down, &names), queued = 0;
+    int64_t now_wall = sd_wall_ms();
+    int rc = store_begin(self->store, err, sizeof err);
+    if (rc == 0)
+        rc = down ? store_agents_mark_down(self->store, g->id, g->region, g->last_heard_ms,
+                                           &changed, &info, err, sizeof err)
+                  : store_agents_mark_up(self->store, g->id, g->region, &changed, &info, err,
+                                         sizeof err);
+    if (rc == 0 && changed && n > 0) {
+        payload = s_agent_payload(g, down, &info, now_wall);
+        rc = payload ? 0 : -ENOMEM;
+        for (size_t i = 0; rc == 0 && i < n; i++, queued++)
+            rc = store_outbox_enqueue_agent(self->store, g->id, down ? "AGENT_DOWN" : "AGENT_UP",
+                                            names[i], payload, err, sizeof err);
+    }
+    if (rc == 0)
+        rc = store_commit(self->store, err, sizeof err);
+    free(payload);
+    if (rc != 0) {
+        store_rollback(self->store);
+        if (!self->db_failing)
+            sd_error(COMP, "agent liveness failed agent=%s err=%s (retrying every tick; logged "
+                           "once)", g->id, err);
+        self->db_failing = true;
+        return rc;
+    }
+    s_db_ok(self);
+    g->pending = LIVE_NONE;
+    s_metrics_agent(self, g, !down);
+    if (changed)
+        sd_info(COMP, "agent %s agent=%s region=%s queued=%zu", down ? "AGENT_DOWN" : "AGENT_UP",
+                g->id, g->region, queued);
+    if (queued > 0) {
+        for (size_t i = 0; i < n; i++)
+            s_count(self, "statusd_notifications_queued_total",
+                    "Notifications written to the outbox, by channel.", "channel", names[i], 1);
+        s_kick(self);
+    }
+    return 0;
+}
+
+static void s_on_agent(self_t *self, zmsg_t *msg)
+{
+    char *id = zmsg_popstr(msg), *region = zmsg_popstr(msg), *st = zmsg_popstr(msg);
+    char *heard = zmsg_popstr(msg); /* optional */
+    bool up = st && strcmp(st, "UP") == 0, down = st && strcmp(st, "DOWN") == 0;
+    e_agent_t *g = NULL;
+    if (!id || !*id || !region || !(up || down))
+        s_drop(self, "malformed", &self->logged_malformed, "AGENT frames");
+    else if ((g = s_agent(self, id, region))) {
+        g->pending = up ? LIVE_UP : LIVE_DOWN;
+        g->last_heard_ms = heard ? strtoll(heard, NULL, 10) : 0;
+        sd_info(COMP, "agent %s agent=%s region=%s", st, id, region);
+        if (self->rebuilt)
+            s_agent_apply(self, g);
+    }
+    free(id);
+    free(region);
+    free(st);
+    free(heard);
+}
+
+static void s_on_skew(self_t *self, zmsg_t *msg)
+{
+    char *id = zmsg_popstr(msg), *v = zmsg_popstr(msg);
+    char *end = NULL;
+    long long skew = v ? strtoll(v, &end, 10) : 0;
+    e_agent_t *g = NULL;
+    if (!id || !*id || !v || !*v || *end)
+        s_drop(self, "malformed", &self->logged_malformed, "SKEW frames");
+    else if ((g = s_agent(self, id, NULL))) {
+        char err[512] = "";
+        g->skew_ms = skew;
+        s_metrics_skew(self, g);
+        /* best effort: the next estimate (at least once a minute) writes it again */
+        if (store_agents_set_skew(self->store, id, skew, err, sizeof err) != 0)
+            sd_debug(COMP, "clock skew not stored agent=%s err=%s", id, err);
+    }
+    free(id);
+    free(v);
+}
+
+static int64_t s_skew_of(self_t *self, const char *agent)
+{
+    const e_agent_t *g = zhashx_lookup(self->agents, agent);
+    return g ? g->skew_ms : 0;
+}
+
+static void s_load_agent_cb(const char *id, const char *region, bool up, int64_t skew, void *arg)
+{
+    self_t *self = arg;
+    e_agent_t *g = s_agent(self, id, region);
+    if (!g)
+        return;
+    if (!g->skew_ms)
+        g->skew_ms = skew; /* a SKEW message that came first wins */
+    s_metrics_skew(self, g);
+    if (g->pending == LIVE_NONE)
+        s_metrics_agent(self, g, up);
 }
 
 /* ---- restart rebuild (rule 8) -------------------------------------------------------- */
@@ -501,11 +722,12 @@ static void s_replay_cb(const store_recent_result_t *r, void *arg)
     e_asset_t *a = s_find(rp->self, r->asset_id);
     if (!a)
         return;
-    int64_t age = rp->now_wall - r->ts_ms;
+    int64_t age = rp->now_wall - r->received_ms; /* the collector's clock, never the agent's */
     if (age > 3 * (int64_t) a->conf->interval_seconds * 1000)
         return;
     quorum_result_t qr = {.agent_id = r->agent_id, .region = r->region, .success = r->success,
-                          .started_at_ms = r->ts_ms, .error = r->error};
+                          .started_at_ms = r->ts_ms - r->clock_skew_ms, .error = r->error,
+                          .seq = r->seq};
     if (quorum_apply(a->q, &qr, rp->now_mono - (age > 0 ? age : 0)) == 0)
         rp->replayed++;
 }
@@ -533,6 +755,8 @@ static int s_rebuild(self_t *self)
         rc = store_incidents_load_assets(self->store, s_load_asset_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
+    if (rc == 0)
+        rc = store_agents_load(self->store, s_load_agent_cb, self, err, sizeof err);
     if (rc == 0 && per_agent > 0)
         rc = store_incidents_recent_results(self->store, window, per_agent, s_replay_cb, &rp, err,
                                             sizeof err);
@@ -552,12 +776,36 @@ static int s_rebuild(self_t *self)
     }
     self->rebuilt = true;
     s_metrics_open(self);
+    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
+        if (g->pending != LIVE_NONE) /* AGENT messages that came before the rebuild */
+            s_agent_apply(self, g);
     sd_info(COMP, "state rebuilt assets=%zu open_incidents=%zu replayed_results=%zu",
             self->n_assets, open, rp.replayed);
     return 0;
 }
 
 /* ---- messages ------------------------------------------------------------------------ */
+
+/* Rule 12: a vote change during an open incident joins its timeline (best effort: a
+ * failed insert is logged, the verdict does not wait for it). */
+static void s_vote_event(self_t *self, const e_asset_t *a, const char *agent,
+                         const char *region, quorum_vote_t from, quorum_vote_t to,
+                         const char *error)
+{
+    if (!a->incident_id || !self->rebuilt)
+        return;
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "agent", agent, "region", region, "from",
+                          quorum_vote_name(from), "to", quorum_vote_name(to), "error",
+                          to == QUORUM_VOTE_DOWN && error ? error : "");
+    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    json_decref(d);
+    char err[512] = "";
+    if (!detail || store_incidents_event(self->store, a->incident_id, "vote", detail, err,
+                                         sizeof err) != 0)
+        sd_warn(COMP, "vote event not stored asset=%s agent=%s err=%s", a->conf->id, agent,
+                detail ? err : "out of memory");
+    free(detail);
+}
 
 static void s_on_results(self_t *self, zmsg_t *msg)
 {
@@ -571,6 +819,7 @@ static void s_on_results(self_t *self, zmsg_t *msg)
     if (!b) {
         s_drop(self, "malformed", &self->logged_malformed, agent ? agent : "?");
     } else {
+        int64_t skew = s_skew_of(self, agent);
         for (size_t i = 0; i < b->n_results; i++) {
             const Statusd__ProbeResult *r = b->results[i];
             e_asset_t *a = r->asset_id ? s_find(self, r->asset_id) : NULL;
@@ -587,13 +836,20 @@ static void s_on_results(self_t *self, zmsg_t *msg)
                     snprintf(status, sizeof status, "probe failed");
                 error = status;
             }
+            /* on the collector's clock (rule 11) */
             quorum_result_t qr = {.agent_id = agent, .region = region, .success = r->success,
-                                  .started_at_ms = r->started_at_ms, .error = error};
+                                  .started_at_ms = r->started_at_ms - skew, .error = error,
+                                  .seq = r->seq};
+            quorum_vote_t before = quorum_agent_vote(a->q, agent);
             int rc = quorum_apply(a->q, &qr, sd_mono_ms());
-            if (rc == -ENOSPC)
+            if (rc == -ENOSPC) {
                 s_drop(self, "agent_limit", &self->logged_agent_limit, a->conf->id);
-            else if (rc == 0)
+            } else if (rc == 0) {
+                quorum_vote_t after = quorum_agent_vote(a->q, agent);
+                if (after != before)
+                    s_vote_event(self, a, agent, region, before, after, error);
                 s_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
+            }
         }
         statusd__result_batch__free_unpacked(b, NULL);
     }
@@ -609,12 +865,9 @@ static void s_on_message(self_t *self)
     if (cmd && strcmp(cmd, "RESULTS") == 0) {
         s_on_results(self, msg);
     } else if (cmd && strcmp(cmd, "AGENT") == 0) {
-        char *agent = zmsg_popstr(msg), *region = zmsg_popstr(msg), *st = zmsg_popstr(msg);
-        sd_info(COMP, "agent %s agent=%s region=%s", st ? st : "?", agent ? agent : "?",
-                region ? region : "?");
-        free(agent);
-        free(region);
-        free(st);
+        s_on_agent(self, msg);
+    } else if (cmd && strcmp(cmd, "SKEW") == 0) {
+        s_on_skew(self, msg);
     } else {
         s_drop(self, "malformed", &self->logged_malformed, cmd ? cmd : "(empty)");
     }
@@ -630,6 +883,9 @@ static void s_tick(self_t *self)
     int64_t now_wall = sd_wall_ms();
     for (size_t i = 0; i < self->n_assets; i++)
         s_evaluate(self, &self->assets[i], now_mono, now_wall);
+    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
+        if (g->pending != LIVE_NONE && s_agent_apply(self, g) != 0)
+            break; /* the database is failing: one attempt per tick is enough */
 }
 
 /* ---- actor --------------------------------------------------------------------------- */
@@ -643,6 +899,7 @@ static void s_self_destroy(self_t **p)
         quorum_destroy(&self->assets[i].q);
     free(self->assets);
     zhashx_destroy(&self->by_id);
+    zhashx_destroy(&self->agents);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->pull);
     zsock_destroy(&self->push);
@@ -680,9 +937,12 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->pull = s_bind_pull("@" BUS_ENGINE);
     self->push = zsock_new_push(">" BUS_NOTIFY);
     self->by_id = zhashx_new();
+    self->agents = zhashx_new();
+    if (self->agents)
+        zhashx_set_destructor(self->agents, s_agent_free);
     size_t n = ctx->manifest ? ctx->manifest->n_assets : 0;
     self->assets = calloc(n ? n : 1, sizeof *self->assets);
-    if (!self->pull || !self->push || !self->by_id || !self->assets) {
+    if (!self->pull || !self->push || !self->by_id || !self->agents || !self->assets) {
         sd_error(COMP, "cannot create sockets endpoint=%s", BUS_ENGINE);
         s_self_destroy(&self);
         return NULL;
@@ -697,6 +957,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
                             .interval_ms = (int64_t) c->interval_seconds * 1000};
         e_asset_t *a = &self->assets[self->n_assets];
         a->conf = c;
+        a->down_votes_shown = -1;
         a->q = quorum_new(&qc);
         if (!a->q) {
             s_self_destroy(&self);

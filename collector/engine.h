@@ -1,7 +1,18 @@
 /* engine: the alert engine actor. Pulls RESULTS and AGENT messages from BUS_ENGINE, keeps
  * per-asset, per-agent vote state (quorum.c), writes asset state, incidents, incident events
  * and notification outbox rows (one transaction per transition), and kicks the notifier.
- * On start it rebuilds its state from open incidents and recent results. */
+ * On start it rebuilds its state from open incidents and recent results.
+ *
+ * Messages on BUS_ENGINE (see bus.h):
+ *   ["RESULTS", agent_id, region, ResultBatch bytes]       from ingest, newly stored only
+ *   ["AGENT", agent_id, region, "UP"|"DOWN", last_heard_ms] from the gateway; last_heard_ms
+ *       (collector wall clock) is optional. DOWN = silent for 3 heartbeat periods: ONE
+ *       AGENT_DOWN outbox row per onDown channel; UP after a queued AGENT_DOWN: one
+ *       AGENT_UP per onRecovery channel. The state is persisted (agents.liveness), so an
+ *       UP after a collector restart queues nothing.
+ *   ["SKEW", agent_id, skew_ms]   from the gateway: the agent's clock offset (agent minus
+ *       collector), stored in agents.clock_skew_ms and used to correct the agent's probe
+ *       timestamps (incident started_at). */
 #ifndef ENGINE_H
 #define ENGINE_H
 

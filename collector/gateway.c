@@ -18,6 +18,12 @@
 #define MAX_ID_LEN 128
 #define MAX_VERSION_LEN 64
 #define MALFORMED_LOG_MS 10000
+/* clock skew: the estimate is the largest of the last SKEW_SAMPLES (agent send time minus
+ * collector receive time = offset - one-way delay, so the largest is the least delayed);
+ * it goes to the engine when it moved by SKEW_REPORT_MS, or every SKEW_REFRESH_MS */
+#define SKEW_SAMPLES 8
+#define SKEW_REPORT_MS 25
+#define SKEW_REFRESH_MS 60000
 
 typedef struct {
     char *id;
@@ -28,6 +34,14 @@ typedef struct {
     sd_ms_t heartbeat_ms;    /* the agent's period from its Hello, else the collector's */
     uint64_t assignment_version; /* last Assignment version sent, 0 = none */
     bool hello_acked;
+    int64_t skew[SKEW_SAMPLES];  /* ring of (agent sent_at - collector receive) samples */
+    int n_skew, next_skew;
+    int64_t skew_reported;       /* last estimate sent to the engine */
+    sd_ms_t skew_reported_mono;  /* 0: none sent yet */
+    /* a batch of this connection was dropped before ingest: accept nothing more from it and
+     * stop answering heartbeats, so the agent reconnects, says Hello and resends everything
+     * unacked (a later batch must never be acked past the lost one) */
+    bool resync;
 } agent_t;
 
 typedef struct {
@@ -96,7 +110,7 @@ static void s_agent_free(void **item)
 }
 
 /* Sends without blocking; a full or absent receiver drops the message (counted). */
-static void s_bus_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to)
+static bool s_bus_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to)
 {
     if (zmsg_send(msg, sock) != 0) {
         zmsg_destroy(msg);
@@ -106,17 +120,51 @@ static void s_bus_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to
         if (!self->drop_logged)
             sd_warn(COMP, "bus message dropped to=%s (receiver full or absent)", to);
         self->drop_logged = true;
+        return false;
     }
+    return true;
 }
 
+/* ["AGENT", id, region, "UP"|"DOWN", last heard (collector wall ms)] */
 static void s_engine_agent(self_t *self, const agent_t *a, const char *state)
 {
+    char heard[32];
+    snprintf(heard, sizeof heard, "%" PRId64, sd_wall_ms() - (sd_mono_ms() - a->last_heard));
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "AGENT");
     zmsg_addstr(m, a->id);
     zmsg_addstr(m, a->region);
     zmsg_addstr(m, state);
+    zmsg_addstr(m, heard);
     s_bus_send(self, self->to_engine, &m, "engine");
+}
+
+/* One clock sample from a Hello or Heartbeat (agent wall ms, 0 = none); reports the
+ * estimate to the engine as ["SKEW", id, skew_ms] when it moved (see SKEW_*). */
+static void s_skew_sample(self_t *self, agent_t *a, int64_t agent_sent_ms, sd_ms_t now)
+{
+    if (agent_sent_ms <= 0)
+        return;
+    a->skew[a->next_skew] = agent_sent_ms - sd_wall_ms();
+    a->next_skew = (a->next_skew + 1) % SKEW_SAMPLES;
+    if (a->n_skew < SKEW_SAMPLES)
+        a->n_skew++;
+    int64_t est = a->skew[0];
+    for (int i = 1; i < a->n_skew; i++)
+        est = a->skew[i] > est ? a->skew[i] : est;
+    int64_t moved = est > a->skew_reported ? est - a->skew_reported : a->skew_reported - est;
+    if (a->skew_reported_mono && moved < SKEW_REPORT_MS &&
+        now - a->skew_reported_mono < SKEW_REFRESH_MS)
+        return;
+    char v[32];
+    snprintf(v, sizeof v, "%" PRId64, est);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "SKEW");
+    zmsg_addstr(m, a->id);
+    zmsg_addstr(m, v);
+    s_bus_send(self, self->to_engine, &m, "engine");
+    a->skew_reported = est;
+    a->skew_reported_mono = now ? now : 1;
 }
 
 /* Forgets an agent: GONE to ingest, AGENT DOWN to the engine (when it was up). */
@@ -247,6 +295,7 @@ static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, s
     a->route_key = key;
     a->routing = zframe_dup(route);
     a->last_heard = now;
+    a->resync = false;
     /* judge silence by the agent's own heartbeat period: an agent configured slower than
      * the collector is not silent (bounded to 1 s .. 10 min) */
     sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : 5000;
@@ -255,6 +304,7 @@ static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, s
     a->heartbeat_ms = hb;
     zhashx_insert(self->by_route, a->route_key, a);
     s_connected_gauge(self);
+    s_skew_sample(self, a, h->sent_at_ms, now);
 
     char clock[32];
     snprintf(clock, sizeof clock, "%" PRId64, h->sent_at_ms);
@@ -271,6 +321,11 @@ static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, s
 
 static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
 {
+    if (a->resync) {
+        s_count(self, "statusd_batches_resync_dropped_total",
+                "Batches ignored while their agent must reconnect after a lost batch", NULL);
+        return;
+    }
     size_t len = statusd__result_batch__get_packed_size(b);
     zframe_t *payload = zframe_new(NULL, len);
     if (!payload)
@@ -281,11 +336,18 @@ static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
     zmsg_addstr(m, a->id);
     zmsg_addstr(m, a->region);
     zmsg_append(m, &payload);
-    s_bus_send(self, self->to_ingest, &m, "ingest");
+    if (!s_bus_send(self, self->to_ingest, &m, "ingest")) {
+        a->resync = true;
+        sd_warn(COMP, "batch dropped before storage agent=%s: making it reconnect and resend",
+                a->id);
+    }
 }
 
 static void s_on_heartbeat(self_t *self, agent_t *a, const Statusd__Heartbeat *hb)
 {
+    if (a->resync)
+        return; /* silence makes the agent reconnect */
+    s_skew_sample(self, a, hb->sent_at_ms, sd_mono_ms());
     Statusd__Heartbeat out = STATUSD__HEARTBEAT__INIT;
     out.sent_at_ms = sd_wall_ms();
     out.echo_sent_at_ms = hb->sent_at_ms;

@@ -1,6 +1,7 @@
 /* ingest: the store actor. Agents' hellos and result batches in, acks out after commit. */
 #include "ingest.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,6 +19,23 @@
 #define RECONNECT_MS 1000
 #define UPKEEP_MS (3600 * 1000)
 #define BUS_HWM 10000
+/* agents whose batch streams are tracked at one time (see stream_t) */
+#define MAX_STREAMS 100000
+
+/* The batches of one agent since its HELLO. An Ack means "everything through N is stored"
+ * and last_seq makes anything at or below it a duplicate, so no batch may be stored after an
+ * earlier one of the stream was lost: when a batch could not be stored (database failure),
+ * or a batch starts above the previous one's end + 1 (one lost on the way, e.g. dropped by a
+ * full queue; or results the agent itself dropped when its queue was full, which costs one
+ * ack timeout), the stream is held: later batches are dropped unacked until the agent starts
+ * over from its first unacknowledged result, after its ack timeout (a batch whose lowest seq
+ * is at or below the highest one seen since) or on a new connection (HELLO). */
+typedef struct {
+    uint64_t prev_hi;  /* highest seq of the previous batch; 0 = none yet */
+    bool held;
+    uint64_t max_seen; /* while held: highest seq received */
+    uint64_t dropped;  /* while held: batches dropped */
+} stream_t;
 
 typedef struct {
     const collector_ctx_t *ctx;
@@ -28,12 +46,14 @@ typedef struct {
     zpoller_t *poller;
     store_t *store;
     zhashx_t *assets;        /* manifest asset ids: only these get per-asset gauges */
+    zhashx_t *streams;       /* agent id -> stream_t (owned) */
     sd_ms_t next_connect_ms;
     sd_ms_t next_upkeep_ms;
     bool db_down_logged;
     bool unknown_asset_logged;
     bool malformed_logged;
     bool drop_logged;
+    bool streams_full_logged;
     bool terminated;
 } self_t;
 
@@ -157,7 +177,15 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     char *version = zmsg_popstr(msg), *clock = zmsg_popstr(msg);
     if (!agent || !region || !version || !clock || !*agent) {
         s_malformed(self, "HELLO frames");
-    } else if (s_db(self)) {
+        free(agent);
+        free(region);
+        free(version);
+        free(clock);
+        return;
+    }
+    /* a new connection: the agent sends again from its first unacknowledged result */
+    zhashx_delete(self->streams, agent);
+    if (s_db(self)) {
         int64_t peer = strtoll(clock, NULL, 10);
         int64_t skew = peer > 0 ? peer - sd_wall_ms() : 0;
         uint64_t hwm = 0;
@@ -178,6 +206,8 @@ static void s_on_gone(self_t *self, zmsg_t *msg)
 {
     char *agent = zmsg_popstr(msg);
     char err[512] = "";
+    if (agent)
+        zhashx_delete(self->streams, agent); /* it says HELLO before its next batch */
     if (!agent)
         s_malformed(self, "GONE frames");
     else if (s_db(self) && store_agents_disconnected(self->store, agent, err, sizeof err) != 0)
@@ -232,7 +262,102 @@ static void s_forward(self_t *self, const char *agent, const char *region,
     free(rs);
 }
 
-static void s_store_batch(self_t *self, const char *agent, const char *region,
+/* Lowest and highest storable seq of a batch (UINT64_MAX and 0 when none): seqs beyond
+ * BIGINT are skipped by the store and must not move the stream either. */
+static void s_span(const Statusd__ResultBatch *b, uint64_t *lo, uint64_t *hi)
+{
+    *lo = UINT64_MAX;
+    *hi = 0;
+    for (size_t i = 0; i < b->n_results; i++) {
+        if (!b->results[i] || b->results[i]->seq > (uint64_t) INT64_MAX)
+            continue;
+        uint64_t q = b->results[i]->seq;
+        if (q < *lo)
+            *lo = q;
+        if (q > *hi)
+            *hi = q;
+    }
+}
+
+/* The agent's stream, created when missing; NULL when the table is full (counted). */
+static stream_t *s_stream(self_t *self, const char *agent)
+{
+    stream_t *st = zhashx_lookup(self->streams, agent);
+    if (st)
+        return st;
+    if (zhashx_size(self->streams) >= MAX_STREAMS) {
+        s_count(self, "statusd_ingest_streams_full_total",
+                "Batches of an agent whose stream could not be tracked (table full)", NULL, 1);
+        if (!self->streams_full_logged)
+            sd_warn(COMP, "stream table full, agent not tracked agent=%s max=%d", agent,
+                    MAX_STREAMS);
+        self->streams_full_logged = true;
+        return NULL;
+    }
+    st = calloc(1, sizeof *st);
+    if (st)
+        zhashx_insert(self->streams, agent, st);
+    return st;
+}
+
+static void s_hold(stream_t *st, const char *agent, uint64_t hi, const char *why)
+{
+    if (!st || st->held)
+        return;
+    st->held = true;
+    st->max_seen = hi;
+    st->dropped = 0;
+    sd_info(COMP, "%s, holding back later batches until the agent resends agent=%s"
+                  " through_seq=%" PRIu64, why, agent, hi);
+}
+
+static void s_held_back_count(self_t *self, const char *agent)
+{
+    s_count(self, "statusd_batches_held_back_total",
+            "Result batches not stored because an earlier batch of the agent was lost"
+            " (the agent resends both)",
+            (const char *[]){"agent", agent, NULL}, 1);
+}
+
+/* True when the batch [lo, hi] must be dropped unacked (see stream_t). */
+static bool s_held_back(self_t *self, stream_t *st, const char *agent, uint64_t lo,
+                        uint64_t hi)
+{
+    if (!st || lo > hi) /* untracked, or an empty batch */
+        return false;
+    if (st->held) {
+        if (lo > st->max_seen) {
+            st->max_seen = hi > st->max_seen ? hi : st->max_seen;
+            st->dropped++;
+            st->prev_hi = hi;
+            s_held_back_count(self, agent);
+            return true;
+        }
+        /* the agent started over from its first unacknowledged result */
+        sd_info(COMP, "agent resends, batches accepted again agent=%s from_seq=%" PRIu64
+                      " dropped_meanwhile=%" PRIu64, agent, lo, st->dropped);
+        st->held = false;
+    } else if (st->prev_hi && lo > st->prev_hi + 1) {
+        s_count(self, "statusd_batch_gaps_total",
+                "Result batches that did not continue the previous one of the agent",
+                (const char *[]){"agent", agent, NULL}, 1);
+        s_hold(st, agent, hi, "batch does not continue the previous one");
+        st->prev_hi = hi;
+        s_held_back_count(self, agent);
+        return true;
+    }
+    st->prev_hi = hi;
+    return false;
+}
+
+static void s_stream_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+/* 0 when stored (or malformed: dropped for good), else -errno (not stored, not acked). */
+static int s_store_batch(self_t *self, const char *agent, const char *region,
                           Statusd__ResultBatch *batch)
 {
     size_t *idx = malloc((batch->n_results + 1) * sizeof *idx);
@@ -240,11 +365,12 @@ static void s_store_batch(self_t *self, const char *agent, const char *region,
     uint64_t through = 0;
     char err[512] = "";
     if (!idx)
-        return;
+        return -ENOMEM;
     int rc = store_results_insert(self->store, agent, region, batch, idx, &n_new, &through, err,
                                   sizeof err);
     if (rc == -EINVAL) {
         s_malformed(self, err);
+        rc = 0;
     } else if (rc != 0) {
         s_store_error(self, "store batch", err);
     } else {
@@ -261,6 +387,7 @@ static void s_store_batch(self_t *self, const char *agent, const char *region,
             s_forward(self, agent, region, batch, idx, n_new);
     }
     free(idx);
+    return rc;
 }
 
 static void s_on_batch(self_t *self, zmsg_t *msg)
@@ -273,8 +400,15 @@ static void s_on_batch(self_t *self, zmsg_t *msg)
     else if (!(batch = statusd__result_batch__unpack(NULL, zframe_size(payload),
                                                      zframe_data(payload))))
         s_malformed(self, "ResultBatch decode");
-    else if (s_db(self))
-        s_store_batch(self, agent, region, batch);
+    if (batch) {
+        uint64_t lo, hi;
+        s_span(batch, &lo, &hi);
+        stream_t *st = s_stream(self, agent);
+        /* a held-back batch is dropped unacked: the agent resends it after the lost one */
+        if (!s_held_back(self, st, agent, lo, hi) &&
+            (!s_db(self) || s_store_batch(self, agent, region, batch) != 0))
+            s_hold(st, agent, hi, "batch not stored");
+    }
     if (batch)
         statusd__result_batch__free_unpacked(batch, NULL);
     zframe_destroy(&payload);
@@ -322,6 +456,7 @@ static void s_self_destroy(self_t **p)
     zsock_destroy(&self->to_gateway);
     zsock_destroy(&self->to_engine);
     zhashx_destroy(&self->assets);
+    zhashx_destroy(&self->streams);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -348,6 +483,9 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->ctx = ctx;
     self->pipe = pipe;
     self->assets = zhashx_new();
+    self->streams = zhashx_new();
+    if (self->streams)
+        zhashx_set_destructor(self->streams, s_stream_free);
     self->pull = zsock_new(ZMQ_PULL);
     if (self->pull) {
         zsock_set_rcvhwm(self->pull, BUS_HWM);
@@ -359,7 +497,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->to_engine = s_push(BUS_ENGINE);
     if (self->pull)
         self->poller = zpoller_new(pipe, self->pull, NULL);
-    if (!self->assets || !self->pull || !self->to_gateway || !self->to_engine ||
+    if (!self->assets || !self->streams || !self->pull || !self->to_gateway || !self->to_engine ||
         !self->poller) {
         s_self_destroy(&self);
         return NULL;

@@ -2,8 +2,12 @@
  * (see bus.h), writes agents and probe_events through its own store_t, answers HWM / ACK
  * on BUS_ACKS only after the transaction committed, and forwards the newly stored results
  * to the engine (BUS_ENGINE). On a database failure it stays silent (no ACK: the agent
- * resends), reconnects, and counts statusd_store_errors_total. Keeps probe_events
- * partitions (at start and hourly). */
+ * resends), reconnects, and counts statusd_store_errors_total. After a batch of an agent
+ * failed, or a batch that does not continue the previous one (a batch lost on the way;
+ * statusd_batch_gaps_total), the agent's later batches are dropped unacked
+ * (statusd_batches_held_back_total) until it starts over from its first unacknowledged
+ * result (resend after its ack timeout, or a new HELLO), because their ACK would also cover
+ * the lost results. Keeps probe_events partitions (at start and hourly). */
 #ifndef INGEST_H
 #define INGEST_H
 

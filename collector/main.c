@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "collector.h"
 #include "engine.h"
 #include "gateway.h"
@@ -34,7 +35,7 @@
 
 typedef struct {
     const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
-    const char *api_port, *heartbeat_ms, *retention_days;
+    const char *api_port, *heartbeat_ms, *retention_days, *api_token_file;
 } args_t;
 
 static const struct option s_options[] = {
@@ -48,6 +49,7 @@ static const struct option s_options[] = {
     {"heartbeat-ms", required_argument, NULL, 'H'},
     {"retention-days", required_argument, NULL, 'r'},
     {"log-level", required_argument, NULL, 'l'},
+    {"api-token-file", required_argument, NULL, 'T'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -65,6 +67,8 @@ static void s_usage(FILE *out)
             "  --bind ENDPOINT        ZeroMQ endpoint for agents [tcp://*:5555]  env STATUSD_BIND\n"
             "  --api-port PORT        REST API, /metrics, status page [8080]  env STATUSD_API_PORT\n"
             "  --api-bind ADDR        API listen address [all interfaces]  env STATUSD_API_BIND\n"
+            "  --api-token-file PATH  bearer tokens for API writes, one per line (# comments);\n"
+            "                         without it every write is refused    env STATUSD_API_TOKEN_FILE\n"
             "  --migrations DIR       NNN_name.up.sql files [./migrations, else the installed\n"
             "                         share/statusd/migrations]            env STATUSD_MIGRATIONS\n"
             "  --heartbeat-ms MS      agent heartbeat period [5000]        env STATUSD_HEARTBEAT_MS\n"
@@ -135,6 +139,7 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->heartbeat_ms = s_env("STATUSD_HEARTBEAT_MS");
     a->retention_days = s_env("STATUSD_RETENTION_DAYS");
     a->log_level = s_env("STATUSD_LOG_LEVEL");
+    a->api_token_file = s_env("STATUSD_API_TOKEN_FILE");
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
@@ -149,6 +154,7 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'H': a->heartbeat_ms = optarg; break;
         case 'r': a->retention_days = optarg; break;
         case 'l': a->log_level = optarg; break;
+        case 'T': a->api_token_file = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -285,6 +291,19 @@ int main(int argc, char **argv)
         sd_manifest_destroy(&manifest);
         return 1;
     }
+    auth_t *tokens = NULL;
+    if (args.api_token_file &&
+        auth_load(args.api_token_file, &tokens, err, sizeof err) != 0) {
+        fprintf(stderr, "statusd-collector: --api-token-file %s\n", err);
+        sd_notifiers_destroy(&notifiers);
+        sd_manifest_destroy(&manifest);
+        return 1;
+    }
+    if (tokens)
+        sd_info(COMP, "api writes enabled tokens=%zu", auth_count(tokens));
+    else
+        sd_info(COMP, "api writes disabled (no --api-token-file)");
+    ctx.api_tokens = tokens;
     ctx.manifest = manifest;
     ctx.notifiers = notifiers;
     ctx.metrics = metrics_new();
@@ -336,5 +355,6 @@ out:
     metrics_destroy(&ctx.metrics);
     sd_notifiers_destroy(&notifiers);
     sd_manifest_destroy(&manifest);
+    auth_destroy(&tokens);
     return rc;
 }

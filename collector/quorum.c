@@ -19,6 +19,7 @@ typedef struct {
     int64_t run_first_fail_ms; /* first failure of the current failure run, 0 when none */
     int64_t down_since_ms;     /* first failure of the run that made the vote DOWN */
     int64_t last_result_ms;    /* wall ms of the last result's probe start */
+    uint64_t last_seq;         /* 0 until a result with a sequence number */
     sd_ms_t received_mono;
 } agent_t;
 
@@ -108,9 +109,12 @@ int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono)
         int rc = s_add(q, r->agent_id, &a);
         if (rc < 0)
             return rc;
-    } else if (r->started_at_ms < a->last_result_ms) {
+    } else if ((r->seq && a->last_seq) ? r->seq <= a->last_seq
+                                      : r->started_at_ms < a->last_result_ms) {
         return 1;
     }
+    if (r->seq)
+        a->last_seq = r->seq;
     s_copy(a->region, sizeof a->region, r->region);
     a->last_result_ms = r->started_at_ms;
     a->received_mono = received_mono;
@@ -138,6 +142,12 @@ int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono)
         }
     }
     return 0;
+}
+
+quorum_vote_t quorum_agent_vote(const quorum_t *q, const char *agent_id)
+{
+    const agent_t *a = q && agent_id ? s_find(q, agent_id) : NULL;
+    return a ? a->vote : QUORUM_VOTE_UNKNOWN;
 }
 
 void quorum_forget(quorum_t *q, const char *agent_id)

@@ -38,6 +38,10 @@ typedef struct {
     bool success;
     int64_t started_at_ms;     /* probe start, agent wall clock (unix ms) */
     const char *error;         /* one line; NULL or "" on success */
+    uint64_t seq;              /* the agent's sequence number; 0 = unknown (ordered by
+                                  started_at_ms then). Results are ordered by seq, i.e. in
+                                  the order the agent produced and the collector received
+                                  them, so an agent clock that jumps does not reorder them */
 } quorum_result_t;
 
 typedef struct {
@@ -68,10 +72,14 @@ typedef struct quorum_t quorum_t;
 quorum_t *quorum_new(const quorum_conf_t *conf);
 void quorum_destroy(quorum_t **q);
 
-/* Records one result, received at monotonic time received_mono. Returns 0; 1 when the
- * result is older than the agent's last one and was ignored (replays); -EINVAL on a
+/* Records one result, received at monotonic time received_mono (staleness is judged by
+ * it, never by the agent's clock). Returns 0; 1 when the result is not newer than the
+ * agent's last one (seq, or started_at_ms when seq is 0) and was ignored (replays); -EINVAL on a
  * missing agent id; -ENOSPC when a new agent would exceed max_agents; -ENOMEM. */
 int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono);
+
+/* The agent's current vote; QUORUM_VOTE_UNKNOWN when it is not tracked. */
+quorum_vote_t quorum_agent_vote(const quorum_t *q, const char *agent_id);
 
 /* Removes an agent's state (e.g. it left the asset's assignment); no-op when absent. */
 void quorum_forget(quorum_t *q, const char *agent_id);

@@ -64,6 +64,95 @@ int store_agents_all_disconnected(store_t *s, char *err, size_t errlen)
                      errlen);
 }
 
+static void s_copy(char *dst, size_t len, const char *src)
+{
+    snprintf(dst, len, "%s", src ? src : "");
+}
+
+/* Runs a liveness transition that RETURNs (region, version, down_since ms) when it
+ * changed the row. */
+static int s_transition(store_t *s, const char *what, const char *sql, int n,
+                        const char *const *params, bool *changed, store_agent_info_t *info,
+                        char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(store_conn(s), sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        store_set_error(s, what, err, errlen);
+        return -EIO;
+    }
+    *changed = PQntuples(r) == 1;
+    if (*changed && info) {
+        s_copy(info->region, sizeof info->region, PQgetvalue(r, 0, 0));
+        s_copy(info->version, sizeof info->version, PQgetvalue(r, 0, 1));
+        info->down_since_ms =
+            PQgetisnull(r, 0, 2) ? 0 : strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    }
+    PQclear(r);
+    return 0;
+}
+
+int store_agents_mark_down(store_t *s, const char *agent_id, const char *region,
+                           int64_t last_heard_ms, bool *changed, store_agent_info_t *info,
+                           char *err, size_t errlen)
+{
+    char heard[32];
+    snprintf(heard, sizeof heard, "%" PRId64, last_heard_ms);
+    (void) region; /* the gateway only declares down an agent whose Hello ingest stored */
+    const char *params[2] = {agent_id, heard};
+    return s_transition(
+        s, "agent down",
+        "UPDATE agents SET liveness = 'down', down_since = CASE WHEN $2::bigint > 0"
+        "  THEN to_timestamp($2::double precision / 1000) ELSE now() END"
+        " WHERE id = $1 AND liveness = 'up'"
+        " RETURNING region, version, (extract(epoch FROM down_since) * 1000)::bigint",
+        2, params, changed, info, err, errlen);
+}
+
+int store_agents_mark_up(store_t *s, const char *agent_id, const char *region, bool *changed,
+                         store_agent_info_t *info, char *err, size_t errlen)
+{
+    (void) region;
+    const char *params[1] = {agent_id};
+    return s_transition(
+        s, "agent up",
+        "UPDATE agents a SET liveness = 'up', down_since = NULL FROM agents o"
+        " WHERE a.id = $1 AND o.id = a.id AND a.liveness = 'down'"
+        " RETURNING a.region, a.version, (extract(epoch FROM o.down_since) * 1000)::bigint",
+        1, params, changed, info, err, errlen);
+}
+
+int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, char *err,
+                          size_t errlen)
+{
+    char skew[32];
+    snprintf(skew, sizeof skew, "%" PRId64, skew_ms);
+    const char *params[2] = {agent_id, skew};
+    return s_command(s, "agent clock skew",
+                     "UPDATE agents SET clock_skew_ms = $2::bigint WHERE id = $1", 2, params,
+                     err, errlen);
+}
+
+int store_agents_load(store_t *s,
+                      void (*cb)(const char *, const char *, bool, int64_t, void *), void *arg,
+                      char *err, size_t errlen)
+{
+    PGresult *r = PQexecParams(store_conn(s),
+                               "SELECT id, region, liveness = 'up', clock_skew_ms FROM agents"
+                               " ORDER BY id",
+                               0, NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        store_set_error(s, "load agents", err, errlen);
+        return -EIO;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)[0] == 't',
+           strtoll(PQgetvalue(r, i, 3), NULL, 10), arg);
+    PQclear(r);
+    return 0;
+}
+
 /* ---- assets -------------------------------------------------------------------------- */
 
 static char *s_json_or_null(json_t *j)

@@ -3,6 +3,7 @@
 #ifndef STORE_AGENTS_H
 #define STORE_AGENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,33 @@ int store_agents_hello(store_t *s, const char *agent_id, const char *region,
 int store_agents_disconnected(store_t *s, const char *agent_id, char *err, size_t errlen);
 /* connected = false for every agent (collector start). 0 or -EIO. */
 int store_agents_all_disconnected(store_t *s, char *err, size_t errlen);
+
+/* Liveness notification state (migration 002: agents.liveness 'up'|'down').
+ * store_agents_mark_down: liveness 'up' -> 'down', down_since = last_heard_ms (0: now()).
+ * store_agents_mark_up: 'down' -> 'up'. Each sets *changed (true only when this call made
+ * the transition, so a repeated message or a collector restart changes nothing) and, on a
+ * change, fills *info. An agent without a row never changes. Run inside the caller's
+ * transaction.
+ * 0 or -EIO. */
+typedef struct {
+    char region[129];
+    char version[65];
+    int64_t down_since_ms;     /* mark_up: when it was last heard before going down */
+} store_agent_info_t;
+int store_agents_mark_down(store_t *s, const char *agent_id, const char *region,
+                           int64_t last_heard_ms, bool *changed, store_agent_info_t *info,
+                           char *err, size_t errlen);
+int store_agents_mark_up(store_t *s, const char *agent_id, const char *region, bool *changed,
+                         store_agent_info_t *info, char *err, size_t errlen);
+/* agents.clock_skew_ms (agent clock minus collector clock). 0 or -EIO. */
+int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, char *err,
+                          size_t errlen);
+/* Calls cb(agent_id, region, up, clock_skew_ms) for every agents row (engine start).
+ * 0 or -EIO. */
+int store_agents_load(store_t *s,
+                      void (*cb)(const char *agent_id, const char *region, bool up,
+                                 int64_t clock_skew_ms, void *arg),
+                      void *arg, char *err, size_t errlen);
 
 /* Upserts every manifest asset into assets (in_manifest = true) and sets
  * in_manifest = false for rows not in the manifest, in one transaction. 0 or -errno. */

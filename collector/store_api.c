@@ -3,6 +3,7 @@
 #include "store_api.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,25 @@ static const char SQL_INCIDENTS[] =
     " 'details', details)::text"
     " FROM incidents WHERE (NOT $1::bool OR ended_at IS NULL)"
     " ORDER BY started_at DESC, id DESC LIMIT $2::int";
+
+static const char SQL_AGENTS[] =
+    "SELECT json_build_object("
+    " 'id', id, 'region', region, 'version', version, 'firstSeen', " TS("first_seen") ","
+    " 'lastSeen', " TS("last_seen") ", 'connected', connected, 'clockSkewMs', clock_skew_ms,"
+    " 'up', liveness = 'up')::text"
+    " FROM agents ORDER BY id LIMIT 100000";
+
+static const char SQL_INCIDENT[] =
+    "SELECT json_build_object("
+    " 'id', i.id, 'assetId', i.asset_id, 'severity', i.severity, 'summary', i.summary,"
+    " 'startedAt', " TS("i.started_at") ", 'detectedAt', " TS("i.detected_at") ","
+    " 'endedAt', " TS("i.ended_at") ", 'acknowledgedAt', " TS("i.acknowledged_at") ","
+    " 'details', i.details,"
+    " 'timeline', COALESCE((SELECT json_agg(json_build_object("
+    "    'at', " TS("e.at") ", 'kind', e.kind, 'detail', e.detail) ORDER BY e.at, e.id)"
+    "   FROM (SELECT * FROM incident_events WHERE incident_id = i.id"
+    "         ORDER BY at, id LIMIT 10000) e), '[]'::json))::text"
+    " FROM incidents i WHERE i.id = $1::bigint";
 
 static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
 {
@@ -166,4 +186,88 @@ int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, siz
     snprintf(lim, sizeof lim, "%d", STORE_API_MAX_INCIDENTS);
     const char *params[] = {open_only ? "true" : "false", lim};
     return s_json_rows(s, "incidents", SQL_INCIDENTS, 2, params, out, err, errlen);
+}
+
+int store_api_agents(store_t *s, json_t **out, char *err, size_t errlen)
+{
+    return s_json_rows(s, "agents", SQL_AGENTS, 0, NULL, out, err, errlen);
+}
+
+int store_api_incident(store_t *s, int64_t id, json_t **out, char *err, size_t errlen)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long) id);
+    const char *params[] = {ids};
+    json_t *rows = NULL;
+    int rc = s_json_rows(s, "incident", SQL_INCIDENT, 1, params, &rows, err, errlen);
+    if (rc)
+        return rc;
+    if (json_array_size(rows) != 1) {
+        json_decref(rows);
+        snprintf(err, errlen, "incident not found");
+        return -ENOENT;
+    }
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
+}
+
+/* One parameterized statement returning rows; NULL (err set) on failure. */
+static PGresult *s_exec(store_t *s, const char *what, const char *sql, int n,
+                        const char *const *params, char *err, size_t errlen)
+{
+    PGconn *c = store_conn(s);
+    PGresult *r = c ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : NULL;
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        s_err(err, errlen, what, c);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int store_api_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
+                  const char *note, json_t **out, char *err, size_t errlen)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long) id);
+    if (store_begin(s, err, errlen) != 0)
+        return -EIO;
+    const char *p1[] = {ids};
+    PGresult *r = s_exec(s, "ack lookup",
+                         "SELECT ended_at IS NOT NULL, acknowledged_at IS NOT NULL"
+                         " FROM incidents WHERE id = $1::bigint FOR UPDATE",
+                         1, p1, err, errlen);
+    int rc = r ? 0 : -EIO;
+    if (rc == 0 && PQntuples(r) != 1) {
+        snprintf(err, errlen, "incident not found");
+        rc = -ENOENT;
+    } else if (rc == 0 && PQgetvalue(r, 0, 0)[0] == 't') {
+        snprintf(err, errlen, "incident is closed");
+        rc = -ESRCH;
+    } else if (rc == 0 && PQgetvalue(r, 0, 1)[0] == 't') {
+        snprintf(err, errlen, "incident is already acknowledged");
+        rc = -EALREADY;
+    }
+    PQclear(r);
+    if (rc == 0) {
+        const char *p2[] = {ids, token_fp ? token_fp : "", by, note};
+        r = s_exec(s, "ack",
+                   "WITH u AS (UPDATE incidents SET acknowledged_at = now()"
+                   "  WHERE id = $1::bigint RETURNING id)"
+                   " INSERT INTO incident_events (incident_id, kind, detail)"
+                   " SELECT id, 'acknowledged', jsonb_strip_nulls(jsonb_build_object("
+                   "  'token', $2::text, 'by', $3::text, 'note', $4::text)) FROM u",
+                   4, p2, err, errlen);
+        rc = r ? 0 : -EIO;
+        PQclear(r);
+    }
+    if (rc == 0)
+        rc = store_commit(s, err, errlen) == 0 ? 0 : -EIO;
+    if (rc != 0) {
+        store_rollback(s);
+        return rc;
+    }
+    return store_api_incident(s, id, out, err, errlen);
 }

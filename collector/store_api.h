@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -37,5 +38,20 @@ int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, 
  * [{id, assetId, severity, summary, startedAt, detectedAt, endedAt, acknowledgedAt,
  * details}]. */
 int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen);
+
+/* Every agent seen, ordered by id: [{id, region, version, firstSeen, lastSeen, connected,
+ * clockSkewMs, up}] where up is false from its AGENT_DOWN until its AGENT_UP. */
+int store_api_agents(store_t *s, json_t **out, char *err, size_t errlen);
+
+/* One incident with its timeline: {id, assetId, ..., details, timeline: [{at, kind,
+ * detail}]} (every incident_events row, oldest first). -ENOENT when there is none. */
+int store_api_incident(store_t *s, int64_t id, json_t **out, char *err, size_t errlen);
+
+/* Acknowledges an open incident in one transaction: acknowledged_at = now() and an
+ * 'acknowledged' incident event with detail {token, by, note} (by/note may be NULL).
+ * 0 with *out = the incident as store_api_incident returns it; -ENOENT (no such
+ * incident), -EALREADY (already acknowledged), -ESRCH (closed), -EIO. */
+int store_api_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
+                  const char *note, json_t **out, char *err, size_t errlen);
 
 #endif

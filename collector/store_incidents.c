@@ -103,14 +103,18 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
     const char *params[2] = {win, per};
     PGresult *r = s_run(
         s, "load recent results",
-        "SELECT asset_id, agent_id, region, (extract(epoch FROM ts) * 1000)::bigint, success,"
-        " CASE WHEN success THEN '' ELSE COALESCE(message, 'status ' || code, 'probe failed')"
-        " END"
+        "SELECT x.asset_id, x.agent_id, x.region, (extract(epoch FROM x.ts) * 1000)::bigint,"
+        " x.success, CASE WHEN x.success THEN '' ELSE"
+        "  COALESCE(x.message, 'status ' || x.code, 'probe failed') END,"
+        " (extract(epoch FROM x.received_at) * 1000)::bigint, COALESCE(g.clock_skew_ms, 0),"
+        " x.seq"
         " FROM (SELECT p.*, row_number() OVER (PARTITION BY asset_id, agent_id"
-        "                                      ORDER BY ts DESC, seq DESC) AS rn"
+        "                                      ORDER BY seq DESC) AS rn"
         "       FROM probe_events p"
-        "       WHERE ts > now() - make_interval(secs => $1::double precision / 1000)) x"
-        " WHERE rn <= $2::integer ORDER BY asset_id, agent_id, ts, seq",
+        "       WHERE received_at > now() - make_interval(secs => $1::double precision / 1000)"
+        "         AND ts > now() - make_interval(secs => $1::double precision / 1000 + 3600))"
+        "      x LEFT JOIN agents g ON g.id = x.agent_id"
+        " WHERE x.rn <= $2::integer ORDER BY x.asset_id, x.agent_id, x.seq",
         2, params, err, errlen);
     if (!r)
         return -EIO;
@@ -120,7 +124,10 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
                                     .region = PQgetvalue(r, i, 2),
                                     .ts_ms = s_i64(r, i, 3),
                                     .success = PQgetvalue(r, i, 4)[0] == 't',
-                                    .error = PQgetvalue(r, i, 5)};
+                                    .error = PQgetvalue(r, i, 5),
+                                    .received_ms = s_i64(r, i, 6),
+                                    .clock_skew_ms = s_i64(r, i, 7),
+                                    .seq = strtoull(PQgetvalue(r, i, 8), NULL, 10)};
         cb(&rr, arg);
     }
     PQclear(r);

@@ -59,6 +59,17 @@ int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
                  5, params, err, errlen);
 }
 
+int store_outbox_enqueue_agent(store_t *s, const char *agent_id, const char *event,
+                               const char *channel, const char *payload_json, char *err,
+                               size_t errlen)
+{
+    const char *params[4] = {agent_id, event, channel, payload_json ? payload_json : "{}"};
+    return s_cmd(s, "enqueue agent notification",
+                 "INSERT INTO notifications (agent_id, event, channel, payload)"
+                 " VALUES ($1, $2, $3, $4::jsonb)",
+                 4, params, err, errlen);
+}
+
 /* A JSON array literal of the ids/names, for = ANY(...) with one parameter. */
 static char *s_json_array(const int64_t *ids, const char *const *names, size_t n)
 {
@@ -100,8 +111,13 @@ int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_
         "      SELECT 1 FROM notifications d WHERE d.incident_id = p.incident_id"
         "        AND d.channel = p.channel AND d.event IN ('DOWN', 'REMINDER')"
         "        AND d.status = 'pending'))"
+        "    AND NOT (p.event = 'AGENT_UP' AND EXISTS ("
+        "      SELECT 1 FROM notifications d WHERE d.agent_id = p.agent_id"
+        "        AND d.channel = p.channel AND d.event = 'AGENT_DOWN' AND d.id < p.id"
+        "        AND d.status = 'pending'))"
         "  ORDER BY p.next_attempt_at, p.id LIMIT $1::integer FOR UPDATE SKIP LOCKED)"
-        " RETURNING u.id, COALESCE(u.incident_id, 0), COALESCE(u.asset_id, ''), u.event,"
+        " RETURNING u.id, COALESCE(u.incident_id, 0),"
+        "  COALESCE(u.asset_id, u.agent_id, ''), u.event,"
         "  u.channel, u.payload::text, u.attempts,"
         "  (extract(epoch FROM u.created_at) * 1000)::bigint",
         4, params, err, errlen);

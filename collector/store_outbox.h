@@ -14,10 +14,16 @@ int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
                          const char *event, const char *channel, const char *payload_json,
                          char *err, size_t errlen);
 
+/* Queues one pending AGENT_DOWN or AGENT_UP row for an agent (asset_id and incident_id
+ * NULL, agent_id set). 0 or -EIO. */
+int store_outbox_enqueue_agent(store_t *s, const char *agent_id, const char *event,
+                               const char *channel, const char *payload_json, char *err,
+                               size_t errlen);
+
 typedef struct {
     int64_t id;
     int64_t incident_id;
-    char *asset_id;
+    char *asset_id;          /* for AGENT_DOWN/AGENT_UP rows: the agent id */
     char *event;
     char *channel;
     char *payload;           /* JSON text */
@@ -28,8 +34,9 @@ typedef struct {
 /* Leases up to max due pending rows in one statement: selects them FOR UPDATE SKIP LOCKED
  * and pushes next_attempt_at lease_s seconds ahead, so a crash mid-send retries later.
  * Skips rows whose id is in exclude_ids (in flight here) and whose channel is in
- * paused_channels, and a RECOVERY while a DOWN/REMINDER of the same incident on the same
- * channel is still pending. *rows (free with store_outbox_rows_free) and *n written on
+ * paused_channels, a RECOVERY while a DOWN/REMINDER of the same incident on the same
+ * channel is still pending, and an AGENT_UP while an AGENT_DOWN of the same agent on the
+ * same channel is still pending. *rows (free with store_outbox_rows_free) and *n written on
  * success. 0 or -EIO. */
 int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_ids,
                        size_t n_exclude, const char *const *paused_channels, size_t n_paused,

@@ -17,6 +17,12 @@
 #define NUM_LEN 32
 /* probe_events.ts accepts up to year 9999 */
 #define MAX_UNIX_MS 253402300799999LL
+/* A start time further ahead of the collector's clock than this is a broken agent clock:
+ * stored as now, so the row lands in a partition that exists (upkeep creates today+2)
+ * instead of in the default partition, where it would block creating that day later. */
+#define MAX_FUTURE_MS (24LL * 3600 * 1000)
+/* probe_events.seq and agents.last_seq are BIGINT */
+#define MAX_SEQ ((uint64_t) INT64_MAX)
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
 static size_t s_utf8_len(const unsigned char *p)
@@ -128,7 +134,7 @@ static int s_fill_row(chunk_t *c, size_t k, const Statusd__ProbeResult *r, int64
     const char **p = c->params + 2 + k * PARAMS_PER_ROW;
     char(*num)[NUM_LEN] = c->nums[k];
     int64_t ts = r->started_at_ms;
-    if (ts <= 0 || ts > MAX_UNIX_MS)
+    if (ts <= 0 || ts > MAX_UNIX_MS || ts > now_ms + MAX_FUTURE_MS)
         ts = now_ms;
     p[0] = s_own(c, s_utf8_copy(r->asset_id));
     if (!p[0])
@@ -262,6 +268,49 @@ static int s_insert_all(store_t *s, const char *agent, const char *region,
     return rc;
 }
 
+typedef struct {
+    uint64_t seq;
+    size_t i;
+} s_order_t;
+
+static int s_order_cmp(const void *a, const void *b)
+{
+    const s_order_t *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Indexes (into idx) of the results to store: seq in (last_seq, MAX_SEQ], each seq once, in
+ * ascending seq order whatever the batch order (a result is never skipped only because an
+ * out-of-order higher seq came first in the batch). *n_out = how many; *max_seq = the
+ * batch's highest seq. 0 or -ENOMEM. */
+static int s_accept(const Statusd__ResultBatch *batch, uint64_t last_seq, size_t *idx,
+                    size_t *n_out, uint64_t *max_seq)
+{
+    s_order_t *o = malloc((batch->n_results + 1) * sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    size_t m = 0, n = 0;
+    *max_seq = 0;
+    for (size_t i = 0; i < batch->n_results; i++) {
+        const Statusd__ProbeResult *r = batch->results[i];
+        if (!r)
+            continue;
+        if (r->seq > *max_seq)
+            *max_seq = r->seq;
+        if (r->seq > last_seq && r->seq <= MAX_SEQ)
+            o[m++] = (s_order_t){r->seq, i};
+    }
+    qsort(o, m, sizeof *o, s_order_cmp);
+    for (size_t k = 0; k < m; k++)
+        if (k == 0 || o[k].seq != o[k - 1].seq)
+            idx[n++] = o[k].i;
+    free(o);
+    *n_out = n;
+    return 0;
+}
+
 int store_results_insert(store_t *s, const char *agent_id, const char *region,
                          const Statusd__ResultBatch *batch, size_t *new_idx, size_t *n_new,
                          uint64_t *through_seq, char *err, size_t errlen)
@@ -289,20 +338,14 @@ int store_results_insert(store_t *s, const char *agent_id, const char *region,
     if (rc == 0)
         rc = s_lock_agent(s, agent, reg, &last_seq, err, errlen);
     if (rc == 0) {
-        high = last_seq;
-        for (size_t i = 0; i < batch->n_results; i++) {
-            const Statusd__ProbeResult *r = batch->results[i];
-            if (!r)
-                continue;
-            if (r->seq > max_seq)
-                max_seq = r->seq;
-            if (r->seq > high) {
-                idx[n++] = i;
-                high = r->seq;
-            }
-        }
-        rc = s_insert_all(s, agent, reg, batch, idx, n, err, errlen);
+        rc = s_accept(batch, last_seq, idx, &n, &max_seq);
+        if (rc != 0)
+            snprintf(err, errlen, "out of memory");
+        else if (n > 0)
+            high = batch->results[idx[n - 1]]->seq;
     }
+    if (rc == 0)
+        rc = s_insert_all(s, agent, reg, batch, idx, n, err, errlen);
     if (rc == 0 && n > 0)
         rc = s_set_last_seq(s, agent, high, err, errlen);
     if (rc == 0)

@@ -12,16 +12,17 @@
 #define STORE_RESULTS_MAX_BATCH 10000
 
 /* Stores a batch in ONE transaction: locks the agents row (inserting it if missing, with
- * region), reads last_seq, inserts only the results with seq > last_seq (in batch order;
- * a seq not above every earlier accepted one counts as a duplicate), sets last_seq to the
- * highest stored seq and commits.
- * Row mapping: ts = started_at_ms (now when out of range), latency_ms = latency_us/1000,
- * code = status_code (NULL when 0), message = reason (NULL when empty), phases = JSONB
+ * region), reads last_seq, inserts the results with seq > last_seq (each seq once, in
+ * ascending seq order whatever the batch order; a seq above INT64_MAX does not fit the
+ * BIGINT column and is skipped), sets last_seq to the highest stored seq and commits.
+ * Row mapping: ts = started_at_ms (now when out of range, or more than 24 h ahead of the
+ * collector's clock, so a row never lands in a day without a partition),
+ * latency_ms = latency_us/1000, code = status_code (NULL when 0), message = reason (NULL when empty), phases = JSONB
  * object {"<phase name>": milliseconds, ...} (NULL when none), cert_expiry when nonzero.
  * Invalid UTF-8 in strings is replaced by '?', so a batch can never poison the queue.
  * Outputs, written only on success: *n_new = number of results stored; new_idx (capacity
- * batch->n_results, may be NULL) = their indexes in batch->results; *through_seq = the
- * batch's highest seq (also when everything was a duplicate; 0 for an empty batch).
+ * batch->n_results, may be NULL) = their indexes in batch->results, in seq order;
+ * *through_seq = the batch's highest seq (also when everything was a duplicate; 0 for an empty batch).
  * Returns 0, -EINVAL (batch too large), or -EIO with the server message in err (the
  * transaction is rolled back; nothing is stored and the caller must not ack). */
 int store_results_insert(store_t *s, const char *agent_id, const char *region,

@@ -64,7 +64,7 @@ unit_j=$(( jobs < 2 ? jobs : 2 ))
 packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libczmq-dev libzmq3-dev
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
           postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 curl
-          iproute2 procps
+          iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
           docker.io docker-compose debootstrap systemd dpkg-dev file)
 # shellcheck source=lib/deps.sh
 source "$root/tests/lib/deps.sh"
@@ -85,6 +85,7 @@ fi
 source "$root/tests/lib/docker.sh"
 if ((!quick)); then
     sd_docker_start || echo "run.sh: no Docker engine; the deploy tests will fail" >&2
+    sd_rc=0
     trap 'sd_rc=$?; sd_docker_stop; (exit "$sd_rc"); on_exit' EXIT
 fi
 

@@ -79,12 +79,21 @@ def run(cmd, timeout=600, check=True, capture=True, **kw):
     return (r.stdout or b"").decode(errors="replace")
 
 
+def _terminate(signum, frame):
+    raise SystemExit("terminated by signal %d" % signum)
+
+
 def main_wrapper(fn):
+    """Runs fn(); exit 0 on success, 1 on failure. SIGTERM/SIGINT (a ctest timeout) raise
+    SystemExit, so every `finally` (docker-compose down -v, dockerd stop) still runs."""
+    import signal
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     rc = 0
     try:
         fn()
         log("PASS")
-    except Exception as e:  # noqa: BLE001
+    except (Exception, SystemExit) as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
         log("FAIL: %s" % e)

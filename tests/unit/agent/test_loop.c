@@ -145,6 +145,43 @@ static void test_watchers_and_deferred_removal(void **state)
     close(p1[0]), close(p1[1]), close(p2[0]), close(p2[1]);
 }
 
+static void s_count_cb(loop_t *loop, loop_watcher_t *w, uint32_t revents, void *ctx)
+{
+    char buf[16];
+    (void) !read(loop_watcher_fd(w), buf, sizeof buf);
+    (*(int *) ctx)++;
+}
+
+/* The owner closes an fd before loop_unwatch (allowed), the number is reused by a new fd
+ * that is watched meanwhile: the late unwatch of the old watcher must not remove the new
+ * registration (the new watcher would never fire again: a hung probe or uplink). */
+static void test_unwatch_after_close_and_fd_reuse(void **state)
+{
+    loop_t *loop = loop_new();
+    int p1[2], p2[2], old_calls = 0, new_calls = 0;
+    assert_int_equal(pipe(p1), 0);
+    loop_watcher_t *old_w = loop_watch(loop, p1[0], EPOLLIN, s_count_cb, &old_calls);
+    assert_non_null(old_w);
+    int old_fd = p1[0];
+    close(p1[0]);
+    close(p1[1]);
+    assert_int_equal(pipe(p2), 0);
+    printf("old fd %d, new fd %d\n", old_fd, p2[0]);
+    assert_int_equal(p2[0], old_fd); /* lowest free number: reused */
+    loop_watcher_t *new_w = loop_watch(loop, p2[0], EPOLLIN, s_count_cb, &new_calls);
+    assert_non_null(new_w);
+    loop_unwatch(&old_w);
+    assert_int_equal(write(p2[1], "x", 1), 1);
+    sd_ms_t deadline = sd_mono_ms() + 2000;
+    while (new_calls == 0 && sd_mono_ms() < deadline)
+        loop_run_once(loop, 50);
+    assert_int_equal(new_calls, 1);
+    assert_int_equal(old_calls, 0);
+    loop_unwatch(&new_w);
+    assert_int_equal(loop_destroy(&loop), 0);
+    close(p2[0]), close(p2[1]);
+}
+
 static int s_hook_calls;
 static void s_hook(loop_t *loop, void *ctx) { s_hook_calls++; }
 
@@ -201,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_timer_stopped_by_earlier),
         cmocka_unit_test(test_zero_delay_is_next_iteration),
         cmocka_unit_test(test_watchers_and_deferred_removal),
+        cmocka_unit_test(test_unwatch_after_close_and_fd_reuse),
         cmocka_unit_test(test_hooks_and_leftovers),
         cmocka_unit_test(test_signalfd_stops_loop),
     };

@@ -143,6 +143,12 @@ static void s_netns_child(void)
                 200, &el, &left);
     CHECK(r && r->success);
     probe_result_destroy(&r);
+    /* a blackhole route: the kernel refuses at once, and the reason says where */
+    CHECK(s_sh("ip route add blackhole 192.0.2.0/24") == 0);
+    r = s_probe("192.0.2.9", "{\"count\": 1}", 500, &el, &left);
+    CHECK(r && !r->success && left == 0);
+    CHECK(strncmp(r->reason, "icmp: no route to 192.0.2.9 (", 29) == 0);
+    probe_result_destroy(&r);
 
     CHECK(s_drop_net_raw() == 0);
     /* neither a ping socket nor CAP_NET_RAW */

@@ -27,6 +27,8 @@ static struct {
     sd_ms_t mono[MAXS];
     int64_t wall[MAXS];
     sd_ms_t due[MAXS];   /* the scheduler's due time of this start */
+    int failures;
+    char last_failure[PROBE_REASON_MAX];
     sched_t *sched;
 } F;
 
@@ -94,6 +96,10 @@ static const struct probe_ops *s_lookup(const char *name)
 static void s_on_result(probe_result_t *r, void *ctx)
 {
     F.results++;
+    if (!r->success) {
+        F.failures++;
+        snprintf(F.last_failure, sizeof F.last_failure, "%s", r->reason);
+    }
     probe_result_destroy(&r);
 }
 
@@ -226,12 +232,34 @@ static void test_assignment_change(void **state)
     s_fx_end(&fx);
 }
 
+/* A probe that never calls back (a probe bug): at a due time past 2 x timeout + 1 s it is
+ * cancelled and reported as a failure, and the asset runs again, instead of going silent. */
+static void test_hung_probe_reported(void **state)
+{
+    fx_t fx = s_fx();
+    probe_spec_t spec = s_spec("hang", 100, 0, "600000");
+    spec.timeout_ms = 50; /* hung after 1.1 s */
+    sched_apply(fx.s, &spec, 1, NULL, 0);
+    s_run_until(&fx, &F.failures, 1, 5000);
+    sched_stats_t st = sched_stats(fx.s);
+    printf("starts=%d failures=%d cancels=%d hung=%llu reason=\"%s\"\n", F.starts,
+           F.failures, F.cancels, (unsigned long long) st.hung, F.last_failure);
+    assert_int_equal(F.failures, 1);
+    assert_int_equal(st.hung, 1);
+    assert_int_equal(F.cancels, 1);
+    assert_int_equal(F.starts, 2);  /* and it runs again */
+    assert_int_equal(F.running, 1);
+    assert_non_null(strstr(F.last_failure, "did not finish"));
+    s_fx_end(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phase_offset_and_no_drift),
         cmocka_unit_test(test_no_double_start),
         cmocka_unit_test(test_assignment_change),
+        cmocka_unit_test(test_hung_probe_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* timer_heap: ordering, FIFO ties, arbitrary removal. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <cmocka.h>
@@ -71,12 +72,81 @@ static void test_remove_arbitrary(void **state)
     assert_int_equal(popped, N - (N + 2) / 3);
 }
 
+/* Walks the tree: links consistent, heap order, size = count. Returns the node count. */
+static size_t s_check(const timer_heap_node_t *n, const timer_heap_node_t *parent)
+{
+    if (!n)
+        return 0;
+    assert_ptr_equal(n->parent, parent);
+    assert_true(n->in_heap);
+    if (parent)
+        assert_true(parent->due_ms < n->due_ms ||
+                    (parent->due_ms == n->due_ms && parent->order < n->order));
+    return 1 + s_check(n->left, n) + s_check(n->right, n);
+}
+
+/* Interleaved inserts, removes (also of the min, of absent nodes, re-inserts of removed
+ * ones, as timers re-armed from callbacks do) and pops against a linear-scan model. */
+static void test_random_ops_against_model(void **state)
+{
+    enum { M = 300, OPS = 60000 };
+    static timer_heap_node_t nodes[M];
+    bool in[M] = {false};
+    size_t count = 0;
+    timer_heap_t h;
+    timer_heap_init(&h);
+    srandom(1234);
+    for (int op = 0; op < OPS; op++) {
+        int i = (int) (random() % M);
+        switch (random() % 4) {
+        case 0:
+        case 1: /* (re)arm: remove first when armed, like loop_timer_start */
+            if (in[i]) {
+                timer_heap_remove(&h, &nodes[i]);
+                count--;
+            }
+            timer_heap_insert(&h, &nodes[i], random() % 50);
+            in[i] = true;
+            count++;
+            break;
+        case 2:
+            timer_heap_remove(&h, &nodes[i]);
+            if (in[i])
+                count--;
+            in[i] = false;
+            assert_false(nodes[i].in_heap);
+            break;
+        default: {
+            int best = -1;
+            for (int k = 0; k < M; k++)
+                if (in[k] && (best < 0 || nodes[k].due_ms < nodes[best].due_ms ||
+                              (nodes[k].due_ms == nodes[best].due_ms &&
+                               nodes[k].order < nodes[best].order)))
+                    best = k;
+            timer_heap_node_t *n = timer_heap_pop(&h);
+            if (best < 0) {
+                assert_null(n);
+            } else {
+                assert_ptr_equal(n, &nodes[best]);
+                in[best] = false;
+                count--;
+            }
+        }
+        }
+        assert_int_equal(timer_heap_count(&h), count);
+        if (op % 97 == 0)
+            assert_int_equal(s_check(timer_heap_min(&h), NULL), count);
+    }
+    assert_int_equal(s_check(timer_heap_min(&h), NULL), count);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pop_order),
         cmocka_unit_test(test_fifo_ties),
         cmocka_unit_test(test_remove_arbitrary),
+        cmocka_unit_test(test_random_ops_against_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,19 +61,25 @@ static void s_bind(fx_t *fx)
     snprintf(fx->ep, sizeof fx->ep, "tcp://127.0.0.1:%d", fx->port);
 }
 
-static fx_t *s_fx(uint64_t first_seq, size_t batch_max, size_t inflight)
+static fx_t *s_fx_cfg(uint64_t first_seq, size_t batch_max, size_t inflight,
+                      size_t max_pending, int heartbeat_ms)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     fx->loop = loop_new();
-    fx->outq = outq_new(1000, first_seq);
+    fx->outq = outq_new(max_pending, first_seq);
     s_bind(fx);
     const char *eps[] = {fx->ep};
     uplink_config_t cfg = {.agent_id = "agent-eu-1", .region = "eu", .endpoints = eps,
-                           .n_endpoints = 1, .heartbeat_ms = 100, .batch_max = batch_max,
-                           .max_inflight_batches = inflight};
+                           .n_endpoints = 1, .heartbeat_ms = heartbeat_ms,
+                           .batch_max = batch_max, .max_inflight_batches = inflight};
     fx->up = uplink_new(fx->loop, fx->outq, &cfg, s_on_assignment, fx);
     assert_non_null(fx->up);
     return fx;
+}
+
+static fx_t *s_fx(uint64_t first_seq, size_t batch_max, size_t inflight)
+{
+    return s_fx_cfg(first_seq, batch_max, inflight, 1000, 100);
 }
 
 static void s_fx_end(fx_t *fx)
@@ -176,7 +182,8 @@ static void s_wait_pending(fx_t *fx, size_t want, int max_ms)
 
 static void test_hello_then_batches(void **state)
 {
-    fx_t *fx = s_fx(1000, 2, 2);
+    /* heartbeat 1 s: the Hello reply is due within 3 s, far beyond the wait below */
+    fx_t *fx = s_fx_cfg(1000, 2, 2, 1000, 1000);
     fx->answer_heartbeats = true;
     s_push(fx, 5);
     assert_int_equal(uplink_start(fx->up), 0);
@@ -198,7 +205,7 @@ static void test_hello_then_batches(void **state)
     assert_true(llabs(h->sent_at_ms - sd_wall_ms()) < 5000);
     statusd__envelope__free_unpacked(env, NULL);
 
-    /* no ResultBatch before the hello Ack (heartbeats flow meanwhile) */
+    /* no ResultBatch before the hello Ack */
     s_expect(fx, STATUSD__ENVELOPE__BODY_RESULT_BATCH, 400);
     assert_int_equal(fx->batches_seen, 0);
     assert_false(uplink_ready(fx->up));
@@ -212,6 +219,9 @@ static void test_hello_then_batches(void **state)
     s_expect_batch(fx, 1004, 1);
     s_send_ack(fx, 1004, false);
     s_wait_pending(fx, 0, 2000);
+    sd_ms_t deadline = sd_mono_ms() + 5000; /* the first heartbeat round trip */
+    while (uplink_stats(fx->up).rtt_ms < 0 && sd_mono_ms() < deadline)
+        s_expect(fx, -1, 10);
     uplink_stats_t st = uplink_stats(fx->up);
     assert_int_equal(st.batches_sent, 3);
     assert_int_equal(st.results_sent, 5);
@@ -331,6 +341,186 @@ static void test_malformed_and_assignment(void **state)
     s_fx_end(fx);
 }
 
+/* Drop-oldest discards results that are in flight; the acks of their batches must still
+ * free the window, or nothing newer is sent until the ack timeout (more drops meanwhile). */
+static void test_ack_after_drop_oldest_keeps_sending(void **state)
+{
+    fx_t *fx = s_fx_cfg(1, 2, 2, 4, 2000); /* ack timeout 6 s, far beyond this test */
+    fx->answer_heartbeats = true;
+    s_push(fx, 4);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 2);
+    s_expect_batch(fx, 3, 2);
+    s_push(fx, 4); /* full: 1..4 dropped, 5..8 pending */
+    assert_int_equal(outq_dropped(fx->outq), 4);
+    assert_int_equal(outq_first_seq(fx->outq), 5);
+    s_send_ack(fx, 2, false);
+    s_send_ack(fx, 4, false);
+    s_expect_batch(fx, 5, 2);
+    s_expect_batch(fx, 7, 2);
+    uplink_stats_t st = uplink_stats(fx->up);
+    printf("acks=%llu resends=%llu\n", (unsigned long long) st.acks,
+           (unsigned long long) st.resends);
+    assert_int_equal(st.acks, 2);
+    assert_int_equal(st.resends, 0);
+    s_fx_end(fx);
+}
+
+/* After a reconnect the collector reports a high-water mark above every number this process
+ * ever sent (another process used our id, or our clock went back): results we never sent
+ * must be renumbered above it, not dropped as "already stored". */
+static void test_hello_reply_above_everything_sent(void **state)
+{
+    fx_t *fx = s_fx(1, 500, 4);
+    s_push(fx, 2);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 2);
+    s_send_ack(fx, 2, false);
+    s_wait_pending(fx, 0, 2000);
+    /* the collector goes away; a new one comes */
+    zframe_destroy(&fx->peer);
+    zsock_destroy(&fx->router);
+    s_bind(fx);
+    env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 5000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_push(fx, 3); /* seqs 3..5, not sent before the hello reply */
+    s_send_ack(fx, 1000, true);
+    s_expect_batch(fx, 1001, 3);
+    assert_int_equal(outq_next_seq(fx->outq), 1004);
+    assert_int_equal(uplink_stats(fx->up).renumbered, 1);
+    assert_int_equal(uplink_stats(fx->up).dropped_stored, 0);
+    s_fx_end(fx);
+}
+
+/* A collector that answers heartbeats but never the Hello (its database was down when the
+ * Hello came): the agent must say Hello again, not wait forever without sending. */
+static void test_hello_without_reply_says_hello_again(void **state)
+{
+    fx_t *fx = s_fx(1, 500, 4);
+    fx->answer_heartbeats = true;
+    s_push(fx, 1);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    sd_ms_t t0 = sd_mono_ms();
+    env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 5000);
+    assert_non_null(env);
+    printf("second Hello after %lld ms\n", (long long) (sd_mono_ms() - t0));
+    statusd__envelope__free_unpacked(env, NULL);
+    uplink_stats_t st = uplink_stats(fx->up);
+    assert_int_equal(st.hello_timeouts, 1);
+    assert_int_equal(st.collector_lost, 0);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 1);
+    s_fx_end(fx);
+}
+
+/* A hello reply with a mark no collector can hold (its column is BIGINT) would renumber
+ * the results past UINT64_MAX, back to 0: dropped as malformed, the agent keeps waiting. */
+static void test_hello_reply_out_of_range_is_malformed(void **state)
+{
+    fx_t *fx = s_fx_cfg(1, 500, 4, 1000, 1000);
+    fx->answer_heartbeats = true;
+    s_push(fx, 2);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, UINT64_MAX, true);
+    sd_ms_t deadline = sd_mono_ms() + 2000;
+    while (uplink_stats(fx->up).malformed == 0 && sd_mono_ms() < deadline)
+        s_expect(fx, -1, 10);
+    assert_int_equal(uplink_stats(fx->up).malformed, 1);
+    assert_false(uplink_ready(fx->up));
+    assert_int_equal(outq_first_seq(fx->outq), 1);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 2);
+    s_fx_end(fx);
+}
+
+/* Results so large that batch_max of them exceed the collector's frame limit (which would
+ * close the connection, and the same frame would be resent forever): smaller batches. */
+static void test_large_results_split_below_frame_limit(void **state)
+{
+    fx_t *fx = s_fx_cfg(1, 500, 16, 1000, 1000);
+    fx->answer_heartbeats = true;
+    size_t id_len = 40 * 1024; /* 300 x 40 KiB = 12 MiB in one batch */
+    char *id = malloc(id_len + 1);
+    memset(id, 'a', id_len);
+    id[id_len] = 0;
+    for (int i = 0; i < 300; i++) {
+        probe_result_t *r = probe_result_new(id);
+        outq_push(fx->outq, &r);
+    }
+    free(id);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 0, true);
+    uint64_t next = 1;
+    int batches = 0;
+    while (next <= 300) {
+        env = s_expect(fx, STATUSD__ENVELOPE__BODY_RESULT_BATCH, 5000);
+        assert_non_null(env);
+        size_t size = statusd__envelope__get_packed_size(env);
+        Statusd__ResultBatch *b = env->result_batch;
+        printf("batch of %zu results, %zu bytes\n", b->n_results, size);
+        assert_true(size <= 8 * 1024 * 1024);
+        for (size_t i = 0; i < b->n_results; i++)
+            assert_int_equal(b->results[i]->seq, next++);
+        batches++;
+        statusd__envelope__free_unpacked(env, NULL);
+    }
+    assert_true(batches >= 2);
+    s_fx_end(fx);
+}
+
+/* Drop-oldest discards results never sent: the next batch does not continue the previous
+ * one, which the collector holds back until the agent starts over from its first unacked
+ * result. The agent sends that batch twice (the second copy is that start) instead of
+ * stalling until the ack timeout. */
+static void test_gap_batch_sent_twice(void **state)
+{
+    fx_t *fx = s_fx_cfg(1, 2, 2, 4, 2000); /* ack timeout 6 s, far beyond this test */
+    fx->answer_heartbeats = true;
+    s_push(fx, 4);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 2);
+    s_expect_batch(fx, 3, 2);
+    s_push(fx, 6); /* 1..6 dropped: 5 and 6 were never sent */
+    assert_int_equal(outq_first_seq(fx->outq), 7);
+    s_send_ack(fx, 2, false);
+    s_send_ack(fx, 4, false);
+    s_expect_batch(fx, 7, 2);
+    s_expect_batch(fx, 7, 2); /* the same again: "starting over from 7" */
+    s_send_ack(fx, 8, false);
+    s_expect_batch(fx, 9, 2); /* continues: sent once */
+    assert_null(s_expect(fx, STATUSD__ENVELOPE__BODY_RESULT_BATCH, 200));
+    uplink_stats_t st = uplink_stats(fx->up);
+    printf("gap_restarts=%llu batches_sent=%llu resends=%llu\n",
+           (unsigned long long) st.gap_restarts, (unsigned long long) st.batches_sent,
+           (unsigned long long) st.resends);
+    assert_int_equal(st.gap_restarts, 1);
+    assert_int_equal(st.batches_sent, 5);
+    assert_int_equal(st.resends, 0);
+    s_fx_end(fx);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -341,6 +531,12 @@ int main(void)
         cmocka_unit_test(test_reconnect_resends_unacked),
         cmocka_unit_test(test_resend_without_ack_progress),
         cmocka_unit_test(test_malformed_and_assignment),
+        cmocka_unit_test(test_ack_after_drop_oldest_keeps_sending),
+        cmocka_unit_test(test_hello_reply_above_everything_sent),
+        cmocka_unit_test(test_hello_without_reply_says_hello_again),
+        cmocka_unit_test(test_hello_reply_out_of_range_is_malformed),
+        cmocka_unit_test(test_large_results_split_below_frame_limit),
+        cmocka_unit_test(test_gap_batch_sent_twice),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

@@ -218,16 +218,29 @@ static uint64_t s_handshake(zsock_t *d, const char *id, const char *region, uint
     return v;
 }
 
-/* The next engine message as "A|b|c" (binary last frame of RESULTS decoded to seqs). */
+/* The next engine message as "A|b|c" (binary last frame of RESULTS decoded to seqs).
+ * SKEW messages (clock estimates, tested in test_gateway_skew_pg) are skipped, and AGENT's
+ * last-heard frame (a time) is left out. */
 static char *s_engine_next(fx_t *fx, int wait_ms)
 {
-    zpoller_t *p = zpoller_new(fx->engine, NULL);
-    void *which = zpoller_wait(p, wait_ms);
-    zpoller_destroy(&p);
-    if (!which)
-        return NULL;
-    zmsg_t *m = zmsg_recv(fx->engine);
-    char *kind = zmsg_popstr(m);
+    zmsg_t *m = NULL;
+    char *kind = NULL;
+    sd_ms_t deadline = sd_mono_ms() + wait_ms;
+    while (!kind) {
+        zpoller_t *p = zpoller_new(fx->engine, NULL);
+        sd_ms_t left = deadline - sd_mono_ms();
+        void *which = zpoller_wait(p, left > 0 ? (int) left : 0);
+        zpoller_destroy(&p);
+        if (!which)
+            return NULL;
+        m = zmsg_recv(fx->engine);
+        kind = zmsg_popstr(m);
+        if (kind && strcmp(kind, "SKEW") == 0) {
+            free(kind);
+            kind = NULL;
+            zmsg_destroy(&m);
+        }
+    }
     char out[512];
     size_t o = (size_t) snprintf(out, sizeof out, "%s", kind);
     if (strcmp(kind, "RESULTS") == 0) {
@@ -246,8 +259,9 @@ static char *s_engine_next(fx_t *fx, int wait_ms)
         free(region);
     } else {
         char *f;
-        while ((f = zmsg_popstr(m))) {
-            o += (size_t) snprintf(out + o, sizeof out - o, "|%s", f);
+        for (int i = 0; (f = zmsg_popstr(m)); i++) {
+            if (strcmp(kind, "AGENT") != 0 || i < 3)
+                o += (size_t) snprintf(out + o, sizeof out - o, "|%s", f);
             free(f);
         }
     }
@@ -477,6 +491,83 @@ static void test_db_failure_no_ack(void **state)
     zsock_destroy(&d);
 }
 
+/* A batch fails, the agent's next batch (pipelined behind it) arrives once the database is
+ * back: it must not be stored or acked, or its Ack ("everything through 4 is stored") would
+ * make the agent forget 1..2 and last_seq 4 would reject them as duplicates. After the
+ * agent's resend from its first unacked result both are stored, once. */
+static void test_db_failure_later_batch_held(void **state)
+{
+    fx_t *fx = *state;
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "g1", "eu", 0);
+    s_expect_engine(fx, "AGENT|g1|eu|UP");
+    long killed = s_count(fx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                              " WHERE datname = current_database() AND pid <> pg_backend_pid()");
+    assert_int_equal(killed, 1);
+    s_batch(d, 1, 2);
+    assert_true(s_metric_wait(fx, "statusd_store_errors_total{component=\"ingest\"} 1"));
+    s_batch(d, 3, 4); /* ingest has reconnected: this one would commit */
+    Statusd__Envelope *e = s_recv_env(d, 500);
+    if (e)
+        fprintf(stderr, "unexpected answer body %d through %" PRIu64 "\n", e->body_case,
+                e->body_case == STATUSD__ENVELOPE__BODY_ACK ? e->ack->through_seq : 0);
+    assert_null(e);
+    assert_true(s_metric_wait(fx, "statusd_batches_held_back_total{agent=\"g1\"} 1"));
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'g1'"), 0);
+    /* the agent's ack timeout: it starts over from seq 1 */
+    s_batch(d, 1, 2);
+    s_expect_ack(d, 2, false);
+    s_batch(d, 3, 4);
+    s_expect_ack(d, 4, false);
+    s_expect_engine(fx, "RESULTS|g1|eu|1,2");
+    s_expect_engine(fx, "RESULTS|g1|eu|3,4");
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'g1'"), 4);
+    assert_int_equal(s_count(fx, "SELECT last_seq FROM agents WHERE id = 'g1'"), 4);
+    zsock_destroy(&d);
+}
+
+/* A batch lost between agent and store (3..4, e.g. dropped by a full queue): the next one
+ * (5..6) does not continue the stream and must not be acked, or 3..4 would be forgotten by
+ * the agent and rejected as duplicates by last_seq 6. After the resend all are stored. */
+static void test_gap_in_stream_held(void **state)
+{
+    fx_t *fx = *state;
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "p1", "eu", 0);
+    s_expect_engine(fx, "AGENT|p1|eu|UP");
+    s_batch(d, 1, 2);
+    s_expect_ack(d, 2, false);
+    s_batch(d, 5, 6);
+    Statusd__Envelope *e = s_recv_env(d, 500);
+    if (e)
+        fprintf(stderr, "unexpected answer body %d through %" PRIu64 "\n", e->body_case,
+                e->body_case == STATUSD__ENVELOPE__BODY_ACK ? e->ack->through_seq : 0);
+    assert_null(e);
+    assert_true(s_metric_wait(fx, "statusd_batch_gaps_total{agent=\"p1\"} 1"));
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'p1'"), 2);
+    /* the agent's ack timeout: it resends from its first unacked result */
+    s_batch(d, 3, 4);
+    s_expect_ack(d, 4, false);
+    s_batch(d, 5, 6);
+    s_expect_ack(d, 6, false);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'p1'"), 6);
+    /* a new connection starts a new stream: its first batch may start anywhere */
+    zsock_destroy(&d);
+    d = s_dealer(fx);
+    s_handshake(d, "p1", "eu", 6);
+    s_batch(d, 9, 10);
+    s_expect_ack(d, 10, false);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'p1'"), 8);
+    /* the agent dropped 11..12 unsent (its queue was full) and sends 13..14 twice: the copy
+     * starts over from its first unacked result, so it is stored without an ack timeout */
+    s_batch(d, 13, 14);
+    s_batch(d, 13, 14);
+    s_expect_ack(d, 14, false);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'p1'"),
+                     10);
+    zsock_destroy(&d);
+}
+
 int main(void)
 {
     zsys_init();
@@ -486,6 +577,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_peer_gets_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_failure_no_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_failure_later_batch_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gap_in_stream_held, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

@@ -1,0 +1,479 @@
+"""Proof with real networks (issue 4): three agents in three regions, each in its own Linux
+network namespace; the collector, PostgreSQL and a fake Slack receiver in another; the HTTP
+targets in another; all joined by one bridge in a "core" namespace (tests/lib/netns.py).
+Paths are cut with blackhole routes (the kernel has no netem).
+
+    ns core : br0                      10.77.0.0/24, every address inside the namespaces
+    ns col  : 10.77.0.2   collector (ZeroMQ :5555, API :8080), PostgreSQL :5432, Slack :8099
+    ns tgt  : 10.77.0.3   target "web" (the one the scenarios cut)
+              10.77.0.4   target "ctl" (never cut: must stay UP, never an incident)
+    ns r1/r2/r3 : 10.77.0.11/.12/.13   agent-r1/-r2/-r3 in regions r1/r2/r3
+
+The test reaches the API with curl run inside the collector's namespace (`ip netns exec`)
+and PostgreSQL through its Unix socket; the root namespace gets no interface at all.
+Intervals: 2 s, timeout 1 s, failureThreshold 2, successThreshold 1, heartbeats 1 s,
+throttleSeconds 0 (so the second outage of scenario 7 is notified too).
+
+  1. r1 cut from web: web DEGRADED; no incident, no notification for 3 intervals
+  2. r2 cut too: exactly one incident and one DOWN within failureThreshold x interval + 5 s
+  3. paths restored: the incident closes, exactly one RECOVERY
+  4. agent-r3 (voting DOWN) killed: its vote goes stale, the asset is judged by r1+r2 (a cut
+     of r1 now gives DEGRADED 1/2, where the dead agent's vote would have made 2/3 = DOWN);
+     AGENT_DOWN / AGENT_UP exactly once each if the collector has them, else connected=false
+  7. collector kill -9 during an open incident, restart: the same incident stays open, no
+     repeated DOWN; it closes on recovery with one RECOVERY
+Scenarios 5 (isolation) and 6 (flapping) of the issue are not built yet and not tested here.
+Without permission for `ip netns add` the test FAILS with the reason.
+"""
+import json
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (AGENT_BIN, COLLECTOR_BIN, SLOW, SOURCE_DIR, check,  # noqa: E402
+                     classify_message, log, measure, run_test, wait_all, wait_for)
+from netns import Topology  # noqa: E402
+
+INTERVAL = 2
+TIMEOUT = 1
+FAIL_T = 2
+SUCC_T = 1
+HB_MS = 1000
+COL, TGT = "10.77.0.2", "10.77.0.3"
+CTL_TGT = "10.77.0.4"
+REGIONS = {"r1": "10.77.0.11", "r2": "10.77.0.12", "r3": "10.77.0.13"}
+API = "http://%s:8080" % COL
+WEB, CTL = "web", "ctl"
+WEB_NAME = "Web behind the cut"
+# absence is asserted by watching this long (3 more probe rounds per agent)
+WATCH_S = 3 * INTERVAL
+# scenario 2 bound (issue 4): failureThreshold x interval + 5 s (adaptive intervals are not
+# built, so the normal interval)
+DOWN_BOUND = FAIL_T * INTERVAL + 5.0
+UP_BOUND = SUCC_T * INTERVAL + 5.0
+
+
+def as_list(obj, key):
+    if isinstance(obj, list):
+        return obj
+    if isinstance(obj, dict) and isinstance(obj.get(key), list):
+        return obj[key]
+    raise AssertionError("expected a list (or {%r: [...]}), got %r" % (key, obj))
+
+
+class World:
+    """Handles on everything the scenarios look at."""
+
+    def __init__(self, env, topo, pg, hook_log):
+        self.env, self.topo, self.pg, self.hook_log = env, topo, pg, hook_log
+        self.procs = []
+
+    # --- the collector's view ----------------------------------------------------------
+    def api(self, path):
+        st, body = self.topo.http_get("col", API + path, timeout=3.0)
+        if st != 200:
+            raise AssertionError("GET %s -> %s: %s" % (path, st, body[:300]))
+        return json.loads(body)
+
+    def states(self):
+        return {a["id"]: a.get("state") for a in as_list(self.api("/api/assets"), "assets")}
+
+    def state(self, asset=WEB):
+        return self.states().get(asset)
+
+    # --- PostgreSQL --------------------------------------------------------------------
+    def incidents(self, asset=WEB):
+        """[(id, open?)] of the asset's incidents, oldest first."""
+        return [(int(r[0]), r[1] == "t") for r in self.pg.query(
+            "SELECT id, ended_at IS NULL FROM incidents WHERE asset_id = '%s' ORDER BY id"
+            % asset)]
+
+    def open_ids(self, asset=WEB):
+        return [i for i, o in self.incidents(asset) if o]
+
+    def outbox(self, event=None):
+        """Outbox rows (event, asset_id, status, agent); agent only once the column exists."""
+        has_agent = self.pg.scalar(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name='notifications' "
+            "AND column_name='agent_id'") == "1"
+        rows = self.pg.query("SELECT event, coalesce(asset_id, ''), status, %s FROM "
+                             "notifications ORDER BY id"
+                             % ("coalesce(agent_id, '')" if has_agent else "''"))
+        return [r for r in rows if event is None or r[0] == event]
+
+    def connected(self, agent):
+        return self.pg.scalar("SELECT connected FROM agents WHERE id = '%s'" % agent)
+
+    # --- the fake Slack receiver -------------------------------------------------------
+    def messages(self):
+        try:
+            with open(self.hook_log, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        # only complete lines: the receiver may be appending one right now
+        return [json.loads(ln) for ln in text.split("\n")[:-1] if ln.strip()]
+
+    def kinds(self):
+        """Every delivered message as 'DOWN web', 'RECOVERY web', 'AGENT_DOWN agent-r3'..."""
+        out = []
+        for m in self.messages():
+            doc = m.get("json") or {}
+            att = (doc.get("attachments") or [{}])[0] if isinstance(doc, dict) else {}
+            fields = {f.get("title"): f.get("value") for f in att.get("fields") or []
+                      if isinstance(f, dict)}
+            if "Agent" in fields:
+                up = str(att.get("color", "")).upper() == "#36A64F"
+                out.append("%s %s" % ("AGENT_UP" if up else "AGENT_DOWN", fields["Agent"]))
+            else:
+                who = WEB if WEB_NAME in m.get("body", "") else "other"
+                out.append("%s %s" % (classify_message(m), who))
+        return out
+
+    def count(self, kind):
+        return self.kinds().count(kind)
+
+    # --- helpers -----------------------------------------------------------------------
+    def wait(self, what, cond, timeout):
+        return wait_for(cond, timeout, what, interval=0.1, procs=self.procs)
+
+    def hold(self, seconds, conds):
+        """Asserts every condition holds at every poll for `seconds` (absence checks)."""
+        t0 = time.monotonic()
+        polls = 0
+        while True:
+            for name, cond in conds.items():
+                try:
+                    ok = cond()
+                except Exception as e:  # noqa: BLE001 - a failed read is a violation too
+                    ok, name = False, "%s (%r)" % (name, e)
+                if not ok:
+                    raise AssertionError("after %.1f s of a %.0f s watch: not %s (states %r, "
+                                         "messages %r)" % (time.monotonic() - t0, seconds,
+                                                           name, self.states(), self.kinds()))
+            for p in self.procs:
+                if not p.alive():
+                    raise AssertionError("%s exited during a watch" % p.name)
+            polls += 1
+            if time.monotonic() - t0 >= seconds:
+                break
+            time.sleep(0.25)
+        log("held for %.1f s (%d polls): %s" % (seconds, polls, "; ".join(conds)))
+
+
+def setup(env):
+    topo = Topology(env, log=log)
+    t0 = time.monotonic()
+    topo.add_node("col", [COL])
+    topo.add_node("tgt", [TGT, CTL_TGT])
+    for r, addr in REGIONS.items():
+        topo.add_node(r, [addr])
+    measure("namespaces + bridge + veths created", time.monotonic() - t0)
+
+    # targets: one HTTP server in the tgt namespace answering on both addresses
+    www = env.path("www")
+    os.makedirs(www)
+    with open(os.path.join(www, "health"), "w") as f:
+        f.write("ok\n")
+    target = env.proc("target", topo.argv("tgt", [sys.executable, "-m", "http.server", "8080",
+                                                  "--bind", "0.0.0.0", "--directory", www]))
+    target.start()
+    for r in REGIONS:
+        for addr in (TGT, CTL_TGT):
+            topo.wait_http(r, "http://%s:8080/health" % addr, timeout=15 * SLOW)
+    log("every region reaches both targets")
+
+    t0 = time.monotonic()
+    pg = topo.start_pg(env, "col", COL)
+    measure("postgres initdb+start in the col namespace", time.monotonic() - t0)
+
+    hook_log = env.path("slack.jsonl")
+    hook = env.proc("slack", topo.argv("col", [
+        sys.executable, os.path.join(SOURCE_DIR, "tests", "lib", "fake_webhook.py"),
+        "--host", COL, "--port", "8099", "--log", hook_log]))
+    hook.start()
+    hook.wait_log(r"listening", 15 * SLOW)
+
+    asset = {"assetType": "http", "intervalSeconds": INTERVAL, "timeoutSeconds": TIMEOUT,
+             "expectedStatusCodes": [200], "failureThreshold": FAIL_T,
+             "successThreshold": SUCC_T, "quorum": "majority"}
+    manifest = {"assets": [
+        dict(asset, id=WEB, name=WEB_NAME, address="http://%s:8080/health" % TGT),
+        dict(asset, id=CTL, name="Control, never cut", address="http://%s:8080/health" % CTL_TGT)]}
+    notifiers = {"notifiers": {"slack": {"type": "slack", "webhookUrl":
+                                         "http://%s:8099/services/T0/B0/x" % COL}},
+                 "notificationPolicy": {"onDown": ["slack"], "onRecovery": ["slack"],
+                                        "throttleSeconds": 0, "repeatAlerts": False}}
+    col = env.proc("collector", topo.argv("col", [
+        COLLECTOR_BIN, "--manifest", env.write_json("manifest.json", manifest),
+        "--notifiers", env.write_json("notifiers.json", notifiers),
+        "--db", pg.ns_conninfo, "--bind", "tcp://%s:5555" % COL, "--api-port", "8080",
+        "--api-bind", COL, "--migrations", os.path.join(SOURCE_DIR, "migrations"),
+        "--heartbeat-ms", str(HB_MS)]), cwd=env.dir)
+    w = World(env, topo, pg, hook_log)
+    start_collector(w, col)
+    w.col = col
+
+    w.agents = {}
+    for r in REGIONS:
+        cwd = env.path("agent-" + r)
+        os.makedirs(cwd)
+        a = env.proc("agent-" + r, topo.argv(r, [
+            AGENT_BIN, "--collector", "tcp://%s:5555" % COL, "--id", "agent-" + r,
+            "--region", r, "--heartbeat-ms", str(HB_MS)]), cwd=cwd)
+        a.start()
+        w.agents[r] = a
+    w.procs = [target, hook, col] + list(w.agents.values())
+    return w
+
+
+def start_collector(w, col):
+    col.start()
+    w.wait("collector /api/health 200 (inside the col namespace)",
+           lambda: w.topo.http_get("col", API + "/api/health", 1.0)[0] == 200, 30)
+    return measure("collector start -> /api/health 200", time.monotonic() - col.started_at)
+
+
+def fresh_results(w, since_wall, asset=WEB):
+    """{agent: results of asset received after since_wall (unix seconds)}"""
+    return {r[0]: int(r[1]) for r in w.pg.query(
+        "SELECT agent_id, count(*) FROM probe_events WHERE asset_id = '%s' AND "
+        "received_at > to_timestamp(%f) GROUP BY agent_id" % (asset, since_wall))}
+
+
+def scenario_baseline(w):
+    t0, wall0 = time.monotonic(), time.time()
+    w.wait("2 results of both assets from every agent, both assets UP",
+           lambda: all(v >= 2 for v in [fresh_results(w, wall0 - 60, a).get("agent-" + r, 0)
+                                        for a in (WEB, CTL) for r in REGIONS])
+           and w.states() == {WEB: "UP", CTL: "UP"}, 30)
+    measure("agents start -> 3 regions reporting, both assets UP", time.monotonic() - t0)
+    regions = dict(w.pg.query("SELECT id, region FROM agents"))
+    check(regions == {"agent-" + r: r for r in REGIONS}, "agents table: %r" % regions)
+    check(w.incidents() == [] and w.kinds() == [], "no incident, no message while all is up")
+
+
+def scenario_1(w):
+    log("=== scenario 1: one region (r1) cut from web ===")
+    t_cut = time.monotonic()
+    w.topo.cut("r1", TGT)
+    w.wait("web DEGRADED", lambda: w.state() == "DEGRADED", DOWN_BOUND + 5)
+    measure("S1 cut r1 -> web DEGRADED (GET /api/assets)", time.monotonic() - t_cut)
+    w.hold(WATCH_S, {"web DEGRADED": lambda: w.state() == "DEGRADED",
+                     "ctl UP": lambda: w.state(CTL) == "UP",
+                     "no incident": lambda: w.incidents() == [],
+                     "no notification row": lambda: w.outbox() == [],
+                     "no message": lambda: w.kinds() == []})
+    check(True, "S1: 1 of 3 regions cut -> DEGRADED, no incident, no notification "
+          "(watched %d s = %d intervals)" % (WATCH_S, WATCH_S // INTERVAL))
+
+
+def scenario_2(w):
+    log("=== scenario 2: two regions (r1, r2) cut from web ===")
+    wall_cut = time.time()
+    w.topo.cut("r2", TGT)
+    bound = DOWN_BOUND
+    log("bound: failureThreshold %d x interval %d s + 5 s = %.1f s (normal interval: "
+        "adaptive faster intervals are not built)" % (FAIL_T, INTERVAL, bound))
+    got = wait_all({"incident": lambda: len(w.open_ids()) == 1,
+                    "DOWN": lambda: w.count("DOWN web") >= 1,
+                    "state": lambda: w.state() == "DOWN"}, bound + 10, procs=w.procs)
+    measure("S2 cut r2 -> incident open in Postgres (bound %.0f s)" % bound, got["incident"])
+    measure("S2 cut r2 -> DOWN delivered to Slack (bound %.0f s)" % bound, got["DOWN"])
+    measure("S2 cut r2 -> web DOWN in /api/assets", got["state"])
+    for k in ("incident", "DOWN"):
+        check(got[k] <= bound, "S2: %s within %.1f s of the cut (%.3f s)" % (k, bound, got[k]))
+    w.hold(2 * INTERVAL, {"web DOWN": lambda: w.state() == "DOWN",
+                          "exactly one incident": lambda: len(w.incidents()) == 1,
+                          "exactly one DOWN message": lambda: w.kinds() == ["DOWN web"],
+                          "ctl UP": lambda: w.state(CTL) == "UP"})
+    iid = w.open_ids()[0]
+    details = json.loads(w.pg.scalar("SELECT details FROM incidents WHERE id = %d" % iid))
+    log("incident %d details: %s" % (iid, json.dumps(details)))
+    down = sorted(d.get("agent", "") for d in details
+                  if isinstance(d, dict) and d.get("vote") == "DOWN")
+    check(down == ["agent-r1", "agent-r2"], "S2: the incident names r1 and r2 as voting DOWN "
+          "(%r)" % down)
+    lag = float(w.pg.scalar("SELECT extract(epoch FROM started_at) FROM incidents WHERE id = %d"
+                            % iid))
+    log("incident started_at is %.3f s after the first cut (r1's first failing probe), the "
+        "second cut was %.3f s after the first" % (lag - w.wall_cut1, wall_cut - w.wall_cut1))
+    check(w.wall_cut1 - TIMEOUT - 0.5 <= lag <= wall_cut,
+          "S2: started_at is r1's first failing probe (between the first cut and the second)")
+    rows = w.outbox("DOWN")
+    check(len(rows) == 1 and rows[0][2] == "sent", "S2: one DOWN outbox row, sent (%r)" % rows)
+    return iid
+
+
+def scenario_3(w, iid):
+    log("=== scenario 3: paths restored ===")
+    t0 = time.monotonic()
+    w.topo.restore("r1", TGT)
+    w.topo.restore("r2", TGT)
+    got = wait_all({"closed": lambda: w.open_ids() == [],
+                    "RECOVERY": lambda: w.count("RECOVERY web") >= 1,
+                    "UP": lambda: w.state() == "UP"}, UP_BOUND + 10, procs=w.procs)
+    measure("S3 restore -> incident closed (bound %.0f s)" % UP_BOUND, got["closed"])
+    measure("S3 restore -> RECOVERY delivered to Slack", got["RECOVERY"])
+    measure("S3 restore -> web UP in /api/assets", got["UP"])
+    check(got["closed"] <= UP_BOUND, "S3: closed within successThreshold x interval + 5 s")
+    w.hold(2 * INTERVAL, {"web UP": lambda: w.state() == "UP",
+                          "one incident, closed": lambda: w.incidents() == [(iid, False)],
+                          "DOWN then RECOVERY": lambda: w.kinds() == ["DOWN web",
+                                                                      "RECOVERY web"]})
+    log("S3 took %.1f s" % (time.monotonic() - t0))
+
+
+def agent_down_built():
+    with open(COLLECTOR_BIN, "rb") as f:
+        return b"AGENT_DOWN" in f.read()
+
+
+def scenario_4(w):
+    log("=== scenario 4: an agent voting DOWN is killed; the other two judge ===")
+    built = agent_down_built()
+    log("AGENT_DOWN notifications %s in %s" % ("ARE built" if built else "are NOT built yet",
+                                                COLLECTOR_BIN))
+    w.topo.cut("r3", TGT)
+    t0 = time.monotonic()
+    w.wait("web DEGRADED (r3 votes DOWN, 1 of 3)", lambda: w.state() == "DEGRADED",
+           DOWN_BOUND + 5)
+    measure("S4 cut r3 -> web DEGRADED", time.monotonic() - t0)
+    a3 = w.agents["r3"]
+    before = list(w.kinds())
+    t_kill = time.monotonic()
+    a3.kill9()
+    w.procs.remove(a3)
+    conds = {"disconnected": lambda: w.connected("agent-r3") == "f",
+             "stale": lambda: w.state() == "UP"}
+    if built:
+        conds["AGENT_DOWN"] = lambda: w.count("AGENT_DOWN agent-r3") >= 1
+    got = wait_all(conds, 3 * INTERVAL + 15, procs=w.procs)
+    measure("S4 kill -9 agent-r3 -> agents.connected=false (3 heartbeats = %.0f s)"
+            % (3 * HB_MS / 1000), got["disconnected"])
+    measure("S4 kill -9 agent-r3 -> its DOWN vote stale, web UP (3 intervals = %d s)"
+            % (3 * INTERVAL), got["stale"])
+    if built:
+        measure("S4 kill -9 agent-r3 -> AGENT_DOWN delivered to Slack", got["AGENT_DOWN"])
+    else:
+        log("NOTE: AGENT_DOWN notifications are not built yet: asserted agents.connected=false "
+            "instead")
+    w.topo.restore("r3", TGT)       # r3 is dead; its path is restored for the restart
+
+    # r3's last vote was DOWN: if a dead agent still counted, r1's DOWN would make 2 of 3
+    t0 = time.monotonic()
+    w.topo.cut("r1", TGT)
+    w.wait("web DEGRADED (1 of 2 live agents)", lambda: w.state() == "DEGRADED", DOWN_BOUND + 5)
+    measure("S4 cut r1 with r3 dead -> web DEGRADED (1/2 live)", time.monotonic() - t0)
+    w.hold(WATCH_S, {"web DEGRADED (1 of 2 live agents)": lambda: w.state() == "DEGRADED",
+                     "no new incident": lambda: w.open_ids() == [] and len(w.incidents()) == 1,
+                     "no asset message": lambda: [k for k in w.kinds() if "web" in k]
+                     == ["DOWN web", "RECOVERY web"]})
+    check(True, "S4: with agent-r3 dead the verdict uses the 2 live agents: r1 DOWN -> "
+          "DEGRADED, not DOWN (r3's last vote was DOWN)")
+    t0 = time.monotonic()
+    w.topo.restore("r1", TGT)
+    w.wait("web UP", lambda: w.state() == "UP", UP_BOUND + 5)
+    measure("S4 restore r1 -> web UP", time.monotonic() - t0)
+
+    wall_start = time.time()
+    a3.start()
+    w.procs.append(a3)
+    conds = {"connected": lambda: w.connected("agent-r3") == "t",
+             "results": lambda: fresh_results(w, wall_start).get("agent-r3", 0) >= 1}
+    if built:
+        conds["AGENT_UP"] = lambda: w.count("AGENT_UP agent-r3") >= 1
+    got = wait_all(conds, 20, procs=w.procs)
+    measure("S4 restart agent-r3 -> agents.connected=true", got["connected"])
+    measure("S4 restart agent-r3 -> its results stored again", got["results"])
+    if built:
+        measure("S4 restart agent-r3 -> AGENT_UP delivered to Slack", got["AGENT_UP"])
+    want = before + (["AGENT_DOWN agent-r3", "AGENT_UP agent-r3"] if built else [])
+    w.hold(2 * INTERVAL, {"messages %r" % want: lambda: w.kinds() == want,
+                          "web UP": lambda: w.state() == "UP",
+                          "one incident": lambda: len(w.incidents()) == 1})
+    ev = [r[0] for r in w.outbox() if r[0].startswith("AGENT_")]
+    if built:
+        check(ev == ["AGENT_DOWN", "AGENT_UP"], "S4: exactly one AGENT_DOWN then one AGENT_UP "
+              "in the outbox (%r) and on Slack" % ev)
+    else:
+        check(ev == [], "S4: no AGENT_* outbox rows (not built)")
+    log("S4 took %.1f s from the kill" % (time.monotonic() - t_kill))
+
+
+def scenario_7(w):
+    log("=== scenario 7: collector kill -9 during an open incident ===")
+    t_cut = time.monotonic()
+    w.topo.cut("r1", TGT)
+    w.topo.cut("r2", TGT)
+    got = wait_all({"incident": lambda: len(w.open_ids()) == 1,
+                    "DOWN": lambda: w.count("DOWN web") >= 2}, DOWN_BOUND + 10, procs=w.procs)
+    measure("S7 cut r1+r2 -> incident open (bound %.0f s)" % DOWN_BOUND, got["incident"])
+    measure("S7 cut r1+r2 -> DOWN delivered", got["DOWN"])
+    check(got["incident"] <= DOWN_BOUND, "S7: incident within the bound")
+    iid = w.open_ids()[0]
+    msgs = list(w.kinds())
+    check(msgs.count("DOWN web") == 2, "S7: second DOWN delivered (%r)" % msgs)
+    w.wait("the DOWN outbox row sent", lambda: all(r[2] == "sent" for r in w.outbox()), 10)
+    n_rows = len(w.outbox())
+
+    w.procs.remove(w.col)
+    w.col.kill9()
+    wall_restart = time.time()
+    start_collector(w, w.col)
+    w.procs.append(w.col)
+    got = wait_all({"agents": lambda: all(v >= 1 for v in [
+        fresh_results(w, wall_restart).get("agent-" + r, 0) for r in REGIONS]),
+        "DOWN": lambda: w.state() == "DOWN"}, 30, procs=w.procs)
+    measure("S7 collector restart -> results of all 3 agents stored", got["agents"])
+    measure("S7 collector restart -> web DOWN again in /api/assets", got["DOWN"])
+    w.hold(WATCH_S, {"the same incident open": lambda: w.open_ids() == [iid],
+                     "two incidents in all": lambda: len(w.incidents()) == 2,
+                     "no repeated DOWN": lambda: w.kinds() == msgs,
+                     "no new outbox row": lambda: len(w.outbox()) == n_rows})
+    check(True, "S7: after kill -9 + restart incident %d is still the one open, no DOWN "
+          "re-sent" % iid)
+
+    t0 = time.monotonic()
+    w.topo.restore("r1", TGT)
+    w.topo.restore("r2", TGT)
+    got = wait_all({"closed": lambda: w.open_ids() == [],
+                    "RECOVERY": lambda: w.count("RECOVERY web") >= 2}, UP_BOUND + 10,
+                   procs=w.procs)
+    measure("S7 restore -> incident closed", got["closed"])
+    measure("S7 restore -> RECOVERY delivered", got["RECOVERY"])
+    w.hold(2 * INTERVAL, {"incident %d closed" % iid: lambda: (iid, False) in w.incidents()
+                          and w.open_ids() == [],
+                          "one RECOVERY more": lambda: w.kinds() == msgs + ["RECOVERY web"]})
+    log("S7 took %.1f s" % (time.monotonic() - t0 + (t0 - t_cut)))
+
+
+def main(env):
+    w = setup(env)
+    scenario_baseline(w)
+    w.wall_cut1 = time.time()
+    scenario_1(w)
+    iid = scenario_2(w)
+    scenario_3(w, iid)
+    scenario_4(w)
+    scenario_7(w)
+
+    check(w.incidents(CTL) == [] and w.state(CTL) == "UP", "ctl (never cut): UP, no incident")
+    rows = w.outbox()
+    check(all(r[2] == "sent" for r in rows), "every outbox row sent (%r)" % rows)
+    log("all messages: %r" % w.kinds())
+    for p in list(w.agents.values()) + [w.col]:
+        rc = p.stop(timeout=10)
+        check(rc == 0, "%s exits 0 on SIGTERM (rc=%s)" % (p.name, rc))
+    log("not covered here (not built yet): scenario 5 isolation, scenario 6 flapping")
+    warn = [ln for ln in w.col.log_text().splitlines()
+            if re.search(r"Z (WARN|ERROR|warn|error|warning) ", ln)]
+    log("collector warnings/errors during the run (%d):" % len(warn))
+    for ln in warn[:40]:
+        log("  " + ln)
+
+
+if __name__ == "__main__":
+    run_test(main)

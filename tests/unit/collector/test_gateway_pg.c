@@ -142,9 +142,13 @@ static Statusd__Envelope *s_recv_env(zsock_t *d, int wait_ms)
     return env;
 }
 
+/* heartbeat period the test agents announce in Hello (0: none, the collector's applies) */
+static uint32_t s_hello_heartbeat_ms;
+
 static void s_hello(zsock_t *d, const char *id, const char *region)
 {
     Statusd__Hello h = STATUSD__HELLO__INIT;
+    h.heartbeat_ms = s_hello_heartbeat_ms;
     h.agent_id = (char *) id;
     h.region = (char *) region;
     h.version = "test";
@@ -568,6 +572,64 @@ static void test_gap_in_stream_held(void **state)
     zsock_destroy(&d);
 }
 
+/* A batch the gateway cannot hand to ingest (its queue full or gone) is lost before storage:
+ * the gateway must not let a later batch of that connection through (its Ack would cover the
+ * lost one), and must make the agent reconnect and resend: it ignores the connection's
+ * batches and stops answering its heartbeats until the agent says Hello again. */
+static void test_batch_lost_before_ingest_forces_resync(void **state)
+{
+    fx_t *fx = *state;
+    /* stopping the ingest actor can take seconds: announce a slow heartbeat so the gateway
+     * does not judge this agent silent meanwhile */
+    s_hello_heartbeat_ms = 60000;
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "r1", "eu", 0);
+    s_expect_engine(fx, "AGENT|r1|eu|UP");
+    s_batch(d, 1, 2);
+    s_expect_ack(d, 2, false);
+    /* nobody receives BUS_INGEST any more; the gateway's socket learns it asynchronously
+     * (until then a send vanishes in the dying pipe): send until a drop is seen */
+    zactor_destroy(&fx->ingest);
+    uint64_t seq = 3;
+    bool dropped = false;
+    for (sd_ms_t deadline = sd_mono_ms() + WAIT_MS; !dropped && sd_mono_ms() < deadline;) {
+        s_batch(d, seq, seq + 1);
+        seq += 2;
+        zclock_sleep(20); /* pacing while polling a counter, not synchronisation */
+        char *text = metrics_render(fx->ctx.metrics);
+        dropped = text && strstr(text, "statusd_bus_dropped_total{from=\"gateway\",to=\"ingest\"}");
+        free(text);
+    }
+    printf("first batch dropped before ingest: seq %" PRIu64 "\n", seq - 2);
+    assert_true(dropped);
+    s_batch(d, seq, seq + 1);
+    assert_true(s_metric_wait(fx, "statusd_batches_resync_dropped_total 1"));
+    /* silence: the agent's own liveness check will reconnect it */
+    s_heartbeat(d, 42);
+    Statusd__Envelope *e = s_recv_env(d, 500);
+    if (e)
+        fprintf(stderr, "unexpected answer body %d\n", e->body_case);
+    assert_null(e);
+    /* a new connection's Hello clears the state: its heartbeats are answered again */
+    zsock_t *d2 = s_dealer(fx);
+    s_hello(d2, "r1", "eu");
+    s_heartbeat(d2, 43);
+    bool echoed = false;
+    for (int i = 0; i < 4 && !echoed; i++) {
+        Statusd__Envelope *x = s_recv_env(d2, WAIT_MS);
+        if (!x)
+            break;
+        echoed = x->body_case == STATUSD__ENVELOPE__BODY_HEARTBEAT &&
+                 x->heartbeat->echo_sent_at_ms == 43;
+        statusd__envelope__free_unpacked(x, NULL);
+    }
+    assert_true(echoed);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'r1'"), 2);
+    s_hello_heartbeat_ms = 0;
+    zsock_destroy(&d2);
+    zsock_destroy(&d);
+}
+
 int main(void)
 {
     zsys_init();
@@ -579,6 +641,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_failure_no_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_failure_later_batch_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_in_stream_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_lost_before_ingest_forces_resync, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

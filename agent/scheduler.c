@@ -25,6 +25,7 @@ typedef struct {
     sd_ms_t next_due;
     uint64_t starts, skips;
     bool seen;
+    bool retired;      /* left the plan with a run in flight: kept until that run reports */
 } s_entry_t;
 
 struct sched {
@@ -32,6 +33,7 @@ struct sched {
     sched_result_fn *cb;
     void *cb_ctx;
     zhashx_t *assets; /* asset id -> s_entry_t* (not owned by the hash) */
+    zlistx_t *retired; /* s_entry_t* out of the plan whose last run is still in flight */
     const struct probe_ops *(*lookup)(const char *name);
     sched_stats_t stats;
 };
@@ -109,7 +111,26 @@ static void s_on_done(probe_result_t *r, void *ctx)
     sched_t *self = e->owner;
     e->run = NULL;
     self->stats.in_flight--;
+    if (e->retired) {
+        /* the plan dropped or changed this asset while it ran: its result still counts */
+        void *h = zlistx_find(self->retired, e);
+        if (h)
+            zlistx_delete(self->retired, h);
+        s_entry_destroy(&e);
+    }
     self->cb(r, self->cb_ctx);
+}
+
+/* Takes e out of the plan: destroyed now, or, with a run in flight, when that run reports,
+ * so an assignment change never loses a result. */
+static void s_retire(sched_t *self, s_entry_t *e)
+{
+    loop_timer_stop(&e->timer);
+    if (e->run && zlistx_add_end(self->retired, e)) {
+        e->retired = true;
+        return;
+    }
+    s_entry_destroy(&e);
 }
 
 static void s_start(s_entry_t *e)
@@ -230,7 +251,10 @@ sched_t *sched_new(const probe_env_t *env, sched_result_fn *cb, void *ctx)
     self->cb_ctx = ctx;
     self->lookup = probe_find;
     self->assets = zhashx_new();
-    if (!self->assets) {
+    self->retired = zlistx_new();
+    if (!self->assets || !self->retired) {
+        zhashx_destroy(&self->assets);
+        zlistx_destroy(&self->retired);
         free(self);
         return NULL;
     }
@@ -246,6 +270,11 @@ void sched_destroy(sched_t **p)
         for (s_entry_t *e = zhashx_first(self->assets); e; e = zhashx_next(self->assets))
             s_entry_destroy(&e);
         zhashx_destroy(&self->assets);
+    }
+    if (self->retired) {
+        for (s_entry_t *e = zlistx_first(self->retired); e; e = zlistx_next(self->retired))
+            s_entry_destroy(&e);
+        zlistx_destroy(&self->retired);
     }
     free(self);
     *p = NULL;
@@ -281,7 +310,7 @@ int sched_apply(sched_t *self, const probe_spec_t *specs, size_t n, char *err, s
         }
         if (old) {
             zhashx_delete(self->assets, old->spec.asset_id);
-            s_entry_destroy(&old);
+            s_retire(self, old);
         }
         if (zhashx_insert(self->assets, e->spec.asset_id, e) != 0) {
             s_entry_destroy(&e);
@@ -299,8 +328,7 @@ int sched_apply(sched_t *self, const probe_spec_t *specs, size_t n, char *err, s
             zlistx_add_end(gone, e);
     for (s_entry_t *e = zlistx_first(gone); e; e = zlistx_next(gone)) {
         zhashx_delete(self->assets, e->spec.asset_id);
-        s_entry_t *x = e;
-        s_entry_destroy(&x);
+        s_retire(self, e);
     }
     zlistx_destroy(&gone);
     self->stats.invalid = invalid;

@@ -1,7 +1,8 @@
 /* dns probe: one query for `address` with c-ares on the loop (its own channel per run, so the
  * server and transport are the asset's), judged like blackbox_exporter's dns prober: the
  * reply's rcode must be in validRcodes, then some answer record must contain answerContains.
- * status_code carries the DNS rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN ...). Phase: dns.
+ * status_code carries the DNS rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN ...), -1 when no reply
+ * came. Phase: dns.
  * Options (sd_probe_options.c validates):
  *   {"recordType": "A", "server": "10.0.0.53:53", "validRcodes": ["NOERROR"],
  *    "answerContains": "10.0.0.1", "transport": "udp"}
@@ -374,6 +375,7 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    run->result->status_code = -1; /* no reply yet: no rcode */
     run->spec = spec;
     run->o = o;
     run->done = done;

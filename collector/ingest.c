@@ -229,11 +229,34 @@ static void s_result_metrics(self_t *self, const char *agent, const char *region
         self->unknown_asset_logged = true;
         return;
     }
+    const sd_asset_t *asset = zhashx_lookup(self->assets, r->asset_id);
     const char *labels[] = {"asset", r->asset_id, "agent", agent, "region", region, NULL};
     s_gauge(self, "statusd_probe_success", "1 when the latest probe succeeded, else 0", labels,
             r->success ? 1 : 0);
     s_gauge(self, "statusd_probe_duration_seconds", "Latency of the latest probe", labels,
             r->latency_us / 1e6);
+    /* blackbox_exporter's meanings: phase durations of the latest probe, the leaf
+     * certificate's notAfter, the HTTP status, the DNS rcode */
+    for (size_t i = 0; i < r->n_phases && i < 8; i++) {
+        const Statusd__Phase *ph = r->phases[i];
+        if (!ph || !ph->name || !ph->name[0] || strlen(ph->name) > 32)
+            continue;
+        const char *pl[] = {"asset", r->asset_id, "agent", agent, "region", region,
+                            "phase", ph->name, NULL};
+        s_gauge(self, "statusd_probe_phase_duration_seconds",
+                "Duration of each phase of the latest probe", pl, ph->duration_us / 1e6);
+    }
+    if (r->cert_expiry_unix > 0)
+        s_gauge(self, "statusd_probe_cert_expiry_timestamp_seconds",
+                "Expiry of the server's leaf certificate seen by the latest probe (unix time)",
+                labels, (double) r->cert_expiry_unix);
+    const char *type = asset ? asset->asset_type : "";
+    if (strcmp(type, "http") == 0 && r->status_code > 0)
+        s_gauge(self, "statusd_probe_http_status_code",
+                "HTTP status of the latest probe's final response", labels, r->status_code);
+    else if (strcmp(type, "dns") == 0 && r->status_code >= 0)
+        s_gauge(self, "statusd_probe_dns_rcode", "DNS rcode of the latest probe's reply",
+                labels, r->status_code);
 }
 
 /* Forwards the newly stored results to the engine, re-encoded as one ResultBatch. */
@@ -503,7 +526,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     }
     for (size_t i = 0; ctx->manifest && i < ctx->manifest->n_assets; i++)
-        zhashx_insert(self->assets, ctx->manifest->assets[i].id, (void *) 1);
+        zhashx_insert(self->assets, ctx->manifest->assets[i].id, &ctx->manifest->assets[i]);
     return self;
 }
 

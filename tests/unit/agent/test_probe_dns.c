@@ -154,6 +154,7 @@ static void test_transports_and_timeout(void **state)
     sd_ms_t el = sd_mono_ms() - t0;
     assert_false(r->success);
     assert_string_equal(r->reason, "dns: timeout");
+    assert_int_equal(r->status_code, -1); /* no reply, no rcode */
     assert_true(el >= 490 && el < 2000);
     probe_result_destroy(&r);
 }

@@ -159,6 +159,11 @@ static void s_hello(zsock_t *d, const char *id, const char *region)
     s_send_env(d, &env);
 }
 
+static Statusd__Phase s_phases[2] = {
+    {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "connect", 1500},
+    {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "processing", 248500}};
+static Statusd__Phase *s_phase_ptrs[2] = {&s_phases[0], &s_phases[1]};
+
 static void s_batch(zsock_t *d, uint64_t from, uint64_t to)
 {
     Statusd__ProbeResult r[16], *rp[16];
@@ -172,6 +177,10 @@ static void s_batch(zsock_t *d, uint64_t from, uint64_t to)
         x->started_at_ms = sd_wall_ms();
         x->success = s != to; /* the latest one fails */
         x->latency_us = 250000;
+        x->status_code = x->success ? 200 : 503;
+        x->n_phases = 2;
+        x->phases = s_phase_ptrs;
+        x->cert_expiry_unix = 1900000000;
         rp[b.n_results++] = x;
     }
     b.results = rp;
@@ -327,6 +336,18 @@ static void test_hello_batch_replay(void **state)
     s_expect_ack(d, 3, false);
     assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'a1'"), 3);
     s_expect_engine(fx, "RESULTS|a1|eu|1,2,3");
+    /* the latest result's details, as blackbox_exporter names them */
+    assert_true(s_metric_has(fx, "statusd_probe_phase_duration_seconds{asset=\"web\",agent=\"a1\","
+                                 "region=\"eu\",phase=\"connect\"} 0.0015\n"));
+    assert_true(s_metric_has(fx, "statusd_probe_phase_duration_seconds{asset=\"web\",agent=\"a1\","
+                                 "region=\"eu\",phase=\"processing\"} 0.2485\n"));
+    assert_true(s_metric_has(fx, "statusd_probe_cert_expiry_timestamp_seconds{asset=\"web\","
+                                 "agent=\"a1\",region=\"eu\"} 1900000000\n"));
+    assert_true(s_metric_has(fx, "statusd_probe_http_status_code{asset=\"web\",agent=\"a1\","
+                                 "region=\"eu\"} 503\n"));
+    char *text = metrics_render(fx->ctx.metrics);
+    assert_null(strstr(text, "statusd_probe_dns_rcode")); /* an http asset has no rcode */
+    free(text);
 
     /* replay: acked again, not stored twice, not forwarded */
     s_batch(d, 1, 3);

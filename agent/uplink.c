@@ -331,6 +331,24 @@ static void s_on_heartbeat(loop_t *loop, loop_timer_t *t, void *ctx)
 
 /* --- receiving ------------------------------------------------------------------- */
 
+/* The collector does not know this connection (it restarted): say Hello again on the same
+ * socket now instead of waiting for three silent heartbeat periods. Everything unacked is
+ * resent after the Hello reply, as on any new connection. */
+static void s_on_hello_required(uplink_t *self)
+{
+    sd_ms_t now = loop_now(self->loop);
+    if (!self->hello_acked && now - self->connected_at < self->heartbeat_ms)
+        return; /* a Hello is on its way; one answer per in-flight message may follow */
+    self->stats.hello_requests++;
+    sd_info("uplink", "collector does not know this connection (restarted?), saying Hello "
+            "again endpoint=%s pending=%zu", self->endpoints[self->endpoint_i],
+            outq_len(self->outq));
+    self->hello_acked = false;
+    self->n_inflight = 0;
+    self->connected_at = now;
+    s_send_hello(self);
+}
+
 static void s_on_hello_ack(uplink_t *self, uint64_t hwm)
 {
     self->stats.hello_acks++;
@@ -424,6 +442,10 @@ static void s_handle(uplink_t *self, const uint8_t *data, size_t len)
         break;
     case STATUSD__ENVELOPE__BODY_HEARTBEAT: {
         self->stats.heartbeats_received++;
+        if (env->heartbeat->hello_required) {
+            s_on_hello_required(self);
+            break;
+        }
         int64_t now = sd_wall_ms();
         if (env->heartbeat->echo_sent_at_ms > 0 && env->heartbeat->echo_sent_at_ms <= now) {
             self->stats.rtt_ms = now - env->heartbeat->echo_sent_at_ms;

@@ -38,6 +38,7 @@ typedef struct {
     uint64_t hello_acks;      /* hello replies received */
     uint64_t collector_lost;  /* connections given up after 3 silent heartbeat periods */
     uint64_t hello_timeouts;  /* connections given up after 3 periods without a Hello reply */
+    uint64_t hello_requests;  /* Hellos said again because the collector did not know us */
     uint64_t batches_sent, results_sent;
     uint64_t resends;         /* pipelines restarted from the first unacked result */
     uint64_t gap_restarts;    /* batches sent twice after drop-oldest left a gap (see .c) */

@@ -521,6 +521,44 @@ static void test_gap_batch_sent_twice(void **state)
     s_fx_end(fx);
 }
 
+/* A restarted collector does not know this connection and answers Heartbeat{hello_required}:
+ * the agent says Hello again on the same socket at once (not after three silent heartbeat
+ * periods) and resends everything unacked after the reply. */
+static void test_hello_required_says_hello_at_once(void **state)
+{
+    fx_t *fx = s_fx_cfg(1, 500, 4, 1000, 1000);
+    s_push(fx, 2);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 2);
+    Statusd__Heartbeat hb = STATUSD__HEARTBEAT__INIT;
+    hb.sent_at_ms = sd_wall_ms();
+    hb.hello_required = true;
+    Statusd__Envelope req = STATUSD__ENVELOPE__INIT;
+    req.body_case = STATUSD__ENVELOPE__BODY_HEARTBEAT;
+    req.heartbeat = &hb;
+    sd_ms_t t0 = sd_mono_ms();
+    s_send(fx, &req);
+    env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 2000);
+    sd_ms_t took = sd_mono_ms() - t0;
+    printf("Hello again %lld ms after hello_required (heartbeat period 1000 ms)\n",
+           (long long) took);
+    assert_non_null(env);
+    assert_int_equal(env->hello->first_unacked_seq, 1);
+    statusd__envelope__free_unpacked(env, NULL);
+    assert_true(took < 1000);
+    uplink_stats_t st = uplink_stats(fx->up);
+    assert_int_equal(st.hello_requests, 1);
+    assert_int_equal(st.collector_lost, 0);
+    assert_int_equal(st.hello_timeouts, 0);
+    s_send_ack(fx, 0, true);
+    s_expect_batch(fx, 1, 2);
+    s_fx_end(fx);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -537,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_hello_reply_out_of_range_is_malformed),
         cmocka_unit_test(test_large_results_split_below_frame_limit),
         cmocka_unit_test(test_gap_batch_sent_twice),
+        cmocka_unit_test(test_hello_required_says_hello_at_once),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

@@ -380,8 +380,8 @@ static void test_hello_batch_replay(void **state)
     zsock_t *d2 = s_dealer(fx);
     s_handshake(d2, "a1", "eu", 5);
     s_expect_engine(fx, "AGENT|a1|eu|UP");
-    /* the old connection is unknown now: its batch is dropped without an answer; the new
-     * one's heartbeat is the next thing either socket hears */
+    /* the old connection is unknown now: its batch is dropped and answered only with
+     * Heartbeat{hello_required}; the new one's heartbeat gets the ordinary echo */
     s_batch(d, 6, 6);
     s_heartbeat(d2, 1);
     env = s_recv_env(d2, WAIT_MS);
@@ -389,8 +389,11 @@ static void test_hello_batch_replay(void **state)
     assert_int_equal(env->body_case, STATUSD__ENVELOPE__BODY_HEARTBEAT);
     statusd__envelope__free_unpacked(env, NULL);
     assert_true(s_metric_has(fx, "statusd_wire_unknown_peer_total{message=\"result_batch\"} 1"));
-    env = s_recv_env(d, 0);
-    assert_null(env);
+    env = s_recv_env(d, WAIT_MS);
+    assert_non_null(env);
+    assert_int_equal(env->body_case, STATUSD__ENVELOPE__BODY_HEARTBEAT);
+    assert_true(env->heartbeat->hello_required);
+    statusd__envelope__free_unpacked(env, NULL);
     assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE seq = 6"), 0);
     zsock_destroy(&d);
 
@@ -412,8 +415,13 @@ static void test_hello_batch_replay(void **state)
     assert_int_equal(s_count(fx, "SELECT count(*) FROM agents WHERE id = 'a1' AND connected"),
                      0);
     assert_true(s_metric_has(fx, "statusd_agents_connected 0"));
-    /* once gone, its batches are unknown until it says Hello again */
+    /* once gone, its batches are unknown until it says Hello again: it is asked to */
     s_batch(d2, 6, 6);
+    env = s_recv_env(d2, WAIT_MS);
+    assert_non_null(env);
+    assert_true(env->body_case == STATUSD__ENVELOPE__BODY_HEARTBEAT &&
+                env->heartbeat->hello_required);
+    statusd__envelope__free_unpacked(env, NULL);
     s_hello(d2, "a1", "eu");
     s_expect_ack(d2, 5, true);
     zsock_destroy(&d2);
@@ -474,13 +482,22 @@ static void test_malformed_dropped(void **state)
     zsock_destroy(&d);
 }
 
-static void test_unknown_peer_gets_nothing(void **state)
+/* A connection that never said Hello (an agent of the collector before its restart) gets
+ * nothing stored and one answer per message: Heartbeat{hello_required}, so it says Hello at
+ * once instead of after three silent heartbeat periods. */
+static void test_unknown_peer_asked_for_hello(void **state)
 {
     fx_t *fx = *state;
     zsock_t *d = s_dealer(fx);
     s_batch(d, 1, 1);
     s_heartbeat(d, 5);
-    /* the first thing this socket hears is the answer to its Hello */
+    for (int i = 0; i < 2; i++) {
+        Statusd__Envelope *e = s_recv_env(d, WAIT_MS);
+        assert_non_null(e);
+        assert_int_equal(e->body_case, STATUSD__ENVELOPE__BODY_HEARTBEAT);
+        assert_true(e->heartbeat->hello_required);
+        statusd__envelope__free_unpacked(e, NULL);
+    }
     s_handshake(d, "u1", "eu", 0);
     assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'u1'"), 0);
     assert_true(s_metric_has(fx, "statusd_wire_unknown_peer_total{message=\"heartbeat\"} 1"));
@@ -658,7 +675,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hello_batch_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_peer_gets_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_peer_asked_for_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_failure_no_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_failure_later_batch_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_in_stream_held, setup, teardown),

@@ -76,6 +76,56 @@ static void s_serve_one(srv_t *s, int fd)
             w = write(fd, "needle", 6);
         close(fd);
         return;
+    } else if (sp && strncmp(sp, " /hdrs ", 7) == 0) {
+        /* which of the probe's headers arrived (credentials must not cross to another host) */
+        char body[64];
+        int bl = snprintf(body, sizeof body, "auth=%s cookie=%s x-probe=%s",
+                          strcasestr(req, "\r\nAuthorization:") ? "yes" : "no",
+                          strcasestr(req, "\r\nCookie:") ? "yes" : "no",
+                          strstr(req, "X-Probe: yes") ? "yes" : "no");
+        snprintf(echo, sizeof echo,
+                 "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", bl,
+                 body);
+        resp = echo;
+    } else if (sp && strncmp(sp, " /drip ", 7) == 0) {
+        /* a slow redirect loop: each hop costs 300 ms, the probe's one timeout covers them all */
+        usleep(300000);
+        resp = "HTTP/1.1 302 Found\r\nLocation: /drip\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    } else if (sp && (strncmp(sp, " /r30", 5) == 0 || strncmp(sp, " /moved ", 8) == 0)) {
+        /* /r<code><target-key>: a <code> redirect; /moved: 301 to this server's absolute /ok */
+        static const struct {
+            const char *path, *code, *loc, *host; /* host: Location is http://host:PORT loc */
+        } R[] = {{"/r301echo", "301 Moved Permanently", "/echo", NULL},
+                 {"/r302echo", "302 Found", "/echo", NULL},
+                 {"/r303echo", "303 See Other", "/echo", NULL},
+                 {"/r307echo", "307 Temporary Redirect", "/echo", NULL},
+                 {"/r308echo", "308 Permanent Redirect", "/echo", NULL},
+                 {"/r303head", "303 See Other", "/headonly", NULL},
+                 {"/r302ftp", "302 Found", "ftp://127.0.0.1/file", NULL},
+                 {"/r302other", "302 Found", "/hdrs", "localhost"},
+                 {"/r302slow", "302 Found", "/slow", NULL},
+                 {"/moved", "301 Moved Permanently", "/ok", "127.0.0.1"}};
+        resp = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        for (size_t i = 0; i < sizeof R / sizeof R[0]; i++) {
+            size_t pl = strlen(R[i].path);
+            if (strncmp(sp + 1, R[i].path, pl) != 0 || sp[1 + pl] != ' ')
+                continue;
+            char loc[128];
+            if (R[i].host)
+                snprintf(loc, sizeof loc, "http://%s:%d%s", R[i].host, s->port, R[i].loc);
+            else
+                snprintf(loc, sizeof loc, "%s", R[i].loc);
+            snprintf(echo, sizeof echo,
+                     "HTTP/1.1 %s\r\nLocation: %s\r\nContent-Length: 0\r\nConnection: "
+                     "close\r\n\r\n",
+                     R[i].code, loc);
+            resp = echo;
+        }
+    } else if (sp && strncmp(sp, " /headonly ", 11) == 0) {
+        resp = strncmp(req, "HEAD ", 5) == 0
+                   ? "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                   : "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: "
+                     "close\r\n\r\n";
     } else if (sp && strncmp(sp, " /loop ", 7) == 0) {
         resp = "HTTP/1.1 301 Moved\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
     } else if (strncmp(req, "HEAD /ok ", 9) == 0) {
@@ -251,6 +301,72 @@ static void test_redirect_options(void **state)
     s_expect("/loop", "", 0, 301, "stopped after 10 redirects");
 }
 
+/* Redirects are followed by the probe itself (not libcurl): libcurl's method rules, credentials
+ * kept from other hosts, only http/https, one timeout over every hop, phases summed. */
+static void test_redirects_followed_by_probe(void **state)
+{
+    char url[96];
+    int64_t el;
+    /* 301 to the same host (absolute Location): the final response is judged */
+    s_expect("/moved", "{\"bodyContains\":\"hello\"}", 1, 200, "");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/moved", S.port);
+    probe_result_t *r = s_probe(url, 5000, NULL, 0, &el);
+    assert_true(r->success);
+    assert_int_equal(r->n_phases, 4); /* dns connect processing transfer, summed over 2 hops */
+    assert_string_equal(r->phases[1].name, "connect");
+    assert_string_equal(r->phases[3].name, "transfer");
+    assert_true(r->latency_us > 0);
+    probe_result_destroy(&r);
+    /* POST + 301/302/303 becomes a GET without body; 303 turns PUT into GET too */
+    const char *post = "{\"method\":\"POST\",\"body\":\"a=1\",\"bodyRegex\":\"^method=GET .*body=$\"}";
+    s_expect("/r301echo", post, 1, 200, "");
+    s_expect("/r302echo", post, 1, 200, "");
+    s_expect("/r303echo", post, 1, 200, "");
+    s_expect("/r303echo", "{\"method\":\"PUT\",\"body\":\"z\",\"bodyRegex\":\"^method=GET .*body=$\"}",
+             1, 200, "");
+    /* 302 keeps a PUT (libcurl's rule: only POST changes), 307/308 keep POST, body, headers */
+    s_expect("/r302echo", "{\"method\":\"PUT\",\"body\":\"zz\",\"bodyRegex\":\"^method=PUT .*body=zz$\"}",
+             1, 200, "");
+    const char *keep = "{\"method\":\"POST\",\"body\":\"a=1\",\"headers\":{\"X-Probe\":\"yes\"},"
+                       "\"bodyContains\":\"method=POST x-probe=yes body=a=1\"}";
+    s_expect("/r307echo", keep, 1, 200, "");
+    s_expect("/r308echo", keep, 1, 200, "");
+    /* HEAD stays HEAD (/headonly answers 405 to anything else) */
+    s_expect("/r303head", "{\"method\":\"HEAD\"}", 1, 200, "");
+    /* to another host (localhost, no lookup): no Authorization/Cookie there, other headers go */
+#define CREDS(want)                                                                          \
+    "{\"headers\":{\"Authorization\":\"Bearer t\",\"Cookie\":\"c=1\",\"X-Probe\":\"yes\"},"         \
+    "\"bodyContains\":\"" want "\"}"
+    s_expect("/hdrs", CREDS("auth=yes cookie=yes x-probe=yes"), 1, 200, "");
+    s_expect("/r302other", CREDS("auth=no cookie=no x-probe=yes"), 1, 200, "");
+#undef CREDS
+    /* only http and https are followed; the 3xx stays the status */
+    s_expect("/r302ftp", "", 0, 302,
+             "redirect to \"ftp://127.0.0.1/file\" refused: only http and https are followed");
+    s_expect("/redirect", "{\"maxRedirects\":0}", 0, 302, "stopped after 0 redirects");
+}
+
+static void test_timeout_across_hops(void **state)
+{
+    char url[96];
+    int64_t el;
+    /* 300 ms per hop: a per-hop timeout would run 10 hops (3 s) into "stopped after" */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/drip", S.port);
+    probe_result_t *r = s_probe(url, 1000, NULL, 0, &el);
+    assert_false(r->success);
+    assert_string_equal(r->reason, "timeout after 1000 ms");
+    assert_true(el >= 990 && el < 1900);
+    assert_true(r->latency_us >= 900000);
+    probe_result_destroy(&r);
+    /* the second hop never answers */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/r302slow", S.port);
+    r = s_probe(url, 400, NULL, 0, &el);
+    assert_false(r->success);
+    assert_string_equal(r->reason, "timeout after 400 ms");
+    assert_true(el >= 390 && el < 2000);
+    probe_result_destroy(&r);
+}
+
 static void test_ok(void **state)
 {
     char url[64];
@@ -378,6 +494,8 @@ int main(void)
         cmocka_unit_test(test_methods_headers_body),
         cmocka_unit_test(test_body_checks),
         cmocka_unit_test(test_redirect_options),
+        cmocka_unit_test(test_redirects_followed_by_probe),
+        cmocka_unit_test(test_timeout_across_hops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -393,6 +394,195 @@ static void test_probes_resolve_names(void **state)
     curl_global_cleanup();
 }
 
+/* ---- http redirects to other names go through c-ares too --------------------------------
+ * A dual-stack server: /go redirects from 127.0.0.1 to host.test (a name only the test DNS
+ * server knows: success proves c-ares resolved it, not libcurl or the system), /nx to an
+ * NXDOMAIN name, /quiet to a name the server never answers, /hold to host.test's /held, which
+ * never answers (counted, so a test knows the second hop is in flight). */
+typedef struct {
+    int lfd, stop[2], port, held[8], n_held;
+    volatile int n_held_seen;
+    pthread_t th;
+} rsrv_t;
+
+static void *s_redirect_server(void *arg)
+{
+    rsrv_t *s = arg;
+    for (;;) {
+        struct pollfd p[2] = {{s->lfd, POLLIN, 0}, {s->stop[0], POLLIN, 0}};
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[1].revents)
+            break;
+        int c = accept(s->lfd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char req[2048] = "";
+        ssize_t n = read(c, req, sizeof req - 1);
+        req[n > 0 ? n : 0] = 0;
+        char resp[512];
+        const char *to = NULL;
+        if (strstr(req, " /go "))
+            to = "http://host.test:%d/final";
+        else if (strstr(req, " /nx "))
+            to = "http://nope.invalid:%d/";
+        else if (strstr(req, " /quiet "))
+            to = "http://silent.test:%d/";
+        else if (strstr(req, " /hold "))
+            to = "http://host.test:%d/held";
+        if (strstr(req, " /held ") && s->n_held < 8) {
+            s->held[s->n_held++] = c;
+            __atomic_store_n(&s->n_held_seen, s->n_held, __ATOMIC_SEQ_CST);
+            continue;
+        }
+        if (to) {
+            char loc[128];
+            snprintf(loc, sizeof loc, "%s", to);
+            char *pct = strstr(loc, "%d");
+            char tail[64];
+            snprintf(tail, sizeof tail, "%s", pct + 2);
+            snprintf(pct, sizeof loc - (size_t) (pct - loc), "%d%s", s->port, tail);
+            snprintf(resp, sizeof resp,
+                     "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n",
+                     loc);
+        } else {
+            snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                        "Connection: close\r\n\r\nfinal");
+        }
+        if (write(c, resp, strlen(resp)) < 0)
+            n = -1;
+        close(c);
+    }
+    return NULL;
+}
+
+static void s_rsrv_start(rsrv_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->lfd = socket(AF_INET6, SOCK_STREAM, 0);
+    int off = 0;
+    setsockopt(s->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_any};
+    socklen_t l = sizeof a;
+    assert_int_equal(bind(s->lfd, (struct sockaddr *) &a, sizeof a), 0);
+    getsockname(s->lfd, (struct sockaddr *) &a, &l);
+    assert_int_equal(listen(s->lfd, 8), 0);
+    s->port = ntohs(a.sin6_port);
+    assert_int_equal(pipe(s->stop), 0);
+    assert_int_equal(pthread_create(&s->th, NULL, s_redirect_server, s), 0);
+}
+
+static void s_rsrv_stop(rsrv_t *s)
+{
+    assert_int_equal(write(s->stop[1], "q", 1), 1);
+    pthread_join(s->th, NULL);
+    for (int i = 0; i < s->n_held; i++)
+        close(s->held[i]);
+    close(s->lfd), close(s->stop[0]), close(s->stop[1]);
+}
+
+/* Starts an http probe on url and returns its run (the result lands in s_res). */
+static probe_run_t *s_start_http(loop_t *loop, curl_glue_t *cg, const char *url,
+                                 uint32_t timeout_ms, void **opts)
+{
+    probe_env_t env = {loop, cg};
+    static probe_spec_t spec;
+    spec = (probe_spec_t){.asset_id = "n", .type = "http", .address = (char *) url,
+                          .interval_ms = 60000, .timeout_ms = timeout_ms, .options_json = ""};
+    const struct probe_ops *ops = probe_find("http");
+    char err[200];
+    assert_int_equal(ops->parse_options("", opts, err, sizeof err), 0);
+    probe_run_t *run = NULL;
+    s_res = NULL;
+    assert_int_equal(ops->start(&env, &spec, *opts, s_probe_done, NULL, &run, err, sizeof err), 0);
+    return run;
+}
+
+static void test_http_redirects_resolved_by_cares(void **state)
+{
+    rsrv_t srv;
+    s_rsrv_start(&srv);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    loop_t *loop = loop_new();
+    curl_glue_t *cg = curl_glue_new(loop);
+    resolver_t *r = s_resolver(loop, D.csv);
+    assert_int_equal(probe_set_resolver(loop, r), 0);
+    char url[128];
+
+    /* 302 from a literal to host.test: only c-ares (pointed at the test server) knows it */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/go", srv.port);
+    probe_result_t *res = s_run_probe(loop, cg, "http", url);
+    assert_true(res->success);
+    assert_int_equal(res->status_code, 200);
+    assert_string_equal(res->phases[0].name, "dns");
+    assert_true(res->phases[0].duration_us > 0); /* the lookup of the second hop, ours */
+    assert_true(res->latency_us >= res->phases[0].duration_us);
+    probe_result_destroy(&res);
+
+    /* a redirect to an NXDOMAIN name: our reason, the 302 stays the status */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/nx", srv.port);
+    res = s_run_probe(loop, cg, "http", url);
+    assert_false(res->success);
+    assert_int_equal(res->status_code, 302);
+    assert_string_equal(res->reason, "dns: no such host \"nope.invalid\"");
+    assert_true(res->phases[0].duration_us > 0);
+    probe_result_destroy(&res);
+
+    /* the probe's timeout bounds the second hop's lookup too */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/quiet", srv.port);
+    void *o = NULL;
+    sd_ms_t t0 = sd_mono_ms();
+    probe_run_t *run = s_start_http(loop, cg, url, 300, &o);
+    sd_ms_t end = t0 + 3000;
+    while (!s_res && sd_mono_ms() < end)
+        loop_run_once(loop, 20);
+    sd_ms_t el = sd_mono_ms() - t0;
+    probe_find("http")->free_options(o);
+    assert_non_null(s_res);
+    printf("quiet: reason=\"%s\" after %lld ms\n", s_res->reason, (long long) el);
+    assert_string_equal(s_res->reason, "dns: timeout");
+    assert_true(el >= 280 && el < 1500);
+    probe_result_destroy(&s_res);
+    (void) run;
+
+    /* cancelled during the second hop's lookup: nothing called back, nothing left behind */
+    run = s_start_http(loop, cg, url, 3000, &o);
+    end = sd_mono_ms() + 3000;
+    size_t before = resolver_pending(r);
+    while (resolver_pending(r) <= before && sd_mono_ms() < end)
+        loop_run_once(loop, 5);
+    printf("cancel mid-lookup: pending=%zu running=%zu\n", resolver_pending(r),
+           curl_glue_running(cg));
+    assert_true(resolver_pending(r) > before);
+    assert_int_equal(curl_glue_running(cg), 0);
+    probe_find("http")->cancel(run);
+    probe_find("http")->free_options(o);
+
+    /* cancelled during the second transfer (to host.test, held by the server) */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hold", srv.port);
+    run = s_start_http(loop, cg, url, 3000, &o);
+    end = sd_mono_ms() + 3000;
+    while (__atomic_load_n(&srv.n_held_seen, __ATOMIC_SEQ_CST) < 1 && sd_mono_ms() < end)
+        loop_run_once(loop, 5);
+    printf("cancel mid-hop: held=%d running=%zu\n", srv.n_held_seen, curl_glue_running(cg));
+    assert_int_equal(srv.n_held_seen, 1);
+    assert_int_equal(curl_glue_running(cg), 1);
+    probe_find("http")->cancel(run);
+    probe_find("http")->free_options(o);
+    assert_int_equal(curl_glue_running(cg), 0);
+    for (int i = 0; i < 10; i++)
+        loop_run_once(loop, 10);
+    assert_null(s_res); /* neither cancelled run called back */
+
+    probe_set_resolver(loop, NULL);
+    resolver_destroy(&r);
+    curl_glue_destroy(&cg);
+    assert_int_equal(loop_destroy(&loop), 0); /* nothing registered: no watcher, no timer */
+    curl_global_cleanup();
+    s_rsrv_stop(&srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_raw_queries),
         cmocka_unit_test(test_cancel_and_destroy_in_callback),
         cmocka_unit_test(test_probes_resolve_names),
+        cmocka_unit_test(test_http_redirects_resolved_by_cares),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -35,6 +35,9 @@
 #define WRITE_BODY_MAX 4096     /* bytes of a write request's JSON body; more: 413 */
 #define ACK_BY_MAX 128
 #define ACK_NOTE_MAX 1024
+#define MAINT_REASON_MAX 1024
+#define MAINT_MAX_ASSETS 1000
+#define MAINT_MAX_MS (366LL * 86400 * 1000)   /* longest window the API accepts */
 
 #define REQS_NAME "statusd_api_requests_total"
 #define REQS_HELP "HTTP requests served by the API, by route and status code."
@@ -66,6 +69,8 @@ typedef enum {
     ROUTE_INCIDENT,
     ROUTE_ACK,
     ROUTE_AGENTS,
+    ROUTE_MAINTENANCE,
+    ROUTE_MAINTENANCE_ONE,
     ROUTE_UNKNOWN
 } route_t;
 
@@ -73,7 +78,8 @@ typedef enum {
 static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/assets",
                                           "/api/assets/{id}/events", "/api/incidents",
                                           "/api/incidents/{id}", "/api/incidents/{id}/ack",
-                                          "/api/agents", "other"};
+                                          "/api/agents", "/api/maintenance",
+                                          "/api/maintenance/{id}", "other"};
 
 /* A write request's body, collected over libmicrohttpd's calls (freed when it completes). */
 typedef struct {
@@ -171,6 +177,11 @@ typedef struct {
     bool open_only;
     int64_t incident_id;
     const char *token_fp, *by, *note;   /* ROUTE_ACK */
+    bool write;                         /* ROUTE_MAINTENANCE: create; _ONE: end */
+    const char *const *asset_ids;       /* ROUTE_MAINTENANCE create; NULL = every asset */
+    size_t n_assets;
+    int64_t start_ms, end_ms;
+    const char *reason;
 } query_t;
 
 static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, size_t errlen)
@@ -190,6 +201,13 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
         return store_api_ack(s, q->incident_id, q->token_fp, q->by, q->note, out, err, errlen);
     case ROUTE_AGENTS:
         return store_api_agents(s, out, err, errlen);
+    case ROUTE_MAINTENANCE:
+        return q->write ? store_api_maintenance_create(s, q->asset_ids, q->n_assets, q->start_ms,
+                                                       q->end_ms, q->reason, q->token_fp, out,
+                                                       err, errlen)
+                        : store_api_maintenance_list(s, out, err, errlen);
+    case ROUTE_MAINTENANCE_ONE:
+        return store_api_maintenance_end(s, q->incident_id, out, err, errlen);
     default:
         return -EINVAL;
     }
@@ -235,6 +253,15 @@ static route_t s_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_INCIDENTS;
     if (strcmp(url, "/api/agents") == 0)
         return ROUTE_AGENTS;
+    static const char mprefix[] = "/api/maintenance";
+    size_t mp = sizeof mprefix - 1;
+    if (strncmp(url, mprefix, mp) == 0 && (url[mp] == 0 || url[mp] == '/')) {
+        if (url[mp] == 0)
+            return ROUTE_MAINTENANCE;
+        *id = url + mp + 1;
+        *id_len = strlen(*id);
+        return ROUTE_MAINTENANCE_ONE;
+    }
     size_t n = strlen(url), p = sizeof prefix - 1, s = sizeof suffix - 1;
     size_t ip = sizeof iprefix - 1, as = sizeof ack - 1;
     if (n > ip && strncmp(url, iprefix, ip) == 0) {
@@ -282,10 +309,14 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
     int rc = s_query(api, q, &out, err, sizeof err);
     if (rc == 0)
         s_reply_json(r, MHD_HTTP_OK, out);
+    else if (rc == -ENOENT && q->route == ROUTE_MAINTENANCE)
+        s_reply_error(r, MHD_HTTP_BAD_REQUEST, err); /* unknown asset ids */
     else if (rc == -ENOENT)
         s_reply_error(r, MHD_HTTP_NOT_FOUND,
-                      q->route == ROUTE_EVENTS ? "asset not found" : "incident not found");
-    else if (rc == -EALREADY || rc == -ESRCH)
+                      q->route == ROUTE_EVENTS             ? "asset not found"
+                      : q->route == ROUTE_MAINTENANCE_ONE ? "maintenance window not found"
+                                                          : "incident not found");
+    else if (rc == -EALREADY || rc == -ESRCH || rc == -EPERM || rc == -ENOSPC)
         s_reply_error(r, MHD_HTTP_CONFLICT, err);
     else {
         if (rc != -ENOTCONN)
@@ -337,12 +368,9 @@ static bool s_ack_body(const body_t *b, json_t **doc, const char **by, const cha
     return ok;
 }
 
-/* POST /api/incidents/{id}/ack: token first (nothing about the incident leaks without
- * one), then the id and the body. */
-static void s_do_ack(api_t *api, struct MHD_Connection *c, const char *id, size_t id_len,
-                     const body_t *body, reply_t *r)
+/* The write gate: true with fp set when a valid token came; otherwise the 403/401 reply. */
+static bool s_authorize(api_t *api, struct MHD_Connection *c, char *fp, reply_t *r)
 {
-    char fp[AUTH_FP_LEN + 1] = "";
     const char *authz =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     switch (auth_check(api->tokens, authz, fp)) {
@@ -350,16 +378,138 @@ static void s_do_ack(api_t *api, struct MHD_Connection *c, const char *id, size_
         s_reply_error(r, MHD_HTTP_FORBIDDEN,
                       "writes are disabled: start statusd-collector with --api-token-file PATH "
                       "(one token per line) and send \"Authorization: Bearer <token>\"");
-        return;
+        return false;
     case AUTH_MISSING:
     case AUTH_INVALID:
         s_reply_error(r, MHD_HTTP_UNAUTHORIZED,
                       "a valid \"Authorization: Bearer <token>\" header is required");
         r->www_auth = true;
-        return;
+        return false;
     case AUTH_OK:
         break;
     }
+    return true;
+}
+
+static bool s_valid_asset_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 128)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("-_.:", *p)))
+            return false;
+    return true;
+}
+
+/* {"assetIds": [ids] | "all", "start": RFC 3339 (default now), "end": RFC 3339,
+ * "reason": string}; false (with a 400 reply) when malformed. ids points into doc. */
+static bool s_maint_body(const body_t *b, json_t **doc, const char **ids, query_t *q,
+                         reply_t *r)
+{
+    const char *why = NULL;
+    json_error_t je;
+    *doc = b && b->len ? json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    json_t *jids = json_object_get(*doc, "assetIds"), *js = json_object_get(*doc, "start");
+    json_t *jend = json_object_get(*doc, "end"), *jr = json_object_get(*doc, "reason");
+    const char *k;
+    json_t *v;
+    if (!json_is_object(*doc))
+        why = "body must be a JSON object {\"assetIds\": [...] or \"all\", \"start\", "
+              "\"end\", \"reason\"}";
+    json_object_foreach(why ? NULL : *doc, k, v)
+        if (strcmp(k, "assetIds") && strcmp(k, "start") && strcmp(k, "end") && strcmp(k, "reason"))
+            why = "unknown field: allowed are assetIds, start, end, reason";
+    if (!why && json_is_string(jids) && strcmp(json_string_value(jids), "all") == 0) {
+        q->asset_ids = NULL;
+    } else if (!why && json_is_array(jids) && json_array_size(jids) > 0 &&
+               json_array_size(jids) <= MAINT_MAX_ASSETS) {
+        for (size_t i = 0; i < json_array_size(jids); i++) {
+            const char *id = json_string_value(json_array_get(jids, i));
+            if (!id || !s_valid_asset_id(id))
+                why = "assetIds must hold asset ids (1-128 of A-Z a-z 0-9 - _ . :)";
+            ids[i] = id;
+        }
+        q->asset_ids = ids;
+        q->n_assets = json_array_size(jids);
+    } else if (!why) {
+        why = "assetIds is required: a non-empty array of asset ids (at most 1000), or \"all\"";
+    }
+    q->start_ms = sd_wall_ms();
+    if (!why && js && (!json_is_string(js) || sd_parse_rfc3339(json_string_value(js),
+                                                                &q->start_ms) != 0))
+        why = "start must be an RFC 3339 time like \"2026-12-01T22:00:00Z\" (default: now)";
+    if (!why && (!json_is_string(jend) || sd_parse_rfc3339(json_string_value(jend), &q->end_ms) != 0))
+        why = "end is required: an RFC 3339 time like \"2026-12-01T23:00:00Z\"";
+    if (!why && (q->end_ms <= q->start_ms || q->end_ms - q->start_ms > MAINT_MAX_MS))
+        why = "end must be after start, and the window at most 366 days long";
+    if (!why && q->end_ms <= sd_wall_ms())
+        why = "end is in the past";
+    if (!why && jr && (!json_is_string(jr) || strlen(json_string_value(jr)) > MAINT_REASON_MAX))
+        why = "reason must be a string of at most 1024 bytes";
+    q->reason = json_string_value(jr);
+    if (why)
+        s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+    return why == NULL;
+}
+
+/* GET /api/maintenance lists; POST creates (token first, then the body); DELETE
+ * /api/maintenance/{id} ends one. */
+static void s_do_maintenance(api_t *api, struct MHD_Connection *c, route_t route,
+                             const char *method, const char *id, size_t id_len,
+                             const body_t *body, reply_t *r)
+{
+    query_t q = {.route = route};
+    char fp[AUTH_FP_LEN + 1] = "";
+    if (route == ROUTE_MAINTENANCE && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        s_do_query(api, &q, r);
+        return;
+    }
+    if (!s_authorize(api, c, fp, r))
+        return;
+    q.write = true;
+    q.token_fp = fp;
+    if (route == ROUTE_MAINTENANCE_ONE) {
+        q.incident_id = s_parse_id(id, id_len);
+        if (q.incident_id < 0) {
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "maintenance window not found");
+            return;
+        }
+        s_do_query(api, &q, r);
+        if (r->status == MHD_HTTP_OK)
+            sd_info("api", "maintenance window ended id=%lld token=%s", (long long) q.incident_id,
+                    fp);
+        return;
+    }
+    if (body && body->too_big) {
+        s_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than 4096 bytes");
+        return;
+    }
+    const char **ids = calloc(MAINT_MAX_ASSETS, sizeof *ids);
+    json_t *doc = NULL;
+    if (!ids) {
+        s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    } else if (s_maint_body(body, &doc, ids, &q, r)) {
+        s_do_query(api, &q, r);
+        if (r->status == MHD_HTTP_OK) {
+            r->status = MHD_HTTP_CREATED;
+            sd_info("api", "maintenance window created assets=%zu%s token=%s reason=\"%s\"",
+                    q.n_assets, q.asset_ids ? "" : " (all)", fp, q.reason ? q.reason : "");
+        }
+    }
+    json_decref(doc);
+    free(ids);
+}
+
+/* POST /api/incidents/{id}/ack: token first (nothing about the incident leaks without
+ * one), then the id and the body. */
+static void s_do_ack(api_t *api, struct MHD_Connection *c, const char *id, size_t id_len,
+                     const body_t *body, reply_t *r)
+{
+    char fp[AUTH_FP_LEN + 1] = "";
+    if (!s_authorize(api, c, fp, r))
+        return;
     query_t q = {.route = ROUTE_ACK, .incident_id = s_parse_id(id, id_len), .token_fp = fp};
     json_t *doc = NULL;
     if (q.incident_id < 0) {
@@ -392,8 +542,8 @@ static void s_do_metrics(api_t *api, reply_t *r)
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *id,
-                       size_t id_len, const body_t *body, reply_t *r)
+static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *method,
+                       const char *id, size_t id_len, const body_t *body, reply_t *r)
 {
     query_t q = {.route = route};
     char idbuf[API_MAX_ID_LEN + 1];
@@ -453,6 +603,10 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
     case ROUTE_ACK:
         s_do_ack(api, c, id, id_len, body, r);
         return;
+    case ROUTE_MAINTENANCE:
+    case ROUTE_MAINTENANCE_ONE:
+        s_do_maintenance(api, c, route, method, id, id_len, body, r);
+        return;
     case ROUTE_UNKNOWN:
         break;
     }
@@ -499,10 +653,25 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     size_t id_len = 0;
     route_t route = s_route(url ? url : "", &id, &id_len);
     reply_t r = {0};
-    bool is_write = route == ROUTE_ACK;
-    bool method_ok = is_write ? strcmp(method, MHD_HTTP_METHOD_POST) == 0
-                              : strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-                                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    bool is_write, method_ok;
+    const char *allow = "GET, HEAD";
+    if (route == ROUTE_ACK) {
+        is_write = method_ok = is_post;
+        allow = "POST";
+    } else if (route == ROUTE_MAINTENANCE_ONE) {
+        is_write = method_ok = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
+        allow = "DELETE";
+    } else if (route == ROUTE_MAINTENANCE) {
+        is_write = is_post;
+        method_ok = is_post || is_get;
+        allow = "GET, HEAD, POST";
+    } else {
+        is_write = false;
+        method_ok = is_get;
+    }
     body_t *body = *con_cls;
     if (is_write && method_ok) {
         if (!body) {
@@ -532,9 +701,9 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     }
     if (route != ROUTE_UNKNOWN && !method_ok) {
         s_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
-        r.allow = is_write ? "POST" : "GET, HEAD";
+        r.allow = allow;
     } else {
-        s_dispatch(api, c, route, id, id_len, body, &r);
+        s_dispatch(api, c, route, method, id, id_len, body, &r);
     }
     char code[8];
     snprintf(code, sizeof code, "%d", r.status);

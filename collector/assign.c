@@ -76,6 +76,13 @@ void assign_spec_clear(Statusd__AssetSpec *spec)
 Statusd__Assignment *assign_build(const sd_manifest_t *m, const char *region,
                                   uint64_t version)
 {
+    return assign_build_with(m, region, version, NULL, NULL);
+}
+
+Statusd__Assignment *assign_build_with(const sd_manifest_t *m, const char *region,
+                                       uint64_t version, assign_interval_fn interval_of,
+                                       void *arg)
+{
     Statusd__Assignment *as = calloc(1, sizeof *as);
     if (!as)
         return NULL;
@@ -99,6 +106,11 @@ Statusd__Assignment *assign_build(const sd_manifest_t *m, const char *region,
             free(spec);
             assign_destroy(&as);
             return NULL;
+        }
+        uint32_t ms = interval_of ? interval_of(&m->assets[i], arg) : 0;
+        if (ms > 0) {
+            spec->interval_ms = ms;
+            spec->phase_offset_ms = assign_phase_offset(spec->id, ms);
         }
         as->assets[as->n_assets++] = spec;
     }

@@ -23,6 +23,13 @@ void assign_spec_clear(Statusd__AssetSpec *spec);
  * version. NULL on allocation failure. Borrows strings from m (m must outlive it). */
 Statusd__Assignment *assign_build(const sd_manifest_t *m, const char *region,
                                   uint64_t version);
+/* The interval an asset is probed at now, in ms: 0 = its manifest interval. */
+typedef uint32_t (*assign_interval_fn)(const sd_asset_t *a, void *arg);
+/* As assign_build, with each asset's interval (and its phase offset, computed over that
+ * interval) from interval_of when it returns non-zero (adaptive intervals). */
+Statusd__Assignment *assign_build_with(const sd_manifest_t *m, const char *region,
+                                       uint64_t version, assign_interval_fn interval_of,
+                                       void *arg);
 /* Frees an Assignment from assign_build (NULL-safe) and sets *a = NULL. */
 void assign_destroy(Statusd__Assignment **a);
 

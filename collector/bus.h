@@ -30,4 +30,11 @@
  *   ["KICK"]   new outbox rows are committed; deliver now rather than at the next poll */
 #define BUS_NOTIFY "inproc://statusd-notify"
 
+/* engine -> gateway
+ *   ["INTERVAL", asset_id, decimal interval_ms]   the interval the asset's agents should
+ *       probe it at now: the fast one while it is DEGRADED/DOWN, its manifest interval
+ *       again on recovery. The gateway sends every affected connected agent a new
+ *       Assignment (new version) and uses the interval for agents that connect later. */
+#define BUS_GATEWAY "inproc://statusd-gateway"
+
 #endif

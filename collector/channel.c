@@ -47,6 +47,10 @@ const char *channel_event_title(const char *event)
         return "✅ RECOVERED";
     if (event && strcmp(event, "REMINDER") == 0)
         return "🔁 STILL DOWN";
+    if (event && strcmp(event, "FLAPPING") == 0)
+        return "🔀 FLAPPING";
+    if (event && strcmp(event, "STABLE") == 0)
+        return "🟰 STABLE";
     return "🔴 DOWN";
 }
 
@@ -56,6 +60,14 @@ void channel_event_line(const json_t *event, char *buf, size_t len)
     if (strcmp(kind, "RECOVERY") == 0) {
         json_int_t secs = json_integer_value(json_object_get(event, "duration_seconds"));
         snprintf(buf, len, "back up after %lld s", (long long) secs);
+    } else if (strcmp(kind, "FLAPPING") == 0) {
+        snprintf(buf, len, "state changes too often (%.0f%% of recent checks), now %s; DOWN and "
+                           "RECOVERY notifications paused until it settles",
+                 json_real_value(json_object_get(event, "percent_state_change")),
+                 channel_event_str(event, "state", "?"));
+    } else if (strcmp(kind, "STABLE") == 0) {
+        snprintf(buf, len, "settled %s; notifications resume",
+                 channel_event_str(event, "state", "?"));
     } else {
         snprintf(buf, len, "%s", channel_event_str(event, "reason", "down"));
     }

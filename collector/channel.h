@@ -9,7 +9,10 @@
  *   agents [{agent, region, vote, error}], and for RECOVERY ended_at, duration_seconds.
  * An agent liveness event (one per agent, never per asset) has instead:
  *   event ("AGENT_DOWN"|"AGENT_UP"), agent, region, version, silent_since (RFC 3339),
- *   and for AGENT_UP back_at (RFC 3339) and down_seconds. */
+ *   and for AGENT_UP back_at (RFC 3339) and down_seconds.
+ * A flapping event (one per asset when it starts and when it settles) has:
+ *   event ("FLAPPING"|"STABLE"), asset_id, asset_name, address, state (the verdict now),
+ *   percent_state_change (number), at / started_at (RFC 3339), incident_id when one is open. */
 #ifndef CHANNEL_H
 #define CHANNEL_H
 
@@ -45,7 +48,7 @@ channel_outcome_t channel_classify_transport(int curl_code);
 
 /* Shared rendering helpers for channel_*.c. */
 const char *channel_event_str(const json_t *event, const char *key, const char *dflt);
-/* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN" for the event kind. */
+/* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN", "🔀 FLAPPING", "🟰 STABLE" for the event kind. */
 const char *channel_event_title(const char *event);
 /* True for AGENT_DOWN / AGENT_UP events. */
 bool channel_is_agent_event(const json_t *event);

@@ -46,9 +46,41 @@
  *     time and results are ordered by the agent's sequence numbers (quorum.c), so a skewed
  *     clock neither makes an agent stale nor reorders its results.
  * 12. While an incident is open, every change of an agent's vote is a 'vote' incident event.
+ * 13. Isolation (engine_agents.c, isolation.h): every tick each agent is compared with
+ *     the others on the assets they both vote on. An agent that votes DOWN where no other
+ *     agent does and some vote UP, on >= 50% of those assets and >= 3 of them (or on all
+ *     of them when it shares only 2), is isolated: agents.isolated = true, one log line,
+ *     statusd_agent_isolated{agent} = 1, and its votes are excluded from every verdict
+ *     (quorum_set_excluded) until it shares votes with the others again and contradicts them
+ *     on none. It is an
+ *     event and a metric, never an incident or a notification.
+ * 14. Maintenance (maintenance.h): windows active now (maintenance_windows, read every
+ *     tick; the manifest's are written there at start and every 10 minutes) put their
+ *     assets in MAINTENANCE: assets.state = 'MAINTENANCE', statusd_asset_state{state=
+ *     "MAINTENANCE"} = 1; probes are still stored and voted on, but no incident opens or
+ *     closes and nothing is queued (no DOWN, RECOVERY, REMINDER, FLAPPING or STABLE). An
+ *     incident already open when the window starts stays open. When the window ends the
+ *     ordinary rules apply to the current votes at once: an asset still DOWN opens an
+ *     incident (and pages), an open incident of an asset now UP closes.
+ * 15. Flapping (engine_flapping.c, flapping.h): one sample per check round (a result from
+ *     every live agent, or 1.5 intervals); percent state change over the last 20 rounds,
+ *     Nagios-weighted; flapping from the manifest's flapping.highThreshold (default 50 %)
+ *     until below lowThreshold (default 25 %). Entering: assets.flapping = true and ONE
+ *     FLAPPING row per onDown channel; leaving: ONE STABLE row per onRecovery channel.
+ *     While flapping, incidents still open and close (their timeline gets a
+ *     'notification_suppressed' event) but no DOWN, RECOVERY or REMINDER is queued. Settling
+ *     DOWN with an open incident whose DOWN was suppressed queues that DOWN with the STABLE.
+ *     statusd_asset_flapping{asset}.
+ * 16. Adaptive intervals: while an asset is DEGRADED or DOWN its agents probe it every
+ *     sd_asset_incident_interval() seconds (incidentIntervalSeconds, default interval/4, at
+ *     least 5 s, never slower than the interval): the engine sends ["INTERVAL", asset,
+ *     ms] to the gateway (BUS_GATEWAY) on every change, and the normal interval on
+ *     recovery; the gateway pushes new Assignments. Staleness keeps the normal interval.
  *
  * Metrics: statusd_asset_up{asset} (0 DOWN, 1 otherwise, absent while UNKNOWN),
- * statusd_asset_state{asset,state}, statusd_asset_down_votes{asset}, statusd_incidents_open,
+ * statusd_asset_state{asset,state} (state UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE),
+ * statusd_asset_down_votes{asset}, statusd_incidents_open, statusd_agent_isolated{agent},
+ * statusd_asset_flapping{asset}, statusd_maintenance_windows_active,
  * statusd_agent_up{agent,region}, statusd_agent_clock_skew_seconds{agent},
  * statusd_notifications_queued_total{channel},
  * statusd_engine_results_dropped_total{reason} (malformed, unknown_asset, agent_limit,
@@ -62,78 +94,35 @@
 #include <string.h>
 
 #include "bus.h"
-#include "quorum.h"
-#include "sd_clock.h"
+#include "engine_priv.h"
 #include "sd_log.h"
 #include "statusd.pb-c.h"
-#include "store.h"
 #include "store_agents.h"
 #include "store_incidents.h"
-#include "store_outbox.h"
 
-#define COMP "engine"
+#define COMP ENGINE_COMP
 #define TICK_MS 1000
 #define KICK_HWM 16
-#define MAX_AGENTS 10000      /* tracked for liveness and skew; as many as the gateway */
-#define AGENT_FIELD_MAX 128
-
-typedef struct {
-    const sd_asset_t *conf;
-    quorum_t *q;
-    quorum_state_t state;       /* latest verdict */
-    quorum_state_t db_state;    /* what assets.state holds */
-    int64_t state_since_ms;
-    int64_t incident_id;        /* open incident, 0 none */
-    int64_t incident_started_ms;
-    bool notified;              /* a DOWN/REMINDER of the open incident was queued */
-    int64_t last_notify_ms;     /* wall ms of the asset's newest DOWN/REMINDER row, 0 never */
-    int down_votes_shown;       /* value of statusd_asset_down_votes, -1 none yet */
-} e_asset_t;
-
-typedef enum { LIVE_NONE = 0, LIVE_UP, LIVE_DOWN } e_live_t;
-
-typedef struct {
-    char *id;
-    char region[AGENT_FIELD_MAX + 1];
-    int64_t skew_ms;            /* agent clock minus collector clock */
-    e_live_t pending;           /* a liveness change not yet committed (retried each tick) */
-    int64_t last_heard_ms;      /* from the AGENT DOWN message, 0 unknown */
-} e_agent_t;
-
-typedef struct {
-    const collector_ctx_t *ctx;
-    zsock_t *pipe;
-    zsock_t *pull;
-    zsock_t *push;
-    zpoller_t *poller;
-    store_t *store;
-    e_asset_t *assets;
-    size_t n_assets;
-    zhashx_t *by_id;            /* asset id -> e_asset_t* (not owned) */
-    zhashx_t *agents;           /* agent id -> e_agent_t* (owned) */
-    bool rebuilt;
-    bool db_failing;
-    bool logged_unknown, logged_malformed, logged_agent_limit, logged_agents_full;
-    bool terminated;
-} self_t;
+#define GATEWAY_HWM 10000
 
 typedef struct {
     const collector_ctx_t *ctx;
     bool ok;
 } start_t;
 
+
 /* ---- metrics ------------------------------------------------------------------------- */
 
-static void s_count(self_t *self, const char *name, const char *help, const char *k,
+void engine_count(self_t *self, const char *name, const char *help, const char *k,
                     const char *v, double d)
 {
     if (self->ctx->metrics)
         metrics_add(self->ctx->metrics, name, help, (const char *[]){k, v, NULL}, d);
 }
 
-static void s_drop(self_t *self, const char *reason, bool *logged, const char *detail)
+void engine_drop(self_t *self, const char *reason, bool *logged, const char *detail)
 {
-    s_count(self, "statusd_engine_results_dropped_total",
+    engine_count(self, "statusd_engine_results_dropped_total",
             "Results the alert engine could not use, by reason.", "reason", reason, 1);
     if (!*logged) {
         sd_warn(COMP, "result dropped reason=%s detail=%s (logged once)", reason, detail);
@@ -141,7 +130,7 @@ static void s_drop(self_t *self, const char *reason, bool *logged, const char *d
     }
 }
 
-static void s_metrics_asset(self_t *self, const e_asset_t *a)
+void engine_metrics_asset(self_t *self, const e_asset_t *a)
 {
     metrics_t *m = self->ctx->metrics;
     if (!m)
@@ -152,10 +141,17 @@ static void s_metrics_asset(self_t *self, const e_asset_t *a)
     else
         metrics_set(m, "statusd_asset_up", "1 unless the alert engine sees the asset DOWN.",
                     (const char *[]){"asset", id, NULL}, a->state == QUORUM_DOWN ? 0 : 1);
-    for (int s = QUORUM_UNKNOWN; s <= QUORUM_DOWN; s++)
+    static const char *const names[] = {"UNKNOWN", "UP", "DEGRADED", "DOWN", "MAINTENANCE"};
+    const char *shown = engine_shown(a);
+    for (size_t s = 0; s < sizeof names / sizeof *names; s++)
         metrics_set(m, "statusd_asset_state", "1 for the asset's current alert state.",
-                    (const char *[]){"asset", id, "state", quorum_state_name(s), NULL},
-                    s == (int) a->state);
+                    (const char *[]){"asset", id, "state", names[s], NULL},
+                    strcmp(names[s], shown) == 0);
+}
+
+const char *engine_shown(const e_asset_t *a)
+{
+    return a->maint ? "MAINTENANCE" : quorum_state_name(a->state);
 }
 
 static void s_metrics_votes(self_t *self, e_asset_t *a, int down_votes)
@@ -168,7 +164,7 @@ static void s_metrics_votes(self_t *self, e_asset_t *a, int down_votes)
     a->down_votes_shown = down_votes;
 }
 
-static void s_metrics_open(self_t *self)
+void engine_metrics_open(self_t *self)
 {
     if (!self->ctx->metrics)
         return;
@@ -180,12 +176,12 @@ static void s_metrics_open(self_t *self)
 
 /* ---- policy -------------------------------------------------------------------------- */
 
-static int s_throttle_s(const self_t *self)
+int engine_throttle_s(const self_t *self)
 {
     return self->ctx->notifiers ? self->ctx->notifiers->throttle_seconds : 0;
 }
 
-static size_t s_channels(const self_t *self, bool down, char ***names)
+size_t engine_channels(const self_t *self, bool down, char ***names)
 {
     const sd_notifiers_t *n = self->ctx->notifiers;
     if (!n) {
@@ -196,290 +192,77 @@ static size_t s_channels(const self_t *self, bool down, char ***names)
     return down ? n->n_on_down : n->n_on_recovery;
 }
 
-static void s_kick(self_t *self)
+void engine_kick(self_t *self)
 {
     /* non-blocking: a missed KICK only delays delivery to the notifier's next poll */
     zstr_send(self->push, "KICK");
 }
 
-/* ---- payloads ------------------------------------------------------------------------ */
+/* ---- adaptive intervals (rule 16) ----------------------------------------------------- */
 
-static json_t *s_agents_json(const e_asset_t *a, sd_ms_t now_mono, const char **first_err)
+static void s_adaptive(self_t *self, e_asset_t *a)
 {
-    json_t *arr = json_array();
-    *first_err = NULL;
-    for (size_t i = 0; arr && i < quorum_agent_count(a->q); i++) {
-        quorum_agent_t ag;
-        if (quorum_agent_at(a->q, i, now_mono, &ag) != 0)
-            continue;
-        const char *vote = ag.stale ? "STALE" : quorum_vote_name(ag.vote);
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "agent", ag.agent_id, "region", ag.region,
-                              "vote", vote, "error", ag.last_error);
-        if (o && ag.first_failure_ms) {
-            char t[40];
-            sd_format_rfc3339(ag.first_failure_ms, t, sizeof t);
-            json_object_set_new(o, "failing_since", json_string(t));
-        }
-        json_array_append_new(arr, o);
-        if (!*first_err && !ag.stale && ag.vote == QUORUM_VOTE_DOWN && *ag.last_error)
-            *first_err = ag.last_error;
+    uint32_t normal = (uint32_t) a->conf->interval_seconds * 1000;
+    uint32_t want = a->state == QUORUM_DEGRADED || a->state == QUORUM_DOWN
+                        ? (uint32_t) sd_asset_incident_interval(a->conf) * 1000
+                        : normal;
+    if (want == a->interval_sent_ms || !self->rebuilt)
+        return;
+    char v[16];
+    snprintf(v, sizeof v, "%u", want);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "INTERVAL");
+    zmsg_addstr(m, a->conf->id);
+    zmsg_addstr(m, v);
+    if (zmsg_send(&m, self->to_gateway) != 0) {
+        /* retried on the next evaluation (every tick) */
+        zmsg_destroy(&m);
+        engine_count(self, "statusd_bus_dropped_total",
+                     "Inproc messages dropped because the receiver was full or absent", "to",
+                     "gateway", 1);
+        if (!self->logged_gateway_drop)
+            sd_warn(COMP, "interval change not delivered to the gateway asset=%s (retrying; "
+                          "logged once)", a->conf->id);
+        self->logged_gateway_drop = true;
+        return;
     }
-    return arr;
+    sd_info(COMP, "probe interval asset=%s interval_ms=%u state=%s", a->conf->id, want,
+            quorum_state_name(a->state));
+    a->interval_sent_ms = want;
 }
 
-/* The outbox payload (see channel.h); malloc'd JSON text or NULL. */
-static char *s_payload(const e_asset_t *a, const char *event, int64_t incident_id,
-                       const quorum_eval_t *ev, const char *reason, json_t *agents,
-                       int64_t now_wall)
-{
-    char started[40], ended[40];
-    sd_format_rfc3339(a->incident_started_ms, started, sizeof started);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:O}", "event", event,
-                          "asset_id", a->conf->id, "asset_name",
-                          a->conf->name ? a->conf->name : a->conf->id, "address",
-                          a->conf->address ? a->conf->address : "", "incident_id",
-                          (json_int_t) incident_id, "started_at", started, "reason", reason,
-                          "down_votes", ev->down_votes, "live_agents", ev->live, "agents",
-                          agents);
-    if (p && strcmp(event, "RECOVERY") == 0) {
-        sd_format_rfc3339(now_wall, ended, sizeof ended);
-        json_object_set_new(p, "ended_at", json_string(ended));
-        json_object_set_new(p, "duration_seconds",
-                            json_integer((now_wall - a->incident_started_ms) / 1000));
-    }
-    char *out = p ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
-    return out;
-}
-
-/* Queues one row per channel inside the caller's transaction. */
-static int s_enqueue(self_t *self, const e_asset_t *a, bool down, const char *event,
-                     int64_t incident_id, const char *payload, size_t *queued, char *err,
-                     size_t errlen)
-{
-    char **names;
-    size_t n = s_channels(self, down, &names);
-    for (size_t i = 0; i < n; i++) {
-        int rc = store_outbox_enqueue(self->store, incident_id, a->conf->id, event, names[i],
-                                      payload, err, errlen);
-        if (rc != 0)
-            return rc;
-    }
-    *queued = n;
-    return 0;
-}
-
-static void s_count_queued(self_t *self, bool down)
-{
-    char **names;
-    size_t n = s_channels(self, down, &names);
-    for (size_t i = 0; i < n; i++)
-        s_count(self, "statusd_notifications_queued_total",
-                "Notifications written to the outbox, by channel.", "channel", names[i], 1);
-}
-
-/* ---- transitions --------------------------------------------------------------------- */
-
-static void s_db_failed(self_t *self, const e_asset_t *a, const char *what, const char *err)
-{
-    store_rollback(self->store);
-    if (!self->db_failing)
-        sd_error(COMP, "%s failed asset=%s err=%s (retrying every tick; logged once)", what,
-                 a->conf->id, err);
-    self->db_failing = true;
-}
-
-static void s_db_ok(self_t *self)
-{
-    if (self->db_failing)
-        sd_info(COMP, "database writes succeed again");
-    self->db_failing = false;
-}
-
-static int s_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                  int64_t now_wall)
-{
-    char err[512] = "", summary[600], reason[300];
-    const char *first_err;
-    json_t *agents = s_agents_json(a, now_mono, &first_err);
-    snprintf(reason, sizeof reason, "%s", first_err ? first_err : "probe failed");
-    const char *name = a->conf->name ? a->conf->name : a->conf->id;
-    snprintf(summary, sizeof summary, "%s is DOWN: %d/%d agents fail: %s", name, ev->down_votes,
-             ev->live, reason);
-    char *details = json_dumps(agents, JSON_COMPACT);
-    int64_t started = ev->started_at_ms ? ev->started_at_ms : now_wall;
-    int throttle = s_throttle_s(self);
-    bool throttled = throttle > 0 && a->last_notify_ms > 0 &&
-                     now_wall - a->last_notify_ms < (int64_t) throttle * 1000;
-    int64_t id = 0;
-    size_t queued = 0;
-    char *payload = NULL;
-    int rc = details ? store_begin(self->store, err, sizeof err) : -ENOMEM;
-    if (rc == 0)
-        rc = store_incidents_open(self->store, a->conf->id, started, summary, details, &id, err,
-                                  sizeof err);
-    if (rc == 0) {
-        char d[128];
-        snprintf(d, sizeof d, "{\"down_votes\":%d,\"live_agents\":%d,\"quorum\":%d}",
-                 ev->down_votes, ev->live, ev->quorum);
-        rc = store_incidents_event(self->store, id, "opened", d, err, sizeof err);
-    }
-    if (rc == 0 && throttled) {
-        char d[128];
-        snprintf(d, sizeof d, "{\"throttle_seconds\":%d,\"since_last_ms\":%lld}", throttle,
-                 (long long) (now_wall - a->last_notify_ms));
-        rc = store_incidents_event(self->store, id, "notification_throttled", d, err, sizeof err);
-    } else if (rc == 0) {
-        int64_t saved = a->incident_started_ms;
-        a->incident_started_ms = started;
-        payload = s_payload(a, "DOWN", id, ev, reason, agents, now_wall);
-        a->incident_started_ms = saved;
-        rc = payload ? s_enqueue(self, a, true, "DOWN", id, payload, &queued, err, sizeof err)
-                     : -ENOMEM;
-    }
-    if (rc == 0)
-        rc = store_incidents_set_asset_state(self->store, a->conf->id, "DOWN", now_wall, err,
-                                             sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(details);
-    free(payload);
-    json_decref(agents);
-    if (rc != 0) {
-        s_db_failed(self, a, "open incident", err);
-        if (rc == -EEXIST)
-            self->rebuilt = false; /* someone else opened it: adopt it via a rebuild */
-        return rc;
-    }
-    s_db_ok(self);
-    a->incident_id = id;
-    a->incident_started_ms = started;
-    a->db_state = QUORUM_DOWN;
-    a->notified = queued > 0;
-    if (queued > 0) {
-        a->last_notify_ms = now_wall;
-        s_count_queued(self, true);
-        s_kick(self);
-    }
-    sd_warn(COMP, "incident opened asset=%s incident=%lld down=%d/%d throttled=%s queued=%zu "
-                  "summary=\"%s\"",
-            a->conf->id, (long long) id, ev->down_votes, ev->live, throttled ? "yes" : "no",
-            queued, summary);
-    s_metrics_open(self);
-    return 0;
-}
-
-static int s_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                   int64_t now_wall)
-{
-    char err[512] = "", d[128];
-    const char *first_err;
-    json_t *agents = s_agents_json(a, now_mono, &first_err);
-    char *payload = NULL;
-    size_t queued = 0;
-    snprintf(d, sizeof d, "{\"state\":\"%s\",\"duration_seconds\":%lld}",
-             quorum_state_name(a->state), (long long) ((now_wall - a->incident_started_ms) / 1000));
-    int rc = store_begin(self->store, err, sizeof err);
-    if (rc == 0)
-        rc = store_incidents_close(self->store, a->incident_id, now_wall, err, sizeof err);
-    if (rc == 0)
-        rc = store_incidents_event(self->store, a->incident_id, "resolved", d, err, sizeof err);
-    if (rc == 0 && a->notified) {
-        payload = s_payload(a, "RECOVERY", a->incident_id, ev, "recovered", agents, now_wall);
-        rc = payload ? s_enqueue(self, a, false, "RECOVERY", a->incident_id, payload, &queued,
-                                 err, sizeof err)
-                     : -ENOMEM;
-    }
-    if (rc == 0)
-        rc = store_incidents_set_asset_state(self->store, a->conf->id,
-                                             quorum_state_name(a->state), now_wall, err,
-                                             sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(payload);
-    json_decref(agents);
-    if (rc != 0) {
-        s_db_failed(self, a, "close incident", err);
-        return rc;
-    }
-    s_db_ok(self);
-    sd_info(COMP, "incident resolved asset=%s incident=%lld state=%s queued=%zu", a->conf->id,
-            (long long) a->incident_id, quorum_state_name(a->state), queued);
-    a->incident_id = 0;
-    a->notified = false;
-    a->db_state = a->state;
-    if (queued > 0) {
-        s_count_queued(self, false);
-        s_kick(self);
-    }
-    s_metrics_open(self);
-    return 0;
-}
-
-static int s_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                    int64_t now_wall)
-{
-    char err[512] = "", reason[300];
-    const char *first_err;
-    json_t *agents = s_agents_json(a, now_mono, &first_err);
-    snprintf(reason, sizeof reason, "%s", first_err ? first_err : "still down");
-    char *payload = s_payload(a, "REMINDER", a->incident_id, ev, reason, agents, now_wall);
-    size_t queued = 0;
-    int rc = payload ? store_begin(self->store, err, sizeof err) : -ENOMEM;
-    if (rc == 0)
-        rc = store_incidents_event(self->store, a->incident_id, "reminder", NULL, err, sizeof err);
-    if (rc == 0)
-        rc = s_enqueue(self, a, true, "REMINDER", a->incident_id, payload, &queued, err,
-                       sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(payload);
-    json_decref(agents);
-    if (rc != 0) {
-        s_db_failed(self, a, "queue reminder", err);
-        return rc;
-    }
-    s_db_ok(self);
-    a->last_notify_ms = now_wall;
-    a->notified = true;
-    s_count_queued(self, true);
-    s_kick(self);
-    sd_info(COMP, "reminder queued asset=%s incident=%lld", a->conf->id,
-            (long long) a->incident_id);
-    return 0;
-}
-
-/* Brings the database in line with the verdict (rules 2-7). */
 static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                         int64_t now_wall)
 {
     if (!self->rebuilt)
         return;
-    int throttle = s_throttle_s(self);
+    int throttle = engine_throttle_s(self);
     char **names;
-    if (ev->state == QUORUM_DOWN && !a->incident_id) {
-        s_open(self, a, ev, now_mono, now_wall);
+    if (a->maint) {
+        /* rule 14: no incident opens or closes, nothing is sent */
+    } else if (ev->state == QUORUM_DOWN && !a->incident_id) {
+        engine_open(self, a, ev, now_mono, now_wall);
     } else if ((ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) && a->incident_id) {
-        s_close(self, a, ev, now_mono, now_wall);
+        engine_close(self, a, ev, now_mono, now_wall);
     } else if (a->incident_id && self->ctx->notifiers && self->ctx->notifiers->repeat_alerts &&
-               throttle > 0 && s_channels(self, true, &names) > 0 &&
+               throttle > 0 && !a->flap.flapping && engine_channels(self, true, &names) > 0 &&
                now_wall - a->last_notify_ms >= (int64_t) throttle * 1000) {
-        s_remind(self, a, ev, now_mono, now_wall);
+        engine_remind(self, a, ev, now_mono, now_wall);
     }
-    if (a->db_state != a->state) {
+    const char *shown = engine_shown(a);
+    if (!a->db_shown || strcmp(a->db_shown, shown) != 0) {
         char err[512] = "";
-        if (store_incidents_set_asset_state(self->store, a->conf->id,
-                                            quorum_state_name(a->state), a->state_since_ms, err,
-                                            sizeof err) == 0) {
-            a->db_state = a->state;
-            s_db_ok(self);
+        if (store_incidents_set_asset_state(self->store, a->conf->id, shown, a->state_since_ms,
+                                            err, sizeof err) == 0) {
+            a->db_shown = shown;
+            engine_db_ok(self);
         } else {
-            s_db_failed(self, a, "write asset state", err);
+            engine_db_failed(self, a, "write asset state", err);
         }
     }
 }
 
-static void s_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall)
+void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall)
 {
     quorum_eval_t ev;
     quorum_evaluate(a->q, now_mono, &ev);
@@ -489,197 +272,19 @@ static void s_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now
                 a->conf->id, quorum_state_name(a->state), quorum_state_name(ev.state),
                 ev.down_votes, ev.live, ev.quorum);
         a->state = ev.state;
-        a->state_since_ms = now_wall;
-        s_metrics_asset(self, a);
+        if (!a->maint)
+            a->state_since_ms = now_wall;
+        a->round_changed = true;
+        engine_metrics_asset(self, a);
     }
+    a->live = ev.live;
     s_reconcile(self, a, &ev, now_mono, now_wall);
-}
-
-/* ---- agents: liveness (rule 10) and clock skew (rule 11) ---------------------------- */
-
-static void s_agent_free(void **item)
-{
-    e_agent_t *g = (e_agent_t *) *item;
-    if (g)
-        free(g->id);
-    free(g);
-    *item = NULL;
-}
-
-/* The agent's entry, created on first sight; NULL past MAX_AGENTS (counted, logged once). */
-static e_agent_t *s_agent(self_t *self, const char *id, const char *region)
-{
-    e_agent_t *g = zhashx_lookup(self->agents, id);
-    if (!g) {
-        if (zhashx_size(self->agents) >= MAX_AGENTS || strlen(id) > AGENT_FIELD_MAX) {
-            s_drop(self, "agent_table_full", &self->logged_agents_full, id);
-            return NULL;
-        }
-        g = calloc(1, sizeof *g);
-        if (!g || !(g->id = strdup(id))) {
-            free(g);
-            return NULL;
-        }
-        zhashx_insert(self->agents, g->id, g);
-    }
-    if (region && *region)
-        snprintf(g->region, sizeof g->region, "%s", region);
-    return g;
-}
-
-static void s_metrics_agent(self_t *self, const e_agent_t *g, bool up)
-{
-    if (!self->ctx->metrics)
-        return;
-    /* a region change would leave the old series behind: drop the agent's series first */
-    metrics_remove_matching(self->ctx->metrics, "statusd_agent_up", "agent", g->id);
-    metrics_set(self->ctx->metrics, "statusd_agent_up",
-                "1 while the agent reports, 0 after AGENT_DOWN (silent for 3 heartbeats).",
-                (const char *[]){"agent", g->id, "region", g->region, NULL}, up);
-}
-
-static void s_metrics_skew(self_t *self, const e_agent_t *g)
-{
-    if (self->ctx->metrics)
-        metrics_set(self->ctx->metrics, "statusd_agent_clock_skew_seconds",
-                    "Estimated offset of the agent's clock from the collector's (agent minus "
-                    "collector).",
-                    (const char *[]){"agent", g->id, NULL}, (double) g->skew_ms / 1000.0);
-}
-
-/* AGENT_DOWN / AGENT_UP payload (see channel.h); malloc'd JSON or NULL. */
-static char *s_agent_payload(const e_agent_t *g, bool down, const store_agent_info_t *info,
-                             int64_t now_wall)
-{
-    char since[40], back[40];
-    int64_t since_ms = info->down_since_ms ? info->down_since_ms : now_wall;
-    sd_format_rfc3339(since_ms, since, sizeof since);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", down ? "AGENT_DOWN" : "AGENT_UP",
-                          "agent", g->id, "region", *info->region ? info->region : g->region,
-                          "version", info->version, "silent_since", since);
-    if (p && !down) {
-        sd_format_rfc3339(now_wall, back, sizeof back);
-        json_object_set_new(p, "back_at", json_string(back));
-        json_object_set_new(p, "down_seconds", json_integer((now_wall - since_ms) / 1000));
-    }
-    char *out = p ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
-    return out;
-}
-
-/* Commits the agent's pending liveness change with its outbox rows, in one transaction.
- * 0 (pending cleared) or -errno (kept, retried on the next tick). */
-static int s_agent_apply(self_t *self, e_agent_t *g)
-{
-    bool down = g->pending == LIVE_DOWN, changed = false;
-    store_agent_info_t info;
-    memset(&info, 0, sizeof info);
-    char err[512] = "", *payload = NULL;
-    char **names;
-    size_t n = s_channels(self, down, &names), queued = 0;
-    int64_t now_wall = sd_wall_ms();
-    int rc = store_begin(self->store, err, sizeof err);
-    if (rc == 0)
-        rc = down ? store_agents_mark_down(self->store, g->id, g->region, g->last_heard_ms,
-                                           &changed, &info, err, sizeof err)
-                  : store_agents_mark_up(self->store, g->id, g->region, &changed, &info, err,
-                                         sizeof err);
-    if (rc == 0 && changed && n > 0) {
-        payload = s_agent_payload(g, down, &info, now_wall);
-        rc = payload ? 0 : -ENOMEM;
-        for (size_t i = 0; rc == 0 && i < n; i++, queued++)
-            rc = store_outbox_enqueue_agent(self->store, g->id, down ? "AGENT_DOWN" : "AGENT_UP",
-                                            names[i], payload, err, sizeof err);
-    }
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(payload);
-    if (rc != 0) {
-        store_rollback(self->store);
-        if (!self->db_failing)
-            sd_error(COMP, "agent liveness failed agent=%s err=%s (retrying every tick; logged "
-                           "once)", g->id, err);
-        self->db_failing = true;
-        return rc;
-    }
-    s_db_ok(self);
-    g->pending = LIVE_NONE;
-    s_metrics_agent(self, g, !down);
-    if (changed)
-        sd_info(COMP, "agent %s agent=%s region=%s queued=%zu", down ? "AGENT_DOWN" : "AGENT_UP",
-                g->id, g->region, queued);
-    if (queued > 0) {
-        for (size_t i = 0; i < n; i++)
-            s_count(self, "statusd_notifications_queued_total",
-                    "Notifications written to the outbox, by channel.", "channel", names[i], 1);
-        s_kick(self);
-    }
-    return 0;
-}
-
-static void s_on_agent(self_t *self, zmsg_t *msg)
-{
-    char *id = zmsg_popstr(msg), *region = zmsg_popstr(msg), *st = zmsg_popstr(msg);
-    char *heard = zmsg_popstr(msg); /* optional */
-    bool up = st && strcmp(st, "UP") == 0, down = st && strcmp(st, "DOWN") == 0;
-    e_agent_t *g = NULL;
-    if (!id || !*id || !region || !(up || down))
-        s_drop(self, "malformed", &self->logged_malformed, "AGENT frames");
-    else if ((g = s_agent(self, id, region))) {
-        g->pending = up ? LIVE_UP : LIVE_DOWN;
-        g->last_heard_ms = heard ? strtoll(heard, NULL, 10) : 0;
-        sd_info(COMP, "agent %s agent=%s region=%s", st, id, region);
-        if (self->rebuilt)
-            s_agent_apply(self, g);
-    }
-    free(id);
-    free(region);
-    free(st);
-    free(heard);
-}
-
-static void s_on_skew(self_t *self, zmsg_t *msg)
-{
-    char *id = zmsg_popstr(msg), *v = zmsg_popstr(msg);
-    char *end = NULL;
-    long long skew = v ? strtoll(v, &end, 10) : 0;
-    e_agent_t *g = NULL;
-    if (!id || !*id || !v || !*v || *end)
-        s_drop(self, "malformed", &self->logged_malformed, "SKEW frames");
-    else if ((g = s_agent(self, id, NULL))) {
-        char err[512] = "";
-        g->skew_ms = skew;
-        s_metrics_skew(self, g);
-        /* best effort: the next estimate (at least once a minute) writes it again */
-        if (store_agents_set_skew(self->store, id, skew, err, sizeof err) != 0)
-            sd_debug(COMP, "clock skew not stored agent=%s err=%s", id, err);
-    }
-    free(id);
-    free(v);
-}
-
-static int64_t s_skew_of(self_t *self, const char *agent)
-{
-    const e_agent_t *g = zhashx_lookup(self->agents, agent);
-    return g ? g->skew_ms : 0;
-}
-
-static void s_load_agent_cb(const char *id, const char *region, bool up, int64_t skew, void *arg)
-{
-    self_t *self = arg;
-    e_agent_t *g = s_agent(self, id, region);
-    if (!g)
-        return;
-    if (!g->skew_ms)
-        g->skew_ms = skew; /* a SKEW message that came first wins */
-    s_metrics_skew(self, g);
-    if (g->pending == LIVE_NONE)
-        s_metrics_agent(self, g, up);
+    s_adaptive(self, a);
 }
 
 /* ---- restart rebuild (rule 8) -------------------------------------------------------- */
 
-static e_asset_t *s_find(self_t *self, const char *id)
+e_asset_t *engine_find(self_t *self, const char *id)
 {
     return (e_asset_t *) zhashx_lookup(self->by_id, id);
 }
@@ -687,17 +292,18 @@ static e_asset_t *s_find(self_t *self, const char *id)
 static void s_load_asset_cb(const char *id, const char *state, int64_t since, int64_t last,
                             void *arg)
 {
-    e_asset_t *a = s_find((self_t *) arg, id);
+    e_asset_t *a = engine_find((self_t *) arg, id);
     if (!a)
         return;
-    a->db_state = quorum_state_parse(state);
+    a->state = quorum_state_parse(state);
+    a->db_shown = strcmp(state, "MAINTENANCE") == 0 ? "MAINTENANCE" : quorum_state_name(a->state);
     a->last_notify_ms = last;
     a->state_since_ms = since;
 }
 
 static void s_load_open_cb(const store_open_incident_t *inc, void *arg)
 {
-    e_asset_t *a = s_find((self_t *) arg, inc->asset_id);
+    e_asset_t *a = engine_find((self_t *) arg, inc->asset_id);
     if (!a) {
         sd_warn(COMP, "open incident for an asset not in the manifest asset=%s incident=%lld "
                       "(left open)",
@@ -719,7 +325,7 @@ typedef struct {
 static void s_replay_cb(const store_recent_result_t *r, void *arg)
 {
     replay_t *rp = arg;
-    e_asset_t *a = s_find(rp->self, r->asset_id);
+    e_asset_t *a = engine_find(rp->self, r->asset_id);
     if (!a)
         return;
     int64_t age = rp->now_wall - r->received_ms; /* the collector's clock, never the agent's */
@@ -730,6 +336,70 @@ static void s_replay_cb(const store_recent_result_t *r, void *arg)
                           .seq = r->seq};
     if (quorum_apply(a->q, &qr, rp->now_mono - (age > 0 ? age : 0)) == 0)
         rp->replayed++;
+}
+
+static void s_load_flag_cb(bool agent, const char *id, void *arg)
+{
+    self_t *self = arg;
+    if (agent) {
+        engine_agent_restore_isolated(self, id);
+    } else {
+        e_asset_t *a = engine_find(self, id);
+        if (a) {
+            flapping_restore(&a->flap, true);
+            a->flap_db = true;
+        }
+    }
+}
+
+/* Rule 14: the manifest's windows into maintenance_windows, at start and every
+ * MAINTENANCE_SYNC_MS (weekly windows are written a week ahead). */
+static int s_maint_sync(self_t *self, char *err, size_t errlen)
+{
+    size_t rows = 0;
+    int rc = maintenance_sync(self->store, self->ctx->manifest, sd_wall_ms(), &rows, err, errlen);
+    if (rc == 0) {
+        self->next_maint_sync = sd_mono_ms() + MAINTENANCE_SYNC_MS;
+        sd_debug(COMP, "manifest maintenance windows written rows=%zu", rows);
+    }
+    return rc;
+}
+
+/* Rule 14: which assets are in maintenance now; a change is re-evaluated at once. */
+static void s_maint_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
+{
+    char err[512] = "";
+    if (now_mono >= self->next_maint_sync && s_maint_sync(self, err, sizeof err) != 0) {
+        if (!self->maint_failing)
+            sd_error(COMP, "maintenance windows not written err=%s (retrying; logged once)", err);
+        self->maint_failing = true;
+        return;
+    }
+    if (maintenance_refresh(self->maint, self->store, err, sizeof err) != 0) {
+        if (!self->maint_failing)
+            sd_error(COMP, "maintenance windows not read err=%s (keeping the last known; "
+                           "logged once)", err);
+        self->maint_failing = true;
+        return;
+    }
+    if (self->maint_failing)
+        sd_info(COMP, "maintenance windows readable again");
+    self->maint_failing = false;
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_maintenance_windows_active",
+                    "Maintenance windows active now.", NULL,
+                    (double) maintenance_active_windows(self->maint));
+    for (size_t i = 0; i < self->n_assets; i++) {
+        e_asset_t *a = &self->assets[i];
+        bool m = maintenance_covers(self->maint, a->conf->id);
+        if (m == a->maint)
+            continue;
+        a->maint = m;
+        a->state_since_ms = now_wall;
+        sd_info(COMP, "maintenance %s asset=%s state=%s", m ? "started" : "ended", a->conf->id,
+                quorum_state_name(a->state));
+        engine_metrics_asset(self, a);
+    }
 }
 
 static int s_rebuild(self_t *self)
@@ -756,7 +426,13 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
     if (rc == 0)
-        rc = store_agents_load(self->store, s_load_agent_cb, self, err, sizeof err);
+        rc = store_agents_load(self->store, engine_load_agent_cb, self, err, sizeof err);
+    if (rc == 0)
+        rc = store_incidents_load_flags(self->store, s_load_flag_cb, self, err, sizeof err);
+    if (rc == 0)
+        rc = s_maint_sync(self, err, sizeof err);
+    if (rc == 0)
+        rc = maintenance_refresh(self->maint, self->store, err, sizeof err);
     if (rc == 0 && per_agent > 0)
         rc = store_incidents_recent_results(self->store, window, per_agent, s_replay_cb, &rp, err,
                                             sizeof err);
@@ -766,19 +442,24 @@ static int s_rebuild(self_t *self)
         self->db_failing = true;
         return rc;
     }
-    s_db_ok(self);
+    engine_db_ok(self);
     size_t open = 0;
     for (size_t i = 0; i < self->n_assets; i++) {
         e_asset_t *a = &self->assets[i];
         open += a->incident_id != 0;
-        a->state = a->incident_id ? QUORUM_DOWN : a->db_state;
-        s_metrics_asset(self, a);
+        if (a->incident_id)
+            a->state = QUORUM_DOWN;
+        a->maint = maintenance_covers(self->maint, a->conf->id);
+        for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
+            if (g->isolated)
+                quorum_set_excluded(a->q, g->id, true);
+        engine_metrics_asset(self, a);
     }
     self->rebuilt = true;
-    s_metrics_open(self);
+    engine_metrics_open(self);
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
         if (g->pending != LIVE_NONE) /* AGENT messages that came before the rebuild */
-            s_agent_apply(self, g);
+            engine_agent_apply(self, g);
     sd_info(COMP, "state rebuilt assets=%zu open_incidents=%zu replayed_results=%zu",
             self->n_assets, open, rp.replayed);
     return 0;
@@ -817,14 +498,16 @@ static void s_on_results(self_t *self, zmsg_t *msg)
             ? statusd__result_batch__unpack(NULL, zframe_size(payload), zframe_data(payload))
             : NULL;
     if (!b) {
-        s_drop(self, "malformed", &self->logged_malformed, agent ? agent : "?");
+        engine_drop(self, "malformed", &self->logged_malformed, agent ? agent : "?");
     } else {
-        int64_t skew = s_skew_of(self, agent);
+        int64_t skew = engine_skew_of(self, agent);
+        if (!zhashx_lookup(self->agents, agent))
+            engine_agent(self, agent, region); /* known for isolation even before its AGENT UP */
         for (size_t i = 0; i < b->n_results; i++) {
             const Statusd__ProbeResult *r = b->results[i];
-            e_asset_t *a = r->asset_id ? s_find(self, r->asset_id) : NULL;
+            e_asset_t *a = r->asset_id ? engine_find(self, r->asset_id) : NULL;
             if (!a) {
-                s_drop(self, "unknown_asset", &self->logged_unknown, r->asset_id);
+                engine_drop(self, "unknown_asset", &self->logged_unknown, r->asset_id);
                 continue;
             }
             char status[40];
@@ -843,12 +526,15 @@ static void s_on_results(self_t *self, zmsg_t *msg)
             quorum_vote_t before = quorum_agent_vote(a->q, agent);
             int rc = quorum_apply(a->q, &qr, sd_mono_ms());
             if (rc == -ENOSPC) {
-                s_drop(self, "agent_limit", &self->logged_agent_limit, a->conf->id);
+                engine_drop(self, "agent_limit", &self->logged_agent_limit, a->conf->id);
             } else if (rc == 0) {
+                if (engine_agent_isolated(self, agent))
+                    quorum_set_excluded(a->q, agent, true);
                 quorum_vote_t after = quorum_agent_vote(a->q, agent);
                 if (after != before)
                     s_vote_event(self, a, agent, region, before, after, error);
-                s_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
+                engine_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
+                engine_flap_result(self, a, sd_mono_ms());
             }
         }
         statusd__result_batch__free_unpacked(b, NULL);
@@ -865,11 +551,11 @@ static void s_on_message(self_t *self)
     if (cmd && strcmp(cmd, "RESULTS") == 0) {
         s_on_results(self, msg);
     } else if (cmd && strcmp(cmd, "AGENT") == 0) {
-        s_on_agent(self, msg);
+        engine_on_agent(self, msg);
     } else if (cmd && strcmp(cmd, "SKEW") == 0) {
-        s_on_skew(self, msg);
+        engine_on_skew(self, msg);
     } else {
-        s_drop(self, "malformed", &self->logged_malformed, cmd ? cmd : "(empty)");
+        engine_drop(self, "malformed", &self->logged_malformed, cmd ? cmd : "(empty)");
     }
     free(cmd);
     zmsg_destroy(&msg);
@@ -881,10 +567,14 @@ static void s_tick(self_t *self)
         return;
     sd_ms_t now_mono = sd_mono_ms();
     int64_t now_wall = sd_wall_ms();
-    for (size_t i = 0; i < self->n_assets; i++)
-        s_evaluate(self, &self->assets[i], now_mono, now_wall);
+    s_maint_tick(self, now_mono, now_wall);
+    for (size_t i = 0; i < self->n_assets; i++) {
+        engine_evaluate(self, &self->assets[i], now_mono, now_wall);
+        engine_flap_tick(self, &self->assets[i], now_mono);
+    }
+    engine_isolation_tick(self, now_mono, now_wall);
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
-        if (g->pending != LIVE_NONE && s_agent_apply(self, g) != 0)
+        if (g->pending != LIVE_NONE && engine_agent_apply(self, g) != 0)
             break; /* the database is failing: one attempt per tick is enough */
 }
 
@@ -903,6 +593,8 @@ static void s_self_destroy(self_t **p)
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->pull);
     zsock_destroy(&self->push);
+    zsock_destroy(&self->to_gateway);
+    maintenance_destroy(&self->maint);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -936,13 +628,23 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     }
     self->pull = s_bind_pull("@" BUS_ENGINE);
     self->push = zsock_new_push(">" BUS_NOTIFY);
+    self->to_gateway = zsock_new(ZMQ_PUSH);
+    if (self->to_gateway) {
+        zsock_set_sndhwm(self->to_gateway, GATEWAY_HWM);
+        zsock_set_sndtimeo(self->to_gateway, 0);
+        zsock_set_linger(self->to_gateway, 0);
+        if (zsock_connect(self->to_gateway, "%s", BUS_GATEWAY) != 0)
+            zsock_destroy(&self->to_gateway);
+    }
+    self->maint = maintenance_new();
     self->by_id = zhashx_new();
     self->agents = zhashx_new();
     if (self->agents)
-        zhashx_set_destructor(self->agents, s_agent_free);
+        zhashx_set_destructor(self->agents, engine_agent_free);
     size_t n = ctx->manifest ? ctx->manifest->n_assets : 0;
     self->assets = calloc(n ? n : 1, sizeof *self->assets);
-    if (!self->pull || !self->push || !self->by_id || !self->agents || !self->assets) {
+    if (!self->pull || !self->push || !self->to_gateway || !self->maint || !self->by_id ||
+        !self->agents || !self->assets) {
         sd_error(COMP, "cannot create sockets endpoint=%s", BUS_ENGINE);
         s_self_destroy(&self);
         return NULL;
@@ -958,6 +660,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         e_asset_t *a = &self->assets[self->n_assets];
         a->conf = c;
         a->down_votes_shown = -1;
+        a->interval_sent_ms = (uint32_t) c->interval_seconds * 1000;
         a->q = quorum_new(&qc);
         if (!a->q) {
             s_self_destroy(&self);

@@ -42,6 +42,7 @@ typedef struct {
      * stop answering heartbeats, so the agent reconnects, says Hello and resends everything
      * unacked (a later batch must never be acked past the lost one) */
     bool resync;
+    bool assignment_due;     /* an interval of one of its assets changed: send a new plan */
 } agent_t;
 
 typedef struct {
@@ -51,7 +52,11 @@ typedef struct {
     zsock_t *acks;
     zsock_t *to_ingest;
     zsock_t *to_engine;
+    zsock_t *intervals;      /* PULL on BUS_GATEWAY: INTERVAL from the engine */
     zpoller_t *poller;
+    zhashx_t *fast;          /* asset id -> interval ms (uintptr_t) while it differs from the
+                                manifest's (adaptive intervals); not owned values */
+    bool assignments_due;
     zhashx_t *agents;        /* agent id -> agent_t (owned) */
     zhashx_t *by_route;      /* route key -> agent_t (borrowed) */
     uint64_t plan_version;
@@ -222,9 +227,16 @@ static void s_send_ack(self_t *self, const agent_t *a, uint64_t through, bool he
     s_send_env(self, a, &env);
 }
 
+static uint32_t s_interval_of(const sd_asset_t *asset, void *arg)
+{
+    self_t *self = arg;
+    return (uint32_t) (uintptr_t) zhashx_lookup(self->fast, asset->id);
+}
+
 static void s_send_assignment(self_t *self, agent_t *a)
 {
-    Statusd__Assignment *as = assign_build(self->ctx->manifest, a->region, self->plan_version);
+    Statusd__Assignment *as = assign_build_with(self->ctx->manifest, a->region,
+                                                self->plan_version, s_interval_of, self);
     if (!as) {
         sd_error(COMP, "out of memory building the assignment agent=%s", a->id);
         return;
@@ -484,6 +496,56 @@ static void s_on_pipe(self_t *self)
     zmsg_destroy(&msg);
 }
 
+/* ---- from the engine: adaptive intervals ---------------------------------------------- */
+
+/* ["INTERVAL", asset_id, interval_ms]: remembers the asset's interval and marks the agents
+ * that probe it; the new Assignments go out once the queue is drained (s_flush). */
+static void s_on_interval(self_t *self)
+{
+    zmsg_t *msg = zmsg_recv(self->intervals);
+    char *kind = msg ? zmsg_popstr(msg) : NULL, *id = msg ? zmsg_popstr(msg) : NULL;
+    char *num = msg ? zmsg_popstr(msg) : NULL, *end = NULL;
+    unsigned long ms = num ? strtoul(num, &end, 10) : 0;
+    const sd_asset_t *asset = id ? sd_manifest_find(self->ctx->manifest, id) : NULL;
+    if (!kind || strcmp(kind, "INTERVAL") != 0 || !num || *end || ms == 0 || ms > 86400000UL ||
+        !asset) {
+        s_malformed(self, "interval message from the engine");
+    } else {
+        uint32_t normal = (uint32_t) asset->interval_seconds * 1000;
+        uint32_t before = (uint32_t) (uintptr_t) zhashx_lookup(self->fast, id);
+        uint32_t now = ms == normal ? 0 : (uint32_t) ms;
+        if (before != now) {
+            if (now)
+                zhashx_update(self->fast, id, (void *) (uintptr_t) now);
+            else
+                zhashx_delete(self->fast, id);
+            for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
+                if (a->hello_acked && assign_applies(asset, a->region))
+                    a->assignment_due = self->assignments_due = true;
+            sd_info(COMP, "asset interval asset=%s interval_ms=%lu", id, ms);
+        }
+    }
+    free(kind);
+    free(id);
+    free(num);
+    zmsg_destroy(&msg);
+}
+
+/* Sends the new plan to every agent marked by s_on_interval, under one new version. */
+static void s_flush_assignments(self_t *self)
+{
+    if (!self->assignments_due)
+        return;
+    uint64_t wall = (uint64_t) sd_wall_ms();
+    self->plan_version = wall > self->plan_version ? wall : self->plan_version + 1;
+    for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents)) {
+        if (a->assignment_due)
+            s_send_assignment(self, a);
+        a->assignment_due = false;
+    }
+    self->assignments_due = false;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 static void s_self_destroy(self_t **p)
@@ -496,6 +558,8 @@ static void s_self_destroy(self_t **p)
     zsock_destroy(&self->acks);
     zsock_destroy(&self->to_ingest);
     zsock_destroy(&self->to_engine);
+    zsock_destroy(&self->intervals);
+    zhashx_destroy(&self->fast);
     zhashx_destroy(&self->by_route);
     zhashx_destroy(&self->agents);
     free(self);
@@ -553,11 +617,26 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         if (zsock_bind(self->acks, "%s", BUS_ACKS) != 0)
             zsock_destroy(&self->acks);
     }
+    self->intervals = zsock_new(ZMQ_PULL);
+    if (self->intervals) {
+        zsock_set_rcvhwm(self->intervals, BUS_HWM);
+        zsock_set_linger(self->intervals, 0);
+        /* an inproc endpoint is released asynchronously by a previous gateway: retry 1 s */
+        int rc = zsock_bind(self->intervals, "%s", BUS_GATEWAY);
+        for (int i = 0; rc != 0 && i < 100; i++) {
+            zclock_sleep(10);
+            rc = zsock_bind(self->intervals, "%s", BUS_GATEWAY);
+        }
+        if (rc != 0)
+            zsock_destroy(&self->intervals);
+    }
+    self->fast = zhashx_new();
     self->to_ingest = s_push(BUS_INGEST);
     self->to_engine = s_push(BUS_ENGINE);
-    if (self->router && self->acks)
-        self->poller = zpoller_new(pipe, self->router, self->acks, NULL);
-    if (!self->agents || !self->by_route || !self->router || !self->acks ||
+    if (self->router && self->acks && self->intervals)
+        self->poller = zpoller_new(pipe, self->router, self->acks, self->intervals, NULL);
+    if (!self->agents || !self->by_route || !self->router || !self->acks || !self->intervals ||
+        !self->fast ||
         !self->to_ingest || !self->to_engine || !self->poller) {
         s_self_destroy(&self);
         return NULL;
@@ -593,8 +672,14 @@ static void s_actor(zsock_t *pipe, void *args)
             s_on_router(self);
         else if (which == self->acks)
             s_on_acks(self);
+        else if (which == self->intervals) {
+            /* drain them all first: an outage of many assets is one new plan per agent */
+            for (int i = 0; i < 1000 && (zsock_events(self->intervals) & ZMQ_POLLIN); i++)
+                s_on_interval(self);
+        }
         else if (zpoller_terminated(self->poller))
             break;
+        s_flush_assignments(self);
         now = sd_mono_ms();
         if (now >= self->next_sweep_ms) {
             s_sweep(self, now);

@@ -21,6 +21,7 @@ typedef struct {
     int64_t last_result_ms;    /* wall ms of the last result's probe start */
     uint64_t last_seq;         /* 0 until a result with a sequence number */
     sd_ms_t received_mono;
+    bool excluded;             /* isolated: does not vote (quorum_set_excluded) */
 } agent_t;
 
 struct quorum_t {
@@ -173,7 +174,7 @@ void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out)
         return;
     for (size_t i = 0; i < q->n; i++) {
         const agent_t *a = &q->agents[i];
-        if (s_stale(q, a, now_mono))
+        if (a->excluded || s_stale(q, a, now_mono))
             continue;
         /* Every agent that reported recently counts toward the majority, also one whose
          * run is still too short to vote: one agent's early second failure must not outvote
@@ -204,6 +205,15 @@ void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out)
         out->started_at_ms = 0;
 }
 
+bool quorum_set_excluded(quorum_t *q, const char *agent_id, bool excluded)
+{
+    agent_t *a = q && agent_id ? s_find(q, agent_id) : NULL;
+    if (!a || a->excluded == excluded)
+        return false;
+    a->excluded = excluded;
+    return true;
+}
+
 size_t quorum_agent_count(const quorum_t *q) { return q ? q->n : 0; }
 
 int quorum_agent_at(const quorum_t *q, size_t i, sd_ms_t now_mono, quorum_agent_t *out)
@@ -216,6 +226,7 @@ int quorum_agent_at(const quorum_t *q, size_t i, sd_ms_t now_mono, quorum_agent_
     out->last_error = a->last_error;
     out->vote = a->vote;
     out->stale = s_stale(q, a, now_mono);
+    out->excluded = a->excluded;
     out->consecutive_failures = a->fails;
     out->consecutive_successes = a->oks;
     out->last_result_ms = a->last_result_ms;

@@ -60,6 +60,7 @@ typedef struct {
     const char *last_error;    /* "" when the last result succeeded */
     quorum_vote_t vote;
     bool stale;
+    bool excluded;             /* quorum_set_excluded: tracked, but not live and no vote */
     int consecutive_failures;
     int consecutive_successes;
     int64_t last_result_ms;    /* wall ms of the last result's probe start */
@@ -83,6 +84,11 @@ quorum_vote_t quorum_agent_vote(const quorum_t *q, const char *agent_id);
 
 /* Removes an agent's state (e.g. it left the asset's assignment); no-op when absent. */
 void quorum_forget(quorum_t *q, const char *agent_id);
+
+/* Excludes an agent from the verdict (an isolated agent) or counts it again: an excluded
+ * agent keeps its run and vote but is neither live nor a voter. True when this changed
+ * anything; false for an untracked agent or no change. */
+bool quorum_set_excluded(quorum_t *q, const char *agent_id, bool excluded);
 
 /* The asset's verdict at monotonic time now_mono. */
 void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out);

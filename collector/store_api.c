@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* RFC 3339 UTC with milliseconds; NULL stays NULL (JSON null). */
@@ -19,6 +20,9 @@ static const char SQL_ASSETS[] =
     " 'expectedStatusCodes', a.expected_status_codes,"
     " 'metadata', COALESCE(a.metadata, '{}'::jsonb),"
     " 'locations', a.locations, 'state', a.state, 'stateSince', " TS("a.state_since") ","
+    " 'flapping', a.flapping, 'flappingSince', " TS("a.flapping_since") ","
+    " 'maintenance', EXISTS (SELECT 1 FROM maintenance_windows w WHERE w.starts_at <= now()"
+    "   AND w.ends_at > now() AND (w.asset_ids IS NULL OR a.id = ANY (w.asset_ids))),"
     " 'results', COALESCE(r.results, '[]'::json))::text"
     " FROM assets a"
     " LEFT JOIN LATERAL ("
@@ -60,7 +64,7 @@ static const char SQL_AGENTS[] =
     "SELECT json_build_object("
     " 'id', id, 'region', region, 'version', version, 'firstSeen', " TS("first_seen") ","
     " 'lastSeen', " TS("last_seen") ", 'connected', connected, 'clockSkewMs', clock_skew_ms,"
-    " 'up', liveness = 'up')::text"
+    " 'up', liveness = 'up', 'isolated', isolated, 'isolatedSince', " TS("isolated_since") ")::text"
     " FROM agents ORDER BY id LIMIT 100000";
 
 static const char SQL_INCIDENT[] =
@@ -74,6 +78,33 @@ static const char SQL_INCIDENT[] =
     "   FROM (SELECT * FROM incident_events WHERE incident_id = i.id"
     "         ORDER BY at, id LIMIT 10000) e), '[]'::json))::text"
     " FROM incidents i WHERE i.id = $1::bigint";
+
+#define SQL_WINDOW_JSON                                                                     \
+    "json_build_object('id', id, 'source', source, 'name', name, 'assetIds', asset_ids,"    \
+    " 'start', " TS("starts_at") ", 'end', " TS("ends_at") ", 'reason', reason,"            \
+    " 'createdBy', created_by, 'createdAt', " TS("created_at") ","                          \
+    " 'endedEarlyAt', " TS("ended_early_at") ","                                            \
+    " 'active', starts_at <= now() AND ends_at > now())::text"
+
+static const char SQL_MAINT_LIST[] =
+    "SELECT " SQL_WINDOW_JSON " FROM maintenance_windows WHERE ends_at > now()"
+    " ORDER BY starts_at, id LIMIT 1000";
+
+static const char SQL_MAINT_CREATE[] =
+    "INSERT INTO maintenance_windows (source, asset_ids, starts_at, ends_at, reason, created_by)"
+    " VALUES ('api', $1::text[], to_timestamp($2::double precision / 1000),"
+    " to_timestamp($3::double precision / 1000), $4, $5)"
+    " RETURNING " SQL_WINDOW_JSON;
+
+/* ends a window now (an upcoming one is cut to nothing); manifest windows cannot be ended */
+static const char SQL_MAINT_END[] =
+    "WITH w AS (SELECT id, source, ends_at > now() AS live FROM maintenance_windows"
+    "           WHERE id = $1::bigint),"
+    " u AS (UPDATE maintenance_windows m SET ends_at = now(),"
+    "         starts_at = LEAST(m.starts_at, now()), ended_early_at = now()"
+    "       FROM w WHERE m.id = w.id AND w.live AND w.source = 'api'"
+    "       RETURNING m.*)"
+    " SELECT w.source, w.live, (SELECT " SQL_WINDOW_JSON " FROM u) FROM w";
 
 static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
 {
@@ -270,4 +301,116 @@ int store_api_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
         return rc;
     }
     return store_api_incident(s, id, out, err, errlen);
+}
+
+int store_api_maintenance_list(store_t *s, json_t **out, char *err, size_t errlen)
+{
+    return s_json_rows(s, "maintenance", SQL_MAINT_LIST, 0, NULL, out, err, errlen);
+}
+
+/* '{"a","b"}' for ids of [A-Za-z0-9-_.:] (checked by the caller); NULL for none. */
+static char *s_pg_array(const char *const *ids, size_t n)
+{
+    if (!ids)
+        return NULL;
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(ids[i]) + 3;
+    char *a = malloc(len);
+    if (!a)
+        return NULL;
+    size_t o = 0;
+    a[o++] = '{';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t) snprintf(a + o, len - o, "%s\"%s\"", i ? "," : "", ids[i]);
+    snprintf(a + o, len - o, "}");
+    return a;
+}
+
+int store_api_maintenance_create(store_t *s, const char *const *asset_ids, size_t n_assets,
+                                 int64_t start_ms, int64_t end_ms, const char *reason,
+                                 const char *token_fp, json_t **out, char *err, size_t errlen)
+{
+    char st[32], en[32];
+    snprintf(st, sizeof st, "%lld", (long long) start_ms);
+    snprintf(en, sizeof en, "%lld", (long long) end_ms);
+    char *arr = s_pg_array(asset_ids, n_assets);
+    if (asset_ids && !arr)
+        return -ENOMEM;
+    const char *params[] = {arr, st, en, reason ? reason : "", token_fp};
+    PGconn *c = store_conn(s);
+    /* every id must be a manifest asset; at most STORE_API_MAX_WINDOWS API windows pending */
+    PGresult *r = c ? PQexecParams(c,
+                                   "SELECT (SELECT string_agg(x, ', ') FROM (SELECT unnest($1::text[])"
+                                   "  EXCEPT SELECT id FROM assets WHERE in_manifest) u(x)),"
+                                   " (SELECT count(*) FROM maintenance_windows"
+                                   "  WHERE source = 'api' AND ends_at > now())",
+                                   1, NULL, params, NULL, NULL, 0)
+                    : NULL;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s_err(err, errlen, "check maintenance", c);
+        PQclear(r);
+        free(arr);
+        return -EIO;
+    }
+    int bad = 0;
+    if (!PQgetisnull(r, 0, 0)) {
+        snprintf(err, errlen, "no asset with id: %s", PQgetvalue(r, 0, 0));
+        bad = -ENOENT;
+    } else if (atol(PQgetvalue(r, 0, 1)) >= STORE_API_MAX_WINDOWS) {
+        snprintf(err, errlen, "%d maintenance windows are pending already: end some first",
+                 STORE_API_MAX_WINDOWS);
+        bad = -ENOSPC;
+    }
+    PQclear(r);
+    if (bad) {
+        free(arr);
+        return bad;
+    }
+    json_t *rows = NULL;
+    int rc = s_json_rows(s, "create maintenance", SQL_MAINT_CREATE, 5, params, &rows, err,
+                         errlen);
+    free(arr);
+    if (rc == 0) {
+        *out = json_incref(json_array_get(rows, 0));
+        json_decref(rows);
+        rc = *out ? 0 : -EPROTO;
+    }
+    return rc;
+}
+
+int store_api_maintenance_end(store_t *s, int64_t id, json_t **out, char *err, size_t errlen)
+{
+    PGconn *c = store_conn(s);
+    if (!c) {
+        s_err(err, errlen, "end maintenance", NULL);
+        return -EIO;
+    }
+    char ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long) id);
+    const char *params[] = {ids};
+    PGresult *r = PQexecParams(c, SQL_MAINT_END, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        s_err(err, errlen, "end maintenance", c);
+        PQclear(r);
+        return -EIO;
+    }
+    int rc = 0;
+    if (PQntuples(r) == 0) {
+        snprintf(err, errlen, "no maintenance window %lld", (long long) id);
+        rc = -ENOENT;
+    } else if (strcmp(PQgetvalue(r, 0, 0), "api") != 0) {
+        snprintf(err, errlen, "window %lld comes from the manifest: edit the manifest and "
+                              "reload (SIGHUP) to change it", (long long) id);
+        rc = -EPERM;
+    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0 || PQgetisnull(r, 0, 2)) {
+        snprintf(err, errlen, "window %lld is already over", (long long) id);
+        rc = -EALREADY;
+    } else {
+        json_error_t je;
+        *out = json_loads(PQgetvalue(r, 0, 2), 0, &je);
+        rc = *out ? 0 : -EPROTO;
+    }
+    PQclear(r);
+    return rc;
 }

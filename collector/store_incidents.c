@@ -195,3 +195,38 @@ int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char
                  " / 1000), updated_at = now() WHERE id = $1",
                  3, params, err, errlen);
 }
+
+int store_incidents_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
+                                 size_t errlen)
+{
+    const char *p[] = {asset_id, flapping ? "t" : "f"};
+    return s_cmd(s, "set flapping",
+                 "UPDATE assets SET flapping = $2::boolean,"
+                 " flapping_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
+                 2, p, err, errlen);
+}
+
+int store_incidents_set_isolated(store_t *s, const char *agent_id, bool isolated, char *err,
+                                 size_t errlen)
+{
+    const char *p[] = {agent_id, isolated ? "t" : "f"};
+    return s_cmd(s, "set isolated",
+                 "UPDATE agents SET isolated = $2::boolean,"
+                 " isolated_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
+                 2, p, err, errlen);
+}
+
+int store_incidents_load_flags(store_t *s, void (*cb)(bool agent, const char *id, void *arg),
+                               void *arg, char *err, size_t errlen)
+{
+    PGresult *r = s_run(s, "load flags",
+                        "SELECT false, id FROM assets WHERE flapping"
+                        " UNION ALL SELECT true, id FROM agents WHERE isolated",
+                        0, NULL, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(strcmp(PQgetvalue(r, i, 0), "t") == 0, PQgetvalue(r, i, 1), arg);
+    PQclear(r);
+    return 0;
+}

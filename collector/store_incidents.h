@@ -69,4 +69,15 @@ int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
 int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char *state,
                                     int64_t since_ms, char *err, size_t errlen);
 
+/* assets.flapping / flapping_since (set with FLAPPING, cleared with STABLE). 0 or -EIO. */
+int store_incidents_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
+                                 size_t errlen);
+/* agents.isolated / isolated_since. 0 or -EIO (0 also when the agent has no row). */
+int store_incidents_set_isolated(store_t *s, const char *agent_id, bool isolated, char *err,
+                                 size_t errlen);
+/* Calls cb(false, asset_id) for every flapping asset and cb(true, agent_id) for every
+ * isolated agent (engine start). 0 or -EIO. */
+int store_incidents_load_flags(store_t *s, void (*cb)(bool agent, const char *id, void *arg),
+                               void *arg, char *err, size_t errlen);
+
 #endif

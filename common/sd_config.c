@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sd_json_pos.h"
 #include "sd_probe_options.h"
@@ -12,6 +15,8 @@
 #define MAX_CONFIG_BYTES (16u * 1024 * 1024)
 #define MAX_ASSETS 100000
 #define MAX_PATH 8
+#define MAX_MAINTENANCE 1000
+#define MAX_FLAP_PERCENT 100
 
 /* Where the validator is: the file, its text, and the JSON path of the current field. */
 typedef struct {
@@ -341,6 +346,9 @@ static int s_parse_asset_extras(vctx_t *v, json_t *o, sd_asset_t *a)
     }
     if ((rc = s_get_int(v, o, "failureThreshold", 0, 1, 100, &a->failure_threshold)))
         return rc;
+    if ((rc = s_get_int(v, o, "incidentIntervalSeconds", 0, 1, 86400,
+                        &a->incident_interval_seconds)))
+        return rc;
     return s_get_int(v, o, "successThreshold", 0, 1, 100, &a->success_threshold);
 }
 
@@ -386,8 +394,292 @@ static int s_parse_asset(vctx_t *v, json_t *o, sd_asset_t *a)
     a->success_threshold = 1;
     if ((rc = s_parse_asset_extras(v, o, a)))
         return rc;
+    if (a->incident_interval_seconds > a->interval_seconds) {
+        s_push_key(v, "incidentIntervalSeconds");
+        return s_fail(v, 0, "%d is longer than intervalSeconds (%d): probing during an incident "
+                      "is never slower than usual", a->incident_interval_seconds,
+                      a->interval_seconds);
+    }
     sd_probe_where_t where = {v->file, v->text, v->len, v->path, v->depth};
     return sd_probe_options_from_asset(&where, a->asset_type, o, &a->options, v->err, v->errlen);
+}
+
+int sd_asset_incident_interval(const sd_asset_t *a)
+{
+    int iv = a->interval_seconds > 0 ? a->interval_seconds : 1;
+    int fast = a->incident_interval_seconds > 0 ? a->incident_interval_seconds : iv / 4;
+    if (fast < 5 && a->incident_interval_seconds <= 0)
+        fast = 5;
+    return fast < iv ? fast : iv;
+}
+
+static int s_digits(const char *p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int sd_parse_rfc3339(const char *s, int64_t *ms)
+{
+    int Y, M, D, h, mi, sec, frac = 0, fdig = 0;
+    if (!s || strlen(s) < 20 || s_digits(s, 4, &Y) || s[4] != '-' || s_digits(s + 5, 2, &M) ||
+        s[7] != '-' || s_digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        s_digits(s + 11, 2, &h) || s[13] != ':' || s_digits(s + 14, 2, &mi) || s[16] != ':' ||
+        s_digits(s + 17, 2, &sec))
+        return -EINVAL;
+    const char *p = s + 19;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, fdig++)
+            if (fdig < 3)
+                frac = frac * 10 + (*p - '0');
+        if (fdig == 0)
+            return -EINVAL;
+        for (int i = fdig; i < 3; i++)
+            frac *= 10;
+    }
+    int off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (s_digits(p + 1, 2, &oh) || p[3] != ':' || s_digits(p + 4, 2, &om) || oh > 23 ||
+            om > 59)
+            return -EINVAL;
+        off = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return -EINVAL;
+    }
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*p || Y < 1970 || M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || mi > 59 ||
+        sec > 60)
+        return -EINVAL;
+    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm); /* thread-safe, no TZ involved */
+    if (tm.tm_mday != D) /* Feb 30 and the like normalized into the next month */
+        return -EINVAL;
+    *ms = ((int64_t) t - (int64_t) off * 60) * 1000 + frac;
+    return 0;
+}
+
+static void s_maint_free(sd_maintenance_t *w)
+{
+    free(w->id);
+    for (size_t i = 0; i < w->n_assets; i++)
+        free(w->assets[i]);
+    free(w->assets);
+    free(w->reason);
+    free(w->time_zone);
+}
+
+/* "HH:MM" -> minutes after midnight, or -1. */
+static int s_hhmm(const char *s)
+{
+    int h, m;
+    if (!s || strlen(s) != 5 || s_digits(s, 2, &h) || s[2] != ':' || s_digits(s + 3, 2, &m) ||
+        h > 23 || m > 59)
+        return -1;
+    return h * 60 + m;
+}
+
+/* An IANA zone name ("Europe/Berlin", "UTC"); checked against the system's zoneinfo when
+ * the system has one (PostgreSQL resolves it with the same database). */
+static bool s_valid_tz(const char *tz)
+{
+    size_t n = strlen(tz);
+    if (n == 0 || n > 64 || tz[0] == '/' || strstr(tz, ".."))
+        return false;
+    for (const char *c = tz; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              strchr("/_+-", *c)))
+            return false;
+    if (access("/usr/share/zoneinfo", F_OK) != 0)
+        return true;
+    char path[128];
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
+    return access(path, R_OK) == 0;
+}
+
+static int s_weekday(const char *d)
+{
+    static const char *const names[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+    static const char *const longs[] = {"monday", "tuesday", "wednesday", "thursday", "friday",
+                                        "saturday", "sunday"};
+    for (int i = 0; i < 7; i++)
+        if (strcasecmp(d, names[i]) == 0 || strcasecmp(d, longs[i]) == 0)
+            return i + 1;
+    return 0;
+}
+
+static int s_parse_weekly(vctx_t *v, json_t *o, sd_maintenance_t *w)
+{
+    int rc;
+    json_t *days = json_object_get(o, "days");
+    s_push_key(v, "days");
+    if (!json_is_array(days) || json_array_size(days) == 0)
+        return s_fail(v, 0, "expected a non-empty array of weekdays (\"mon\" .. \"sun\")");
+    for (size_t i = 0; i < json_array_size(days); i++) {
+        json_t *d = json_array_get(days, i);
+        int wd = json_is_string(d) ? s_weekday(json_string_value(d)) : 0;
+        if (!wd) {
+            s_push_index(v, i);
+            return s_fail(v, 0, "expected a weekday: mon, tue, wed, thu, fri, sat or sun");
+        }
+        w->days_mask |= 1u << wd;
+    }
+    s_pop(v);
+    json_t *st = json_object_get(o, "start");
+    s_push_key(v, "start");
+    if ((w->start_minute = s_hhmm(json_string_value(st))) < 0)
+        return s_fail(v, 0, "a weekly window starts at a local time \"HH:MM\"");
+    s_pop(v);
+    json_t *en = json_object_get(o, "end"), *du = json_object_get(o, "durationMinutes");
+    w->end_minute = -1;
+    if ((en != NULL) == (du != NULL)) {
+        s_push_key(v, en ? "end" : "durationMinutes");
+        return s_fail(v, !!en, "a weekly window needs exactly one of \"end\" (\"HH:MM\") and "
+                               "\"durationMinutes\"");
+    }
+    if (en) {
+        s_push_key(v, "end");
+        if ((w->end_minute = s_hhmm(json_string_value(en))) < 0)
+            return s_fail(v, 0, "a weekly window ends at a local time \"HH:MM\"");
+        s_pop(v);
+    } else if ((rc = s_get_int(v, o, "durationMinutes", 1, 1, 10080, &w->duration_minutes))) {
+        return rc;
+    }
+    if ((rc = s_get_string(v, o, "timeZone", 0, &w->time_zone)))
+        return rc;
+    if (!w->time_zone && !(w->time_zone = strdup("UTC")))
+        return -ENOMEM;
+    if (!s_valid_tz(w->time_zone)) {
+        s_push_key(v, "timeZone");
+        return s_fail(v, 0, "unknown time zone \"%s\" (use an IANA name like \"Europe/Berlin\")",
+                      w->time_zone);
+    }
+    return 0;
+}
+
+static int s_parse_once(vctx_t *v, json_t *o, sd_maintenance_t *w)
+{
+    static const char *const f[] = {"start", "end"};
+    int64_t *dst[] = {&w->start_ms, &w->end_ms};
+    for (int i = 0; i < 2; i++) {
+        json_t *t = json_object_get(o, f[i]);
+        s_push_key(v, f[i]);
+        if (!t)
+            return s_fail(v, 0, "missing required field (a one-off window has RFC 3339 "
+                                "\"start\" and \"end\"; a weekly one has \"days\")");
+        if (!json_is_string(t) || sd_parse_rfc3339(json_string_value(t), dst[i]) != 0)
+            return s_fail(v, 0, "expected an RFC 3339 time like \"2026-12-01T22:00:00Z\"");
+        s_pop(v);
+    }
+    if (w->end_ms <= w->start_ms) {
+        s_push_key(v, "end");
+        return s_fail(v, 0, "the window ends before it starts");
+    }
+    if (json_object_get(o, "timeZone") || json_object_get(o, "durationMinutes")) {
+        s_push_key(v, json_object_get(o, "timeZone") ? "timeZone" : "durationMinutes");
+        return s_fail(v, 1, "only a weekly window (with \"days\") takes this field");
+    }
+    return 0;
+}
+
+static int s_parse_maintenance(vctx_t *v, json_t *o, const sd_manifest_t *m, size_t idx,
+                               sd_maintenance_t *w)
+{
+    static const char *const keys[] = {"id", "assets", "reason", "start", "end", "days",
+                                       "durationMinutes", "timeZone", NULL};
+    int rc;
+    if (!json_is_object(o))
+        return s_fail(v, 0, "expected a maintenance window object, got %s", s_type_name(o));
+    if ((rc = s_check_keys(v, o, keys)))
+        return rc;
+    if ((rc = s_get_string(v, o, "id", 0, &w->id)))
+        return rc;
+    if (!w->id) {
+        char def[40];
+        snprintf(def, sizeof def, "maintenance[%zu]", idx);
+        if (!(w->id = strdup(def)))
+            return -ENOMEM;
+    }
+    if ((rc = s_get_string(v, o, "reason", 0, &w->reason)))
+        return rc;
+    if (!w->reason && !(w->reason = strdup("")))
+        return -ENOMEM;
+    if ((rc = s_get_string_list(v, o, "assets", &w->assets, &w->n_assets)))
+        return rc;
+    for (size_t i = 0; i < w->n_assets; i++) {
+        if (!sd_manifest_find(m, w->assets[i])) {
+            s_push_key(v, "assets");
+            s_push_index(v, i);
+            return s_fail(v, 0, "no asset with id \"%s\" (omit \"assets\" for every asset)",
+                          w->assets[i]);
+        }
+    }
+    if (w->assets && w->n_assets == 0) {
+        s_push_key(v, "assets");
+        return s_fail(v, 0, "expected at least one asset id (omit the field for every asset)");
+    }
+    return json_object_get(o, "days") ? s_parse_weekly(v, o, w) : s_parse_once(v, o, w);
+}
+
+static int s_parse_maintenance_list(vctx_t *v, json_t *root, sd_manifest_t *m)
+{
+    json_t *list = json_object_get(root, "maintenance");
+    if (!list)
+        return 0;
+    s_push_key(v, "maintenance");
+    if (!json_is_array(list))
+        return s_fail(v, 0, "expected an array of maintenance windows, got %s",
+                      s_type_name(list));
+    if (json_array_size(list) > MAX_MAINTENANCE)
+        return s_fail(v, 0, "more than %d maintenance windows", MAX_MAINTENANCE);
+    m->maintenance = calloc(json_array_size(list) + 1, sizeof(sd_maintenance_t));
+    if (!m->maintenance)
+        return -ENOMEM;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        s_push_index(v, i);
+        m->n_maintenance = i + 1;
+        int rc = s_parse_maintenance(v, json_array_get(list, i), m, i, &m->maintenance[i]);
+        if (rc)
+            return rc;
+        s_pop(v);
+    }
+    s_pop(v);
+    return 0;
+}
+
+static int s_parse_flapping(vctx_t *v, json_t *root, sd_manifest_t *m)
+{
+    static const char *const keys[] = {"highThreshold", "lowThreshold", NULL};
+    json_t *f = json_object_get(root, "flapping");
+    int rc;
+    m->flap_high_percent = 50;
+    m->flap_low_percent = 25;
+    if (!f)
+        return 0;
+    s_push_key(v, "flapping");
+    if (!json_is_object(f))
+        return s_fail(v, 0, "expected an object, got %s", s_type_name(f));
+    if ((rc = s_check_keys(v, f, keys)) ||
+        (rc = s_get_int(v, f, "highThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_high_percent)) ||
+        (rc = s_get_int(v, f, "lowThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_low_percent)))
+        return rc;
+    if (m->flap_low_percent >= m->flap_high_percent) {
+        s_push_key(v, "lowThreshold");
+        return s_fail(v, 0, "%d must be below highThreshold (%d)", m->flap_low_percent,
+                      m->flap_high_percent);
+    }
+    s_pop(v);
+    return 0;
 }
 
 int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, char *err,
@@ -401,7 +693,7 @@ int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, c
     int rc = -ENOMEM;
     if (!m)
         goto done;
-    static const char *const top[] = {"assets", NULL};
+    static const char *const top[] = {"assets", "maintenance", "flapping", NULL};
     if (!json_is_object(root)) {
         rc = s_fail(&v, 0, "expected an object with \"assets\", got %s", s_type_name(root));
         goto done;
@@ -440,7 +732,10 @@ int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, c
         }
         s_pop(&v);
     }
-    rc = 0;
+    s_pop(&v);
+    if ((rc = s_parse_flapping(&v, root, m)))
+        goto done;
+    rc = s_parse_maintenance_list(&v, root, m);
 done:
     json_decref(root);
     if (rc)
@@ -474,6 +769,9 @@ void sd_manifest_destroy(sd_manifest_t **m)
     for (size_t i = 0; i < (*m)->n_assets; i++)
         s_asset_free(&(*m)->assets[i]);
     free((*m)->assets);
+    for (size_t i = 0; i < (*m)->n_maintenance; i++)
+        s_maint_free(&(*m)->maintenance[i]);
+    free((*m)->maintenance);
     free(*m);
     *m = NULL;
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *id;
@@ -25,12 +26,45 @@ typedef struct {
     int failure_threshold;     /* consecutive failures before an agent votes DOWN; default 2 */
     int success_threshold;     /* consecutive successes before an agent votes UP; default 1 */
     json_t *options;           /* type-specific probe options as one JSON object (owned), or NULL */
+    int incident_interval_seconds; /* probe interval while DEGRADED/DOWN; 0 = default
+                                      (sd_asset_incident_interval) */
 } sd_asset_t;
+
+/* A maintenance window of the manifest's top-level "maintenance" list. One-off:
+ * start_ms/end_ms (RFC 3339 in the file). Weekly (days_mask != 0): every listed ISO weekday
+ * (bit 1 = Monday .. bit 7 = Sunday) at start_minute after local midnight in time_zone, for
+ * duration_minutes of elapsed time, or until the wall-clock end_minute (the next day when
+ * it is not after the start). */
+typedef struct {
+    char *id;                  /* "id", or "maintenance[N]" */
+    char **assets;             /* NULL = every asset */
+    size_t n_assets;
+    char *reason;              /* "" when absent */
+    int64_t start_ms, end_ms;  /* one-off only */
+    unsigned days_mask;        /* weekly only; 0 = one-off */
+    int start_minute;          /* weekly: 0..1439 */
+    int duration_minutes;      /* weekly: 1..10080, or 0 when end_minute is used */
+    int end_minute;            /* weekly: 0..1439, or -1 */
+    char *time_zone;           /* weekly: IANA name, default "UTC" */
+} sd_maintenance_t;
 
 typedef struct {
     sd_asset_t *assets;
     size_t n_assets;
+    sd_maintenance_t *maintenance;
+    size_t n_maintenance;
+    int flap_high_percent;     /* "flapping": {"highThreshold"}; 0 = default 50 */
+    int flap_low_percent;      /* "flapping": {"lowThreshold"}; 0 = default 25 */
 } sd_manifest_t;
+
+/* The probe interval of an asset while it is DEGRADED or DOWN, in seconds:
+ * incidentIntervalSeconds, else a quarter of the interval but at least 5 s; never longer
+ * than the interval. */
+int sd_asset_incident_interval(const sd_asset_t *a);
+
+/* Parses an RFC 3339 timestamp with a "Z" or +-HH:MM offset (fraction optional) into unix
+ * ms. 0 or -EINVAL. */
+int sd_parse_rfc3339(const char *s, int64_t *ms);
 
 typedef struct {
     char *name;                /* key in "notifiers" */

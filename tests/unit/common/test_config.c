@@ -126,7 +126,7 @@ static void test_manifest_errors_name_position_and_field(void **state)
                             "cfg/manifest.json:9:7: assets[0].timeoutSecs: unknown field "
                             "(allowed: id, assetType, name, address, intervalSeconds, "
                             "timeoutSeconds, expectedStatusCodes, metadata, locations, quorum, "
-                            "failureThreshold, successThreshold, method, headers, body, "
+                            "failureThreshold, successThreshold, incidentIntervalSeconds, method, headers, body, "
                             "bodyContains, bodyNotContains, bodyRegex, bodyNotRegex, "
                             "followRedirects, maxRedirects, tlsVerify, httpVersion)");
     s_expect_manifest_error("\"name\": \"Production API\",", "",
@@ -277,6 +277,148 @@ static void test_json_pos(void **state)
     assert_int_equal(col, 2);
 }
 
+/* Parses text; returns rc and leaves the message in err. */
+static int s_parse(const char *text, sd_manifest_t **m, char *err, size_t len)
+{
+    err[0] = 0;
+    return sd_manifest_parse("m.json", text, m, err, len);
+}
+
+static void s_expect_error(const char *text, const char *want)
+{
+    sd_manifest_t *m = NULL;
+    char err[1024];
+    assert_int_equal(s_parse(text, &m, err, sizeof err), -EINVAL);
+    assert_null(m);
+    print_message("  error: %s\n", err);
+    assert_string_equal(err, want);
+}
+
+#define ASSET_A                                                                              \
+    "{\"id\": \"a\", \"assetType\": \"tcp\", \"name\": \"A\", \"address\": \"h:1\","         \
+    " \"intervalSeconds\": 60, \"timeoutSeconds\": 5}"
+
+static void test_maintenance_and_flapping_fields(void **state)
+{
+    (void) state;
+    const char *text =
+        "{\"assets\": [{\"id\": \"a\", \"assetType\": \"tcp\", \"name\": \"A\","
+        " \"address\": \"h:1\", \"intervalSeconds\": 60, \"timeoutSeconds\": 5,"
+        " \"incidentIntervalSeconds\": 10}, " ASSET_A "],\n"
+        " \"flapping\": {\"highThreshold\": 40, \"lowThreshold\": 20},\n"
+        " \"maintenance\": [\n"
+        "  {\"id\": \"upgrade\", \"assets\": [\"a\"], \"start\": \"2026-12-01T22:00:00Z\","
+        "   \"end\": \"2026-12-01T23:30:00.500+01:00\", \"reason\": \"db upgrade\"},\n"
+        "  {\"days\": [\"sat\", \"Sunday\"], \"start\": \"02:00\", \"end\": \"04:30\","
+        "   \"timeZone\": \"Europe/Berlin\"},\n"
+        "  {\"days\": [\"mon\"], \"start\": \"23:00\", \"durationMinutes\": 90}\n"
+        " ]}";
+    sd_manifest_t *m = NULL;
+    char err[1024];
+    /* the second asset id duplicates the first: give it its own */
+    char *t = strdup(text);
+    char *second = strstr(strstr(t, "\"id\": \"a\"") + 1, "\"id\": \"a\"");
+    second[7] = 'b';
+    int rc = s_parse(t, &m, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    free(t);
+    assert_int_equal(m->assets[0].incident_interval_seconds, 10);
+    assert_int_equal(sd_asset_incident_interval(&m->assets[0]), 10);
+    assert_int_equal(sd_asset_incident_interval(&m->assets[1]), 15); /* 60 / 4 */
+    assert_int_equal(m->flap_high_percent, 40);
+    assert_int_equal(m->flap_low_percent, 20);
+    assert_int_equal(m->n_maintenance, 3);
+    const sd_maintenance_t *w = &m->maintenance[0];
+    assert_string_equal(w->id, "upgrade");
+    assert_int_equal(w->n_assets, 1);
+    assert_int_equal(w->days_mask, 0);
+    assert_true(w->start_ms == 1796162400000LL);
+    assert_true(w->end_ms == 1796164200500LL); /* 22:30:00.5 UTC */
+    w = &m->maintenance[1];
+    assert_string_equal(w->id, "maintenance[1]");
+    assert_null(w->assets);
+    assert_int_equal(w->days_mask, (1u << 6) | (1u << 7));
+    assert_int_equal(w->start_minute, 120);
+    assert_int_equal(w->end_minute, 270);
+    assert_string_equal(w->time_zone, "Europe/Berlin");
+    w = &m->maintenance[2];
+    assert_int_equal(w->duration_minutes, 90);
+    assert_int_equal(w->end_minute, -1);
+    assert_string_equal(w->time_zone, "UTC");
+    sd_manifest_destroy(&m);
+
+    /* defaults without the new fields */
+    assert_int_equal(s_parse("{\"assets\": [" ASSET_A "]}", &m, err, sizeof err), 0);
+    assert_int_equal(m->flap_high_percent, 50);
+    assert_int_equal(m->flap_low_percent, 25);
+    assert_int_equal(m->n_maintenance, 0);
+    sd_asset_t tiny = {.interval_seconds = 3};
+    assert_int_equal(sd_asset_incident_interval(&tiny), 3); /* never slower than usual */
+    sd_asset_t mid = {.interval_seconds = 12};
+    assert_int_equal(sd_asset_incident_interval(&mid), 5);  /* at least 5 s */
+    sd_manifest_destroy(&m);
+}
+
+static void test_maintenance_errors(void **state)
+{
+    (void) state;
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"assets\": [\"zz\"],"
+                   " \"start\": \"2026-12-01T22:00:00Z\", \"end\": \"2026-12-01T23:00:00Z\"}]}",
+                   "m.json:2:30: maintenance[0].assets[0]: no asset with id \"zz\" (omit "
+                   "\"assets\" for every asset)");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"start\":"
+                   " \"2026-12-01 22:00\", \"end\": \"2026-12-01T23:00:00Z\"}]}",
+                   "m.json:2:28: maintenance[0].start: expected an RFC 3339 time like "
+                   "\"2026-12-01T22:00:00Z\"");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"start\":"
+                   " \"2026-12-01T22:00:00Z\", \"end\": \"2026-12-01T21:00:00Z\"}]}",
+                   "m.json:2:59: maintenance[0].end: the window ends before it starts");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"days\": [\"mon\"],"
+                   " \"start\": \"02:00\", \"durationMinutes\": 60, \"timeZone\": \"Mars/Olympus\"}]}",
+                   "m.json:2:89: maintenance[0].timeZone: unknown time zone \"Mars/Olympus\" (use "
+                   "an IANA name like \"Europe/Berlin\")");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"days\": [\"mon\", \"xyz\"],"
+                   " \"start\": \"02:00\", \"durationMinutes\": 60}]}",
+                   "m.json:2:35: maintenance[0].days[1]: expected a weekday: mon, tue, wed, thu, "
+                   "fri, sat or sun");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"days\": [\"mon\"],"
+                   " \"start\": \"25:00\", \"durationMinutes\": 60}]}",
+                   "m.json:2:45: maintenance[0].start: a weekly window starts at a local time "
+                   "\"HH:MM\"");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"days\": [\"mon\"],"
+                   " \"start\": \"01:00\"}]}",
+                   "m.json:2:18: maintenance[0].durationMinutes: a weekly window needs exactly "
+                   "one of \"end\" (\"HH:MM\") and \"durationMinutes\"");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"maintenance\": [{\"when\": 1}]}",
+                   "m.json:2:19: maintenance[0].when: unknown field (allowed: id, assets, reason, "
+                   "start, end, days, durationMinutes, timeZone)");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"flapping\": {\"highThreshold\": 20,"
+                   " \"lowThreshold\": 30}}",
+                   "m.json:2:52: flapping.lowThreshold: 30 must be below highThreshold (20)");
+    s_expect_error("{\"assets\": [{\"id\": \"a\", \"assetType\": \"tcp\", \"name\": \"A\","
+                   " \"address\": \"h:1\", \"intervalSeconds\": 10, \"timeoutSeconds\": 5,\n"
+                   " \"incidentIntervalSeconds\": 20}]}",
+                   "m.json:2:29: assets[0].incidentIntervalSeconds: 20 is longer than "
+                   "intervalSeconds (10): probing during an incident is never slower than usual");
+}
+
+static void test_rfc3339(void **state)
+{
+    (void) state;
+    int64_t ms = 0;
+    assert_int_equal(sd_parse_rfc3339("1970-01-01T00:00:01Z", &ms), 0);
+    assert_true(ms == 1000);
+    assert_int_equal(sd_parse_rfc3339("2026-03-29T03:00:00+02:00", &ms), 0);
+    assert_true(ms == 1774746000000LL);
+    assert_int_equal(sd_parse_rfc3339("2026-03-29T01:00:00.25Z", &ms), 0);
+    assert_true(ms == 1774746000250LL);
+    assert_int_equal(sd_parse_rfc3339("2026-02-30T00:00:00Z", &ms), -EINVAL);
+    assert_int_equal(sd_parse_rfc3339("2026-03-29T01:00:00", &ms), -EINVAL);
+    assert_int_equal(sd_parse_rfc3339("2026-03-29T01:00:00+2:00", &ms), -EINVAL);
+    assert_int_equal(sd_parse_rfc3339("yesterday", &ms), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +430,9 @@ int main(void)
         cmocka_unit_test(test_notifier_errors),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_json_pos),
+        cmocka_unit_test(test_maintenance_and_flapping_fields),
+        cmocka_unit_test(test_maintenance_errors),
+        cmocka_unit_test(test_rfc3339),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,133 @@
+/* engine_priv: the alert engine's state, shared by its files (engine.c: actor, messages,
+ * verdicts, rebuild; engine_incidents.c: incident transitions and payloads;
+ * engine_agents.c: agent liveness, clock skew and isolation; engine_flapping.c: flap
+ * detection and its notifications). Not a public interface: only engine*.c include it. */
+#ifndef ENGINE_PRIV_H
+#define ENGINE_PRIV_H
+
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+#include "flapping.h"
+#include "maintenance.h"
+#include "quorum.h"
+#include "sd_clock.h"
+#include "store.h"
+
+#define ENGINE_COMP "engine"
+#define ENGINE_AGENT_FIELD_MAX 128
+
+typedef struct {
+    const sd_asset_t *conf;
+    quorum_t *q;
+    quorum_state_t state;       /* latest verdict */
+    const char *db_shown;       /* the state name assets.state holds (static), NULL unknown */
+    int64_t state_since_ms;
+    int64_t incident_id;        /* open incident, 0 none */
+    int64_t incident_started_ms;
+    bool notified;              /* a DOWN/REMINDER of the open incident was queued */
+    int64_t last_notify_ms;     /* wall ms of the asset's newest DOWN/REMINDER row, 0 never */
+    int down_votes_shown;       /* value of statusd_asset_down_votes, -1 none yet */
+    int live;                   /* live agents at the last verdict */
+    bool maint;                 /* a maintenance window covers the asset now */
+    /* flapping (rule 15): the current check round and the detector */
+    flapping_t flap;
+    bool flap_db;               /* assets.flapping as committed */
+    int round_results;
+    sd_ms_t round_start;
+    bool round_changed;
+    /* adaptive interval (rule 16): the interval last told to the gateway */
+    uint32_t interval_sent_ms;
+} e_asset_t;
+
+typedef enum { LIVE_NONE = 0, LIVE_UP, LIVE_DOWN } e_live_t;
+
+typedef struct {
+    char *id;
+    char region[ENGINE_AGENT_FIELD_MAX + 1];
+    int64_t skew_ms;            /* agent clock minus collector clock */
+    e_live_t pending;           /* a liveness change not yet committed (retried each tick) */
+    int64_t last_heard_ms;      /* from the AGENT DOWN message, 0 unknown */
+    bool isolated;              /* rule 13: its votes do not count */
+    int considered, contradicted; /* this tick's isolation tally */
+} e_agent_t;
+
+typedef struct {
+    const collector_ctx_t *ctx;
+    zsock_t *pipe;
+    zsock_t *pull;
+    zsock_t *push;              /* KICK to the notifier */
+    zsock_t *to_gateway;        /* INTERVAL to the gateway */
+    zpoller_t *poller;
+    store_t *store;
+    e_asset_t *assets;
+    size_t n_assets;
+    zhashx_t *by_id;            /* asset id -> e_asset_t* (not owned) */
+    zhashx_t *agents;           /* agent id -> e_agent_t* (owned) */
+    maintenance_t *maint;
+    sd_ms_t next_maint_sync;    /* 0: sync at the next tick */
+    bool rebuilt;
+    bool db_failing;
+    bool maint_failing;
+    bool logged_unknown, logged_malformed, logged_agent_limit, logged_agents_full;
+    bool logged_gateway_drop;
+    bool terminated;
+} self_t;
+
+/* engine.c */
+void engine_count(self_t *self, const char *name, const char *help, const char *k,
+                  const char *v, double d);
+void engine_drop(self_t *self, const char *reason, bool *logged, const char *detail);
+void engine_metrics_asset(self_t *self, const e_asset_t *a);
+void engine_metrics_open(self_t *self);
+int engine_throttle_s(const self_t *self);
+size_t engine_channels(const self_t *self, bool down, char ***names);
+void engine_kick(self_t *self);
+e_asset_t *engine_find(self_t *self, const char *id);
+void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall);
+/* The state name shown for the asset: MAINTENANCE while a window covers it. */
+const char *engine_shown(const e_asset_t *a);
+
+/* engine_incidents.c */
+json_t *engine_agents_json(const e_asset_t *a, sd_ms_t now_mono, const char **first_err);
+char *engine_payload(const e_asset_t *a, const char *event, int64_t incident_id,
+                     const quorum_eval_t *ev, const char *reason, json_t *agents,
+                     int64_t now_wall);
+int engine_enqueue(self_t *self, const e_asset_t *a, bool down, const char *event,
+                   int64_t incident_id, const char *payload, size_t *queued, char *err,
+                   size_t errlen);
+void engine_count_queued(self_t *self, bool down);
+void engine_db_failed(self_t *self, const e_asset_t *a, const char *what, const char *err);
+void engine_db_ok(self_t *self);
+int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
+                int64_t now_wall);
+int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
+                 int64_t now_wall);
+int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
+                  int64_t now_wall);
+
+/* engine_agents.c */
+void engine_agent_free(void **item);
+e_agent_t *engine_agent(self_t *self, const char *id, const char *region);
+int engine_agent_apply(self_t *self, e_agent_t *g);
+void engine_on_agent(self_t *self, zmsg_t *msg);
+void engine_on_skew(self_t *self, zmsg_t *msg);
+int64_t engine_skew_of(self_t *self, const char *agent);
+void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew, void *arg);
+/* Marks an agent isolated as stored in agents.isolated (rebuild). */
+void engine_agent_restore_isolated(self_t *self, const char *agent);
+/* True when the agent is isolated (its votes are excluded). */
+bool engine_agent_isolated(self_t *self, const char *agent);
+/* Rule 13: tallies every agent against the others and commits isolation changes. */
+void engine_isolation_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall);
+
+/* engine_flapping.c */
+/* Rule 15: one result of the asset was applied; closes the check round when complete. */
+void engine_flap_result(self_t *self, e_asset_t *a, sd_ms_t now_mono);
+/* Rule 15 on the tick: closes overdue rounds and retries uncommitted flag changes. */
+void engine_flap_tick(self_t *self, e_asset_t *a, sd_ms_t now_mono);
+
+#endif

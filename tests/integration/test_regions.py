@@ -6,13 +6,15 @@ Paths are cut with blackhole routes (the kernel has no netem).
     ns core : br0                      10.77.0.0/24, every address inside the namespaces
     ns col  : 10.77.0.2   collector (ZeroMQ :5555, API :8080), PostgreSQL :5432, Slack :8099
     ns tgt  : 10.77.0.3   target "web" (the one the scenarios cut)
-              10.77.0.4   target "ctl" (never cut: must stay UP, never an incident)
+              10.77.0.4   target "ctl" (cut only with every target in scenario 5: never an incident)
+              10.77.0.5   target "flap" (:8081, answers 200 or 503 as the test says; scenario 6)
     ns r1/r2/r3 : 10.77.0.11/.12/.13   agent-r1/-r2/-r3 in regions r1/r2/r3
 
 The test reaches the API with curl run inside the collector's namespace (`ip netns exec`)
 and PostgreSQL through its Unix socket; the root namespace gets no interface at all.
 Intervals: 2 s, timeout 1 s, failureThreshold 2, successThreshold 1, heartbeats 1 s,
-throttleSeconds 0 (so the second outage of scenario 7 is notified too).
+throttleSeconds 0 (so the second outage of scenario 7 is notified too); "flap" has interval 1 s
+and thresholds 1/1 so its state follows the target within a round; flapping thresholds 50/40.
 
   1. r1 cut from web: web DEGRADED; no incident, no notification for 3 intervals
   2. r2 cut too: exactly one incident and one DOWN within failureThreshold x interval + 5 s
@@ -20,9 +22,13 @@ throttleSeconds 0 (so the second outage of scenario 7 is notified too).
   4. agent-r3 (voting DOWN) killed: its vote goes stale, the asset is judged by r1+r2 (a cut
      of r1 now gives DEGRADED 1/2, where the dead agent's vote would have made 2/3 = DOWN);
      AGENT_DOWN / AGENT_UP exactly once each if the collector has them, else connected=false
+  5. r1 cut from EVERY target (3 assets, 3 addresses): agent-r1 isolated (/api/agents,
+     statusd_agent_isolated), no incident, no outbox row, no message; restored: not isolated
   7. collector kill -9 during an open incident, restart: the same incident stays open, no
      repeated DOWN; it closes on recovery with one RECOVERY
-Scenarios 5 (isolation) and 6 (flapping) of the issue are not built yet and not tested here.
+  6. (run last) "flap" toggled 200/503 every second: exactly one FLAPPING outbox row, no
+     DOWN/RECOVERY queued after it while it keeps toggling; kept up: exactly one STABLE
+Order: baseline, 1, 2, 3, 5, 4, 7, 6.
 Without permission for `ip netns add` the test FAILS with the reason.
 """
 import json
@@ -43,16 +49,38 @@ SUCC_T = 1
 HB_MS = 1000
 COL, TGT = "10.77.0.2", "10.77.0.3"
 CTL_TGT = "10.77.0.4"
+FLAP_TGT = "10.77.0.5"
+FLAP_IV = 1
+FLAP_HIGH, FLAP_LOW = 50, 40
 REGIONS = {"r1": "10.77.0.11", "r2": "10.77.0.12", "r3": "10.77.0.13"}
 API = "http://%s:8080" % COL
-WEB, CTL = "web", "ctl"
+WEB, CTL, FLAP = "web", "ctl", "flap"
 WEB_NAME = "Web behind the cut"
 # absence is asserted by watching this long (3 more probe rounds per agent)
 WATCH_S = 3 * INTERVAL
-# scenario 2 bound (issue 4): failureThreshold x interval + 5 s (adaptive intervals are not
-# built, so the normal interval)
-DOWN_BOUND = FAIL_T * INTERVAL + 5.0
+# scenario 2 bound (issue 4): failureThreshold x fast interval + 5 s. Adaptive intervals
+# (engine rule 16): while DEGRADED/DOWN the agents probe every incidentIntervalSeconds, by
+# default interval/4 but at least 5 s and never above the interval: here min(2, max(5, 0)) = 2 s,
+# the normal interval, so the bound is 2 x 2 + 5 = 9 s.
+FAST_IV = min(INTERVAL, max(5, INTERVAL // 4))
+DOWN_BOUND = FAIL_T * FAST_IV + 5.0
 UP_BOUND = SUCC_T * INTERVAL + 5.0
+
+# the flap target: 503 while the flag file exists, else 200. argv: address, port, flag file
+FLAP_SERVER = r"""
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 503 if os.path.exists(sys.argv[3]) else 200
+        body = b"ok\n" if code == 200 else b"unavailable\n"
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+"""
 
 
 def as_list(obj, key):
@@ -178,7 +206,7 @@ def setup(env):
     topo = Topology(env, log=log)
     t0 = time.monotonic()
     topo.add_node("col", [COL])
-    topo.add_node("tgt", [TGT, CTL_TGT])
+    topo.add_node("tgt", [TGT, CTL_TGT, FLAP_TGT])
     for r, addr in REGIONS.items():
         topo.add_node(r, [addr])
     measure("namespaces + bridge + veths created", time.monotonic() - t0)
@@ -191,9 +219,14 @@ def setup(env):
     target = env.proc("target", topo.argv("tgt", [sys.executable, "-m", "http.server", "8080",
                                                   "--bind", "0.0.0.0", "--directory", www]))
     target.start()
+    flap_flag = env.path("flap-down")     # exists: the flap target answers 503
+    flap = env.proc("flap-target", topo.argv("tgt", [
+        sys.executable, "-c", FLAP_SERVER, FLAP_TGT, "8081", flap_flag]))
+    flap.start()
     for r in REGIONS:
         for addr in (TGT, CTL_TGT):
             topo.wait_http(r, "http://%s:8080/health" % addr, timeout=15 * SLOW)
+        topo.wait_http(r, "http://%s:8081/flap" % FLAP_TGT, timeout=15 * SLOW)
     log("every region reaches both targets")
 
     t0 = time.monotonic()
@@ -212,7 +245,10 @@ def setup(env):
              "successThreshold": SUCC_T, "quorum": "majority"}
     manifest = {"assets": [
         dict(asset, id=WEB, name=WEB_NAME, address="http://%s:8080/health" % TGT),
-        dict(asset, id=CTL, name="Control, never cut", address="http://%s:8080/health" % CTL_TGT)]}
+        dict(asset, id=CTL, name="Control", address="http://%s:8080/health" % CTL_TGT),
+        dict(asset, id=FLAP, name="Flapping target", address="http://%s:8081/flap" % FLAP_TGT,
+             intervalSeconds=FLAP_IV, failureThreshold=1, successThreshold=1)],
+        "flapping": {"highThreshold": FLAP_HIGH, "lowThreshold": FLAP_LOW}}
     notifiers = {"notifiers": {"slack": {"type": "slack", "webhookUrl":
                                          "http://%s:8099/services/T0/B0/x" % COL}},
                  "notificationPolicy": {"onDown": ["slack"], "onRecovery": ["slack"],
@@ -224,6 +260,7 @@ def setup(env):
         "--api-bind", COL, "--migrations", os.path.join(SOURCE_DIR, "migrations"),
         "--heartbeat-ms", str(HB_MS)]), cwd=env.dir)
     w = World(env, topo, pg, hook_log)
+    w.flap_flag = flap_flag
     start_collector(w, col)
     w.col = col
 
@@ -236,7 +273,7 @@ def setup(env):
             "--region", r, "--heartbeat-ms", str(HB_MS)]), cwd=cwd)
         a.start()
         w.agents[r] = a
-    w.procs = [target, hook, col] + list(w.agents.values())
+    w.procs = [target, flap, hook, col] + list(w.agents.values())
     return w
 
 
@@ -259,7 +296,7 @@ def scenario_baseline(w):
     w.wait("2 results of both assets from every agent, both assets UP",
            lambda: all(v >= 2 for v in [fresh_results(w, wall0 - 60, a).get("agent-" + r, 0)
                                         for a in (WEB, CTL) for r in REGIONS])
-           and w.states() == {WEB: "UP", CTL: "UP"}, 30)
+           and w.states() == {WEB: "UP", CTL: "UP", FLAP: "UP"}, 30)
     measure("agents start -> 3 regions reporting, both assets UP", time.monotonic() - t0)
     regions = dict(w.pg.query("SELECT id, region FROM agents"))
     check(regions == {"agent-" + r: r for r in REGIONS}, "agents table: %r" % regions)
@@ -286,8 +323,9 @@ def scenario_2(w):
     wall_cut = time.time()
     w.topo.cut("r2", TGT)
     bound = DOWN_BOUND
-    log("bound: failureThreshold %d x interval %d s + 5 s = %.1f s (normal interval: "
-        "adaptive faster intervals are not built)" % (FAIL_T, INTERVAL, bound))
+    log("bound: failureThreshold %d x incident interval %d s + 5 s = %.1f s (adaptive "
+        "interval: interval/4 = %d s, at least 5 s, never above the %d s interval)"
+        % (FAIL_T, FAST_IV, bound, INTERVAL // 4, INTERVAL))
     got = wait_all({"incident": lambda: len(w.open_ids()) == 1,
                     "DOWN": lambda: w.count("DOWN web") >= 1,
                     "state": lambda: w.state() == "DOWN"}, bound + 10, procs=w.procs)
@@ -335,6 +373,116 @@ def scenario_3(w, iid):
                           "DOWN then RECOVERY": lambda: w.kinds() == ["DOWN web",
                                                                       "RECOVERY web"]})
     log("S3 took %.1f s" % (time.monotonic() - t0))
+
+
+def isolated(w, agent):
+    """(GET /api/agents "isolated", statusd_agent_isolated{agent} from /metrics)"""
+    api = {a.get("id"): a.get("isolated") for a in as_list(w.api("/api/agents"), "agents")}
+    st, text = w.topo.http_get("col", API + "/metrics", timeout=3.0)
+    met = None
+    for ln in text.splitlines() if st == 200 else []:
+        if ln.startswith("statusd_agent_isolated{") and 'agent="%s"' % agent in ln:
+            met = float(ln.rsplit(None, 1)[1])
+    return api.get(agent), met
+
+
+def scenario_5(w):
+    log("=== scenario 5: r1 cut from EVERY target (web, ctl, flap) ===")
+    before_rows, before_msgs = len(w.outbox()), list(w.kinds())
+    n_inc = {a: len(w.incidents(a)) for a in (WEB, CTL, FLAP)}
+    check(isolated(w, "agent-r1") in ((False, 0.0), (False, None)),
+          "S5: agent-r1 not isolated before the cut (%r)" % (isolated(w, "agent-r1"),))
+    t_cut = time.monotonic()
+    for addr in (TGT, CTL_TGT, FLAP_TGT):
+        w.topo.cut("r1", addr)
+    w.wait("agent-r1 isolated (API and metric)",
+           lambda: isolated(w, "agent-r1") == (True, 1.0), DOWN_BOUND + 10)
+    measure("S5 cut r1 from every target -> agent-r1 isolated (API + metric)",
+            time.monotonic() - t_cut)
+    w.wait("every asset UP (r1's votes excluded)",
+           lambda: w.states() == {WEB: "UP", CTL: "UP", FLAP: "UP"}, 10)
+    measure("S5 cut -> every asset UP again (isolated votes excluded)", time.monotonic() - t_cut)
+    no_news = {"agent-r1 isolated": lambda: isolated(w, "agent-r1") == (True, 1.0),
+               "others not isolated": lambda: all(isolated(w, "agent-" + r)[0] is False
+                                                  for r in ("r2", "r3")),
+               "every asset UP": lambda: w.states() == {WEB: "UP", CTL: "UP", FLAP: "UP"},
+               "no new incident": lambda: {a: len(w.incidents(a)) for a in n_inc} == n_inc,
+               "no new outbox row": lambda: len(w.outbox()) == before_rows,
+               "no new message": lambda: w.kinds() == before_msgs}
+    w.hold(2 * INTERVAL, no_news)
+    t0 = time.monotonic()
+    for addr in (TGT, CTL_TGT, FLAP_TGT):
+        w.topo.restore("r1", addr)
+    w.wait("agent-r1 no longer isolated", lambda: isolated(w, "agent-r1") == (False, 0.0),
+           UP_BOUND + 10)
+    measure("S5 restore -> agent-r1 not isolated (API + metric)", time.monotonic() - t0)
+    del no_news["agent-r1 isolated"]
+    w.hold(INTERVAL, dict(no_news, **{
+        "agent-r1 not isolated": lambda: isolated(w, "agent-r1") == (False, 0.0)}))
+    check(True, "S5: an agent cut from every target is isolated, not a witness: no incident, "
+          "no notification; restored, isolation clears")
+
+
+def flap_rows(w):
+    return [r[0] for r in w.outbox() if r[1] == FLAP]
+
+
+def scenario_6(w):
+    log("=== scenario 6: flap toggled 200/503 every %d s ===" % FLAP_IV)
+    n0 = len(flap_rows(w))
+    check(n0 == 0, "S6: no flap outbox row before (%r)" % flap_rows(w))
+    t0 = time.monotonic()
+    down, toggles = False, 0
+    try:
+        while not any(e == "FLAPPING" for e in flap_rows(w)):
+            if time.monotonic() - t0 > 40:
+                raise AssertionError("no FLAPPING within 40 s of toggling (flap rows %r, "
+                                     "percent unknown)" % flap_rows(w))
+            down = not down
+            toggles += 1
+            if down:
+                open(w.flap_flag, "w").close()
+            else:
+                os.unlink(w.flap_flag)
+            time.sleep(FLAP_IV)     # the stimulus' half period, not a synchronization
+        t_flap = time.monotonic()
+        before = flap_rows(w)
+        measure("S6 toggling -> FLAPPING queued (%d toggles, thresholds %d/%d %%)"
+                % (toggles, FLAP_HIGH, FLAP_LOW), t_flap - t0)
+        log("S6 flap outbox rows before FLAPPING was queued (detection needs ~half a window "
+            "of changed rounds): %r" % before)
+        check(before.count("FLAPPING") == 1, "S6: one FLAPPING row (%r)" % before)
+        # keep toggling: nothing but the FLAPPING row may be queued now
+        t1 = time.monotonic()
+        while time.monotonic() - t1 < 3 * FLAP_IV:
+            down = not down
+            if down:
+                open(w.flap_flag, "w").close()
+            else:
+                os.unlink(w.flap_flag)
+            time.sleep(FLAP_IV)
+            if flap_rows(w) != before:
+                raise AssertionError("S6: queued while flapping: %r" % flap_rows(w)[len(before):])
+    finally:
+        if os.path.exists(w.flap_flag):
+            os.unlink(w.flap_flag)
+    log("S6 kept toggling %.1f s after FLAPPING: no DOWN/RECOVERY queued" %
+        (time.monotonic() - t1))
+    t_up = time.monotonic()
+    w.wait("flap STABLE queued", lambda: "STABLE" in flap_rows(w), 45)
+    measure("S6 target kept up -> STABLE queued", time.monotonic() - t_up)
+    measure("S6 FLAPPING -> STABLE", time.monotonic() - t_flap)
+    after = flap_rows(w)[len(before):]
+    check(after == ["STABLE"], "S6: after FLAPPING exactly one STABLE, no DOWN/RECOVERY (%r)"
+          % after)
+    w.wait("flap UP, its incidents closed, rows sent",
+           lambda: w.state(FLAP) == "UP" and w.open_ids(FLAP) == []
+           and all(r[2] == "sent" for r in w.outbox()), 10)
+    w.hold(2 * FLAP_IV, {"no more flap rows": lambda: flap_rows(w)[len(before):] == ["STABLE"],
+                         "flap UP": lambda: w.state(FLAP) == "UP"})
+    ev = [e for e in flap_rows(w) if e in ("FLAPPING", "STABLE")]
+    check(ev == ["FLAPPING", "STABLE"], "S6: exactly one FLAPPING and one STABLE (1 channel): %r"
+          % ev)
 
 
 def agent_down_built():
@@ -469,8 +617,10 @@ def main(env):
     scenario_1(w)
     iid = scenario_2(w)
     scenario_3(w, iid)
+    scenario_5(w)
     scenario_4(w)
     scenario_7(w)
+    scenario_6(w)
 
     check(w.incidents(CTL) == [] and w.state(CTL) == "UP", "ctl (never cut): UP, no incident")
     rows = w.outbox()
@@ -479,7 +629,6 @@ def main(env):
     for p in list(w.agents.values()) + [w.col]:
         rc = p.stop(timeout=10)
         check(rc == 0, "%s exits 0 on SIGTERM (rc=%s)" % (p.name, rc))
-    log("not covered here (not built yet): scenario 5 isolation, scenario 6 flapping")
     warn = [ln for ln in w.col.log_text().splitlines()
             if re.search(r"Z (WARN|ERROR|warn|error|warning) ", ln)]
     log("collector warnings/errors during the run (%d):" % len(warn))

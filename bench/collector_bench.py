@@ -218,6 +218,11 @@ def main():
     ap.add_argument("--interval", type=int, default=30, help="assets' intervalSeconds")
     ap.add_argument("--profile", type=float, default=0.0,
                     help="perf record the collector for this many seconds in the window")
+    ap.add_argument("--max-series", type=int, default=0,
+                    help="collector --metrics-max-series (0: its default, 100,000)")
+    ap.add_argument("--durable", action="store_true",
+                    help="PostgreSQL with fsync, synchronous_commit and full_page_writes on "
+                         "(default: off, as in the tests)")
     ap.add_argument("--perf-data", help="keep perf.data at this path")
     args = ap.parse_args()
     for b in (harness.COLLECTOR_BIN, LOADGEN_BIN):
@@ -229,7 +234,12 @@ def main():
     fail_asset = prefix + "0"
     res = {}
     try:
-        pg = env.start_pg()
+        if args.durable:
+            pg = harness.PgCluster(env.path("pg"), durable=True)
+            env.pgs.append(pg)
+            pg.start()
+        else:
+            pg = env.start_pg()
         hook = FakeWebhook(log_path=env.path("hook.jsonl")).start()
         env.servers.append(hook)
         assets = [{"id": "%s%d" % (prefix, i), "assetType": "http", "name": "scale %d" % i,
@@ -241,7 +251,9 @@ def main():
                                             "throttleSeconds": 0}}
         t0 = time.monotonic()
         col = env.start_collector(pg, {"assets": assets}, notifiers, heartbeat_ms=1000,
-                                  extra=["--log-level", "warn"])
+                                  extra=["--log-level", "warn"] + (
+                                      ["--metrics-max-series", str(args.max_series)]
+                                      if args.max_series else []))
         res["collector_start_s"] = time.monotonic() - t0
         lg_argv = [LOADGEN_BIN, "--collector", col.endpoint, "--agents", str(args.agents),
                    "--assets", str(args.assets), "--prefix", prefix, "--batch", str(args.batch),
@@ -364,8 +376,9 @@ def main():
 
     r = res
     print()
-    print("== collector scale benchmark: %d assets, %d simulated agents, batch %d, window %d"
-          % (args.assets, args.agents, args.batch, args.window))
+    print("== collector scale benchmark: %d assets, %d simulated agents, batch %d, window %d,"
+          " PostgreSQL %s" % (args.assets, args.agents, args.batch, args.window,
+                              "durable (fsync on)" if args.durable else "fsync off"))
     rows = [
         ("results stored/s (probe_events count(*))", "%.0f" % r["rows_per_s"]),
         ("results stored/s (sum of agents.last_seq)", "%.0f" % r["hwm_per_s"]),

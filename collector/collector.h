@@ -18,6 +18,7 @@ typedef struct {
     metrics_t *metrics;           /* thread-safe */
     int heartbeat_ms;             /* agent heartbeat period; default 5000 */
     int retention_days;           /* probe_events partitions kept; default 30 */
+    int metrics_max_series;       /* /metrics series bound; default METRICS_MAX_SERIES_DEFAULT */
     const auth_t *api_tokens;     /* --api-token-file; NULL: every API write is refused */
 } collector_ctx_t;
 

@@ -21,6 +21,14 @@
 #define BUS_HWM 10000
 /* agents whose batch streams are tracked at one time (see stream_t) */
 #define MAX_STREAMS 100000
+/* (agent, asset) pairs whose gauge handles are cached (see gauges_t); past it the gauges
+ * are still set, only without the cache */
+#define MAX_GAUGE_CACHE 200000
+/* phases per result with a gauge, and the longest phase name given one */
+#define MAX_PHASE_GAUGES 8
+#define MAX_PHASE_NAME 32
+/* the longest phase name whose handle is cached (the agent's are all shorter) */
+#define CACHED_PHASE_NAME 15
 
 /* The batches of one agent since its HELLO. An Ack means "everything through N is stored"
  * and last_seq makes anything at or below it a duplicate, so no batch may be stored after an
@@ -37,6 +45,17 @@ typedef struct {
     uint64_t dropped;  /* while held: batches dropped */
 } stream_t;
 
+/* The per-result gauges of one (agent, asset): handles resolved once, so a result costs one
+ * hash lookup instead of formatting and hashing seven label sets (bench/RESULTS.md). */
+typedef struct {
+    metrics_handle_t success, duration, cert, code;
+    struct {
+        char name[CACHED_PHASE_NAME + 1];
+        metrics_handle_t h;
+    } phase[MAX_PHASE_GAUGES];
+    size_t n_phases;
+} gauges_t;
+
 typedef struct {
     const collector_ctx_t *ctx;
     zsock_t *pipe;
@@ -47,6 +66,8 @@ typedef struct {
     store_t *store;
     zhashx_t *assets;        /* manifest asset ids: only these get per-asset gauges */
     zhashx_t *streams;       /* agent id -> stream_t (owned) */
+    zhashx_t *gauges;        /* agent id -> zhashx_t of asset id -> gauges_t (owned) */
+    size_t n_gauges;         /* gauges_t held in all of them */
     sd_ms_t next_connect_ms;
     sd_ms_t next_upkeep_ms;
     bool db_down_logged;
@@ -54,6 +75,7 @@ typedef struct {
     bool malformed_logged;
     bool drop_logged;
     bool streams_full_logged;
+    bool gauges_full_logged;
     bool terminated;
 } self_t;
 
@@ -64,13 +86,6 @@ static void s_count(self_t *self, const char *name, const char *help,
 {
     if (self->ctx->metrics)
         metrics_add(self->ctx->metrics, name, help, labels, v);
-}
-
-static void s_gauge(self_t *self, const char *name, const char *help,
-                    const char *const *labels, double v)
-{
-    if (self->ctx->metrics)
-        metrics_set(self->ctx->metrics, name, help, labels, v);
 }
 
 static void s_malformed(self_t *self, const char *why)
@@ -215,11 +230,78 @@ static void s_on_gone(self_t *self, zmsg_t *msg)
     free(agent);
 }
 
-/* Per-asset gauges of the latest result; only for assets of the manifest (bounded). */
-static void s_result_metrics(self_t *self, const char *agent, const char *region,
+static void s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static void s_zhashx_free(void **item)
+{
+    zhashx_destroy((zhashx_t **) item);
+}
+
+/* The agent's table of cached gauges (created when missing); NULL on allocation failure. */
+static zhashx_t *s_agent_gauges(self_t *self, const char *agent)
+{
+    zhashx_t *t = zhashx_lookup(self->gauges, agent);
+    if (t)
+        return t;
+    t = zhashx_new();
+    if (!t)
+        return NULL;
+    zhashx_set_destructor(t, s_free_item);
+    zhashx_insert(self->gauges, agent, t);
+    return t;
+}
+
+/* The cached gauges of (agent table, asset); NULL when the cache is full (counted, logged
+ * once) or memory ran out: the caller then sets the gauges through a scratch entry. */
+static gauges_t *s_gauges(self_t *self, zhashx_t *t, const char *asset)
+{
+    gauges_t *g = t ? zhashx_lookup(t, asset) : NULL;
+    if (g || !t)
+        return g;
+    if (self->n_gauges >= MAX_GAUGE_CACHE) {
+        s_count(self, "statusd_ingest_handle_cache_full_total",
+                "Results whose per-probe series were set without the handle cache (full)",
+                NULL, 1);
+        if (!self->gauges_full_logged)
+            sd_warn(COMP, "series handle cache full, per-probe series set uncached max=%d",
+                    MAX_GAUGE_CACHE);
+        self->gauges_full_logged = true;
+        return NULL;
+    }
+    g = calloc(1, sizeof *g);
+    if (g) {
+        zhashx_insert(t, asset, g);
+        self->n_gauges++;
+    }
+    return g;
+}
+
+/* The handle of the phase gauge named name in g (added when missing); NULL when g has
+ * MAX_PHASE_GAUGES names already or the name is too long to cache. */
+static metrics_handle_t *s_phase_handle(gauges_t *g, const char *name)
+{
+    if (strlen(name) > CACHED_PHASE_NAME)
+        return NULL;
+    for (size_t i = 0; i < g->n_phases; i++)
+        if (strcmp(g->phase[i].name, name) == 0)
+            return &g->phase[i].h;
+    if (g->n_phases == MAX_PHASE_GAUGES)
+        return NULL;
+    snprintf(g->phase[g->n_phases].name, sizeof g->phase[0].name, "%s", name);
+    return &g->phase[g->n_phases++].h;
+}
+
+/* Per-asset gauges of the latest result; only for assets of the manifest (bounded). t is
+ * the agent's gauge table (NULL: uncached). */
+static void s_result_metrics(self_t *self, zhashx_t *t, const char *agent, const char *region,
                              const Statusd__ProbeResult *r)
 {
-    if (!zhashx_lookup(self->assets, r->asset_id)) {
+    const sd_asset_t *asset = zhashx_lookup(self->assets, r->asset_id);
+    if (!asset) {
         s_count(self, "statusd_results_unknown_asset_total",
                 "Results stored for an asset that is not in the manifest",
                 (const char *[]){"agent", agent, NULL}, 1);
@@ -229,34 +311,48 @@ static void s_result_metrics(self_t *self, const char *agent, const char *region
         self->unknown_asset_logged = true;
         return;
     }
-    const sd_asset_t *asset = zhashx_lookup(self->assets, r->asset_id);
+    metrics_t *m = self->ctx->metrics;
+    if (!m)
+        return;
+    gauges_t scratch = {0}, *g = s_gauges(self, t, r->asset_id);
+    if (!g)
+        g = &scratch;
     const char *labels[] = {"asset", r->asset_id, "agent", agent, "region", region, NULL};
-    s_gauge(self, "statusd_probe_success", "1 when the latest probe succeeded, else 0", labels,
-            r->success ? 1 : 0);
-    s_gauge(self, "statusd_probe_duration_seconds", "Latency of the latest probe", labels,
-            r->latency_us / 1e6);
+    metrics_set_cached(m, &g->success, "statusd_probe_success",
+                       "1 when the latest probe succeeded, else 0", labels, r->success ? 1 : 0);
+    metrics_set_cached(m, &g->duration, "statusd_probe_duration_seconds",
+                       "Latency of the latest probe", labels, r->latency_us / 1e6);
     /* blackbox_exporter's meanings: phase durations of the latest probe, the leaf
      * certificate's notAfter, the HTTP status, the DNS rcode */
-    for (size_t i = 0; i < r->n_phases && i < 8; i++) {
+    for (size_t i = 0; i < r->n_phases && i < MAX_PHASE_GAUGES; i++) {
         const Statusd__Phase *ph = r->phases[i];
-        if (!ph || !ph->name || !ph->name[0] || strlen(ph->name) > 32)
+        if (!ph || !ph->name || !ph->name[0] || strlen(ph->name) > MAX_PHASE_NAME)
             continue;
+        metrics_handle_t *h = s_phase_handle(g, ph->name);
         const char *pl[] = {"asset", r->asset_id, "agent", agent, "region", region,
                             "phase", ph->name, NULL};
-        s_gauge(self, "statusd_probe_phase_duration_seconds",
-                "Duration of each phase of the latest probe", pl, ph->duration_us / 1e6);
+        if (h)
+            metrics_set_cached(m, h, "statusd_probe_phase_duration_seconds",
+                               "Duration of each phase of the latest probe", pl,
+                               ph->duration_us / 1e6);
+        else
+            metrics_set(m, "statusd_probe_phase_duration_seconds",
+                        "Duration of each phase of the latest probe", pl, ph->duration_us / 1e6);
     }
     if (r->cert_expiry_unix > 0)
-        s_gauge(self, "statusd_probe_cert_expiry_timestamp_seconds",
-                "Expiry of the server's leaf certificate seen by the latest probe (unix time)",
-                labels, (double) r->cert_expiry_unix);
-    const char *type = asset ? asset->asset_type : "";
+        metrics_set_cached(
+            m, &g->cert, "statusd_probe_cert_expiry_timestamp_seconds",
+            "Expiry of the server's leaf certificate seen by the latest probe (unix time)",
+            labels, (double) r->cert_expiry_unix);
+    /* an asset has one type for the collector's life, so g->code names one family */
+    const char *type = asset->asset_type ? asset->asset_type : "";
     if (strcmp(type, "http") == 0 && r->status_code > 0)
-        s_gauge(self, "statusd_probe_http_status_code",
-                "HTTP status of the latest probe's final response", labels, r->status_code);
+        metrics_set_cached(m, &g->code, "statusd_probe_http_status_code",
+                           "HTTP status of the latest probe's final response", labels,
+                           r->status_code);
     else if (strcmp(type, "dns") == 0 && r->status_code >= 0)
-        s_gauge(self, "statusd_probe_dns_rcode", "DNS rcode of the latest probe's reply",
-                labels, r->status_code);
+        metrics_set_cached(m, &g->code, "statusd_probe_dns_rcode",
+                           "DNS rcode of the latest probe's reply", labels, r->status_code);
 }
 
 /* Forwards the newly stored results to the engine, re-encoded as one ResultBatch. */
@@ -373,12 +469,6 @@ static bool s_held_back(self_t *self, stream_t *st, const char *agent, uint64_t 
     return false;
 }
 
-static void s_stream_free(void **item)
-{
-    free(*item);
-    *item = NULL;
-}
-
 /* 0 when stored (or malformed: dropped for good), else -errno (not stored, not acked). */
 static int s_store_batch(self_t *self, const char *agent, const char *region,
                           Statusd__ResultBatch *batch)
@@ -404,8 +494,9 @@ static int s_store_batch(self_t *self, const char *agent, const char *region,
         s_count(self, "statusd_results_duplicate_total",
                 "Probe results received again and not stored twice", labels,
                 (double) (batch->n_results - n_new));
+        zhashx_t *t = self->ctx->metrics ? s_agent_gauges(self, agent) : NULL;
         for (size_t i = 0; i < n_new; i++)
-            s_result_metrics(self, agent, region, batch->results[idx[i]]);
+            s_result_metrics(self, t, agent, region, batch->results[idx[i]]);
         if (n_new > 0)
             s_forward(self, agent, region, batch, idx, n_new);
     }
@@ -480,6 +571,7 @@ static void s_self_destroy(self_t **p)
     zsock_destroy(&self->to_engine);
     zhashx_destroy(&self->assets);
     zhashx_destroy(&self->streams);
+    zhashx_destroy(&self->gauges);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -508,7 +600,10 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->assets = zhashx_new();
     self->streams = zhashx_new();
     if (self->streams)
-        zhashx_set_destructor(self->streams, s_stream_free);
+        zhashx_set_destructor(self->streams, s_free_item);
+    self->gauges = zhashx_new();
+    if (self->gauges)
+        zhashx_set_destructor(self->gauges, s_zhashx_free);
     self->pull = zsock_new(ZMQ_PULL);
     if (self->pull) {
         zsock_set_rcvhwm(self->pull, BUS_HWM);
@@ -520,7 +615,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->to_engine = s_push(BUS_ENGINE);
     if (self->pull)
         self->poller = zpoller_new(pipe, self->pull, NULL);
-    if (!self->assets || !self->streams || !self->pull || !self->to_gateway || !self->to_engine ||
+    if (!self->assets || !self->streams || !self->gauges || !self->pull || !self->to_gateway || !self->to_engine ||
         !self->poller) {
         s_self_destroy(&self);
         return NULL;

@@ -35,7 +35,7 @@
 
 typedef struct {
     const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
-    const char *api_port, *heartbeat_ms, *retention_days, *api_token_file;
+    const char *api_port, *heartbeat_ms, *retention_days, *api_token_file, *max_series;
 } args_t;
 
 static const struct option s_options[] = {
@@ -50,6 +50,7 @@ static const struct option s_options[] = {
     {"retention-days", required_argument, NULL, 'r'},
     {"log-level", required_argument, NULL, 'l'},
     {"api-token-file", required_argument, NULL, 'T'},
+    {"metrics-max-series", required_argument, NULL, 'S'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -73,6 +74,8 @@ static void s_usage(FILE *out)
             "                         share/statusd/migrations]            env STATUSD_MIGRATIONS\n"
             "  --heartbeat-ms MS      agent heartbeat period [5000]        env STATUSD_HEARTBEAT_MS\n"
             "  --retention-days N     days of raw results kept [30]        env STATUSD_RETENTION_DAYS\n"
+            "  --metrics-max-series N /metrics series kept at most [100000]; past it new\n"
+            "                         series are refused and counted  env STATUSD_METRICS_MAX_SERIES\n"
             "  --log-level LEVEL      debug, info, warn, error [info]      env STATUSD_LOG_LEVEL\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
@@ -140,6 +143,7 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->retention_days = s_env("STATUSD_RETENTION_DAYS");
     a->log_level = s_env("STATUSD_LOG_LEVEL");
     a->api_token_file = s_env("STATUSD_API_TOKEN_FILE");
+    a->max_series = s_env("STATUSD_METRICS_MAX_SERIES");
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
@@ -155,6 +159,7 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'r': a->retention_days = optarg; break;
         case 'l': a->log_level = optarg; break;
         case 'T': a->api_token_file = optarg; break;
+        case 'S': a->max_series = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -199,6 +204,13 @@ static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
     if (a->retention_days && !s_int(a->retention_days, 1, 36500, &ctx->retention_days)) {
         fprintf(stderr, "statusd-collector: --retention-days: expected 1..36500, got %s\n",
                 a->retention_days);
+        exit(2);
+    }
+    ctx->metrics_max_series = METRICS_MAX_SERIES_DEFAULT;
+    if (a->max_series && !s_int(a->max_series, 1000, 10000000, &ctx->metrics_max_series)) {
+        fprintf(stderr,
+                "statusd-collector: --metrics-max-series: expected 1000..10000000, got %s\n",
+                a->max_series);
         exit(2);
     }
     if (a->log_level) {
@@ -307,6 +319,8 @@ int main(int argc, char **argv)
     ctx.manifest = manifest;
     ctx.notifiers = notifiers;
     ctx.metrics = metrics_new();
+    if (ctx.metrics)
+        metrics_set_max_series(ctx.metrics, (size_t) ctx.metrics_max_series);
 
     int rc = 1;
     zactor_t *notifier = NULL, *engine = NULL, *ingest = NULL, *gateway = NULL;

@@ -45,6 +45,7 @@ struct metrics_t {
     size_t n_series; /* bounded ones; the dropped counter is not counted */
     size_t max_series;
     uint64_t dropped;
+    uint64_t gen; /* bumped on every removal and bound change: metrics_handle_t validity */
 };
 
 /* --- names and keys ------------------------------------------------------- */
@@ -207,14 +208,7 @@ static family_t *s_family_get(metrics_t *m, const char *name, const char *help,
 
 static void s_series_free(series_t *s)
 {
-    if (!s)
-        return;
-    if (s->labels)
-        for (size_t i = 0; i < 2 * s->n_pairs; i++)
-            free(s->labels[i]);
-    free(s->labels);
-    free(s->key);
-    free(s);
+    free(s); /* the key, label array and strings live in the same block */
 }
 
 static series_t *s_series_lookup(metrics_t *m, family_t *f, const char *key, uint64_t h)
@@ -245,8 +239,11 @@ static void s_rehash(metrics_t *m)
     m->n_buckets = nb;
 }
 
+/* One allocation per series: the struct, then its label pointers, then the key and the
+ * label strings (a series costs about half of what separate allocations did). key is
+ * copied, not kept. */
 static series_t *s_series_create(metrics_t *m, family_t *f, const char *const *labels, int n,
-                                 char *key, uint64_t h)
+                                 const char *key, uint64_t h)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 8;
@@ -256,22 +253,28 @@ static series_t *s_series_create(metrics_t *m, family_t *f, const char *const *l
         f->series = ns;
         f->cap = cap;
     }
-    series_t *s = calloc(1, sizeof *s);
+    size_t key_len = strlen(key) + 1, strs = 0;
+    for (int i = 0; i < 2 * n; i++)
+        strs += strlen(labels[i]) + 1;
+    size_t ptrs = (size_t) (2 * n + 1) * sizeof(char *);
+    series_t *s = malloc(sizeof *s + ptrs + key_len + strs);
     if (!s)
         return NULL;
-    s->labels = calloc((size_t) (2 * n + 1), sizeof *s->labels);
-    if (!s->labels) {
-        free(s);
-        return NULL;
+    memset(s, 0, sizeof *s);
+    s->labels = (char **) (s + 1);
+    char *p = (char *) s->labels + ptrs;
+    s->key = p;
+    memcpy(p, key, key_len);
+    p += key_len;
+    for (int i = 0; i < 2 * n; i++) {
+        size_t len = strlen(labels[i]) + 1;
+        memcpy(p, labels[i], len);
+        s->labels[i] = p;
+        p += len;
     }
+    s->labels[2 * n] = NULL;
     s->n_pairs = (size_t) n;
-    for (int i = 0; i < 2 * n; i++)
-        if (!(s->labels[i] = strdup(labels[i]))) {
-            s_series_free(s);
-            return NULL;
-        }
     s->fam = f;
-    s->key = key;
     s->hash = h;
     s->index = f->n;
     f->series[f->n++] = s;
@@ -286,6 +289,7 @@ static series_t *s_series_create(metrics_t *m, family_t *f, const char *const *l
 
 static void s_series_unlink(metrics_t *m, series_t *s)
 {
+    m->gen++;
     series_t **pp = &m->buckets[s->hash % m->n_buckets];
     while (*pp && *pp != s)
         pp = &(*pp)->next;
@@ -330,8 +334,7 @@ static series_t *s_series_get(metrics_t *m, const char *name, const char *help,
         return NULL;
     }
     s = s_series_create(m, f, labels, n, key, h);
-    if (!s)
-        free(key);
+    free(key);
     return s;
 }
 
@@ -353,6 +356,7 @@ metrics_t *metrics_new(void)
     m->n_buckets = 1024;
     m->buckets = calloc(m->n_buckets, sizeof *m->buckets);
     m->max_series = METRICS_MAX_SERIES_DEFAULT;
+    m->gen = 1; /* a zeroed handle is stale */
     if (!m->buckets || pthread_mutex_init(&m->lock, NULL) != 0) {
         free(m->buckets);
         free(m);
@@ -396,6 +400,21 @@ void metrics_set(metrics_t *m, const char *name, const char *help, const char *c
     series_t *s = s_series_get(m, name, help, METRIC_GAUGE, labels);
     if (s)
         s->value = value;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_cached(metrics_t *m, metrics_handle_t *h, const char *name, const char *help,
+                        const char *const *labels, double value)
+{
+    if (!m || !h)
+        return;
+    pthread_mutex_lock(&m->lock);
+    if (h->gen != m->gen) {
+        h->series = s_series_get(m, name, help, METRIC_GAUGE, labels);
+        h->gen = m->gen;
+    }
+    if (h->series)
+        ((series_t *) h->series)->value = value;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -458,6 +477,7 @@ void metrics_set_max_series(metrics_t *m, size_t max_series)
 {
     pthread_mutex_lock(&m->lock);
     m->max_series = max_series;
+    m->gen++;
     pthread_mutex_unlock(&m->lock);
 }
 

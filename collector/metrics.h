@@ -26,6 +26,20 @@ void metrics_set(metrics_t *m, const char *name, const char *help, const char *c
 /* Adds delta (>= 0) to a counter series (created at 0). Counter names end in _total. */
 void metrics_add(metrics_t *m, const char *name, const char *help, const char *const *labels,
                  double delta);
+/* A series handle for hot paths (one per series the caller updates often, zeroed before
+ * first use): metrics_set_cached resolves it like metrics_set the first time, then sets the
+ * value without formatting or hashing the label set again. Any removal from the registry,
+ * and any change of the bound, makes every handle stale, and a stale handle resolves again;
+ * so does one whose series was refused at the bound (counted once per resolve, not per
+ * update). Handles are not shared between threads. */
+typedef struct {
+    void *series;
+    uint64_t gen;
+} metrics_handle_t;
+
+/* Sets a gauge series to value through *h (labels are read only when *h is resolved). */
+void metrics_set_cached(metrics_t *m, metrics_handle_t *h, const char *name, const char *help,
+                        const char *const *labels, double value);
 /* Removes one series (e.g. an asset that left the manifest); no-op when absent. */
 void metrics_remove(metrics_t *m, const char *name, const char *const *labels);
 /* Removes every series of name whose label key has value (e.g. all series of an agent). */

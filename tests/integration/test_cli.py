@@ -69,6 +69,12 @@ def main(env):
               % (name, err.strip()[:200]))
         check(out.strip() == "" or re.search(r"usage", err, re.I),
               "%s: the error goes to stderr" % name)
+    # a numeric flag out of range names the flag and the accepted range
+    rc, out, err, _ = run([COLLECTOR_BIN, "--manifest", "m", "--notifiers", "n", "--db", NO_DB,
+                           "--metrics-max-series", "5"])
+    log("--metrics-max-series 5: rc=%d %s" % (rc, err.strip()[:200]))
+    check(rc == 2 and "--metrics-max-series" in err and "1000..10000000" in err,
+          "--metrics-max-series 5 is refused with the range (rc=%d, %r)" % (rc, err.strip()))
 
     # JSON syntax error: a trailing comma on line 5
     rc, text, m, _ = collector_with(env, "syntax.json",

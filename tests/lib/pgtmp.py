@@ -31,7 +31,10 @@ def free_port():
 
 
 class PgCluster:
-    def __init__(self, datadir, port=None, host="127.0.0.1"):
+    def __init__(self, datadir, port=None, host="127.0.0.1", durable=False):
+        """durable=False (tests) runs without fsync, synchronous_commit and full-page
+        writes; durable=True keeps PostgreSQL's crash-safe defaults (benchmarks)."""
+        self.durable = durable
         self.dir = os.path.abspath(datadir)
         self.port = port or free_port()
         self.host = host
@@ -85,8 +88,10 @@ class PgCluster:
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(sock, pw.pw_uid, pw.pw_gid)
-        opts = ("-p %d -k %s -c listen_addresses=%s -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=200" % (self.port, sock, self.host))
+        opts = "-p %d -k %s -c listen_addresses=%s -c max_connections=200" % (
+            self.port, sock, self.host)
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run([os.path.join(self.bindir, "pg_ctl"), "-D", data, "-l",
                    os.path.join(self.dir, "postgres.log"), "-o", opts, "-w", "-t", str(timeout),
                    "start"])

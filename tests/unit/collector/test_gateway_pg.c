@@ -159,10 +159,12 @@ static void s_hello(zsock_t *d, const char *id, const char *region)
     s_send_env(d, &env);
 }
 
-static Statusd__Phase s_phases[2] = {
+/* the third name is longer than ingest caches handles for: set through the slow path */
+static Statusd__Phase s_phases[3] = {
     {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "connect", 1500},
-    {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "processing", 248500}};
-static Statusd__Phase *s_phase_ptrs[2] = {&s_phases[0], &s_phases[1]};
+    {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "processing", 248500},
+    {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "a_long_phase_name_x", 500}};
+static Statusd__Phase *s_phase_ptrs[3] = {&s_phases[0], &s_phases[1], &s_phases[2]};
 
 static void s_batch(zsock_t *d, uint64_t from, uint64_t to)
 {
@@ -178,7 +180,7 @@ static void s_batch(zsock_t *d, uint64_t from, uint64_t to)
         x->success = s != to; /* the latest one fails */
         x->latency_us = 250000;
         x->status_code = x->success ? 200 : 503;
-        x->n_phases = 2;
+        x->n_phases = 3;
         x->phases = s_phase_ptrs;
         x->cert_expiry_unix = 1900000000;
         rp[b.n_results++] = x;
@@ -341,6 +343,8 @@ static void test_hello_batch_replay(void **state)
                                  "region=\"eu\",phase=\"connect\"} 0.0015\n"));
     assert_true(s_metric_has(fx, "statusd_probe_phase_duration_seconds{asset=\"web\",agent=\"a1\","
                                  "region=\"eu\",phase=\"processing\"} 0.2485\n"));
+    assert_true(s_metric_has(fx, "statusd_probe_phase_duration_seconds{asset=\"web\",agent=\"a1\","
+                                 "region=\"eu\",phase=\"a_long_phase_name_x\"} 0.0005\n"));
     assert_true(s_metric_has(fx, "statusd_probe_cert_expiry_timestamp_seconds{asset=\"web\","
                                  "agent=\"a1\",region=\"eu\"} 1900000000\n"));
     assert_true(s_metric_has(fx, "statusd_probe_http_status_code{asset=\"web\",agent=\"a1\","

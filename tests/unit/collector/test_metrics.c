@@ -197,6 +197,48 @@ static void test_series_bound(void **state)
     metrics_destroy(&m);
 }
 
+/* Cached handles: set without re-resolving, re-resolved after any removal (never a dangling
+ * series), a refused one counted once and created when the bound allows it. */
+static void test_cached_handles(void **state)
+{
+    (void) state;
+    metrics_t *m = metrics_new();
+    metrics_handle_t a = {0}, b = {0}, c = {0};
+    metrics_set_cached(m, &a, "statusd_g", "g", L("asset", "a"), 1);
+    metrics_set_cached(m, &b, "statusd_g", "g", L("asset", "b"), 2);
+    assert_non_null(a.series);
+    void *first = a.series;
+    metrics_set_cached(m, &a, "statusd_g", "g", NULL, 5); /* labels unused once resolved */
+    assert_ptr_equal(a.series, first);
+    char *out = metrics_render(m);
+    assert_non_null(strstr(out, "statusd_g{asset=\"a\"} 5\n"));
+    free(out);
+    /* removing a's series: a must not write into freed memory, it resolves again */
+    metrics_remove(m, "statusd_g", L("asset", "a"));
+    metrics_set_cached(m, &a, "statusd_g", "g", L("asset", "a"), 7);
+    metrics_set_cached(m, &b, "statusd_g", "g", L("asset", "b"), 8);
+    out = metrics_render(m);
+    printf("%s", out);
+    assert_non_null(strstr(out, "statusd_g{asset=\"a\"} 7\n"));
+    assert_non_null(strstr(out, "statusd_g{asset=\"b\"} 8\n"));
+    free(out);
+    /* at the bound: refused once, counted once however often it is set */
+    metrics_set_max_series(m, 2);
+    for (int i = 0; i < 10; i++)
+        metrics_set_cached(m, &c, "statusd_g", "g", L("asset", "c"), i);
+    assert_null(c.series);
+    assert_int_equal(metrics_series_dropped(m), 1);
+    assert_int_equal(metrics_series_count(m), 2);
+    metrics_set_max_series(m, 3);
+    metrics_set_cached(m, &c, "statusd_g", "g", L("asset", "c"), 3);
+    assert_non_null(c.series);
+    assert_int_equal(metrics_series_count(m), 3);
+    metrics_remove_matching(m, "statusd_g", "asset", "c");
+    metrics_set_cached(m, &b, "statusd_g", "g", L("asset", "b"), 9);
+    assert_int_equal(metrics_series_count(m), 2);
+    metrics_destroy(&m);
+}
+
 static void test_many_series_rehash(void **state)
 {
     (void) state;
@@ -302,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_counter_and_label_order),
         cmocka_unit_test(test_remove_and_remove_matching),
         cmocka_unit_test(test_series_bound),
+        cmocka_unit_test(test_cached_handles),
         cmocka_unit_test(test_many_series_rehash),
 #ifdef NDEBUG
         cmocka_unit_test(test_release_guards),

@@ -221,7 +221,7 @@ static void test_insert_replay_overlap(void **state)
     assert_int_equal(n_new, 3);
     s_batch_free(b);
 
-    /* a large batch spans several INSERT statements */
+    /* a large batch: one COPY of 1,200 rows */
     b = s_batch(10, 1209);
     size_t *big = malloc(b->n_results * sizeof *big);
     assert_int_equal(store_results_insert(s, "a1", "eu", b, big, &n_new, &through, err,
@@ -332,6 +332,65 @@ static void test_insert_hostile_batches(void **state)
     rc = store_partitions_upkeep(s, 30, now + 3LL * 86400000, &created, NULL, err, sizeof err);
     printf("upkeep 3 days ahead: rc=%d created=%d err=%s\n", rc, created, err);
     assert_int_equal(rc, 0);
+    store_destroy(&s);
+}
+
+/* Every byte that COPY's text format gives a meaning to (backslash, tab, newline, carriage
+ * return, "\N", "\.") arrives as data, in every text column and in phase names, and the
+ * timestamps are exact to the millisecond. */
+static void test_insert_copy_escaping(void **state)
+{
+    (void) state;
+    store_t *s = s_fresh("st_esc");
+    char err[512] = "";
+    size_t idx[16], n_new = 0;
+    uint64_t through = 0;
+    static const char nasty[] = "a\\b\tc\nd\re\\N\\.\\";
+    Statusd__ResultBatch *b = s_batch(1, 3);
+    b->results[0]->asset_id = (char *) nasty;
+    b->results[0]->reason = (char *) nasty;
+    b->results[0]->started_at_ms = 1700000000123LL;
+    b->results[0]->latency_us = 7;
+    b->results[1]->reason = "\\N";
+    b->results[1]->started_at_ms = 1700000000999LL;
+    Statusd__Phase ph[3] = {STATUSD__PHASE__INIT, STATUSD__PHASE__INIT, STATUSD__PHASE__INIT};
+    ph[0].name = (char *) nasty;
+    ph[0].duration_us = 1000;
+    ph[1].name = "q\"uote\x01";
+    ph[1].duration_us = 1;
+    ph[2].name = "dns";
+    ph[2].duration_us = 123456789;
+    Statusd__Phase *pp[3] = {&ph[0], &ph[1], &ph[2]};
+    b->results[2]->n_phases = 3;
+    b->results[2]->phases = pp;
+    assert_int_equal(store_results_insert(s, "ag\tent\\x", "re\ngion", b, idx, &n_new,
+                                          &through, err, sizeof err),
+                     0);
+    assert_int_equal(n_new, 3);
+    PGresult *r = PQexec(store_conn(s),
+                         "SELECT asset_id, message, agent_id, region, (extract(epoch FROM ts)"
+                         " * 1000)::bigint, latency_ms, phases::text FROM probe_events ORDER BY seq");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 3);
+    assert_string_equal(PQgetvalue(r, 0, 0), nasty);
+    assert_string_equal(PQgetvalue(r, 0, 1), nasty);
+    assert_string_equal(PQgetvalue(r, 0, 2), "ag\tent\\x");
+    assert_string_equal(PQgetvalue(r, 0, 3), "re\ngion");
+    assert_string_equal(PQgetvalue(r, 0, 4), "1700000000123");
+    assert_string_equal(PQgetvalue(r, 0, 5), "0.007");
+    assert_true(PQgetisnull(r, 0, 6));
+    assert_false(PQgetisnull(r, 1, 1));
+    assert_string_equal(PQgetvalue(r, 1, 1), "\\N");
+    assert_string_equal(PQgetvalue(r, 1, 4), "1700000000999");
+    printf("phases with hostile names: %s\n", PQgetvalue(r, 2, 6));
+    assert_string_equal(PQgetvalue(r, 2, 6),
+                        "{\"dns\": 123456.789, \"q\\\"uote\\u0001\": 0.001, "
+                        "\"a\\\\b\\tc\\nd\\re\\\\N\\\\.\\\\\": 1.0}");
+    PQclear(r);
+    b->results[2]->phases = NULL;
+    b->results[2]->n_phases = 0;
+    b->results[0]->asset_id = "web";
+    s_batch_free(b);
     store_destroy(&s);
 }
 
@@ -509,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_insert_replay_overlap),
         cmocka_unit_test(test_last_seq_same_transaction),
         cmocka_unit_test(test_insert_hostile_batches),
+        cmocka_unit_test(test_insert_copy_escaping),
         cmocka_unit_test(test_partitions),
         cmocka_unit_test(test_agents_and_assets),
         cmocka_unit_test(test_connect_failure_and_reset),

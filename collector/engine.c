@@ -15,10 +15,10 @@
  *     notification (any incident, measured on the outbox rows' created_at, so it survives a
  *     restart) is not sent: the incident gets a 'notification_throttled' event instead.
  *     throttleSeconds 0 disables throttling.
- *  5. An incident closes when the verdict becomes UP or DEGRADED: ended_at, a 'resolved'
- *     event and one RECOVERY row per onRecovery channel, in one transaction. RECOVERY is
- *     queued only if a DOWN or REMINDER of that incident was queued ("notified"): a
- *     throttled outage ends silently, as it started.
+ *  5. An incident closes when the verdict is UP or DEGRADED and rule 17 lets it: ended_at,
+ *     a 'resolved' event and one RECOVERY row per onRecovery channel, in one transaction.
+ *     RECOVERY is queued only if a DOWN or REMINDER of that incident was queued
+ *     ("notified"): a throttled outage ends silently, as it started.
  *  6. UNKNOWN (no live voter: agents gone, or the collector was down longer than 3 intervals)
  *     neither opens nor closes an incident: no evidence is not a recovery.
  *  7. repeatAlerts=true and throttleSeconds > 0: while an incident stays open, a REMINDER row
@@ -29,8 +29,9 @@
  *     incidents are adopted as they are; the newest (failureThreshold + successThreshold)
  *     results per (asset, agent) of the last 3 intervals are replayed into the quorum; then
  *     the ordinary rules apply: an open incident whose asset is UP/DEGRADED closes with a
- *     RECOVERY, an asset DOWN without an open incident opens one (an outage that began
- *     during the restart), an asset still DOWN keeps its incident and sends nothing.
+ *     RECOVERY (after the rule 17 hold, which starts again at the rebuild), an asset DOWN
+ *     without an open incident opens one (an outage that began during the restart), an
+ *     asset still DOWN keeps its incident and sends nothing.
  *  9. A failed transaction changes nothing in memory: the same transition is retried on the
  *     next tick (the database is the record; logged once per failure streak).
  * 10. Agent liveness: AGENT DOWN (the gateway heard nothing for 3 heartbeat periods) moves
@@ -67,15 +68,26 @@
  *     Nagios-weighted; flapping from the manifest's flapping.highThreshold (default 50 %)
  *     until below lowThreshold (default 25 %). Entering: assets.flapping = true and ONE
  *     FLAPPING row per onDown channel; leaving: ONE STABLE row per onRecovery channel.
- *     While flapping, incidents still open and close (their timeline gets a
- *     'notification_suppressed' event) but no DOWN, RECOVERY or REMINDER is queued. Settling
- *     DOWN with an open incident whose DOWN was suppressed queues that DOWN with the STABLE.
- *     statusd_asset_flapping{asset}.
+ *     While flapping no incident closes (rule 17) and an incident that opens gets a
+ *     'notification_suppressed' event instead of its DOWN; no REMINDER is queued. Settling
+ *     DOWN with an open incident whose DOWN was suppressed queues that DOWN with the STABLE;
+ *     settling UP/DEGRADED resolves the open incident right after the STABLE (rule 17),
+ *     with its RECOVERY if its DOWN went out. statusd_asset_flapping{asset}.
  * 16. Adaptive intervals: while an asset is DEGRADED or DOWN its agents probe it every
  *     sd_asset_incident_interval() seconds (incidentIntervalSeconds, default interval/4, at
  *     least 5 s, never slower than the interval): the engine sends ["INTERVAL", asset,
  *     ms] to the gateway (BUS_GATEWAY) on every change, and the normal interval on
  *     recovery; the gateway pushes new Assignments. Staleness keeps the normal interval.
+ * 17. Recovery hold (engine_hold.c, recovery_hold.h): so that a flapping target pages at
+ *     most once (its first DOWN, never delayed) instead of a DOWN/RECOVERY storm before
+ *     FLAPPING, an incident whose verdict left DOWN resolves only when (a) the asset is not
+ *     flapping, (b) its percent state change is below flapping.lowThreshold and (c) it has
+ *     been out of DOWN for flapping.recoveryHoldSeconds (default 2 x intervalSeconds, at
+ *     most 3600). Until then the incident stays open, the asset shows UP/DEGRADED and the
+ *     timeline gets a 'recovery_held' event per reason; a DOWN meanwhile is the SAME
+ *     incident ('relapsed' event, no new DOWN). Bounded: (c) by its setting, (a) and (b) by
+ *     the 20-round flapping window of a steady asset. The wait restarts at a rebuild.
+ *     statusd_incident_recovery_holds_total{reason}, statusd_incident_relapses_total{asset}.
  *
  * Metrics: statusd_asset_up{asset} (0 DOWN, 1 otherwise, absent while UNKNOWN),
  * statusd_asset_state{asset,state} (state UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE),
@@ -243,11 +255,14 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     } else if (ev->state == QUORUM_DOWN && !a->incident_id) {
         engine_open(self, a, ev, now_mono, now_wall);
     } else if ((ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) && a->incident_id) {
-        engine_close(self, a, ev, now_mono, now_wall);
-    } else if (a->incident_id && self->ctx->notifiers && self->ctx->notifiers->repeat_alerts &&
-               throttle > 0 && !a->flap.flapping && engine_channels(self, true, &names) > 0 &&
-               now_wall - a->last_notify_ms >= (int64_t) throttle * 1000) {
-        engine_remind(self, a, ev, now_mono, now_wall);
+        engine_hold_recovered(self, a, ev, now_mono, now_wall); /* rule 17 */
+    } else {
+        if (ev->state == QUORUM_DOWN && a->incident_id)
+            engine_hold_down(self, a, now_mono, now_wall);
+        if (a->incident_id && self->ctx->notifiers && self->ctx->notifiers->repeat_alerts &&
+            throttle > 0 && !a->flap.flapping && engine_channels(self, true, &names) > 0 &&
+            now_wall - a->last_notify_ms >= (int64_t) throttle * 1000)
+            engine_remind(self, a, ev, now_mono, now_wall);
     }
     const char *shown = engine_shown(a);
     if (!a->db_shown || strcmp(a->db_shown, shown) != 0) {
@@ -411,6 +426,7 @@ static int s_rebuild(self_t *self)
         e_asset_t *a = &self->assets[i];
         a->incident_id = 0;
         a->notified = false;
+        engine_hold_reset(a);
         int64_t w = 3 * (int64_t) a->conf->interval_seconds * 1000;
         int ft = a->conf->failure_threshold > 0 ? a->conf->failure_threshold : 2;
         int st = a->conf->success_threshold > 0 ? a->conf->success_threshold : 1;

@@ -107,6 +107,9 @@ static int s_commit(self_t *self, e_asset_t *a, int64_t now_wall)
     sd_warn(COMP, "asset %s asset=%s state=%s percent_state_change=%.1f queued=%zu paged=%zu",
             event, a->conf->id, quorum_state_name(a->state), flapping_percent(&a->flap), queued,
             paged);
+    /* rule 17: an incident held while it flapped may resolve now, right after the STABLE */
+    if (!flapping && a->incident_id)
+        engine_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
     return 0;
 }
 

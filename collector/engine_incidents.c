@@ -200,10 +200,9 @@ int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t no
         rc = store_incidents_close(self->store, a->incident_id, now_wall, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_event(self->store, a->incident_id, "resolved", d, err, sizeof err);
-    if (rc == 0 && a->notified && a->flap.flapping) {
-        rc = store_incidents_event(self->store, a->incident_id, "notification_suppressed",
-                                   "{\"reason\":\"flapping\"}", err, sizeof err);
-    } else if (rc == 0 && a->notified) {
+    /* rule 17: an incident never resolves while its asset flaps, so a DOWN that went out
+     * always gets its RECOVERY */
+    if (rc == 0 && a->notified) {
         payload = engine_payload(a, "RECOVERY", a->incident_id, ev, "recovered", agents, now_wall);
         rc = payload ? engine_enqueue(self, a, false, "RECOVERY", a->incident_id, payload, &queued,
                                  err, sizeof err)

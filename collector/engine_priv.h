@@ -14,6 +14,7 @@
 #include "flapping.h"
 #include "maintenance.h"
 #include "quorum.h"
+#include "recovery_hold.h"
 #include "sd_clock.h"
 #include "store.h"
 
@@ -41,6 +42,10 @@ typedef struct {
     bool round_changed;
     /* adaptive interval (rule 16): the interval last told to the gateway */
     uint32_t interval_sent_ms;
+    /* recovery hold (rule 17, engine_hold.c) of the open incident */
+    sd_ms_t out_of_down_mono;   /* when the verdict left DOWN (monotonic), 0 while DOWN */
+    recovery_verdict_t held;    /* why the incident waits (RECOVERY_CLOSE: it does not) */
+    int64_t held_since_wall;    /* wall ms the current wait began (its timeline event) */
 } e_asset_t;
 
 typedef enum { LIVE_NONE = 0, LIVE_UP, LIVE_DOWN } e_live_t;
@@ -123,6 +128,18 @@ void engine_agent_restore_isolated(self_t *self, const char *agent);
 bool engine_agent_isolated(self_t *self, const char *agent);
 /* Rule 13: tallies every agent against the others and commits isolation changes. */
 void engine_isolation_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall);
+
+/* engine_hold.c (rule 17) */
+/* The verdict of an asset with an open incident is UP or DEGRADED: resolves the incident
+ * (engine_close) when recovery_hold_check allows it, else keeps it open and records why
+ * (one 'recovery_held' event per wait). */
+void engine_hold_recovered(self_t *self, e_asset_t *a, const quorum_eval_t *ev,
+                           sd_ms_t now_mono, int64_t now_wall);
+/* The verdict of an asset with an open incident is DOWN: a wait ends as a relapse (the same
+ * incident goes on: a 'relapsed' event, no new DOWN). */
+void engine_hold_down(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall);
+/* Forgets the hold (the incident closed, or the engine rebuilds). */
+void engine_hold_reset(e_asset_t *a);
 
 /* engine_flapping.c */
 /* Rule 15: one result of the asset was applied; closes the check round when complete. */

@@ -21,12 +21,17 @@ double flapping_percent(const flapping_t *f)
     return 100.0 * sum / FLAPPING_WINDOW;
 }
 
+void flapping_thresholds(int *high, int *low)
+{
+    if (*high <= 0)
+        *high = FLAPPING_HIGH_DEFAULT;
+    if (*low <= 0 || *low >= *high)
+        *low = *high < FLAPPING_LOW_DEFAULT ? 0 : FLAPPING_LOW_DEFAULT;
+}
+
 flapping_event_t flapping_sample(flapping_t *f, bool changed, int high, int low)
 {
-    if (high <= 0)
-        high = FLAPPING_HIGH_DEFAULT;
-    if (low <= 0 || low >= high)
-        low = high < FLAPPING_LOW_DEFAULT ? 0 : FLAPPING_LOW_DEFAULT;
+    flapping_thresholds(&high, &low);
     f->changes = ((f->changes << 1) | (changed ? 1u : 0u)) & ((1u << FLAPPING_WINDOW) - 1);
     if (f->n < FLAPPING_WINDOW)
         f->n++;

@@ -30,7 +30,10 @@ typedef struct {
 void flapping_restore(flapping_t *f, bool flapping);
 /* The weighted percent state change, 0..100. */
 double flapping_percent(const flapping_t *f);
-/* Adds a sample; high/low are percents (<= 0: the defaults). Returns the transition. */
+/* The effective thresholds for configured high/low percents (<= 0: the defaults; a low not
+ * below high: the default low, or 0 when high is below it). */
+void flapping_thresholds(int *high, int *low);
+/* Adds a sample; high/low are percents (see flapping_thresholds). Returns the transition. */
 flapping_event_t flapping_sample(flapping_t *f, bool changed, int high, int low);
 
 #endif

@@ -381,6 +381,26 @@ static int64_t s_partition_day(const char *name)
     return t < 0 ? -1 : (int64_t) t / 86400;
 }
 
+/* Rows of the default partition (results older than the partitions created, e.g. resent
+ * after a long outage) older than the oldest day kept: retention applies to them too. */
+static int s_prune_default(store_t *s, int64_t oldest_kept, char *err, size_t errlen)
+{
+    char cutoff[32];
+    snprintf(cutoff, sizeof cutoff, "%lld", (long long) (oldest_kept * 86400));
+    const char *params[1] = {cutoff};
+    PGresult *r = PQexecParams(s->conn,
+                               "DELETE FROM probe_events_default"
+                               " WHERE ts < to_timestamp($1::bigint)",
+                               1, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        s_set_err(err, errlen, "prune probe_events_default", s->conn);
+        rc = -EIO;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int s_drop_old(store_t *s, int64_t oldest_kept, int *dropped, char *err, size_t errlen)
 {
     const char *params[1] = {"probe_events"};
@@ -441,6 +461,9 @@ int store_partitions_upkeep(store_t *s, int retention_days, int64_t now_ms, int 
             rc = e;
     }
     int e = s_drop_old(s, today - retention_days, dropped, rc ? NULL : err, rc ? 0 : errlen);
+    if (e && !rc)
+        rc = e;
+    e = s_prune_default(s, today - retention_days, rc ? NULL : err, rc ? 0 : errlen);
     if (e && !rc)
         rc = e;
     return rc;

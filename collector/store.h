@@ -32,7 +32,7 @@ void store_rollback(store_t *s);
 
 /* Partition upkeep for probe_events: creates the daily partitions probe_events_YYYYMMDD
  * (UTC) for yesterday .. today+2 and drops those whose day ended more than retention_days
- * before today. Idempotent. now_ms is wall-clock unix ms. On return *created and *dropped
+ * before today; rows of the default partition older than that are deleted too. Idempotent. now_ms is wall-clock unix ms. On return *created and *dropped
  * (either may be NULL) count what changed. Returns 0, or the negative errno of the first
  * failure (the others are still attempted) with its message in err; a partition that
  * cannot be created because probe_events_default already holds rows in its range is such

@@ -17,6 +17,7 @@
 #define MAX_PATH 8
 #define MAX_MAINTENANCE 1000
 #define MAX_FLAP_PERCENT 100
+#define MAX_RECOVERY_HOLD_S 3600
 
 /* Where the validator is: the file, its text, and the JSON path of the current field. */
 typedef struct {
@@ -659,11 +660,13 @@ static int s_parse_maintenance_list(vctx_t *v, json_t *root, sd_manifest_t *m)
 
 static int s_parse_flapping(vctx_t *v, json_t *root, sd_manifest_t *m)
 {
-    static const char *const keys[] = {"highThreshold", "lowThreshold", NULL};
+    static const char *const keys[] = {"highThreshold", "lowThreshold", "recoveryHoldSeconds",
+                                       NULL};
     json_t *f = json_object_get(root, "flapping");
     int rc;
     m->flap_high_percent = 50;
     m->flap_low_percent = 25;
+    m->flap_recovery_hold_seconds = -1;
     if (!f)
         return 0;
     s_push_key(v, "flapping");
@@ -671,7 +674,9 @@ static int s_parse_flapping(vctx_t *v, json_t *root, sd_manifest_t *m)
         return s_fail(v, 0, "expected an object, got %s", s_type_name(f));
     if ((rc = s_check_keys(v, f, keys)) ||
         (rc = s_get_int(v, f, "highThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_high_percent)) ||
-        (rc = s_get_int(v, f, "lowThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_low_percent)))
+        (rc = s_get_int(v, f, "lowThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_low_percent)) ||
+        (rc = s_get_int(v, f, "recoveryHoldSeconds", 0, 0, MAX_RECOVERY_HOLD_S,
+                        &m->flap_recovery_hold_seconds)))
         return rc;
     if (m->flap_low_percent >= m->flap_high_percent) {
         s_push_key(v, "lowThreshold");

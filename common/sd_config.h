@@ -55,6 +55,9 @@ typedef struct {
     size_t n_maintenance;
     int flap_high_percent;     /* "flapping": {"highThreshold"}; 0 = default 50 */
     int flap_low_percent;      /* "flapping": {"lowThreshold"}; 0 = default 25 */
+    int flap_recovery_hold_seconds; /* "flapping": {"recoveryHoldSeconds"} (0..3600): how
+                                       long an asset stays out of DOWN before its incident
+                                       resolves; -1 (absent) = 2 x its intervalSeconds */
 } sd_manifest_t;
 
 /* The probe interval of an asset while it is DEGRADED or DOWN, in seconds:

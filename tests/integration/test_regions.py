@@ -14,11 +14,13 @@ The test reaches the API with curl run inside the collector's namespace (`ip net
 and PostgreSQL through its Unix socket; the root namespace gets no interface at all.
 Intervals: 2 s, timeout 1 s, failureThreshold 2, successThreshold 1, heartbeats 1 s,
 throttleSeconds 0 (so the second outage of scenario 7 is notified too); "flap" has interval 1 s
-and thresholds 1/1 so its state follows the target within a round; flapping thresholds 50/40.
+and thresholds 1/1 so its state follows the target within a round; flapping thresholds 50/40,
+recoveryHoldSeconds 5 (engine rule 17: an incident resolves only after 5 s out of DOWN, so
+every RECOVERY below is up to 5 s + one 1 s tick later; the delay is measured and printed).
 
   1. r1 cut from web: web DEGRADED; no incident, no notification for 3 intervals
   2. r2 cut too: exactly one incident and one DOWN within failureThreshold x interval + 5 s
-  3. paths restored: the incident closes, exactly one RECOVERY
+  3. paths restored: the incident closes, exactly one RECOVERY, after the recovery hold
   4. agent-r3 (voting DOWN) killed: its vote goes stale, the asset is judged by r1+r2 (a cut
      of r1 now gives DEGRADED 1/2, where the dead agent's vote would have made 2/3 = DOWN);
      AGENT_DOWN / AGENT_UP exactly once each if the collector has them, else connected=false
@@ -26,8 +28,9 @@ and thresholds 1/1 so its state follows the target within a round; flapping thre
      statusd_agent_isolated), no incident, no outbox row, no message; restored: not isolated
   7. collector kill -9 during an open incident, restart: the same incident stays open, no
      repeated DOWN; it closes on recovery with one RECOVERY
-  6. (run last) "flap" toggled 200/503 every second: exactly one FLAPPING outbox row, no
-     DOWN/RECOVERY queued after it while it keeps toggling; kept up: exactly one STABLE
+  6. (run last) "flap" toggled 200/503 every second: before FLAPPING at most one DOWN (its
+     first, at once) and no RECOVERY; exactly one FLAPPING outbox row, nothing queued after
+     it while it keeps toggling; kept up: exactly one STABLE, then the RECOVERY of that DOWN
 Order: baseline, 1, 2, 3, 5, 4, 7, 6.
 Without permission for `ip netns add` the test FAILS with the reason.
 """
@@ -52,6 +55,8 @@ CTL_TGT = "10.77.0.4"
 FLAP_TGT = "10.77.0.5"
 FLAP_IV = 1
 FLAP_HIGH, FLAP_LOW = 50, 40
+HOLD_S = 5          # flapping.recoveryHoldSeconds
+TICK_S = 1          # the engine re-judges a held incident every second
 REGIONS = {"r1": "10.77.0.11", "r2": "10.77.0.12", "r3": "10.77.0.13"}
 API = "http://%s:8080" % COL
 WEB, CTL, FLAP = "web", "ctl", "flap"
@@ -248,7 +253,8 @@ def setup(env):
         dict(asset, id=CTL, name="Control", address="http://%s:8080/health" % CTL_TGT),
         dict(asset, id=FLAP, name="Flapping target", address="http://%s:8081/flap" % FLAP_TGT,
              intervalSeconds=FLAP_IV, failureThreshold=1, successThreshold=1)],
-        "flapping": {"highThreshold": FLAP_HIGH, "lowThreshold": FLAP_LOW}}
+        "flapping": {"highThreshold": FLAP_HIGH, "lowThreshold": FLAP_LOW,
+                     "recoveryHoldSeconds": HOLD_S}}
     notifiers = {"notifiers": {"slack": {"type": "slack", "webhookUrl":
                                          "http://%s:8099/services/T0/B0/x" % COL}},
                  "notificationPolicy": {"onDown": ["slack"], "onRecovery": ["slack"],
@@ -363,11 +369,16 @@ def scenario_3(w, iid):
     w.topo.restore("r2", TGT)
     got = wait_all({"closed": lambda: w.open_ids() == [],
                     "RECOVERY": lambda: w.count("RECOVERY web") >= 1,
-                    "UP": lambda: w.state() == "UP"}, UP_BOUND + 10, procs=w.procs)
-    measure("S3 restore -> incident closed (bound %.0f s)" % UP_BOUND, got["closed"])
+                    "UP": lambda: w.state() == "UP"}, UP_BOUND + HOLD_S + 10, procs=w.procs)
+    bound = UP_BOUND + HOLD_S + TICK_S
+    measure("S3 restore -> incident closed (bound %.0f s + hold %d s + tick)" % (UP_BOUND, HOLD_S),
+            got["closed"])
     measure("S3 restore -> RECOVERY delivered to Slack", got["RECOVERY"])
     measure("S3 restore -> web UP in /api/assets", got["UP"])
-    check(got["closed"] <= UP_BOUND, "S3: closed within successThreshold x interval + 5 s")
+    measure("S3 web UP -> incident closed (recovery hold %d s, engine rule 17)" % HOLD_S,
+            got["closed"] - got["UP"])
+    check(got["closed"] <= bound, "S3: closed within successThreshold x interval + 5 s + the "
+          "recovery hold (%.1f s <= %.1f s)" % (got["closed"], bound))
     w.hold(2 * INTERVAL, {"web UP": lambda: w.state() == "UP",
                           "one incident, closed": lambda: w.incidents() == [(iid, False)],
                           "DOWN then RECOVERY": lambda: w.kinds() == ["DOWN web",
@@ -449,9 +460,15 @@ def scenario_6(w):
         before = flap_rows(w)
         measure("S6 toggling -> FLAPPING queued (%d toggles, thresholds %d/%d %%)"
                 % (toggles, FLAP_HIGH, FLAP_LOW), t_flap - t0)
-        log("S6 flap outbox rows before FLAPPING was queued (detection needs ~half a window "
-            "of changed rounds): %r" % before)
+        log("S6 flap outbox rows up to FLAPPING (detection needs ~half a window of changed "
+            "rounds): %r" % before)
         check(before.count("FLAPPING") == 1, "S6: one FLAPPING row (%r)" % before)
+        pre = before[:before.index("FLAPPING")]
+        check(pre.count("DOWN") <= 1 and "RECOVERY" not in pre and len(pre) == pre.count("DOWN"),
+              "S6: before FLAPPING at most one DOWN and no RECOVERY (%r)" % pre)
+        incs = w.incidents(FLAP)
+        log("S6 flap incidents at FLAPPING: %r" % incs)
+        check(len(incs) <= 1, "S6: at most one flap incident before FLAPPING (%r)" % incs)
         # keep toggling: nothing but the FLAPPING row may be queued now
         t1 = time.monotonic()
         while time.monotonic() - t1 < 3 * FLAP_IV:
@@ -472,13 +489,19 @@ def scenario_6(w):
     w.wait("flap STABLE queued", lambda: "STABLE" in flap_rows(w), 45)
     measure("S6 target kept up -> STABLE queued", time.monotonic() - t_up)
     measure("S6 FLAPPING -> STABLE", time.monotonic() - t_flap)
-    after = flap_rows(w)[len(before):]
-    check(after == ["STABLE"], "S6: after FLAPPING exactly one STABLE, no DOWN/RECOVERY (%r)"
-          % after)
+    # the DOWN that went out before FLAPPING (if any) gets its RECOVERY right after the STABLE
+    want = ["STABLE"] + (["RECOVERY"] if "DOWN" in pre else [])
+    t_stable = time.monotonic()
     w.wait("flap UP, its incidents closed, rows sent",
            lambda: w.state(FLAP) == "UP" and w.open_ids(FLAP) == []
-           and all(r[2] == "sent" for r in w.outbox()), 10)
-    w.hold(2 * FLAP_IV, {"no more flap rows": lambda: flap_rows(w)[len(before):] == ["STABLE"],
+           and all(r[2] == "sent" for r in w.outbox()), 10 + HOLD_S)
+    measure("S6 STABLE -> flap incident closed", time.monotonic() - t_stable)
+    after = flap_rows(w)[len(before):]
+    log("S6 flap outbox rows after FLAPPING: %r" % after)
+    check(after == want, "S6: after FLAPPING exactly %r, no DOWN (%r)" % (want, after))
+    check(len(w.incidents(FLAP)) == len(incs) and len(incs) <= 1,
+          "S6: no flap incident opened while flapping (%r)" % w.incidents(FLAP))
+    w.hold(2 * FLAP_IV, {"no more flap rows": lambda: flap_rows(w)[len(before):] == want,
                          "flap UP": lambda: w.state(FLAP) == "UP"})
     ev = [e for e in flap_rows(w) if e in ("FLAPPING", "STABLE")]
     check(ev == ["FLAPPING", "STABLE"], "S6: exactly one FLAPPING and one STABLE (1 channel): %r"
@@ -600,7 +623,7 @@ def scenario_7(w):
     w.topo.restore("r1", TGT)
     w.topo.restore("r2", TGT)
     got = wait_all({"closed": lambda: w.open_ids() == [],
-                    "RECOVERY": lambda: w.count("RECOVERY web") >= 2}, UP_BOUND + 10,
+                    "RECOVERY": lambda: w.count("RECOVERY web") >= 2}, UP_BOUND + HOLD_S + 10,
                    procs=w.procs)
     measure("S7 restore -> incident closed", got["closed"])
     measure("S7 restore -> RECOVERY delivered", got["RECOVERY"])

@@ -7,8 +7,11 @@
  *    local wall clock;
  *  - isolation: of 3 agents one fails every asset the others see up -> isolated (table,
  *    metric), no incident; it recovers -> counted again (its DOWN vote now makes a quorum);
- *  - flapping: a state toggling on every result -> exactly one FLAPPING row and no further
- *    DOWN/RECOVERY; settled -> exactly one STABLE row. */
+ *  - flapping (rules 15, 17): a state toggling on every result -> its first DOWN, one
+ *    incident held open (relapses, no new DOWN), exactly one FLAPPING and no RECOVERY;
+ *    settled UP -> exactly one STABLE, then the incident resolves with its RECOVERY; settled
+ *    DOWN -> still paged, its RECOVERY after the hold; without a hold, a DOWN suppressed
+ *    while flapping is queued with the STABLE. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -402,15 +405,28 @@ static void test_isolation_stored(void **state)
 
 /* ---- flapping --------------------------------------------------------------------------- */
 
-static void test_flapping(void **state)
+static long s_id(fx_t *f, const char *event)
 {
-    fx_t *f = *state;
-    f->manifest.n_assets = 1;
-    s_start(f);
-    /* one agent, thresholds 1: every result toggles the state */
+    char q[160];
+    snprintf(q, sizeof q, "SELECT coalesce(max(id), 0) FROM notifications WHERE event = '%s'",
+             event);
+    return s_count(f, q);
+}
+
+static long s_events(fx_t *f, const char *event)
+{
+    char q[160];
+    snprintf(q, sizeof q, "SELECT count(*) FROM notifications WHERE event = '%s'", event);
+    return s_count(f, q);
+}
+
+/* Toggles a1 (one agent, thresholds 1: every result is a round and changes the state, DOWN
+ * first) until FLAPPING is queued; returns the number of results. */
+static int s_toggle_until_flapping(fx_t *f)
+{
     int n = 0;
     sd_ms_t t0 = sd_mono_ms();
-    while (s_count(f, "SELECT count(*) FROM notifications WHERE event = 'FLAPPING'") == 0) {
+    while (s_events(f, "FLAPPING") == 0) {
         if (n > 40)
             fail_msg("no FLAPPING after %d toggling results", n);
         s_result(f, "a1", "x", n % 2 == 1);
@@ -419,39 +435,70 @@ static void test_flapping(void **state)
     }
     print_message("FLAPPING after %d toggling results (%lld ms)\n", n,
                   (long long) (sd_mono_ms() - t0));
+    return n;
+}
+
+/* Rule 17: a flapping target pages once (its first DOWN, at once), no DOWN/RECOVERY storm
+ * before FLAPPING; the incident stays open while it flaps and resolves with its RECOVERY
+ * right after the STABLE. */
+static void test_flapping(void **state)
+{
+    fx_t *f = *state;
+    f->manifest.n_assets = 1;
+    f->manifest.flap_recovery_hold_seconds = 2;
+    s_start(f);
+    s_result(f, "a1", "x", false);
+    s_sync(f);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 1, 3000);
+    int n = 1 + s_toggle_until_flapping(f);
     assert_true(n >= 9 && n <= 10); /* 9 changes weigh 50.2 % */
-    long downs = s_count(f, "SELECT count(*) FROM notifications WHERE event IN ('DOWN',"
-                            " 'RECOVERY')");
-    print_message("DOWN/RECOVERY rows before FLAPPING: %ld\n", downs);
+    long downs = s_events(f, "DOWN"), recoveries = s_events(f, "RECOVERY");
+    print_message("before FLAPPING: DOWN %ld, RECOVERY %ld, incidents %ld, relapses %ld\n",
+                  downs, recoveries, s_count(f, "SELECT count(*) FROM incidents"),
+                  s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'relapsed'"));
+    assert_int_equal(downs, 1);
+    assert_int_equal(recoveries, 0);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 1);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 1);
+    assert_true(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'relapsed'") >= 3);
+    assert_true(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'recovery_held'"
+                           " AND detail->>'reason' = 'hold'") >= 1);
     s_wait_metric(f, "statusd_asset_flapping{asset=\"a1\"}", 1, 2000);
     assert_int_equal(s_count(f, "SELECT count(*) FROM assets WHERE id = 'a1' AND flapping"), 1);
-    /* the storm goes on: no more DOWN/RECOVERY, still one FLAPPING; incidents recorded */
-    long incidents = s_count(f, "SELECT count(*) FROM incidents");
+    /* the storm goes on: nothing more is queued, still the one incident */
     for (int i = 0; i < 10; i++, n++)
-        s_result(f, "a1", "x", n % 2 == 1);
+        s_result(f, "a1", "x", n % 2 == 0);
     s_sync(f);
-    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'FLAPPING'"), 1);
-    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event IN ('DOWN',"
-                                " 'RECOVERY')"), downs);
-    assert_true(s_count(f, "SELECT count(*) FROM incidents") > incidents);
-    assert_true(s_count(f, "SELECT count(*) FROM incident_events WHERE kind ="
-                           " 'notification_suppressed'") > 0);
-    /* it settles UP */
+    assert_int_equal(s_events(f, "FLAPPING"), 1);
+    assert_int_equal(s_events(f, "DOWN"), 1);
+    assert_int_equal(s_events(f, "RECOVERY"), 0);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 1);
+    assert_true(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'recovery_held'"
+                           " AND detail->>'reason' = 'flapping'") >= 1);
+    /* it settles UP: STABLE, then the incident resolves with the RECOVERY of its DOWN */
     int stable = 0;
-    while (s_count(f, "SELECT count(*) FROM notifications WHERE event = 'STABLE'") == 0) {
+    while (s_events(f, "STABLE") == 0) {
         if (stable > 30)
             fail_msg("no STABLE after %d successes", stable);
         s_result(f, "a1", "x", true);
         stable++;
         s_sync(f);
     }
+    sd_ms_t t_stable = sd_mono_ms();
     print_message("STABLE after %d successes\n", stable);
     assert_true(stable >= 15 && stable <= 17); /* 15 quiet rounds bring 20 changes below 25 % */
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 1, 4000);
+    print_message("RECOVERY %lld ms after the STABLE (hold 2 s from the last DOWN)\n",
+                  (long long) (sd_mono_ms() - t_stable));
+    assert_true(s_id(f, "RECOVERY") > s_id(f, "STABLE"));
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 0);
     for (int i = 0; i < 5; i++)
         s_result(f, "a1", "x", true);
     s_sync(f);
-    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'STABLE'"), 1);
-    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'FLAPPING'"), 1);
+    assert_int_equal(s_events(f, "STABLE"), 1);
+    assert_int_equal(s_events(f, "FLAPPING"), 1);
+    assert_int_equal(s_events(f, "DOWN"), 1);
+    assert_int_equal(s_events(f, "RECOVERY"), 1);
     assert_int_equal(s_metric(f, "statusd_asset_flapping{asset=\"a1\"}"), 0);
     assert_int_equal(s_count(f, "SELECT count(*) FROM assets WHERE flapping"), 0);
     PGresult *r = s_sql(f, "SELECT payload->>'state' FROM notifications WHERE event = 'STABLE'");
@@ -459,25 +506,20 @@ static void test_flapping(void **state)
     PQclear(r);
 }
 
-/* Settling DOWN after flapping: the STABLE row and the suppressed DOWN of the open incident. */
+/* DOWN when flapping starts, settling DOWN: the incident (whose DOWN went out) stays open
+ * and paged, nothing is re-sent; its recovery later is sent after the hold. */
 static void test_flapping_settles_down(void **state)
 {
     fx_t *f = *state;
     f->manifest.n_assets = 1;
+    f->manifest.flap_recovery_hold_seconds = 2;
     s_start(f);
-    int n = 0;
-    while (s_count(f, "SELECT count(*) FROM notifications WHERE event = 'FLAPPING'") == 0) {
-        if (n > 40)
-            fail_msg("no FLAPPING after %d toggling results", n);
-        s_result(f, "a1", "x", n % 2 == 1);
-        n++;
-        s_sync(f);
-    }
-    long flap_id = s_count(f, "SELECT id FROM notifications WHERE event = 'FLAPPING'");
-    /* up, then down for good: the new incident's DOWN is suppressed while it flaps */
+    s_toggle_until_flapping(f);
+    long iid = s_count(f, "SELECT max(id) FROM incidents");
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 1);
     s_result(f, "a1", "x", true);
     int down = 0;
-    while (s_count(f, "SELECT count(*) FROM notifications WHERE event = 'STABLE'") == 0) {
+    while (s_events(f, "STABLE") == 0) {
         if (down > 30)
             fail_msg("no STABLE after %d failures", down);
         s_result(f, "a1", "x", false);
@@ -485,15 +527,63 @@ static void test_flapping_settles_down(void **state)
         s_sync(f);
     }
     print_message("STABLE (DOWN) after %d failures\n", down);
+    assert_int_equal(s_events(f, "DOWN"), 1);
+    assert_int_equal(s_events(f, "RECOVERY"), 0);
+    char q[256];
+    snprintf(q, sizeof q, "SELECT count(*) FROM incidents WHERE id = %ld AND ended_at IS NULL",
+             iid);
+    assert_int_equal(s_count(f, q), 1);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 1);
+    PGresult *r = s_sql(f, "SELECT payload->>'state', payload->>'incident_id' FROM notifications"
+                           " WHERE event = 'STABLE'");
+    assert_string_equal(PQgetvalue(r, 0, 0), "DOWN");
+    assert_int_equal(atol(PQgetvalue(r, 0, 1)), iid);
+    PQclear(r);
+    /* it recovers: the RECOVERY of that DOWN, after the hold */
+    sd_ms_t t0 = sd_mono_ms();
+    s_result(f, "a1", "x", true);
+    s_sync(f);
+    assert_int_equal(s_events(f, "RECOVERY"), 0);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 1, 4000);
+    sd_ms_t held = sd_mono_ms() - t0;
+    print_message("RECOVERY %lld ms after the asset came back (hold 2000 ms)\n",
+                  (long long) held);
+    assert_true(held >= 1900 && held <= 3500);
+    snprintf(q, sizeof q, "SELECT count(*) FROM incidents WHERE id = %ld AND ended_at IS NOT NULL",
+             iid);
+    assert_int_equal(s_count(f, q), 1);
+}
+
+/* Without a hold (recoveryHoldSeconds 0) and thresholds 45/40 flapping starts on a
+ * recovery that closed its incident: the next incident's DOWN is suppressed while it flaps
+ * and queued with the STABLE when it settles DOWN; its RECOVERY follows on recovery. */
+static void test_flapping_suppressed_down_paged(void **state)
+{
+    fx_t *f = *state;
+    f->manifest.n_assets = 1;
+    f->manifest.flap_recovery_hold_seconds = 0;
+    f->manifest.flap_high_percent = 45;
+    f->manifest.flap_low_percent = 40;
+    s_start(f);
+    s_toggle_until_flapping(f);
+    long flap_id = s_id(f, "FLAPPING");
+    print_message("before FLAPPING without a hold: DOWN %ld, RECOVERY %ld\n",
+                  s_events(f, "DOWN"), s_events(f, "RECOVERY"));
+    int down = 0;
+    while (s_events(f, "STABLE") == 0) {
+        if (down > 30)
+            fail_msg("no STABLE after %d failures", down);
+        s_result(f, "a1", "x", false);
+        down++;
+        s_sync(f);
+    }
+    assert_true(s_count(f, "SELECT count(*) FROM incident_events WHERE kind ="
+                           " 'notification_suppressed'") >= 1);
     char q[256];
     snprintf(q, sizeof q,
              "SELECT count(*) FROM notifications n JOIN incidents i ON i.id = n.incident_id"
              " WHERE n.event = 'DOWN' AND n.id > %ld AND i.ended_at IS NULL", flap_id);
     assert_int_equal(s_count(f, q), 1);
-    PGresult *r = s_sql(f, "SELECT payload->>'state' FROM notifications WHERE event = 'STABLE'");
-    assert_string_equal(PQgetvalue(r, 0, 0), "DOWN");
-    PQclear(r);
-    /* its recovery is sent again */
     s_result(f, "a1", "x", true);
     s_sync(f);
     snprintf(q, sizeof q, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'"
@@ -510,6 +600,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_isolation_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flapping_settles_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flapping_suppressed_down_paged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -400,6 +400,7 @@ static void test_partitions(void **state)
     store_t *s = s_fresh("st_part");
     char err[512] = "";
     int created = -1, dropped = -1;
+    PGresult *r0;
     int64_t now = sd_wall_ms();
     assert_int_equal(store_partitions_upkeep(s, 30, now, &created, &dropped, err, sizeof err),
                      0);
@@ -437,6 +438,23 @@ static void test_partitions(void **state)
     printf("40 days later: created=%d dropped=%d\n", created, dropped);
     assert_int_equal(created, 4);
     assert_int_equal(dropped, 4);
+    /* the default partition obeys retention too: rows from before any partition (resent
+     * after a long outage) go when they are older than the retention, newer ones stay */
+    r0 = PQexec(store_conn(s),
+                "INSERT INTO probe_events (asset_id, agent_id, region, seq, ts, success,"
+                " latency_ms) VALUES ('old', 'a', 'r', 1, now() - interval '3 days', true, 1),"
+                " ('recent', 'a', 'r', 2, now() + interval '20 days', true, 1)");
+    assert_int_equal(PQresultStatus(r0), PGRES_COMMAND_OK);
+    PQclear(r0);
+    assert_int_equal(s_count(s, "SELECT count(*) FROM probe_events_default"), 2);
+    assert_int_equal(store_partitions_upkeep(s, 30, later, &created, &dropped, err, sizeof err),
+                     0);
+    assert_int_equal(s_count(s, "SELECT count(*) FROM probe_events_default WHERE asset_id ="
+                                " 'old'"),
+                     0);
+    assert_int_equal(s_count(s, "SELECT count(*) FROM probe_events_default WHERE asset_id ="
+                                " 'recent'"),
+                     1);
     /* rows already in the default partition for a day: creating it fails, reported */
     PGresult *r = PQexec(store_conn(s),
                          "INSERT INTO probe_events (asset_id, agent_id, region, seq, ts,"

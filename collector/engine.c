@@ -40,7 +40,14 @@
  *     rule 1). AGENT UP moves 'down' -> 'up' and queues one AGENT_UP per onRecovery
  *     channel. A message that changes nothing (a repeat, or the UP of every agent
  *     reconnecting after a collector restart) queues nothing. A failed transaction is
- *     retried on the next tick.
+ *     retried on the next tick. The gateway knows only agents that connected since the
+ *     collector started, so at the rebuild (rule 8) every agent 'up' in the database that is
+ *     not heard from (AGENT, SKEW or RESULTS message) within 3 collector heartbeat periods
+ *     (--heartbeat-ms) plus the agents' reconnect backoff (ctx->restart_grace_ms, 10 s) of
+ *     the rebuild is declared down by the engine itself: the same
+ *     transition and AGENT_DOWN rows, silent_since = its newest agents.last_seen or stored
+ *     result. Agents that stay alive reconnect within that time: a restart sends nothing.
+ *     statusd_engine_agents_awaited counts the agents still awaited.
  * 11. Clock skew: SKEW messages carry each agent's clock offset (agent minus collector);
  *     it is stored in agents.clock_skew_ms and subtracted from the agent's probe times, so
  *     an incident's started_at is on the collector's clock. Staleness is judged by receive
@@ -53,8 +60,10 @@
  *     of them when it shares only 2), is isolated: agents.isolated = true, one log line,
  *     statusd_agent_isolated{agent} = 1, and its votes are excluded from every verdict
  *     (quorum_set_excluded) until it shares votes with the others again and contradicts them
- *     on none. It is an
- *     event and a metric, never an incident or a notification.
+ *     on none. It is an event and a metric, never an incident or a notification. An agent
+ *     that is down (rule 10) is not isolated and not judged: its runs are forgotten (so its
+ *     excluded votes never count), agents.isolated = false, the metric 0, one log line; back,
+ *     it is judged afresh.
  * 14. Maintenance (maintenance.h): windows active now (maintenance_windows, read every
  *     tick; the manifest's are written there at start and every 10 minutes) put their
  *     assets in MAINTENANCE: assets.state = 'MAINTENANCE', statusd_asset_state{state=
@@ -473,6 +482,7 @@ static int s_rebuild(self_t *self)
     }
     self->rebuilt = true;
     engine_metrics_open(self);
+    engine_agents_rebuilt(self, sd_mono_ms()); /* rule 10: wait for the agents that were up */
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
         if (g->pending != LIVE_NONE) /* AGENT messages that came before the rebuild */
             engine_agent_apply(self, g);
@@ -517,8 +527,7 @@ static void s_on_results(self_t *self, zmsg_t *msg)
         engine_drop(self, "malformed", &self->logged_malformed, agent ? agent : "?");
     } else {
         int64_t skew = engine_skew_of(self, agent);
-        if (!zhashx_lookup(self->agents, agent))
-            engine_agent(self, agent, region); /* known for isolation even before its AGENT UP */
+        engine_agent_heard(self, agent, region); /* alive (rule 10); known for isolation */
         for (size_t i = 0; i < b->n_results; i++) {
             const Statusd__ProbeResult *r = b->results[i];
             e_asset_t *a = r->asset_id ? engine_find(self, r->asset_id) : NULL;
@@ -589,9 +598,7 @@ static void s_tick(self_t *self)
         engine_flap_tick(self, &self->assets[i], now_mono);
     }
     engine_isolation_tick(self, now_mono, now_wall);
-    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
-        if (g->pending != LIVE_NONE && engine_agent_apply(self, g) != 0)
-            break; /* the database is failing: one attempt per tick is enough */
+    engine_agents_tick(self, now_mono, now_wall);
 }
 
 /* ---- actor --------------------------------------------------------------------------- */

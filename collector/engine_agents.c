@@ -1,5 +1,8 @@
 /* engine_agents: agent liveness (rule 10), clock skew (rule 11) and isolation (rule 13) of
- * the alert engine. */
+ * the alert engine. Besides the gateway's AGENT UP/DOWN, the engine itself declares down an
+ * agent that the database holds as up at a rebuild and that is not heard from within 3
+ * heartbeat periods (it died while no collector ran, so no gateway ever saw it go). A down
+ * agent is never isolated: isolation judges a live agent's votes. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -15,6 +18,10 @@
 
 #define COMP ENGINE_COMP
 #define MAX_AGENTS 10000      /* tracked for liveness and skew; as many as the gateway */
+#define DEFAULT_HEARTBEAT_MS 5000
+#define SILENT_PERIODS 3      /* heartbeat periods of silence that make an agent down */
+
+static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall);
 
 
 void engine_agent_free(void **item)
@@ -108,7 +115,10 @@ int engine_agent_apply(self_t *self, e_agent_t *g)
     char **names;
     size_t n = engine_channels(self, down, &names), queued = 0;
     int64_t now_wall = sd_wall_ms();
+    bool unheard = down && g->unheard;
     int rc = store_begin(self->store, err, sizeof err);
+    if (rc == 0 && unheard) /* silent since before the engine started: when was it heard? */
+        rc = store_agents_last_heard(self->store, g->id, &g->last_heard_ms, err, sizeof err);
     if (rc == 0)
         rc = down ? store_agents_mark_down(self->store, g->id, g->region, g->last_heard_ms,
                                            &changed, &info, err, sizeof err)
@@ -134,16 +144,21 @@ int engine_agent_apply(self_t *self, e_agent_t *g)
     }
     engine_db_ok(self);
     g->pending = LIVE_NONE;
+    g->unheard = false;
+    g->down = down;
     s_metrics_agent(self, g, !down);
     if (changed)
-        sd_info(COMP, "agent %s agent=%s region=%s queued=%zu", down ? "AGENT_DOWN" : "AGENT_UP",
-                g->id, g->region, queued);
+        sd_info(COMP, "agent %s agent=%s region=%s queued=%zu%s", down ? "AGENT_DOWN" : "AGENT_UP",
+                g->id, g->region, queued,
+                unheard ? " why=not heard since the engine started" : "");
     if (queued > 0) {
         for (size_t i = 0; i < n; i++)
             engine_count(self, "statusd_notifications_queued_total",
                     "Notifications written to the outbox, by channel.", "channel", names[i], 1);
         engine_kick(self);
     }
+    if (down && g->isolated)
+        s_release_down(self, g, sd_mono_ms(), now_wall);
     return 0;
 }
 
@@ -156,6 +171,9 @@ void engine_on_agent(self_t *self, zmsg_t *msg)
     if (!id || !*id || !region || !(up || down))
         engine_drop(self, "malformed", &self->logged_malformed, "AGENT frames");
     else if ((g = engine_agent(self, id, region))) {
+        g->heard = true;
+        g->await_until = 0;
+        g->unheard = false;
         g->pending = up ? LIVE_UP : LIVE_DOWN;
         g->last_heard_ms = heard ? strtoll(heard, NULL, 10) : 0;
         sd_info(COMP, "agent %s agent=%s region=%s", st, id, region);
@@ -178,6 +196,8 @@ void engine_on_skew(self_t *self, zmsg_t *msg)
         engine_drop(self, "malformed", &self->logged_malformed, "SKEW frames");
     else if ((g = engine_agent(self, id, NULL))) {
         char err[512] = "";
+        g->heard = true; /* a Hello or heartbeat reached the gateway */
+        g->await_until = 0;
         g->skew_ms = skew;
         s_metrics_skew(self, g);
         /* best effort: the next estimate (at least once a minute) writes it again */
@@ -202,9 +222,84 @@ void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t s
         return;
     if (!g->skew_ms)
         g->skew_ms = skew; /* a SKEW message that came first wins */
+    g->in_db = true;
+    g->down = !up;
     s_metrics_skew(self, g);
     if (g->pending == LIVE_NONE)
         s_metrics_agent(self, g, up);
+}
+
+e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region)
+{
+    e_agent_t *g = zhashx_lookup(self->agents, id);
+    if (!g)
+        g = engine_agent(self, id, region); /* known for isolation even before its AGENT UP */
+    if (g) {
+        g->heard = true;
+        g->await_until = 0;
+    }
+    return g;
+}
+
+/* 3 heartbeat periods, plus the agents' reconnect backoff (ctx->restart_grace_ms): a living
+ * agent in backoff after a long collector outage retries up to that much later. */
+static sd_ms_t s_silence_ms(const self_t *self)
+{
+    sd_ms_t grace = self->ctx->restart_grace_ms > 0 ? self->ctx->restart_grace_ms : 0;
+    return SILENT_PERIODS * (sd_ms_t) (self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms
+                                                                   : DEFAULT_HEARTBEAT_MS) +
+           grace;
+}
+
+static void s_metrics_awaited(self_t *self, size_t n)
+{
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_engine_agents_awaited",
+                    "Agents up before the collector (re)started that have not been heard from "
+                    "since; each is declared down after 3 heartbeat periods plus the agents' reconnect "
+                    "backoff (10 s).",
+                    NULL, (double) n);
+}
+
+void engine_agents_rebuilt(self_t *self, sd_ms_t now_mono)
+{
+    size_t n = 0;
+    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents)) {
+        bool wait = g->in_db && !g->down && !g->heard && g->pending == LIVE_NONE;
+        g->await_until = wait ? now_mono + s_silence_ms(self) : 0;
+        n += wait;
+    }
+    if (n > 0)
+        sd_info(COMP, "awaiting agents that were up before the start agents=%zu within_ms=%lld",
+                n, (long long) s_silence_ms(self));
+    s_metrics_awaited(self, n);
+}
+
+void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
+{
+    size_t awaited = 0;
+    zlist_t *release = zlist_new();
+    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents)) {
+        if (g->await_until && now_mono >= g->await_until) {
+            g->await_until = 0;
+            g->pending = LIVE_DOWN;
+            g->unheard = true;
+            g->last_heard_ms = 0;
+            sd_info(COMP, "agent DOWN agent=%s region=%s: not heard within %lld ms of the "
+                          "engine's start", g->id, g->region, (long long) s_silence_ms(self));
+        }
+        awaited += g->await_until != 0;
+        if (g->isolated && g->down && release)
+            zlist_append(release, g);
+    }
+    s_metrics_awaited(self, awaited);
+    /* applied after the iteration, as in engine_isolation_tick */
+    for (e_agent_t *g = release ? zlist_first(release) : NULL; g; g = zlist_next(release))
+        s_release_down(self, g, now_mono, now_wall);
+    zlist_destroy(&release);
+    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
+        if (g->pending != LIVE_NONE && engine_agent_apply(self, g) != 0)
+            break; /* the database is failing: one attempt per tick is enough */
 }
 
 void engine_agent_restore_isolated(self_t *self, const char *agent)
@@ -253,8 +348,8 @@ static void s_tally(self_t *self, const e_asset_t *a, sd_ms_t now_mono)
 }
 
 /* Commits one agent's isolation change and applies it to every asset's vote table. */
-static void s_isolate(self_t *self, e_agent_t *g, bool isolated, sd_ms_t now_mono,
-                      int64_t now_wall)
+static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why,
+                      sd_ms_t now_mono, int64_t now_wall)
 {
     char err[512] = "";
     if (store_incidents_set_isolated(self->store, g->id, isolated, err, sizeof err) != 0) {
@@ -270,8 +365,7 @@ static void s_isolate(self_t *self, e_agent_t *g, bool isolated, sd_ms_t now_mon
                       "assets failing that the other agents see up; its votes are ignored",
                 g->id, g->region, g->contradicted, g->considered);
     else
-        sd_info(COMP, "agent no longer isolated agent=%s region=%s: its votes count again",
-                g->id, g->region);
+        sd_info(COMP, "agent no longer isolated agent=%s region=%s: %s", g->id, g->region, why);
     s_metrics_isolated(self, g);
     for (size_t i = 0; i < self->n_assets; i++) {
         e_asset_t *a = &self->assets[i];
@@ -288,12 +382,25 @@ void engine_isolation_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
         s_tally(self, &self->assets[i], now_mono);
     zlist_t *changed = zlist_new();
     for (e_agent_t *g = zhashx_first(self->agents); changed && g; g = zhashx_next(self->agents)) {
+        if (g->down)
+            continue; /* judged again when it is back; released by engine_agents_tick */
         isolation_tally_t t = {g->considered, g->contradicted};
         if (isolation_judge(g->isolated, &t) != g->isolated)
             zlist_append(changed, g);
     }
     /* applied after the iteration: re-evaluating assets must not run inside it */
     for (e_agent_t *g = changed ? zlist_first(changed) : NULL; g; g = zlist_next(changed))
-        s_isolate(self, g, !g->isolated, now_mono, now_wall);
+        s_isolate(self, g, !g->isolated, "its votes count again", now_mono, now_wall);
     zlist_destroy(&changed);
+}
+
+/* Rule 13: isolation is about a live agent's votes, so a down agent is not isolated. Its
+ * runs are forgotten first: its last (excluded) votes must not count once the flag is off,
+ * and when it is back it is judged afresh. The change is retried every tick until stored. */
+static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall)
+{
+    for (size_t i = 0; i < self->n_assets; i++)
+        quorum_forget(self->assets[i].q, g->id);
+    s_isolate(self, g, false, "it is down (AGENT_DOWN); judged afresh when it is back", now_mono,
+              now_wall);
 }

@@ -56,6 +56,12 @@ typedef struct {
     int64_t skew_ms;            /* agent clock minus collector clock */
     e_live_t pending;           /* a liveness change not yet committed (retried each tick) */
     int64_t last_heard_ms;      /* from the AGENT DOWN message, 0 unknown */
+    bool down;                  /* agents.liveness 'down' as committed (or no row: as told) */
+    bool in_db;                 /* it has an agents row (loaded at the rebuild) */
+    bool heard;                 /* an AGENT, SKEW or RESULTS message of it reached this engine */
+    sd_ms_t await_until;        /* rule 10: 'up' at the rebuild and not heard since: declared
+                                   down at this monotonic time; 0 not awaited */
+    bool unheard;               /* its pending DOWN is that: last heard comes from the store */
     bool isolated;              /* rule 13: its votes do not count */
     int considered, contradicted; /* this tick's isolation tally */
 } e_agent_t;
@@ -122,6 +128,15 @@ void engine_on_agent(self_t *self, zmsg_t *msg);
 void engine_on_skew(self_t *self, zmsg_t *msg);
 int64_t engine_skew_of(self_t *self, const char *agent);
 void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew, void *arg);
+/* A RESULTS message of the agent reached the engine: its entry (created on first sight),
+ * marked heard (rule 10); NULL past the agent table's bound. */
+e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region);
+/* Rule 10, end of a successful rebuild: every agent 'up' in the database that has not been
+ * heard yet is awaited for 3 heartbeat periods from now_mono. */
+void engine_agents_rebuilt(self_t *self, sd_ms_t now_mono);
+/* Rule 10 on the tick: declares down the awaited agents whose wait ran out, releases the
+ * isolation of down agents (rule 13) and commits pending liveness changes. */
+void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall);
 /* Marks an agent isolated as stored in agents.isolated (rebuild). */
 void engine_agent_restore_isolated(self_t *self, const char *agent);
 /* True when the agent is isolated (its votes are excluded). */

@@ -9,7 +9,9 @@
  * ISOLATION_MIN_ASSETS, when every considered asset is contradicted and there are at least
  * 2: with a single asset, one region failing is indistinguishable from a regional outage of
  * that asset, and DEGRADED is the honest verdict. It stops being isolated when it shares votes with the others again and contradicts them on
- * none (an agent without shared votes, e.g. stale after a restart, stays isolated). */
+ * none (an agent without shared votes, e.g. stale after a restart, stays isolated).
+ * Only live agents are judged: the engine releases an agent that goes AGENT_DOWN (it forgets
+ * its votes) and does not judge it until it is back (engine_agents.c). */
 #ifndef ISOLATION_H
 #define ISOLATION_H
 

@@ -190,6 +190,9 @@ static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
 {
     ctx->api_port = 8080;
     ctx->heartbeat_ms = 5000;
+    /* the agent's longest reconnect backoff (agent/uplink.c default): after a long outage
+     * a living agent may retry that late, and must not be reported down for it */
+    ctx->restart_grace_ms = 10000;
     ctx->retention_days = 30;
     if (a->api_port && !s_int(a->api_port, 0, 65535, &ctx->api_port)) {
         fprintf(stderr, "statusd-collector: --api-port: expected 0..65535, got %s\n",

@@ -133,6 +133,28 @@ int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, cha
                      err, errlen);
 }
 
+int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char *err,
+                            size_t errlen)
+{
+    const char *params[1] = {agent_id};
+    /* the newest result by the agent's sequence number: one index probe (agent_id, seq) */
+    PGresult *r = PQexecParams(store_conn(s),
+                               "SELECT (extract(epoch FROM GREATEST(a.last_seen,"
+                               " (SELECT p.received_at FROM probe_events p"
+                               "  WHERE p.agent_id = a.id ORDER BY p.seq DESC LIMIT 1)))"
+                               " * 1000)::bigint FROM agents a WHERE a.id = $1",
+                               1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        store_set_error(s, "agent last heard", err, errlen);
+        return -EIO;
+    }
+    *ms = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                                                     : 0;
+    PQclear(r);
+    return 0;
+}
+
 int store_agents_load(store_t *s,
                       void (*cb)(const char *, const char *, bool, int64_t, void *), void *arg,
                       char *err, size_t errlen)

@@ -40,6 +40,12 @@ int store_agents_mark_up(store_t *s, const char *agent_id, const char *region, b
 /* agents.clock_skew_ms (agent clock minus collector clock). 0 or -EIO. */
 int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, char *err,
                           size_t errlen);
+/* When the agent was last heard as far as the database knows (wall ms in *ms, 0 when it
+ * has no row): the newest of agents.last_seen (its Hello or disconnect) and the receive
+ * time of its newest stored result. For an agent that went silent while no collector ran.
+ * 0 or -EIO. */
+int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char *err,
+                            size_t errlen);
 /* Calls cb(agent_id, region, up, clock_skew_ms) for every agents row (engine start).
  * 0 or -EIO. */
 int store_agents_load(store_t *s,

@@ -361,6 +361,8 @@ static int s_insert_all(store_t *s, const char *agent, const char *region,
                         const Statusd__ResultBatch *batch, const size_t *idx, size_t n,
                         char *err, size_t errlen)
 {
+    if (n == 0)
+        return 0; /* everything was a duplicate: nothing to send */
     buf_t b = {0}, j = {0}, ea = {0}, er = {0};
     s_put_text(&ea, agent);
     s_putc(&ea, '\0');

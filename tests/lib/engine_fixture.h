@@ -197,6 +197,57 @@ static inline void s_sync(fx_t *f)
     }
 }
 
+/* Waits until a rendered metric series has the value want (deadline); returns elapsed ms. */
+static inline sd_ms_t s_wait_metric(fx_t *f, const char *series, double want, int deadline_ms)
+{
+    sd_ms_t t0 = sd_mono_ms();
+    double v = -1;
+    while (sd_mono_ms() - t0 < deadline_ms) {
+        if ((v = s_metric(f, series)) == want) {
+            print_message("%s = %g after %lld ms\n", series, v, (long long) (sd_mono_ms() - t0));
+            return sd_mono_ms() - t0;
+        }
+        usleep(20 * 1000);
+    }
+    fail_msg("%s: %g, want %g within %d ms", series, v, want, deadline_ms);
+    return -1;
+}
+
+/* ["AGENT", id, region, "UP"|"DOWN", last heard wall ms] as the gateway sends it. */
+static inline void s_agent_msg(fx_t *f, const char *agent, const char *region, const char *st,
+                               int64_t heard)
+{
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "AGENT");
+    zmsg_addstr(m, agent);
+    zmsg_addstr(m, region);
+    zmsg_addstr(m, st);
+    zmsg_addstrf(m, "%lld", (long long) heard);
+    assert_int_equal(zmsg_send(&m, f->push), 0);
+}
+
+/* ["SKEW", id, skew ms] as the gateway sends it after a Hello or heartbeat. */
+static inline void s_skew_msg(fx_t *f, const char *agent, int64_t skew)
+{
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "SKEW");
+    zmsg_addstr(m, agent);
+    zmsg_addstrf(m, "%lld", (long long) skew);
+    assert_int_equal(zmsg_send(&m, f->push), 0);
+}
+
+/* An agents row as ingest writes it at Hello (liveness 'up', connected). */
+static inline void s_agent_row(fx_t *f, const char *agent, const char *region)
+{
+    const char *p[2] = {agent, region};
+    PGresult *r = PQexecParams(f->db,
+                               "INSERT INTO agents (id, region, version, connected)"
+                               " VALUES ($1, $2, '0.1.0', true)",
+                               2, NULL, p, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+}
+
 static inline int s_kicks(fx_t *f)
 {
     int n = 0;

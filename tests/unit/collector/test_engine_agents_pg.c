@@ -25,29 +25,6 @@
 #define ENGINE_FIXTURE_DB_PREFIX "engag"
 #include "engine_fixture.h"
 
-static void s_agent_msg(fx_t *f, const char *agent, const char *region, const char *st,
-                        int64_t heard)
-{
-    zmsg_t *m = zmsg_new();
-    zmsg_addstr(m, "AGENT");
-    zmsg_addstr(m, agent);
-    zmsg_addstr(m, region);
-    zmsg_addstr(m, st);
-    zmsg_addstrf(m, "%lld", (long long) heard);
-    assert_int_equal(zmsg_send(&m, f->push), 0);
-}
-
-static void s_agent_row(fx_t *f, const char *agent, const char *region)
-{
-    const char *p[2] = {agent, region};
-    PGresult *r = PQexecParams(f->db,
-                               "INSERT INTO agents (id, region, version, connected)"
-                               " VALUES ($1, $2, '0.1.0', true)",
-                               2, NULL, p, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-}
-
 static void test_agent_down_up_once_per_channel(void **state)
 {
     fx_t *f = *state;
@@ -135,15 +112,6 @@ static void test_restart_sends_nothing_but_remembers_down(void **state)
     assert_int_equal(s_count(f, "SELECT count(*) FROM notifications"), 4);
     assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE asset_id IS NOT NULL"),
                      0);
-}
-
-static void s_skew_msg(fx_t *f, const char *agent, int64_t skew)
-{
-    zmsg_t *m = zmsg_new();
-    zmsg_addstr(m, "SKEW");
-    zmsg_addstr(m, agent);
-    zmsg_addstrf(m, "%lld", (long long) skew);
-    assert_int_equal(zmsg_send(&m, f->push), 0);
 }
 
 /* a1's clock is 5 minutes fast, a2's is right: the incident starts at a1's first failure

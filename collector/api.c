@@ -109,7 +109,8 @@ typedef struct {
 
 static void s_reply_json(reply_t *r, int status, json_t *v)
 {
-    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    /* 15 significant digits: 0.984 stays 0.984 (17 would print 0.98399999999999999) */
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(v);
     if (!s) {
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;

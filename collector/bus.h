@@ -6,8 +6,11 @@
 #define BUS_H
 
 /* gateway -> ingest
- *   ["HELLO", agent_id, region, version, peer_clock_ms]   agent (re)connected; ingest upserts
- *                                                          the agents row and answers "HWM"
+ *   ["HELLO", agent_id, region, version, peer_clock_ms, heartbeat_ms]
+ *                                                          agent (re)connected; ingest upserts
+ *                                                          the agents row (heartbeat_ms: the
+ *                                                          period its silence is judged by;
+ *                                                          optional) and answers "HWM"
  *   ["BATCH", agent_id, region, payload]                   payload = ResultBatch bytes (binary)
  *   ["GONE", agent_id]                                     agent disconnected (connected=false) */
 #define BUS_INGEST "inproc://statusd-ingest"

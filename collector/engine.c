@@ -42,8 +42,9 @@
  *     reconnecting after a collector restart) queues nothing. A failed transaction is
  *     retried on the next tick. The gateway knows only agents that connected since the
  *     collector started, so at the rebuild (rule 8) every agent 'up' in the database that is
- *     not heard from (AGENT, SKEW or RESULTS message) within 3 collector heartbeat periods
- *     (--heartbeat-ms) plus the agents' reconnect backoff (ctx->restart_grace_ms, 10 s) of
+ *     not heard from (AGENT, SKEW or RESULTS message) within 3 heartbeat periods (the
+ *     collector's --heartbeat-ms, or the agent's own from agents.heartbeat_ms when longer)
+ *     plus the agents' reconnect backoff (ctx->restart_grace_ms, 10 s) of
  *     the rebuild is declared down by the engine itself: the same
  *     transition and AGENT_DOWN rows, silent_since = its newest agents.last_seen or stored
  *     result. Agents that stay alive reconnect within that time: a restart sends nothing.

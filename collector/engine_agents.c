@@ -20,6 +20,8 @@
 #define MAX_AGENTS 10000      /* tracked for liveness and skew; as many as the gateway */
 #define DEFAULT_HEARTBEAT_MS 5000
 #define SILENT_PERIODS 3      /* heartbeat periods of silence that make an agent down */
+/* the longest agent heartbeat honoured, as in the gateway (10 min) */
+#define MAX_AGENT_HEARTBEAT_MS 600000
 
 static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall);
 
@@ -214,7 +216,8 @@ int64_t engine_skew_of(self_t *self, const char *agent)
     return g ? g->skew_ms : 0;
 }
 
-void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew, void *arg)
+void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew,
+                          int heartbeat_ms, void *arg)
 {
     self_t *self = arg;
     e_agent_t *g = engine_agent(self, id, region);
@@ -224,6 +227,7 @@ void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t s
         g->skew_ms = skew; /* a SKEW message that came first wins */
     g->in_db = true;
     g->down = !up;
+    g->heartbeat_ms = heartbeat_ms;
     s_metrics_skew(self, g);
     if (g->pending == LIVE_NONE)
         s_metrics_agent(self, g, up);
@@ -241,14 +245,17 @@ e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region)
     return g;
 }
 
-/* 3 heartbeat periods, plus the agents' reconnect backoff (ctx->restart_grace_ms): a living
- * agent in backoff after a long collector outage retries up to that much later. */
-static sd_ms_t s_silence_ms(const self_t *self)
+/* 3 heartbeat periods (the agent's own, stored at its last Hello, when longer than the
+ * collector's: the gateway judges its silence the same way), plus the agents' reconnect
+ * backoff (ctx->restart_grace_ms): a living agent in backoff after a long collector outage
+ * retries up to that much later. g NULL: the collector's period. */
+static sd_ms_t s_silence_ms(const self_t *self, const e_agent_t *g)
 {
     sd_ms_t grace = self->ctx->restart_grace_ms > 0 ? self->ctx->restart_grace_ms : 0;
-    return SILENT_PERIODS * (sd_ms_t) (self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms
-                                                                   : DEFAULT_HEARTBEAT_MS) +
-           grace;
+    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
+    if (g && g->heartbeat_ms > hb && g->heartbeat_ms <= MAX_AGENT_HEARTBEAT_MS)
+        hb = g->heartbeat_ms;
+    return SILENT_PERIODS * hb + grace;
 }
 
 static void s_metrics_awaited(self_t *self, size_t n)
@@ -266,12 +273,13 @@ void engine_agents_rebuilt(self_t *self, sd_ms_t now_mono)
     size_t n = 0;
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents)) {
         bool wait = g->in_db && !g->down && !g->heard && g->pending == LIVE_NONE;
-        g->await_until = wait ? now_mono + s_silence_ms(self) : 0;
+        g->await_until = wait ? now_mono + s_silence_ms(self, g) : 0;
         n += wait;
     }
     if (n > 0)
-        sd_info(COMP, "awaiting agents that were up before the start agents=%zu within_ms=%lld",
-                n, (long long) s_silence_ms(self));
+        sd_info(COMP, "awaiting agents that were up before the start agents=%zu within_ms=%lld"
+                      " (longer for agents with a slower heartbeat)",
+                n, (long long) s_silence_ms(self, NULL));
     s_metrics_awaited(self, n);
 }
 
@@ -286,7 +294,7 @@ void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
             g->unheard = true;
             g->last_heard_ms = 0;
             sd_info(COMP, "agent DOWN agent=%s region=%s: not heard within %lld ms of the "
-                          "engine's start", g->id, g->region, (long long) s_silence_ms(self));
+                          "engine's start", g->id, g->region, (long long) s_silence_ms(self, g));
         }
         awaited += g->await_until != 0;
         if (g->isolated && g->down && release)

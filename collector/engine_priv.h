@@ -54,6 +54,7 @@ typedef struct {
     char *id;
     char region[ENGINE_AGENT_FIELD_MAX + 1];
     int64_t skew_ms;            /* agent clock minus collector clock */
+    int heartbeat_ms;           /* its period as stored at its last Hello; 0 unknown */
     e_live_t pending;           /* a liveness change not yet committed (retried each tick) */
     int64_t last_heard_ms;      /* from the AGENT DOWN message, 0 unknown */
     bool down;                  /* agents.liveness 'down' as committed (or no row: as told) */
@@ -127,12 +128,14 @@ int engine_agent_apply(self_t *self, e_agent_t *g);
 void engine_on_agent(self_t *self, zmsg_t *msg);
 void engine_on_skew(self_t *self, zmsg_t *msg);
 int64_t engine_skew_of(self_t *self, const char *agent);
-void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew, void *arg);
+void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew,
+                          int heartbeat_ms, void *arg);
 /* A RESULTS message of the agent reached the engine: its entry (created on first sight),
  * marked heard (rule 10); NULL past the agent table's bound. */
 e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region);
 /* Rule 10, end of a successful rebuild: every agent 'up' in the database that has not been
- * heard yet is awaited for 3 heartbeat periods from now_mono. */
+ * heard yet is awaited for 3 heartbeat periods (its own when longer than the collector's)
+ * plus the agents' reconnect backoff from now_mono. */
 void engine_agents_rebuilt(self_t *self, sd_ms_t now_mono);
 /* Rule 10 on the tick: declares down the awaited agents whose wait ran out, releases the
  * isolation of down agents (rule 13) and commits pending liveness changes. */

@@ -318,14 +318,16 @@ static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, s
     s_connected_gauge(self);
     s_skew_sample(self, a, h->sent_at_ms, now);
 
-    char clock[32];
+    char clock[32], period[32];
     snprintf(clock, sizeof clock, "%" PRId64, h->sent_at_ms);
+    snprintf(period, sizeof period, "%" PRId64, (int64_t) hb);
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "HELLO");
     zmsg_addstr(m, a->id);
     zmsg_addstr(m, a->region);
     zmsg_addstr(m, h->version);
     zmsg_addstr(m, clock);
+    zmsg_addstr(m, period); /* the period its silence is judged by (stored for restarts) */
     s_bus_send(self, self->to_ingest, &m, "ingest");
     sd_debug(COMP, "hello agent=%s region=%s version=%s holds_assignment=%" PRIu64, a->id,
              a->region, h->version, h->assignment_version);

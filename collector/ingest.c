@@ -190,12 +190,14 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
 {
     char *agent = zmsg_popstr(msg), *region = zmsg_popstr(msg);
     char *version = zmsg_popstr(msg), *clock = zmsg_popstr(msg);
+    char *period = zmsg_popstr(msg); /* optional: the agent's heartbeat period in ms */
     if (!agent || !region || !version || !clock || !*agent) {
         s_malformed(self, "HELLO frames");
         free(agent);
         free(region);
         free(version);
         free(clock);
+        free(period);
         return;
     }
     /* a new connection: the agent sends again from its first unacknowledged result */
@@ -205,7 +207,8 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
         int64_t skew = peer > 0 ? peer - sd_wall_ms() : 0;
         uint64_t hwm = 0;
         char err[512] = "";
-        if (store_agents_hello(self->store, agent, region, version, skew, &hwm, err,
+        int hb_ms = period ? (int) strtol(period, NULL, 10) : 0;
+        if (store_agents_hello(self->store, agent, region, version, skew, hb_ms, &hwm, err,
                                sizeof err) == 0)
             s_reply(self, "HWM", agent, hwm);
         else
@@ -215,6 +218,7 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     free(region);
     free(version);
     free(clock);
+    free(period);
 }
 
 static void s_on_gone(self_t *self, zmsg_t *msg)

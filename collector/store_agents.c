@@ -24,20 +24,25 @@ static int s_command(store_t *s, const char *what, const char *sql, int n,
 }
 
 int store_agents_hello(store_t *s, const char *agent_id, const char *region,
-                       const char *version, int64_t clock_skew_ms, uint64_t *last_seq,
-                       char *err, size_t errlen)
+                       const char *version, int64_t clock_skew_ms, int heartbeat_ms,
+                       uint64_t *last_seq, char *err, size_t errlen)
 {
-    char skew[32];
+    char skew[32], hb[16];
     snprintf(skew, sizeof skew, "%" PRId64, clock_skew_ms);
-    const char *params[4] = {agent_id, region ? region : "", version ? version : "", skew};
+    snprintf(hb, sizeof hb, "%d", heartbeat_ms);
+    const char *params[5] = {agent_id, region ? region : "", version ? version : "", skew,
+                             heartbeat_ms > 0 ? hb : NULL};
     PGresult *r = PQexecParams(store_conn(s),
                                "INSERT INTO agents (id, region, version, last_seen, connected,"
-                               " clock_skew_ms) VALUES ($1, $2, $3, now(), true, $4::bigint)"
+                               " clock_skew_ms, heartbeat_ms) VALUES ($1, $2, $3, now(), true,"
+                               " $4::bigint, $5::integer)"
                                " ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region,"
                                " version = EXCLUDED.version, last_seen = now(),"
-                               " connected = true, clock_skew_ms = EXCLUDED.clock_skew_ms"
+                               " connected = true, clock_skew_ms = EXCLUDED.clock_skew_ms,"
+                               " heartbeat_ms = COALESCE(EXCLUDED.heartbeat_ms,"
+                               " agents.heartbeat_ms)"
                                " RETURNING last_seq",
-                               4, NULL, params, NULL, NULL, 0);
+                               5, NULL, params, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         store_set_error(s, "agent hello", err, errlen);
@@ -156,12 +161,13 @@ int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char 
 }
 
 int store_agents_load(store_t *s,
-                      void (*cb)(const char *, const char *, bool, int64_t, void *), void *arg,
+                      void (*cb)(const char *, const char *, bool, int64_t, int, void *),
+                      void *arg,
                       char *err, size_t errlen)
 {
     PGresult *r = PQexecParams(store_conn(s),
-                               "SELECT id, region, liveness = 'up', clock_skew_ms FROM agents"
-                               " ORDER BY id",
+                               "SELECT id, region, liveness = 'up', clock_skew_ms,"
+                               " coalesce(heartbeat_ms, 0) FROM agents ORDER BY id",
                                0, NULL, NULL, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
@@ -170,7 +176,8 @@ int store_agents_load(store_t *s,
     }
     for (int i = 0; i < PQntuples(r); i++)
         cb(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)[0] == 't',
-           strtoll(PQgetvalue(r, i, 3), NULL, 10), arg);
+           strtoll(PQgetvalue(r, i, 3), NULL, 10), (int) strtol(PQgetvalue(r, i, 4), NULL, 10),
+           arg);
     PQclear(r);
     return 0;
 }

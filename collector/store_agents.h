@@ -11,10 +11,11 @@
 #include "store.h"
 
 /* Upserts an agent on Hello: region, version, last_seen = now(), connected = true,
- * clock_skew_ms. *last_seq (written on success) = the highest stored seq. 0 or -EIO. */
+ * clock_skew_ms, heartbeat_ms (the period its silence is judged by; <= 0 keeps the stored
+ * one). *last_seq (written on success) = the highest stored seq. 0 or -EIO. */
 int store_agents_hello(store_t *s, const char *agent_id, const char *region,
-                       const char *version, int64_t clock_skew_ms, uint64_t *last_seq,
-                       char *err, size_t errlen);
+                       const char *version, int64_t clock_skew_ms, int heartbeat_ms,
+                       uint64_t *last_seq, char *err, size_t errlen);
 /* connected = false, last_seen = now() for one agent; 0 or -EIO (0 also when absent). */
 int store_agents_disconnected(store_t *s, const char *agent_id, char *err, size_t errlen);
 /* connected = false for every agent (collector start). 0 or -EIO. */
@@ -46,11 +47,12 @@ int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, cha
  * 0 or -EIO. */
 int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char *err,
                             size_t errlen);
-/* Calls cb(agent_id, region, up, clock_skew_ms) for every agents row (engine start).
+/* Calls cb(agent_id, region, up, clock_skew_ms, heartbeat_ms (0: unknown)) for every agents
+ * row (engine start).
  * 0 or -EIO. */
 int store_agents_load(store_t *s,
                       void (*cb)(const char *agent_id, const char *region, bool up,
-                                 int64_t clock_skew_ms, void *arg),
+                                 int64_t clock_skew_ms, int heartbeat_ms, void *arg),
                       void *arg, char *err, size_t errlen);
 
 /* Upserts every manifest asset into assets (in_manifest = true) and sets

@@ -207,6 +207,31 @@ static void test_restart_grace_covers_reconnect_backoff(void **state)
     s_hold_count(f, "SELECT count(*) FROM notifications", 2, TICK_MS + 200);
 }
 
+/* An agent whose own heartbeat (stored at its Hello) is slower than the collector's is
+ * awaited for 3 of ITS periods: not reported when it reappears within them. */
+static void test_restart_window_uses_agent_heartbeat(void **state)
+{
+    fx_t *f = *state;
+    s_agent_row(f, "slow", "eu");
+    s_agent_row(f, "gone2", "us");
+    s_exec(f, "UPDATE agents SET heartbeat_ms = 1000 WHERE id IN ('slow', 'gone2')");
+    s_start_hb(f);
+    sd_ms_t t0 = sd_mono_ms();
+    /* past 3 of the collector's periods and a tick: nothing yet */
+    while (sd_mono_ms() - t0 < WINDOW_MS + TICK_MS + 200)
+        usleep(20 * 1000);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications"), 0);
+    s_agent_msg(f, "slow", "eu", "UP", sd_wall_ms());
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'AGENT_DOWN'", 2,
+                 3 * 1000 + 2 * TICK_MS + 3000);
+    sd_ms_t took = sd_mono_ms() - t0;
+    print_message("AGENT_DOWN of gone2 (heartbeat 1000 ms) %lld ms after the start\n",
+                  (long long) took);
+    assert_true(took >= 3 * 1000);
+    assert_int_equal(s_rows_of(f, "AGENT_DOWN", "gone2"), 2);
+    assert_int_equal(s_rows_of(f, "AGENT_DOWN", "slow"), 0);
+}
+
 static sd_asset_t s_assets[3];
 
 /* Three assets probed by x, y and z (failureThreshold 1, majority quorum). */
@@ -313,6 +338,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_with_live_agents_sends_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restart_grace_covers_reconnect_backoff, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restart_window_uses_agent_heartbeat, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_isolated_agent_down_is_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolated_agents_down_at_restart_are_released, setup,

@@ -337,6 +337,8 @@ static void test_hello_batch_replay(void **state)
     s_batch(d, 1, 3);
     s_expect_ack(d, 3, false);
     assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'a1'"), 3);
+    /* no period in its Hello: the collector's */
+    assert_int_equal(s_count(fx, "SELECT heartbeat_ms FROM agents WHERE id = 'a1'"), 1000);
     s_expect_engine(fx, "RESULTS|a1|eu|1,2,3");
     /* the latest result's details, as blackbox_exporter names them */
     assert_true(s_metric_has(fx, "statusd_probe_phase_duration_seconds{asset=\"web\",agent=\"a1\","
@@ -357,6 +359,8 @@ static void test_hello_batch_replay(void **state)
     s_batch(d, 1, 3);
     s_expect_ack(d, 3, false);
     assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'a1'"), 3);
+    /* no period in its Hello: the collector's */
+    assert_int_equal(s_count(fx, "SELECT heartbeat_ms FROM agents WHERE id = 'a1'"), 1000);
     /* overlap: only 4 and 5 are new; the engine's next message proves nothing came between */
     s_batch(d, 3, 5);
     s_expect_ack(d, 5, false);
@@ -629,6 +633,8 @@ static void test_batch_lost_before_ingest_forces_resync(void **state)
     s_expect_engine(fx, "AGENT|r1|eu|UP");
     s_batch(d, 1, 2);
     s_expect_ack(d, 2, false);
+    /* the period its silence is judged by is stored for the engine's restarts */
+    assert_int_equal(s_count(fx, "SELECT heartbeat_ms FROM agents WHERE id = 'r1'"), 60000);
     /* nobody receives BUS_INGEST any more; the gateway's socket learns it asynchronously
      * (until then a send vanishes in the dying pipe): send until a drop is seen */
     zactor_destroy(&fx->ingest);

@@ -477,8 +477,10 @@ static void test_agents_and_assets(void **state)
     store_t *s = s_fresh("st_ag");
     char err[512] = "";
     uint64_t hwm = 99;
-    assert_int_equal(store_agents_hello(s, "a1", "eu", "0.1.0", -42, &hwm, err, sizeof err), 0);
+    assert_int_equal(
+        store_agents_hello(s, "a1", "eu", "0.1.0", -42, 7000, &hwm, err, sizeof err), 0);
     assert_int_equal(hwm, 0);
+    assert_int_equal(s_count(s, "SELECT heartbeat_ms FROM agents WHERE id = 'a1'"), 7000);
     Statusd__ResultBatch *b = s_batch(1, 4);
     size_t idx[4], n_new;
     uint64_t through;
@@ -486,15 +488,17 @@ static void test_agents_and_assets(void **state)
                                           sizeof err),
                      0);
     s_batch_free(b);
-    assert_int_equal(store_agents_hello(s, "a1", "us", "0.2.0", 0, &hwm, err, sizeof err), 0);
+    assert_int_equal(store_agents_hello(s, "a1", "us", "0.2.0", 0, 0, &hwm, err, sizeof err), 0);
     assert_int_equal(hwm, 4);
+    /* a Hello without a period keeps the known one */
+    assert_int_equal(s_count(s, "SELECT heartbeat_ms FROM agents WHERE id = 'a1'"), 7000);
     assert_int_equal(s_count(s, "SELECT count(*) FROM agents WHERE id = 'a1' AND connected"
                                 " AND region = 'us' AND version = '0.2.0'"),
                      1);
     assert_int_equal(store_agents_disconnected(s, "a1", err, sizeof err), 0);
     assert_int_equal(s_count(s, "SELECT count(*) FROM agents WHERE connected"), 0);
-    assert_int_equal(store_agents_hello(s, "a2", "eu", "x", 0, &hwm, err, sizeof err), 0);
-    assert_int_equal(store_agents_hello(s, "a3", "eu", "x", 0, &hwm, err, sizeof err), 0);
+    assert_int_equal(store_agents_hello(s, "a2", "eu", "x", 0, 0, &hwm, err, sizeof err), 0);
+    assert_int_equal(store_agents_hello(s, "a3", "eu", "x", 0, 0, &hwm, err, sizeof err), 0);
     assert_int_equal(store_agents_all_disconnected(s, err, sizeof err), 0);
     assert_int_equal(s_count(s, "SELECT count(*) FROM agents WHERE connected"), 0);
 

@@ -1,9 +1,25 @@
 /* bus: the collector's inproc endpoints and message shapes between actors.
- * The receiver of each endpoint binds a PULL socket before it signals ready; senders
- * connect PUSH sockets. Frames are strings unless noted; ownership passes with zmsg_send.
+ * The receiver of each endpoint binds a PULL socket (bus_pull) before it signals ready;
+ * senders connect PUSH sockets (bus_push) that never block: a full receiver drops the
+ * message and the sender counts it (statusd_bus_dropped_total). Frames are strings unless noted; ownership passes with zmsg_send.
  * main() starts actors in the order notifier, engine, ingest, gateway, api. */
 #ifndef BUS_H
 #define BUS_H
+
+#include <czmq.h>
+
+/* Messages an endpoint queues at most (sender and receiver side each). */
+#define BUS_HWM 10000
+/* bus_pull retries a bind this many times, 10 ms apart (about 1 s). */
+#define BUS_BIND_TRIES 100
+
+/* The receiver's socket: PULL bound to endpoint (retried while a previous owner still
+ * releases it), BUS_HWM, no linger. NULL when it cannot bind. */
+zsock_t *bus_pull(const char *endpoint);
+/* A sender's socket: PUSH connected to endpoint, send HWM hwm (<= 0: BUS_HWM), never
+ * blocking (a send to a full or absent receiver fails at once: the caller counts the drop),
+ * no linger. NULL on failure. */
+zsock_t *bus_push(const char *endpoint, int hwm);
 
 /* gateway -> ingest
  *   ["HELLO", agent_id, region, version, peer_clock_ms, heartbeat_ms]

@@ -124,6 +124,7 @@
 
 #define COMP ENGINE_COMP
 #define TICK_MS 1000
+/* KICKs queued for the notifier; past it a KICK is dropped (it only hurries a poll) */
 #define KICK_HWM 16
 #define GATEWAY_HWM 10000
 
@@ -624,18 +625,6 @@ static void s_self_destroy(self_t **p)
     *p = NULL;
 }
 
-/* Binds a PULL socket. An inproc endpoint is released asynchronously when its previous
- * owner (an earlier instance of this actor) closes it, so retry for up to 1 s. */
-static zsock_t *s_bind_pull(const char *endpoint)
-{
-    zsock_t *s = zsock_new_pull(endpoint);
-    for (int i = 0; !s && i < 100; i++) {
-        zclock_sleep(10);
-        s = zsock_new_pull(endpoint);
-    }
-    return s;
-}
-
 static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -650,16 +639,9 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         s_self_destroy(&self);
         return NULL;
     }
-    self->pull = s_bind_pull("@" BUS_ENGINE);
-    self->push = zsock_new_push(">" BUS_NOTIFY);
-    self->to_gateway = zsock_new(ZMQ_PUSH);
-    if (self->to_gateway) {
-        zsock_set_sndhwm(self->to_gateway, GATEWAY_HWM);
-        zsock_set_sndtimeo(self->to_gateway, 0);
-        zsock_set_linger(self->to_gateway, 0);
-        if (zsock_connect(self->to_gateway, "%s", BUS_GATEWAY) != 0)
-            zsock_destroy(&self->to_gateway);
-    }
+    self->pull = bus_pull(BUS_ENGINE);
+    self->push = bus_push(BUS_NOTIFY, KICK_HWM);
+    self->to_gateway = bus_push(BUS_GATEWAY, GATEWAY_HWM);
     self->maint = maintenance_new();
     self->by_id = zhashx_new();
     self->agents = zhashx_new();
@@ -673,8 +655,6 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         s_self_destroy(&self);
         return NULL;
     }
-    zsock_set_sndhwm(self->push, KICK_HWM);
-    zsock_set_sndtimeo(self->push, 0);
     for (size_t i = 0; i < n; i++) {
         const sd_asset_t *c = &ctx->manifest->assets[i];
         quorum_conf_t qc = {.failure_threshold = c->failure_threshold,

@@ -13,7 +13,6 @@
 #include "statusd.pb-c.h"
 
 #define COMP "gateway"
-#define BUS_HWM 10000
 #define AGENT_HWM 1000
 #define MAX_ID_LEN 128
 #define MAX_VERSION_LEN 64
@@ -568,19 +567,6 @@ static void s_self_destroy(self_t **p)
     *p = NULL;
 }
 
-static zsock_t *s_push(const char *endpoint)
-{
-    zsock_t *s = zsock_new(ZMQ_PUSH);
-    if (!s)
-        return NULL;
-    zsock_set_sndhwm(s, BUS_HWM);
-    zsock_set_sndtimeo(s, 0);
-    zsock_set_linger(s, 0);
-    if (zsock_connect(s, "%s", endpoint) != 0)
-        zsock_destroy(&s);
-    return s;
-}
-
 static zsock_t *s_router(const char *endpoint)
 {
     zsock_t *s = zsock_new(ZMQ_ROUTER);
@@ -612,29 +598,11 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     if (self->agents)
         zhashx_set_destructor(self->agents, s_agent_free);
     self->router = s_router(ctx->bind ? ctx->bind : "tcp://*:5555");
-    self->acks = zsock_new(ZMQ_PULL);
-    if (self->acks) {
-        zsock_set_rcvhwm(self->acks, BUS_HWM);
-        zsock_set_linger(self->acks, 0);
-        if (zsock_bind(self->acks, "%s", BUS_ACKS) != 0)
-            zsock_destroy(&self->acks);
-    }
-    self->intervals = zsock_new(ZMQ_PULL);
-    if (self->intervals) {
-        zsock_set_rcvhwm(self->intervals, BUS_HWM);
-        zsock_set_linger(self->intervals, 0);
-        /* an inproc endpoint is released asynchronously by a previous gateway: retry 1 s */
-        int rc = zsock_bind(self->intervals, "%s", BUS_GATEWAY);
-        for (int i = 0; rc != 0 && i < 100; i++) {
-            zclock_sleep(10);
-            rc = zsock_bind(self->intervals, "%s", BUS_GATEWAY);
-        }
-        if (rc != 0)
-            zsock_destroy(&self->intervals);
-    }
+    self->acks = bus_pull(BUS_ACKS);
+    self->intervals = bus_pull(BUS_GATEWAY);
     self->fast = zhashx_new();
-    self->to_ingest = s_push(BUS_INGEST);
-    self->to_engine = s_push(BUS_ENGINE);
+    self->to_ingest = bus_push(BUS_INGEST, 0);
+    self->to_engine = bus_push(BUS_ENGINE, 0);
     if (self->router && self->acks && self->intervals)
         self->poller = zpoller_new(pipe, self->router, self->acks, self->intervals, NULL);
     if (!self->agents || !self->by_route || !self->router || !self->acks || !self->intervals ||

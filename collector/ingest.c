@@ -18,7 +18,6 @@
 #define COMP "ingest"
 #define RECONNECT_MS 1000
 #define UPKEEP_MS (3600 * 1000)
-#define BUS_HWM 10000
 /* agents whose batch streams are tracked at one time (see stream_t) */
 #define MAX_STREAMS 100000
 /* (agent, asset) pairs whose gauge handles are cached (see gauges_t); past it the gauges
@@ -581,19 +580,6 @@ static void s_self_destroy(self_t **p)
     *p = NULL;
 }
 
-static zsock_t *s_push(const char *endpoint)
-{
-    zsock_t *s = zsock_new(ZMQ_PUSH);
-    if (!s)
-        return NULL;
-    zsock_set_sndhwm(s, BUS_HWM);
-    zsock_set_sndtimeo(s, 0);
-    zsock_set_linger(s, 0);
-    if (zsock_connect(s, "%s", endpoint) != 0)
-        zsock_destroy(&s);
-    return s;
-}
-
 static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -608,19 +594,13 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->gauges = zhashx_new();
     if (self->gauges)
         zhashx_set_destructor(self->gauges, s_zhashx_free);
-    self->pull = zsock_new(ZMQ_PULL);
-    if (self->pull) {
-        zsock_set_rcvhwm(self->pull, BUS_HWM);
-        zsock_set_linger(self->pull, 0);
-        if (zsock_bind(self->pull, "%s", BUS_INGEST) != 0)
-            zsock_destroy(&self->pull);
-    }
-    self->to_gateway = s_push(BUS_ACKS);
-    self->to_engine = s_push(BUS_ENGINE);
+    self->pull = bus_pull(BUS_INGEST);
+    self->to_gateway = bus_push(BUS_ACKS, 0);
+    self->to_engine = bus_push(BUS_ENGINE, 0);
     if (self->pull)
         self->poller = zpoller_new(pipe, self->pull, NULL);
-    if (!self->assets || !self->streams || !self->gauges || !self->pull || !self->to_gateway || !self->to_engine ||
-        !self->poller) {
+    if (!self->assets || !self->streams || !self->gauges || !self->pull || !self->to_gateway ||
+        !self->to_engine || !self->poller) {
         s_self_destroy(&self);
         return NULL;
     }

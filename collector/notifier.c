@@ -387,18 +387,6 @@ static void s_self_destroy(self_t **p)
     *p = NULL;
 }
 
-/* Binds a PULL socket. An inproc endpoint is released asynchronously when its previous
- * owner (an earlier instance of this actor) closes it, so retry for up to 1 s. */
-static zsock_t *s_bind_pull(const char *endpoint)
-{
-    zsock_t *s = zsock_new_pull(endpoint);
-    for (int i = 0; !s && i < 100; i++) {
-        zclock_sleep(10);
-        s = zsock_new_pull(endpoint);
-    }
-    return s;
-}
-
 static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
 {
     self_t *self = calloc(1, sizeof *self);
@@ -416,7 +404,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         s_self_destroy(&self);
         return NULL;
     }
-    self->pull = s_bind_pull("@" BUS_NOTIFY);
+    self->pull = bus_pull(BUS_NOTIFY);
     self->multi = curl_multi_init();
     if (!self->pull || !self->multi) {
         sd_error(COMP, "cannot bind endpoint=%s", BUS_NOTIFY);

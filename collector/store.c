@@ -32,7 +32,7 @@ static void s_set_err(char *err, size_t errlen, const char *what, PGconn *c)
 {
     if (!err || errlen == 0)
         return;
-    const char *m = c ? PQerrorMessage(c) : "";
+    const char *m = c ? PQerrorMessage(c) : "no connection";
     int n = snprintf(err, errlen, "%s: ", what);
     size_t o = n > 0 && (size_t) n < errlen ? (size_t) n : strlen(err);
     /* one line: libpq's multi-line messages (DETAIL, LINE, caret) are folded */
@@ -54,6 +54,34 @@ static void s_set_err(char *err, size_t errlen, const char *what, PGconn *c)
 void store_set_error(store_t *s, const char *what, char *err, size_t errlen)
 {
     s_set_err(err, errlen, what, s ? s->conn : NULL);
+}
+
+PGresult *store_exec(store_t *s, const char *what, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen)
+{
+    PGconn *c = s ? s->conn : NULL;
+    if (!c) {
+        s_set_err(err, errlen, what, NULL);
+        return NULL;
+    }
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        s_set_err(err, errlen, what, c);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+int store_command(store_t *s, const char *what, const char *sql, int n,
+                  const char *const *params, char *err, size_t errlen)
+{
+    PGresult *r = store_exec(s, what, sql, n, params, err, errlen);
+    if (!r)
+        return -EIO;
+    PQclear(r);
+    return 0;
 }
 
 store_t *store_new(const char *conninfo, char *err, size_t errlen)

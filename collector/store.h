@@ -22,6 +22,13 @@ int store_ensure(store_t *s);
 PGconn *store_conn(store_t *s);
 /* Writes "what: <libpq's last error as one line>" into err (for store_*.c only). */
 void store_set_error(store_t *s, const char *what, char *err, size_t errlen);
+/* Runs one parameterized statement (for store_*.c only): the result (caller clears) when it
+ * succeeded (a command, or rows), else NULL with "what: <message>" in err. */
+PGresult *store_exec(store_t *s, const char *what, const char *sql, int n,
+                     const char *const *params, char *err, size_t errlen);
+/* store_exec of a statement whose result is not needed: 0, or -EIO with err. */
+int store_command(store_t *s, const char *what, const char *sql, int n,
+                  const char *const *params, char *err, size_t errlen);
 /* Applies every migrations/NNN_name.up.sql not yet in schema_migrations, in order, each in
  * its own transaction, under an advisory lock. 0 or -errno with a message in err. */
 int store_migrate(store_t *s, const char *dir, char *err, size_t errlen);

@@ -9,20 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One parameterized command; 0 or -EIO. */
-static int s_command(store_t *s, const char *what, const char *sql, int n,
-                     const char *const *params, char *err, size_t errlen)
-{
-    PGresult *r = PQexecParams(store_conn(s), sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    PQclear(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        store_set_error(s, what, err, errlen);
-        return -EIO;
-    }
-    return 0;
-}
-
 int store_agents_hello(store_t *s, const char *agent_id, const char *region,
                        const char *version, int64_t clock_skew_ms, int heartbeat_ms,
                        uint64_t *last_seq, char *err, size_t errlen)
@@ -57,14 +43,14 @@ int store_agents_hello(store_t *s, const char *agent_id, const char *region,
 int store_agents_disconnected(store_t *s, const char *agent_id, char *err, size_t errlen)
 {
     const char *params[1] = {agent_id};
-    return s_command(s, "agent disconnected",
+    return store_command(s, "agent disconnected",
                      "UPDATE agents SET connected = false, last_seen = now() WHERE id = $1", 1,
                      params, err, errlen);
 }
 
 int store_agents_all_disconnected(store_t *s, char *err, size_t errlen)
 {
-    return s_command(s, "agents disconnected",
+    return store_command(s, "agents disconnected",
                      "UPDATE agents SET connected = false WHERE connected", 0, NULL, err,
                      errlen);
 }
@@ -133,7 +119,7 @@ int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, cha
     char skew[32];
     snprintf(skew, sizeof skew, "%" PRId64, skew_ms);
     const char *params[2] = {agent_id, skew};
-    return s_command(s, "agent clock skew",
+    return store_command(s, "agent clock skew",
                      "UPDATE agents SET clock_skew_ms = $2::bigint WHERE id = $1", 2, params,
                      err, errlen);
 }
@@ -216,7 +202,7 @@ static int s_upsert_asset(store_t *s, const sd_asset_t *a, char *err, size_t err
                              interval,    timeout,
                              codes_s,     meta_s,
                              locs_s};
-    int rc = s_command(
+    int rc = store_command(
         s, "upsert asset",
         "INSERT INTO assets (id, name, address, asset_type, interval_seconds, timeout_seconds,"
         " expected_status_codes, metadata, locations, in_manifest, updated_at)"
@@ -260,7 +246,7 @@ int store_assets_sync(store_t *s, const sd_manifest_t *m, char *err, size_t errl
     }
     if (rc == 0) {
         const char *params[1] = {ids_s};
-        rc = s_command(s, "retire assets",
+        rc = store_command(s, "retire assets",
                        "UPDATE assets SET in_manifest = false, updated_at = now()"
                        " WHERE in_manifest AND id NOT IN"
                        " (SELECT jsonb_array_elements_text($1::jsonb))",

@@ -106,26 +106,18 @@ static const char SQL_MAINT_END[] =
     "       RETURNING m.*)"
     " SELECT w.source, w.live, (SELECT " SQL_WINDOW_JSON " FROM u) FROM w";
 
-static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
-{
-    if (!err || !errlen)
-        return;
-    const char *msg = c ? PQerrorMessage(c) : "no connection";
-    snprintf(err, errlen, "%s: %.*s", what, (int) strcspn(msg, "\n"), msg);
-}
-
 /* Runs sql; every row's first column is one JSON text, appended to a new array. */
 static int s_json_rows(store_t *s, const char *what, const char *sql, int n,
                        const char *const *params, json_t **out, char *err, size_t errlen)
 {
     PGconn *c = store_conn(s);
     if (!c) {
-        s_err(err, errlen, what, NULL);
+        store_set_error(s, what, err, errlen);
         return -EIO;
     }
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s_err(err, errlen, what, c);
+        store_set_error(s, what, err, errlen);
         PQclear(r);
         return -EIO;
     }
@@ -189,13 +181,13 @@ int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, 
         return -EINVAL;
     PGconn *c = store_conn(s);
     if (!c) {
-        s_err(err, errlen, "events", NULL);
+        store_set_error(s, "events", err, errlen);
         return -EIO;
     }
     const char *p1[] = {asset_id};
     PGresult *r = PQexecParams(c, SQL_ASSET_EXISTS, 1, NULL, p1, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s_err(err, errlen, "asset lookup", c);
+        store_set_error(s, "asset lookup", err, errlen);
         PQclear(r);
         return -EIO;
     }
@@ -251,7 +243,7 @@ static PGresult *s_exec(store_t *s, const char *what, const char *sql, int n,
     PGresult *r = c ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : NULL;
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        s_err(err, errlen, what, c);
+        store_set_error(s, what, err, errlen);
         PQclear(r);
         return NULL;
     }
@@ -348,7 +340,7 @@ int store_api_maintenance_create(store_t *s, const char *const *asset_ids, size_
                                    1, NULL, params, NULL, NULL, 0)
                     : NULL;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s_err(err, errlen, "check maintenance", c);
+        store_set_error(s, "check maintenance", err, errlen);
         PQclear(r);
         free(arr);
         return -EIO;
@@ -383,7 +375,7 @@ int store_api_maintenance_end(store_t *s, int64_t id, json_t **out, char *err, s
 {
     PGconn *c = store_conn(s);
     if (!c) {
-        s_err(err, errlen, "end maintenance", NULL);
+        store_set_error(s, "end maintenance", err, errlen);
         return -EIO;
     }
     char ids[32];
@@ -391,7 +383,7 @@ int store_api_maintenance_end(store_t *s, int64_t id, json_t **out, char *err, s
     const char *params[] = {ids};
     PGresult *r = PQexecParams(c, SQL_MAINT_END, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s_err(err, errlen, "end maintenance", c);
+        store_set_error(s, "end maintenance", err, errlen);
         PQclear(r);
         return -EIO;
     }

@@ -8,44 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
-{
-    const char *m = c ? PQerrorMessage(c) : "no connection";
-    size_t n = strlen(m);
-    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-        n--;
-    snprintf(err, errlen, "%s: %.*s", what, (int) n, m);
-}
-
-/* Runs a parameterized statement; returns the result (caller clears) or NULL with err. */
-static PGresult *s_run(store_t *s, const char *what, const char *sql, int n,
-                       const char *const *params, char *err, size_t errlen)
-{
-    PGconn *c = store_conn(s);
-    if (!c) {
-        snprintf(err, errlen, "%s: no connection", what);
-        return NULL;
-    }
-    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        s_err(err, errlen, what, c);
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
-static int s_cmd(store_t *s, const char *what, const char *sql, int n, const char *const *params,
-                 char *err, size_t errlen)
-{
-    PGresult *r = s_run(s, what, sql, n, params, err, errlen);
-    if (!r)
-        return -EIO;
-    PQclear(r);
-    return 0;
-}
-
 static int64_t s_i64(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
@@ -54,7 +16,7 @@ static int64_t s_i64(const PGresult *r, int row, int col)
 int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t *, void *),
                               void *arg, char *err, size_t errlen)
 {
-    PGresult *r = s_run(
+    PGresult *r = store_exec(
         s, "load open incidents",
         "SELECT i.asset_id, i.id, (extract(epoch FROM i.started_at) * 1000)::bigint,"
         " EXISTS (SELECT 1 FROM notifications n WHERE n.incident_id = i.id"
@@ -78,7 +40,7 @@ int store_incidents_load_assets(store_t *s,
                                 void (*cb)(const char *, const char *, int64_t, int64_t, void *),
                                 void *arg, char *err, size_t errlen)
 {
-    PGresult *r = s_run(
+    PGresult *r = store_exec(
         s, "load assets",
         "SELECT a.id, a.state, (extract(epoch FROM a.state_since) * 1000)::bigint,"
         " (SELECT (extract(epoch FROM max(n.created_at)) * 1000)::bigint FROM notifications n"
@@ -101,7 +63,7 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
     snprintf(win, sizeof win, "%" PRId64, window_ms);
     snprintf(per, sizeof per, "%d", per_agent);
     const char *params[2] = {win, per};
-    PGresult *r = s_run(
+    PGresult *r = store_exec(
         s, "load recent results",
         "SELECT x.asset_id, x.agent_id, x.region, (extract(epoch FROM x.ts) * 1000)::bigint,"
         " x.success, CASE WHEN x.success THEN '' ELSE"
@@ -150,7 +112,7 @@ int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         int rc = state && strcmp(state, "23505") == 0 ? -EEXIST : -EIO;
-        s_err(err, errlen, "open incident", c);
+        store_set_error(s, "open incident", err, errlen);
         PQclear(r);
         return rc;
     }
@@ -166,7 +128,7 @@ int store_incidents_close(store_t *s, int64_t incident_id, int64_t ended_at_ms, 
     snprintf(id, sizeof id, "%" PRId64, incident_id);
     snprintf(ended, sizeof ended, "%" PRId64, ended_at_ms);
     const char *params[2] = {id, ended};
-    return s_cmd(s, "close incident",
+    return store_command(s, "close incident",
                  "UPDATE incidents SET ended_at = to_timestamp($2::double precision / 1000)"
                  " WHERE id = $1::bigint AND ended_at IS NULL",
                  2, params, err, errlen);
@@ -178,7 +140,7 @@ int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
     char id[32];
     snprintf(id, sizeof id, "%" PRId64, incident_id);
     const char *params[3] = {id, kind, detail_json ? detail_json : "{}"};
-    return s_cmd(s, "incident event",
+    return store_command(s, "incident event",
                  "INSERT INTO incident_events (incident_id, kind, detail)"
                  " VALUES ($1::bigint, $2, $3::jsonb)",
                  3, params, err, errlen);
@@ -190,7 +152,7 @@ int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char
     char since[32];
     snprintf(since, sizeof since, "%" PRId64, since_ms);
     const char *params[3] = {asset_id, state, since};
-    return s_cmd(s, "asset state",
+    return store_command(s, "asset state",
                  "UPDATE assets SET state = $2, state_since = to_timestamp($3::double precision"
                  " / 1000), updated_at = now() WHERE id = $1",
                  3, params, err, errlen);
@@ -200,7 +162,7 @@ int store_incidents_set_flapping(store_t *s, const char *asset_id, bool flapping
                                  size_t errlen)
 {
     const char *p[] = {asset_id, flapping ? "t" : "f"};
-    return s_cmd(s, "set flapping",
+    return store_command(s, "set flapping",
                  "UPDATE assets SET flapping = $2::boolean,"
                  " flapping_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
                  2, p, err, errlen);
@@ -210,7 +172,7 @@ int store_incidents_set_isolated(store_t *s, const char *agent_id, bool isolated
                                  size_t errlen)
 {
     const char *p[] = {agent_id, isolated ? "t" : "f"};
-    return s_cmd(s, "set isolated",
+    return store_command(s, "set isolated",
                  "UPDATE agents SET isolated = $2::boolean,"
                  " isolated_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
                  2, p, err, errlen);
@@ -219,7 +181,7 @@ int store_incidents_set_isolated(store_t *s, const char *agent_id, bool isolated
 int store_incidents_load_flags(store_t *s, void (*cb)(bool agent, const char *id, void *arg),
                                void *arg, char *err, size_t errlen)
 {
-    PGresult *r = s_run(s, "load flags",
+    PGresult *r = store_exec(s, "load flags",
                         "SELECT false, id FROM assets WHERE flapping"
                         " UNION ALL SELECT true, id FROM agents WHERE isolated",
                         0, NULL, err, errlen);

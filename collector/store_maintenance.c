@@ -31,12 +31,6 @@ static const char SQL_ONCE[] =
     " to_timestamp($5::double precision / 1000), $3"
     " WHERE $5::bigint > $6::bigint AND $4::bigint < $7::bigint";
 
-static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
-{
-    const char *m = c ? PQerrorMessage(c) : "no connection";
-    snprintf(err, errlen, "%s: %.*s", what, (int) strcspn(m, "\n"), m);
-}
-
 /* Runs a command; adds its row count to *rows. 0 or -EIO. */
 static int s_cmd(store_t *s, const char *what, const char *sql, int n, const char *const *p,
                  size_t *rows, char *err, size_t errlen)
@@ -44,7 +38,7 @@ static int s_cmd(store_t *s, const char *what, const char *sql, int n, const cha
     PGconn *c = store_conn(s);
     PGresult *r = c ? PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0) : NULL;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        s_err(err, errlen, what, c);
+        store_set_error(s, what, err, errlen);
         PQclear(r);
         return -EIO;
     }
@@ -142,7 +136,7 @@ int store_maintenance_active(store_t *s,
                                    0, NULL, NULL, NULL, NULL, 0)
                     : NULL;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        s_err(err, errlen, "active maintenance windows", c);
+        store_set_error(s, "active maintenance windows", err, errlen);
         PQclear(r);
         return -EIO;
     }

@@ -8,43 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void s_err(char *err, size_t errlen, const char *what, PGconn *c)
-{
-    const char *m = c ? PQerrorMessage(c) : "no connection";
-    size_t n = strlen(m);
-    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-        n--;
-    snprintf(err, errlen, "%s: %.*s", what, (int) n, m);
-}
-
-static PGresult *s_run(store_t *s, const char *what, const char *sql, int n,
-                       const char *const *params, char *err, size_t errlen)
-{
-    PGconn *c = store_conn(s);
-    if (!c) {
-        snprintf(err, errlen, "%s: no connection", what);
-        return NULL;
-    }
-    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        s_err(err, errlen, what, c);
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
-static int s_cmd(store_t *s, const char *what, const char *sql, int n, const char *const *params,
-                 char *err, size_t errlen)
-{
-    PGresult *r = s_run(s, what, sql, n, params, err, errlen);
-    if (!r)
-        return -EIO;
-    PQclear(r);
-    return 0;
-}
-
 int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
                          const char *event, const char *channel, const char *payload_json,
                          char *err, size_t errlen)
@@ -53,7 +16,7 @@ int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
     snprintf(id, sizeof id, "%" PRId64, incident_id);
     const char *params[5] = {incident_id > 0 ? id : NULL, asset_id, event, channel,
                              payload_json ? payload_json : "{}"};
-    return s_cmd(s, "enqueue notification",
+    return store_command(s, "enqueue notification",
                  "INSERT INTO notifications (incident_id, asset_id, event, channel, payload)"
                  " VALUES ($1::bigint, $2, $3, $4, $5::jsonb)",
                  5, params, err, errlen);
@@ -64,7 +27,7 @@ int store_outbox_enqueue_agent(store_t *s, const char *agent_id, const char *eve
                                size_t errlen)
 {
     const char *params[4] = {agent_id, event, channel, payload_json ? payload_json : "{}"};
-    return s_cmd(s, "enqueue agent notification",
+    return store_command(s, "enqueue agent notification",
                  "INSERT INTO notifications (agent_id, event, channel, payload)"
                  " VALUES ($1, $2, $3, $4::jsonb)",
                  4, params, err, errlen);
@@ -99,7 +62,7 @@ int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_
         return -ENOMEM;
     }
     const char *params[4] = {max_s, lease, ex, paused};
-    PGresult *r = s_run(
+    PGresult *r = store_exec(
         s, "lease notifications",
         "UPDATE notifications u SET next_attempt_at = now() + make_interval(secs => $2::integer)"
         " WHERE u.id IN ("
@@ -171,7 +134,7 @@ int store_outbox_mark_sent(store_t *s, int64_t id, char *err, size_t errlen)
     char ids[32];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *params[1] = {ids};
-    return s_cmd(s, "mark sent",
+    return store_command(s, "mark sent",
                  "WITH u AS (UPDATE notifications SET status = 'sent', sent_at = now(),"
                  "   attempts = attempts + 1, last_error = NULL"
                  "   WHERE id = $1::bigint AND status = 'pending'"
@@ -190,7 +153,7 @@ int store_outbox_mark_retry(store_t *s, int64_t id, int64_t delay_ms, const char
     snprintf(ids, sizeof ids, "%" PRId64, id);
     snprintf(delay, sizeof delay, "%" PRId64, delay_ms);
     const char *params[3] = {ids, delay, error ? error : ""};
-    return s_cmd(s, "mark retry",
+    return store_command(s, "mark retry",
                  "UPDATE notifications SET attempts = attempts + 1, last_error = $3,"
                  " next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
                  " WHERE id = $1::bigint AND status = 'pending'",
@@ -202,7 +165,7 @@ int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
     char ids[32];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *params[2] = {ids, error ? error : ""};
-    return s_cmd(s, "mark dead",
+    return store_command(s, "mark dead",
                  "UPDATE notifications SET status = 'dead', attempts = attempts + 1,"
                  " last_error = $2 WHERE id = $1::bigint AND status = 'pending'",
                  2, params, err, errlen);
@@ -210,7 +173,7 @@ int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
 
 int store_outbox_pending(store_t *s, int64_t *n, char *err, size_t errlen)
 {
-    PGresult *r = s_run(s, "count pending",
+    PGresult *r = store_exec(s, "count pending",
                         "SELECT count(*) FROM notifications WHERE status = 'pending'", 0, NULL,
                         err, errlen);
     if (!r)

@@ -2,6 +2,15 @@
  * test_engine_agents_pg): a fresh database with the migrations, a metrics registry, a real
  * engine actor fed through BUS_ENGINE, a PULL standing in for the notifier, and helpers to
  * feed results and wait for rows. Define ENGINE_FIXTURE_DB_PREFIX before including. */
+/* Optional knobs, for a test with a manifest of its own (test_engine_semantics_pg):
+ *   ENGINE_FIXTURE_EXTRA_FIELDS      more members of fx_t (e.g. the test's assets)
+ *   ENGINE_FIXTURE_CONFIGURE         setup calls s_configure(fx_t *f), which the test
+ *                                    implements, once the default manifest is in place: it
+ *                                    may replace f->manifest and f->notifiers (ctx points
+ *                                    at them)
+ *   ENGINE_FIXTURE_OWN_SYNC_RESULT   s_sync sends its unknown-asset result with
+ *                                    s_sync_result(fx_t *f), which the test implements,
+ *                                    instead of s_result (which also stores a row) */
 #ifndef ENGINE_FIXTURE_H
 #define ENGINE_FIXTURE_H
 
@@ -25,7 +34,17 @@ typedef struct {
     zsock_t *push;    /* stands in for ingest */
     zactor_t *engine;
     uint64_t seq;
+#ifdef ENGINE_FIXTURE_EXTRA_FIELDS
+    ENGINE_FIXTURE_EXTRA_FIELDS
+#endif
 } fx_t;
+
+#ifdef ENGINE_FIXTURE_CONFIGURE
+static void s_configure(fx_t *f);
+#endif
+#ifdef ENGINE_FIXTURE_OWN_SYNC_RESULT
+static void s_sync_result(fx_t *f);
+#endif
 
 static inline PGresult *s_sql(fx_t *f, const char *sql)
 {
@@ -78,6 +97,9 @@ static inline int setup(void **state)
                                .db_conninfo = f->conninfo, .metrics = f->metrics};
     f->kicks = zsock_new_pull("@" BUS_NOTIFY);
     assert_non_null(f->kicks);
+#ifdef ENGINE_FIXTURE_CONFIGURE
+    s_configure(f);
+#endif
     *state = f;
     return 0;
 }
@@ -188,7 +210,11 @@ static inline void s_sync(fx_t *f)
     double before = s_metric(f, series);
     if (before < 0)
         before = 0;
+#ifdef ENGINE_FIXTURE_OWN_SYNC_RESULT
+    s_sync_result(f);
+#else
     s_result(f, "no-such-asset", "sync", "x", true, sd_wall_ms(), true);
+#endif
     sd_ms_t t0 = sd_mono_ms();
     while (s_metric(f, series) < before + 1) {
         if (sd_mono_ms() - t0 > 5000)

@@ -27,115 +27,12 @@
 #define TOKEN "s3cret-token-one"
 #define TOKEN_FP "6d3ceda9" /* sha256 via python3 hashlib */
 
-typedef struct {
-    char *conninfo;
-    PGconn *db;
-    metrics_t *metrics;
-    auth_t *tokens;
-    api_t *api;     /* with the token file */
-    api_t *api_ro;  /* without one */
-} fx_t;
+#define API_FIXTURE_DB_PREFIX "apim"
+#define API_FIXTURE_TOKENS TOKEN "\n"
+#include "api_fixture.h"
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char www[128];
-} http_t;
-
-static size_t s_body_cb(char *p, size_t sz, size_t n, void *ud)
+static void s_seed(fx_t *f)
 {
-    http_t *h = ud;
-    char *nb = realloc(h->body, h->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    h->body = nb;
-    memcpy(h->body + h->len, p, sz * n);
-    h->len += sz * n;
-    h->body[h->len] = 0;
-    return sz * n;
-}
-
-static size_t s_header_cb(char *p, size_t sz, size_t n, void *ud)
-{
-    http_t *h = ud;
-    if (sz * n > 17 && strncasecmp(p, "WWW-Authenticate:", 17) == 0)
-        snprintf(h->www, sizeof h->www, "%.*s", (int) strcspn(p + 17, "\r\n"), p + 17);
-    return sz * n;
-}
-
-/* One request; returns the parsed JSON body (caller decrefs); h->status set. */
-static json_t *s_http(const api_t *api, const char *method, const char *path, const char *auth,
-                      const char *body, http_t *h)
-{
-    memset(h, 0, sizeof *h);
-    char url[512], hdr[256];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", api_port(api), path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *hs = NULL;
-    if (auth) {
-        snprintf(hdr, sizeof hdr, "Authorization: %s", auth);
-        hs = curl_slist_append(hs, hdr);
-    }
-    hs = curl_slist_append(hs, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_body_cb);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-    if (strcmp(method, "POST") == 0)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-    else if (strcmp(method, "GET") != 0)
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hs);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
-    printf("%s %s -> %ld %s\n", method, path, h->status, h->body ? h->body : "");
-    json_error_t je;
-    json_t *v = json_loads(h->body ? h->body : "", 0, &je);
-    if (!v)
-        fail_msg("not JSON: %s", h->body ? h->body : "");
-    free(h->body);
-    h->body = NULL;
-    return v;
-}
-
-static long s_count(fx_t *f, const char *sql)
-{
-    PGresult *r = PQexec(f->db, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(f->db));
-    long n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return n;
-}
-
-static void s_exec(fx_t *f, const char *sql)
-{
-    PGresult *r = PQexec(f->db, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(f->db));
-    PQclear(r);
-}
-
-static int setup(void **state)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    fx_t *f = calloc(1, sizeof *f);
-    f->conninfo = test_pg_fresh_db("apim");
-    assert_non_null(f->conninfo);
-    char err[512] = "", dir[1024], path[] = "/tmp/statusd-tokens-XXXXXX";
-    snprintf(dir, sizeof dir, "%s/migrations", getenv("STATUSD_SOURCE_DIR"));
-    store_t *s = store_new(f->conninfo, err, sizeof err);
-    assert_non_null(s);
-    assert_int_equal(store_migrate(s, dir, err, sizeof err), 0);
-    store_destroy(&s);
-    f->db = PQconnectdb(f->conninfo);
     s_exec(f, "INSERT INTO assets (id, name, address) VALUES ('api', 'API', 'https://api/'),"
               " ('web', 'Web', 'https://web/')");
     s_exec(f, "INSERT INTO assets (id, name, address, in_manifest) VALUES"
@@ -143,37 +40,6 @@ static int setup(void **state)
     s_exec(f, "INSERT INTO maintenance_windows (id, source, name, starts_at, ends_at) VALUES"
               " (1000, 'manifest', 'weekly', now() + interval '1 day',"
               " now() + interval '1 day 1 hour')");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    const char *content = TOKEN "\n";
-    assert_true(write(fd, content, strlen(content)) > 0);
-    close(fd);
-    assert_int_equal(auth_load(path, &f->tokens, err, sizeof err), 0);
-    unlink(path);
-    f->metrics = metrics_new();
-    collector_ctx_t ctx = {.db_conninfo = f->conninfo, .api_bind_addr = "127.0.0.1",
-                           .metrics = f->metrics, .api_tokens = f->tokens};
-    f->api = api_new(&ctx, err, sizeof err);
-    ctx.api_tokens = NULL;
-    f->api_ro = api_new(&ctx, err, sizeof err);
-    assert_non_null(f->api);
-    assert_non_null(f->api_ro);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    api_destroy(&f->api);
-    api_destroy(&f->api_ro);
-    auth_destroy(&f->tokens);
-    metrics_destroy(&f->metrics);
-    PQfinish(f->db);
-    free(f->conninfo);
-    free(f);
-    curl_global_cleanup();
-    return 0;
 }
 
 static void s_expect_error(json_t *v, const http_t *h, long status)

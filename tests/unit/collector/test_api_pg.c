@@ -32,28 +32,11 @@ typedef struct {
     int port;
 } fixture_t;
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-    char ctype[128];
-    char allow[128];
-} http_t;
+/* the response buffer (http_t, s_body_cb); the fixture is this file's own */
+#define API_FIXTURE_CLIENT_ONLY
+#include "api_fixture.h"
 
 /* --- helpers -------------------------------------------------------------- */
-
-static size_t s_body_cb(char *p, size_t sz, size_t n, void *ud)
-{
-    http_t *h = ud;
-    char *nb = realloc(h->body, h->len + sz * n + 1);
-    if (!nb)
-        return 0;
-    h->body = nb;
-    memcpy(h->body + h->len, p, sz * n);
-    h->len += sz * n;
-    h->body[h->len] = 0;
-    return sz * n;
-}
 
 static size_t s_header_cb(char *p, size_t sz, size_t n, void *ud)
 {

@@ -33,56 +33,17 @@
 
 #define MAX_ASSETS 4
 
-typedef struct {
-    char *conninfo;
-    PGconn *db;
-    sd_asset_t assets[MAX_ASSETS];
+#define ENGINE_FIXTURE_DB_PREFIX "engsem"
+#define ENGINE_FIXTURE_EXTRA_FIELDS                                                            \
+    sd_asset_t assets[MAX_ASSETS];                                                             \
     sd_maintenance_t windows[2];
-    sd_manifest_t manifest;
-    sd_notifier_conf_t nc[1];
-    char *chans[1];
-    sd_notifiers_t notifiers;
-    metrics_t *metrics;
-    collector_ctx_t ctx;
-    zsock_t *kicks;   /* stands in for the notifier */
-    zsock_t *push;    /* stands in for ingest */
-    zactor_t *engine;
-    uint64_t seq;
-} fx_t;
+#define ENGINE_FIXTURE_CONFIGURE
+#define ENGINE_FIXTURE_OWN_SYNC_RESULT
+#include "engine_fixture.h"
 
-static PGresult *s_sql(fx_t *f, const char *sql)
+/* Four tcp assets a1..a4 (thresholds 1) and one onDown/onRecovery channel. */
+static void s_configure(fx_t *f)
 {
-    PGresult *r = PQexec(f->db, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(f->db));
-    return r;
-}
-
-static long s_count(fx_t *f, const char *sql)
-{
-    PGresult *r = s_sql(f, sql);
-    long n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return n;
-}
-
-static void s_exec(fx_t *f, const char *sql) { PQclear(s_sql(f, sql)); }
-
-static int setup(void **state)
-{
-    fx_t *f = calloc(1, sizeof *f);
-    f->conninfo = test_pg_fresh_db("engsem");
-    assert_non_null(f->conninfo);
-    char err[512] = "", dir[1024];
-    snprintf(dir, sizeof dir, "%s/migrations", getenv("STATUSD_SOURCE_DIR"));
-    store_t *s = store_new(f->conninfo, err, sizeof err);
-    assert_non_null(s);
-    if (store_migrate(s, dir, err, sizeof err) != 0)
-        fail_msg("migrate: %s", err);
-    store_destroy(&s);
-    f->db = PQconnectdb(f->conninfo);
-    assert_int_equal(PQstatus(f->db), CONNECTION_OK);
     static const char *ids[MAX_ASSETS] = {"a1", "a2", "a3", "a4"};
     for (int i = 0; i < MAX_ASSETS; i++)
         f->assets[i] = (sd_asset_t){.id = (char *) ids[i], .asset_type = "tcp",
@@ -96,38 +57,12 @@ static int setup(void **state)
     f->notifiers = (sd_notifiers_t){.notifiers = f->nc, .n_notifiers = 1, .on_down = f->chans,
                                     .n_on_down = 1, .on_recovery = f->chans,
                                     .n_on_recovery = 1, .throttle_seconds = 0};
-    f->metrics = metrics_new();
-    f->ctx = (collector_ctx_t){.manifest = &f->manifest, .notifiers = &f->notifiers,
-                               .db_conninfo = f->conninfo, .metrics = f->metrics};
-    f->kicks = zsock_new_pull("@" BUS_NOTIFY);
-    assert_non_null(f->kicks);
-    *state = f;
-    return 0;
 }
 
-static int teardown(void **state)
-{
-    fx_t *f = *state;
-    zactor_destroy(&f->engine);
-    zsock_destroy(&f->push);
-    zsock_destroy(&f->kicks);
-    metrics_destroy(&f->metrics);
-    PQfinish(f->db);
-    free(f->conninfo);
-    free(f);
-    return 0;
-}
+static void s_exec(fx_t *f, const char *sql) { PQclear(s_sql(f, sql)); }
 
-static void s_start(fx_t *f)
-{
-    f->engine = engine_new(&f->ctx);
-    assert_non_null(f->engine);
-    zsock_destroy(&f->push);
-    f->push = zsock_new_push(">" BUS_ENGINE);
-    assert_non_null(f->push);
-}
-
-static void s_result(fx_t *f, const char *asset, const char *agent, bool ok)
+/* A result pushed to the engine only (nothing stored); the region is the agent's id. */
+static void s_push(fx_t *f, const char *asset, const char *agent, bool ok)
 {
     Statusd__ProbeResult pr = STATUSD__PROBE_RESULT__INIT;
     pr.seq = ++f->seq;
@@ -151,60 +86,8 @@ static void s_result(fx_t *f, const char *asset, const char *agent, bool ok)
     assert_int_equal(zmsg_send(&m, f->push), 0);
 }
 
-/* Waits until sql returns want; returns the elapsed ms. */
-static sd_ms_t s_wait_count(fx_t *f, const char *sql, long want, int deadline_ms)
-{
-    sd_ms_t t0 = sd_mono_ms();
-    long n = -1;
-    while (sd_mono_ms() - t0 < deadline_ms) {
-        n = s_count(f, sql);
-        if (n == want)
-            return sd_mono_ms() - t0;
-        usleep(20 * 1000);
-    }
-    fail_msg("%s: got %ld, want %ld within %d ms", sql, n, want, deadline_ms);
-    return -1;
-}
-
-static double s_metric(fx_t *f, const char *series)
-{
-    char *text = metrics_render(f->metrics), line[512];
-    snprintf(line, sizeof line, "\n%s ", series);
-    const char *p = text ? strstr(text, line) : NULL;
-    double v = p ? atof(p + strlen(line)) : -1;
-    free(text);
-    return v;
-}
-
-static void s_wait_metric(fx_t *f, const char *series, double want, int deadline_ms)
-{
-    sd_ms_t t0 = sd_mono_ms();
-    double v = -1;
-    while (sd_mono_ms() - t0 < deadline_ms) {
-        if ((v = s_metric(f, series)) == want) {
-            print_message("%s = %g after %lld ms\n", series, v, (long long) (sd_mono_ms() - t0));
-            return;
-        }
-        usleep(20 * 1000);
-    }
-    fail_msg("%s: %g, want %g within %d ms", series, v, want, deadline_ms);
-}
-
-/* Waits for the engine to have consumed everything pushed so far (PUSH/PULL keep order). */
-static void s_sync(fx_t *f)
-{
-    const char *series = "statusd_engine_results_dropped_total{reason=\"unknown_asset\"}";
-    double before = s_metric(f, series);
-    if (before < 0)
-        before = 0;
-    s_result(f, "no-such-asset", "sync", true);
-    sd_ms_t t0 = sd_mono_ms();
-    while (s_metric(f, series) < before + 1) {
-        if (sd_mono_ms() - t0 > 5000)
-            fail_msg("engine did not process the sync message");
-        usleep(10 * 1000);
-    }
-}
+/* s_sync's unknown-asset result, pushed the way this file pushes results. */
+static void s_sync_result(fx_t *f) { s_push(f, "no-such-asset", "sync", true); }
 
 /* ---- maintenance ------------------------------------------------------------------------ */
 
@@ -249,7 +132,7 @@ static void test_maintenance(void **state)
     /* every asset fails; a4 (no window) opens an incident, the others nothing */
     for (int i = 0; i < 3; i++)
         for (int k = 0; k < MAX_ASSETS; k++)
-            s_result(f, f->assets[k].id, "x", false);
+            s_push(f, f->assets[k].id, "x", false);
     s_sync(f);
     s_wait_count(f, "SELECT count(*) FROM incidents WHERE asset_id = 'a4'", 1, 5000);
     usleep(1200 * 1000); /* one more tick: nothing may be opened for a1..a3 on it */
@@ -274,7 +157,7 @@ static void test_maintenance(void **state)
     assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE asset_id IN ('a1', 'a2')"),
                      0);
     /* recovery inside the window: nothing sent, and the window's end finds it UP */
-    s_result(f, "a1", "x", true);
+    s_push(f, "a1", "x", true);
     s_sync(f);
     assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE asset_id = 'a1'"), 0);
 }
@@ -331,13 +214,13 @@ static void test_isolation(void **state)
     static const char *agents[] = {"x", "y", "z"};
     for (int g = 0; g < 3; g++)
         for (int k = 0; k < 3; k++)
-            s_result(f, f->assets[k].id, agents[g], true);
+            s_push(f, f->assets[k].id, agents[g], true);
     s_sync(f);
     s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'UP'", 3, 3000);
     /* z's region loses every target; x and y see them up */
     sd_ms_t t0 = sd_mono_ms();
     for (int k = 0; k < 3; k++)
-        s_result(f, f->assets[k].id, "z", false);
+        s_push(f, f->assets[k].id, "z", false);
     s_sync(f);
     s_wait_metric(f, "statusd_agent_isolated{agent=\"z\"}", 1, 3000);
     print_message("z isolated %lld ms after its failures\n", (long long) (sd_mono_ms() - t0));
@@ -350,7 +233,7 @@ static void test_isolation(void **state)
     assert_int_equal(s_count(f, "SELECT count(*) FROM notifications"), 0);
     /* more failures from z change nothing */
     for (int k = 0; k < 3; k++)
-        s_result(f, f->assets[k].id, "z", false);
+        s_push(f, f->assets[k].id, "z", false);
     s_sync(f);
     assert_int_equal(s_count(f, "SELECT count(*) FROM assets WHERE state = 'UP'"), 3);
     assert_int_equal(s_metric(f, "statusd_asset_down_votes{asset=\"a1\"}"), 0);
@@ -358,13 +241,13 @@ static void test_isolation(void **state)
     /* z's paths come back: it agrees again and counts again */
     s_exec(f, "INSERT INTO agents (id, region) VALUES ('z', 'z') ON CONFLICT DO NOTHING");
     for (int k = 0; k < 3; k++)
-        s_result(f, f->assets[k].id, "z", true);
+        s_push(f, f->assets[k].id, "z", true);
     s_sync(f);
     s_wait_metric(f, "statusd_agent_isolated{agent=\"z\"}", 0, 3000);
     assert_int_equal(s_count(f, "SELECT count(*) FROM agents WHERE id = 'z' AND NOT isolated"), 1);
     /* a real outage of a1 seen by x and z: z's vote makes the quorum (2 of 3) */
-    s_result(f, "a1", "x", false);
-    s_result(f, "a1", "z", false);
+    s_push(f, "a1", "x", false);
+    s_push(f, "a1", "z", false);
     s_sync(f);
     s_wait_count(f, "SELECT count(*) FROM incidents WHERE asset_id = 'a1' AND ended_at IS NULL",
                  1, 3000);
@@ -382,7 +265,7 @@ static void test_isolation_stored(void **state)
     static const char *agents[] = {"x", "y", "z"};
     for (int g = 0; g < 3; g++)
         for (int k = 0; k < 3; k++)
-            s_result(f, f->assets[k].id, agents[g], g != 2);
+            s_push(f, f->assets[k].id, agents[g], g != 2);
     s_sync(f);
     s_wait_count(f, "SELECT count(*) FROM agents WHERE isolated AND isolated_since IS NOT NULL",
                  1, 3000);
@@ -398,7 +281,7 @@ static void test_isolation_stored(void **state)
      * isolated) every agent reports, z agrees again */
     for (int g = 0; g < 3; g++)
         for (int k = 0; k < 3; k++)
-            s_result(f, f->assets[k].id, agents[g], true);
+            s_push(f, f->assets[k].id, agents[g], true);
     s_sync(f);
     s_wait_count(f, "SELECT count(*) FROM agents WHERE isolated", 0, 3000);
 }
@@ -429,7 +312,7 @@ static int s_toggle_until_flapping(fx_t *f)
     while (s_events(f, "FLAPPING") == 0) {
         if (n > 40)
             fail_msg("no FLAPPING after %d toggling results", n);
-        s_result(f, "a1", "x", n % 2 == 1);
+        s_push(f, "a1", "x", n % 2 == 1);
         n++;
         s_sync(f);
     }
@@ -447,7 +330,7 @@ static void test_flapping(void **state)
     f->manifest.n_assets = 1;
     f->manifest.flap_recovery_hold_seconds = 2;
     s_start(f);
-    s_result(f, "a1", "x", false);
+    s_push(f, "a1", "x", false);
     s_sync(f);
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 1, 3000);
     int n = 1 + s_toggle_until_flapping(f);
@@ -467,7 +350,7 @@ static void test_flapping(void **state)
     assert_int_equal(s_count(f, "SELECT count(*) FROM assets WHERE id = 'a1' AND flapping"), 1);
     /* the storm goes on: nothing more is queued, still the one incident */
     for (int i = 0; i < 10; i++, n++)
-        s_result(f, "a1", "x", n % 2 == 0);
+        s_push(f, "a1", "x", n % 2 == 0);
     s_sync(f);
     assert_int_equal(s_events(f, "FLAPPING"), 1);
     assert_int_equal(s_events(f, "DOWN"), 1);
@@ -480,7 +363,7 @@ static void test_flapping(void **state)
     while (s_events(f, "STABLE") == 0) {
         if (stable > 30)
             fail_msg("no STABLE after %d successes", stable);
-        s_result(f, "a1", "x", true);
+        s_push(f, "a1", "x", true);
         stable++;
         s_sync(f);
     }
@@ -493,7 +376,7 @@ static void test_flapping(void **state)
     assert_true(s_id(f, "RECOVERY") > s_id(f, "STABLE"));
     assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 0);
     for (int i = 0; i < 5; i++)
-        s_result(f, "a1", "x", true);
+        s_push(f, "a1", "x", true);
     s_sync(f);
     assert_int_equal(s_events(f, "STABLE"), 1);
     assert_int_equal(s_events(f, "FLAPPING"), 1);
@@ -517,12 +400,12 @@ static void test_flapping_settles_down(void **state)
     s_toggle_until_flapping(f);
     long iid = s_count(f, "SELECT max(id) FROM incidents");
     assert_int_equal(s_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 1);
-    s_result(f, "a1", "x", true);
+    s_push(f, "a1", "x", true);
     int down = 0;
     while (s_events(f, "STABLE") == 0) {
         if (down > 30)
             fail_msg("no STABLE after %d failures", down);
-        s_result(f, "a1", "x", false);
+        s_push(f, "a1", "x", false);
         down++;
         s_sync(f);
     }
@@ -541,7 +424,7 @@ static void test_flapping_settles_down(void **state)
     PQclear(r);
     /* it recovers: the RECOVERY of that DOWN, after the hold */
     sd_ms_t t0 = sd_mono_ms();
-    s_result(f, "a1", "x", true);
+    s_push(f, "a1", "x", true);
     s_sync(f);
     assert_int_equal(s_events(f, "RECOVERY"), 0);
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 1, 4000);
@@ -573,7 +456,7 @@ static void test_flapping_suppressed_down_paged(void **state)
     while (s_events(f, "STABLE") == 0) {
         if (down > 30)
             fail_msg("no STABLE after %d failures", down);
-        s_result(f, "a1", "x", false);
+        s_push(f, "a1", "x", false);
         down++;
         s_sync(f);
     }
@@ -584,7 +467,7 @@ static void test_flapping_suppressed_down_paged(void **state)
              "SELECT count(*) FROM notifications n JOIN incidents i ON i.id = n.incident_id"
              " WHERE n.event = 'DOWN' AND n.id > %ld AND i.ended_at IS NULL", flap_id);
     assert_int_equal(s_count(f, q), 1);
-    s_result(f, "a1", "x", true);
+    s_push(f, "a1", "x", true);
     s_sync(f);
     snprintf(q, sizeof q, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'"
                           " AND id > %ld", flap_id);

@@ -26,30 +26,13 @@
 
 #define WAIT_MS 5000
 
-typedef struct {
-    collector_ctx_t ctx;
-    sd_manifest_t manifest;
-    sd_asset_t assets[2];
-    char *conninfo;
-    char migrations[4096];
-    zactor_t *engine;
-    zactor_t *ingest;
-    zactor_t *gateway;
-    char *endpoint;
-} fx_t;
+/* the test agents send no heartbeats */
+#define GATEWAY_FIXTURE_DB_PREFIX "gwad"
+#define GATEWAY_FIXTURE_HEARTBEAT_MS 5000
+#include "gateway_fixture.h"
 
-static int setup(void **state)
+static void s_configure(fx_t *fx)
 {
-    fx_t *fx = calloc(1, sizeof *fx);
-    const char *src = getenv("STATUSD_SOURCE_DIR");
-    snprintf(fx->migrations, sizeof fx->migrations, "%s/migrations", src ? src : ".");
-    fx->conninfo = test_pg_fresh_db("gwad");
-    assert_non_null(fx->conninfo);
-    char err[512];
-    store_t *s = store_new(fx->conninfo, err, sizeof err);
-    assert_non_null(s);
-    assert_int_equal(store_migrate(s, fx->migrations, err, sizeof err), 0);
-    store_destroy(&s);
     fx->assets[0] = (sd_asset_t){.id = "web", .asset_type = "http", .name = "Web",
                                  .address = "https://example.com", .interval_seconds = 20,
                                  .timeout_seconds = 5, .incident_interval_seconds = 5,
@@ -60,45 +43,6 @@ static int setup(void **state)
                                  .success_threshold = 1};
     fx->manifest.assets = fx->assets;
     fx->manifest.n_assets = 2;
-    fx->ctx.manifest = &fx->manifest;
-    fx->ctx.db_conninfo = fx->conninfo;
-    fx->ctx.bind = "tcp://127.0.0.1:*";
-    fx->ctx.migrations_dir = fx->migrations;
-    fx->ctx.metrics = metrics_new();
-    fx->ctx.heartbeat_ms = 5000; /* the test agents send no heartbeats */
-    fx->ctx.retention_days = 30;
-    /* the order of main(): engine, ingest, gateway */
-    fx->engine = engine_new(&fx->ctx);
-    assert_non_null(fx->engine);
-    fx->ingest = ingest_new(&fx->ctx);
-    assert_non_null(fx->ingest);
-    fx->gateway = gateway_new(&fx->ctx);
-    assert_non_null(fx->gateway);
-    fx->endpoint = gateway_endpoint(fx->gateway);
-    assert_non_null(fx->endpoint);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_t *fx = *state;
-    zactor_destroy(&fx->gateway);
-    zactor_destroy(&fx->ingest);
-    zactor_destroy(&fx->engine);
-    metrics_destroy(&fx->ctx.metrics);
-    free(fx->endpoint);
-    free(fx->conninfo);
-    free(fx);
-    return 0;
-}
-
-static void s_send_env(zsock_t *d, const Statusd__Envelope *env)
-{
-    size_t len = statusd__envelope__get_packed_size(env);
-    zframe_t *f = zframe_new(NULL, len);
-    statusd__envelope__pack(env, zframe_data(f));
-    assert_int_equal(zframe_send(&f, d, 0), 0);
 }
 
 /* The next Assignment within wait_ms (Acks and Heartbeats skipped), or NULL. */
@@ -153,19 +97,9 @@ static void s_result(zsock_t *d, uint64_t seq, bool ok)
 static void test_faster_while_degraded(void **state)
 {
     fx_t *fx = *state;
-    zsock_t *d = zsock_new(ZMQ_DEALER);
-    assert_non_null(d);
-    zsock_set_linger(d, 0);
-    assert_int_equal(zsock_connect(d, "%s", fx->endpoint), 0);
-    Statusd__Hello h = STATUSD__HELLO__INIT;
-    h.agent_id = "agent-eu";
-    h.region = "eu";
-    h.version = "test";
-    h.sent_at_ms = sd_wall_ms();
-    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
-    env.body_case = STATUSD__ENVELOPE__BODY_HELLO;
-    env.hello = &h;
-    s_send_env(d, &env);
+    zsock_t *d = s_dealer(fx);
+    int64_t hello_at = sd_wall_ms(); /* the reconnecting agent's Hello says the same */
+    s_hello_at(d, "agent-eu", "eu", 0, hello_at);
 
     Statusd__Envelope *a = s_next_assignment(d, WAIT_MS);
     assert_non_null(a);
@@ -191,11 +125,8 @@ static void test_faster_while_degraded(void **state)
     statusd__envelope__free_unpacked(a, NULL);
 
     /* a reconnecting agent gets the current (fast) plan right away */
-    zsock_t *d2 = zsock_new(ZMQ_DEALER);
-    zsock_set_linger(d2, 0);
-    assert_int_equal(zsock_connect(d2, "%s", fx->endpoint), 0);
-    h.agent_id = "agent-eu-2";
-    s_send_env(d2, &env);
+    zsock_t *d2 = s_dealer(fx);
+    s_hello_at(d2, "agent-eu-2", "eu", 0, hello_at);
     a = s_next_assignment(d2, WAIT_MS);
     assert_non_null(a);
     assert_int_equal(s_interval(a, "web"), 5000);

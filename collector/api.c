@@ -47,6 +47,7 @@
 struct api_t {
     struct MHD_Daemon *d;
     metrics_t *metrics;
+    health_t *health;        /* NULL: only the database is checked */
     const auth_t *tokens;    /* NULL: writes refused with 403 */
     char *conninfo;
     pthread_mutex_t db_lock;
@@ -293,14 +294,24 @@ static int s_parse_limit(const char *v)
     return n >= 1 && n <= EVENTS_LIMIT_MAX ? n : -1;
 }
 
+/* 200 when the database answers and every part of the collector is healthy (health.h),
+ * else 503 naming the parts that are not, with why. */
 static void s_do_health(api_t *api, reply_t *r)
 {
     query_t q = {.route = ROUTE_HEALTH};
     char err[256] = "";
-    bool ok = s_query(api, &q, NULL, err, sizeof err) == 0;
-    s_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                 json_pack("{s:s,s:s,s:s}", "status", ok ? "healthy" : "unhealthy", "version",
-                           STATUSD_VERSION, "database", ok ? "ok" : "unreachable"));
+    bool db = s_query(api, &q, NULL, err, sizeof err) == 0;
+    json_t *report = NULL;
+    bool parts = health_check(api->health, sd_mono_ms(), &report);
+    if (!report)
+        report = json_pack("{s:s, s:[]}", "status", "healthy", "unhealthy");
+    bool ok = db && parts;
+    json_object_set_new(report, "status", json_string(ok ? "healthy" : "unhealthy"));
+    json_object_set_new(report, "version", json_string(STATUSD_VERSION));
+    json_object_set_new(report, "database", json_string(db ? "ok" : "unreachable"));
+    if (!db)
+        json_array_append_new(json_object_get(report, "unhealthy"), json_string("database"));
+    s_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, report);
 }
 
 static void s_do_query(api_t *api, const query_t *q, reply_t *r)
@@ -532,6 +543,7 @@ static void s_do_metrics(api_t *api, reply_t *r)
     if (dropped && !atomic_exchange(&api->drop_logged, true))
         sd_warn("api", "metrics series bound reached, new series dropped dropped=%llu",
                 (unsigned long long) dropped);
+    health_export(api->health, api->metrics);
     char *text = metrics_render(api->metrics);
     if (!text) {
         s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
@@ -809,6 +821,7 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
         return NULL;
     }
     api->metrics = ctx->metrics;
+    api->health = ctx->health;
     api->tokens = ctx->api_tokens;
     api->conninfo = strdup(ctx->db_conninfo);
     if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {

@@ -4,6 +4,7 @@
 #define COLLECTOR_H
 
 #include "auth.h"
+#include "health.h"
 #include "metrics.h"
 #include "sd_config.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     const char *api_bind_addr;    /* NULL = all interfaces */
     const char *migrations_dir;
     metrics_t *metrics;           /* thread-safe */
+    health_t *health;             /* thread-safe; NULL: nothing is reported (tests) */
     int heartbeat_ms;             /* agent heartbeat period; default 5000 */
     int restart_grace_ms;         /* added to the 3 heartbeats an agent that was up before a
                                      rebuild has to reappear (its reconnect backoff); main:

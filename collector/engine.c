@@ -32,8 +32,18 @@
  *     RECOVERY (after the rule 17 hold, which starts again at the rebuild), an asset DOWN
  *     without an open incident opens one (an outage that began during the restart), an
  *     asset still DOWN keeps its incident and sends nothing.
- *  9. A failed transaction changes nothing in memory: the same transition is retried on the
- *     next tick (the database is the record; logged once per failure streak).
+ *  9. Decisions do not wait for the database (engine_journal.c): the engine decides in
+ *     memory and journals each decision (incident opened or closed with its outbox rows,
+ *     reminder, FLAPPING/STABLE, timeline events); the journal writes them in order, each
+ *     in one transaction keyed in engine_decisions so a lost COMMIT reply never doubles
+ *     one. While PostgreSQL is away the engine keeps judging the results it receives
+ *     (ingest hands them over even when it cannot store them) and the journal grows;
+ *     when it is back every decision is written once: an outage that began, or began and
+ *     ended, meanwhile gets its incident (started_at = its first failing probe), DOWN and
+ *     RECOVERY. assets.state is written after the journal is empty. Agent liveness and
+ *     isolation keep their own "pending" flags, retried every tick. The store reconnects
+ *     by itself (store.h); the failure is logged once per streak, and /api/health turns
+ *     red when no write succeeded for --health-db-seconds (health.h).
  * 10. Agent liveness: AGENT DOWN (the gateway heard nothing for 3 heartbeat periods) moves
  *     agents.liveness 'up' -> 'down' and queues ONE AGENT_DOWN row per onDown channel in the
  *     same transaction (one per agent, never per asset: its assets' votes just go stale,
@@ -110,16 +120,22 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "engine_priv.h"
+#include "health.h"
 #include "sd_log.h"
 #include "statusd.pb-c.h"
 #include "store_agents.h"
+#include "store_decisions.h"
+#include "store_health.h"
 #include "store_incidents.h"
 
 #define COMP ENGINE_COMP
@@ -127,6 +143,9 @@
 /* KICKs queued for the notifier; past it a KICK is dropped (it only hurries a poll) */
 #define KICK_HWM 16
 #define GATEWAY_HWM 10000
+/* keys of written decisions are kept a week (a retry comes within seconds or minutes) */
+#define DECISIONS_KEPT_MS ((int64_t) 7 * 86400 * 1000)
+#define DECISIONS_PRUNE_MS ((sd_ms_t) 3600 * 1000)
 
 typedef struct {
     const collector_ctx_t *ctx;
@@ -193,7 +212,7 @@ void engine_metrics_open(self_t *self)
         return;
     double n = 0;
     for (size_t i = 0; i < self->n_assets; i++)
-        n += self->assets[i].incident_id != 0;
+        n += self->assets[i].inc != NULL;
     metrics_set(self->ctx->metrics, "statusd_incidents_open", "Open incidents.", NULL, n);
 }
 
@@ -263,27 +282,28 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     char **names;
     if (a->maint) {
         /* rule 14: no incident opens or closes, nothing is sent */
-    } else if (ev->state == QUORUM_DOWN && !a->incident_id) {
+    } else if (ev->state == QUORUM_DOWN && !a->inc) {
         engine_open(self, a, ev, now_mono, now_wall);
-    } else if ((ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) && a->incident_id) {
+    } else if ((ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) && a->inc) {
         engine_hold_recovered(self, a, ev, now_mono, now_wall); /* rule 17 */
     } else {
-        if (ev->state == QUORUM_DOWN && a->incident_id)
+        if (ev->state == QUORUM_DOWN && a->inc)
             engine_hold_down(self, a, now_mono, now_wall);
-        if (a->incident_id && self->ctx->notifiers && self->ctx->notifiers->repeat_alerts &&
+        if (a->inc && self->ctx->notifiers && self->ctx->notifiers->repeat_alerts &&
             throttle > 0 && !a->flap.flapping && engine_channels(self, true, &names) > 0 &&
             now_wall - a->last_notify_ms >= (int64_t) throttle * 1000)
             engine_remind(self, a, ev, now_mono, now_wall);
     }
     const char *shown = engine_shown(a);
-    if (!a->db_shown || strcmp(a->db_shown, shown) != 0) {
+    /* the display column follows the journal: the incident rows first */
+    if ((!a->db_shown || strcmp(a->db_shown, shown) != 0) && !self->journal_head) {
         char err[512] = "";
         if (store_incidents_set_asset_state(self->store, a->conf->id, shown, a->state_since_ms,
                                             err, sizeof err) == 0) {
             a->db_shown = shown;
             engine_db_ok(self);
         } else {
-            engine_db_failed(self, a, "write asset state", err);
+            engine_db_failed(self, "write asset state", a->conf->id, err);
         }
     }
 }
@@ -336,9 +356,12 @@ static void s_load_open_cb(const store_open_incident_t *inc, void *arg)
                 inc->asset_id, (long long) inc->incident_id);
         return;
     }
-    a->incident_id = inc->incident_id;
-    a->incident_started_ms = inc->started_at_ms;
-    a->notified = inc->notified;
+    engine_incident_unref(&a->inc);
+    a->inc = engine_incident_new(inc->started_at_ms);
+    if (!a->inc)
+        return; /* out of memory: the engine runs on without it (logged by the caller) */
+    a->inc->db_id = inc->incident_id;
+    a->inc->notified = inc->notified;
 }
 
 typedef struct {
@@ -435,8 +458,7 @@ static int s_rebuild(self_t *self)
     int per_agent = 0;
     for (size_t i = 0; i < self->n_assets; i++) {
         e_asset_t *a = &self->assets[i];
-        a->incident_id = 0;
-        a->notified = false;
+        engine_incident_unref(&a->inc);
         engine_hold_reset(a);
         int64_t w = 3 * (int64_t) a->conf->interval_seconds * 1000;
         int ft = a->conf->failure_threshold > 0 ? a->conf->failure_threshold : 2;
@@ -464,17 +486,15 @@ static int s_rebuild(self_t *self)
         rc = store_incidents_recent_results(self->store, window, per_agent, s_replay_cb, &rp, err,
                                             sizeof err);
     if (rc != 0) {
-        if (!self->db_failing)
-            sd_error(COMP, "rebuild failed err=%s (retrying every tick)", err);
-        self->db_failing = true;
+        engine_db_failed(self, "rebuild", "-", err);
         return rc;
     }
     engine_db_ok(self);
     size_t open = 0;
     for (size_t i = 0; i < self->n_assets; i++) {
         e_asset_t *a = &self->assets[i];
-        open += a->incident_id != 0;
-        if (a->incident_id)
+        open += a->inc != NULL;
+        if (a->inc)
             a->state = QUORUM_DOWN;
         a->maint = maintenance_covers(self->maint, a->conf->id);
         for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
@@ -497,23 +517,17 @@ static int s_rebuild(self_t *self)
 
 /* Rule 12: a vote change during an open incident joins its timeline (best effort: a
  * failed insert is logged, the verdict does not wait for it). */
-static void s_vote_event(self_t *self, const e_asset_t *a, const char *agent,
+static void s_vote_event(self_t *self, e_asset_t *a, const char *agent,
                          const char *region, quorum_vote_t from, quorum_vote_t to,
                          const char *error)
 {
-    if (!a->incident_id || !self->rebuilt)
+    if (!a->inc || !self->rebuilt)
         return;
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s}", "agent", agent, "region", region, "from",
-                          quorum_vote_name(from), "to", quorum_vote_name(to), "error",
-                          to == QUORUM_VOTE_DOWN && error ? error : "");
-    char *detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    json_decref(d);
-    char err[512] = "";
-    if (!detail || store_incidents_event(self->store, a->incident_id, "vote", detail, err,
-                                         sizeof err) != 0)
-        sd_warn(COMP, "vote event not stored asset=%s agent=%s err=%s", a->conf->id, agent,
-                detail ? err : "out of memory");
-    free(detail);
+    engine_incident_event(self, a, "vote",
+                          json_pack("{s:s, s:s, s:s, s:s, s:s}", "agent", agent, "region", region,
+                                    "from", quorum_vote_name(from), "to", quorum_vote_name(to),
+                                    "error", to == QUORUM_VOTE_DOWN && error ? error : ""),
+                          sd_wall_ms());
 }
 
 static void s_on_results(self_t *self, zmsg_t *msg)
@@ -566,6 +580,13 @@ static void s_on_results(self_t *self, zmsg_t *msg)
         }
         statusd__result_batch__free_unpacked(b, NULL);
     }
+    /* the pipeline's progress (health.h): ingest numbers what it hands over */
+    char *seq = zmsg_popstr(msg), *stamp = zmsg_popstr(msg);
+    if (seq && stamp)
+        health_results_evaluated(self->ctx->health, strtoull(seq, NULL, 10),
+                                 strtoll(stamp, NULL, 10));
+    free(seq);
+    free(stamp);
     zframe_destroy(&payload);
     free(agent);
     free(region);
@@ -588,10 +609,35 @@ static void s_on_message(self_t *self)
     zmsg_destroy(&msg);
 }
 
+/* The health heartbeat row (health.h) and the pruning of old decision keys: proof that the
+ * engine can write even when it has nothing to decide. */
+static void s_upkeep(self_t *self, sd_ms_t now_mono)
+{
+    char err[512] = "";
+    if (now_mono >= self->next_beat_write) {
+        self->next_beat_write = now_mono + health_write_interval_ms(self->ctx->health);
+        if (store_health_beat(self->store, "engine", err, sizeof err) == 0)
+            engine_db_ok(self);
+        else
+            engine_db_failed(self, "heartbeat", "-", err);
+    }
+    if (now_mono >= self->next_decisions_prune && !self->db_failing) {
+        int64_t deleted = 0;
+        if (store_decisions_prune(self->store, DECISIONS_KEPT_MS, &deleted, err,
+                                  sizeof err) == 0) {
+            self->next_decisions_prune = now_mono + DECISIONS_PRUNE_MS;
+            if (deleted > 0)
+                sd_debug(COMP, "old decision keys deleted rows=%" PRId64, deleted);
+        }
+    }
+}
+
 static void s_tick(self_t *self)
 {
+    s_upkeep(self, sd_mono_ms());
     if (!self->rebuilt && s_rebuild(self) != 0)
         return;
+    engine_journal_flush(self);
     sd_ms_t now_mono = sd_mono_ms();
     int64_t now_wall = sd_wall_ms();
     s_maint_tick(self, now_mono, now_wall);
@@ -610,8 +656,11 @@ static void s_self_destroy(self_t **p)
     if (!p || !*p)
         return;
     self_t *self = *p;
-    for (size_t i = 0; i < self->n_assets; i++)
+    engine_journal_clear(self);
+    for (size_t i = 0; i < self->n_assets; i++) {
         quorum_destroy(&self->assets[i].q);
+        engine_incident_unref(&self->assets[i].inc);
+    }
     free(self->assets);
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->agents);
@@ -632,6 +681,11 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->pipe = pipe;
+    uint64_t boot = 0;
+    if (getrandom(&boot, sizeof boot, 0) != (ssize_t) sizeof boot)
+        boot = (uint64_t) sd_wall_us() ^ ((uint64_t) getpid() << 32);
+    snprintf(self->boot_id, sizeof self->boot_id, "%016" PRIx64, boot);
+    health_register(ctx->health, "engine", HEALTH_LOOP | HEALTH_WRITES);
     char err[512] = "";
     self->store = store_new(ctx->db_conninfo, err, sizeof err);
     if (!self->store) {
@@ -692,6 +746,7 @@ static void s_engine_actor(zsock_t *pipe, void *args)
     s_rebuild(self);
     sd_ms_t next_tick = sd_mono_ms();
     while (!self->terminated) {
+        health_beat(self->ctx->health, "engine");
         sd_ms_t wait = next_tick - sd_mono_ms();
         void *which = zpoller_wait(self->poller, (int) (wait < 0 ? 0 : wait));
         if (which == pipe) {

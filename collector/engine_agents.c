@@ -24,6 +24,7 @@
 #define MAX_AGENT_HEARTBEAT_MS 600000
 
 static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall);
+static void s_isolation_write(self_t *self, e_agent_t *g);
 
 
 void engine_agent_free(void **item)
@@ -137,11 +138,7 @@ int engine_agent_apply(self_t *self, e_agent_t *g)
         rc = store_commit(self->store, err, sizeof err);
     free(payload);
     if (rc != 0) {
-        store_rollback(self->store);
-        if (!self->db_failing)
-            sd_error(COMP, "agent liveness failed agent=%s err=%s (retrying every tick; logged "
-                           "once)", g->id, err);
-        self->db_failing = true;
+        engine_db_failed(self, "agent liveness", g->id, err);
         return rc;
     }
     engine_db_ok(self);
@@ -308,6 +305,9 @@ void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
         if (g->pending != LIVE_NONE && engine_agent_apply(self, g) != 0)
             break; /* the database is failing: one attempt per tick is enough */
+    for (e_agent_t *g = zhashx_first(self->agents); g && !self->db_failing;
+         g = zhashx_next(self->agents))
+        s_isolation_write(self, g);
 }
 
 void engine_agent_restore_isolated(self_t *self, const char *agent)
@@ -316,6 +316,7 @@ void engine_agent_restore_isolated(self_t *self, const char *agent)
     if (!g)
         return;
     g->isolated = true;
+    g->isolated_db = true;
     s_metrics_isolated(self, g);
 }
 
@@ -355,18 +356,25 @@ static void s_tally(self_t *self, const e_asset_t *a, sd_ms_t now_mono)
     }
 }
 
-/* Commits one agent's isolation change and applies it to every asset's vote table. */
+/* Writes agents.isolated when it differs from the decision; retried every tick. */
+static void s_isolation_write(self_t *self, e_agent_t *g)
+{
+    if (g->isolated == g->isolated_db)
+        return;
+    char err[512] = "";
+    if (store_incidents_set_isolated(self->store, g->id, g->isolated, err, sizeof err) != 0) {
+        engine_db_failed(self, "agent isolation", g->id, err);
+        return;
+    }
+    engine_db_ok(self);
+    g->isolated_db = g->isolated;
+}
+
+/* Decides one agent's isolation change, applies it to every asset's vote table at once
+ * and writes the flag (now, or on a later tick when the database is away). */
 static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why,
                       sd_ms_t now_mono, int64_t now_wall)
 {
-    char err[512] = "";
-    if (store_incidents_set_isolated(self->store, g->id, isolated, err, sizeof err) != 0) {
-        if (!self->db_failing)
-            sd_error(COMP, "agent isolation not stored agent=%s err=%s (retrying every tick; "
-                           "logged once)", g->id, err);
-        self->db_failing = true;
-        return;
-    }
     g->isolated = isolated;
     if (isolated)
         sd_warn(COMP, "agent isolated agent=%s region=%s contradicted=%d considered=%d: it sees "
@@ -375,6 +383,7 @@ static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why
     else
         sd_info(COMP, "agent no longer isolated agent=%s region=%s: %s", g->id, g->region, why);
     s_metrics_isolated(self, g);
+    s_isolation_write(self, g);
     for (size_t i = 0; i < self->n_assets; i++) {
         e_asset_t *a = &self->assets[i];
         if (quorum_set_excluded(a->q, g->id, isolated))

@@ -13,102 +13,83 @@
 
 #include "engine_priv.h"
 #include "sd_log.h"
-#include "store_incidents.h"
-#include "store_outbox.h"
+#include "sd_utf8.h"
 
 #define COMP ENGINE_COMP
 
-static char *s_flap_payload(const e_asset_t *a, bool flapping, int64_t now_wall)
+static json_t *s_flap_payload(const e_asset_t *a, bool flapping, int64_t now_wall)
 {
     char at[40];
     sd_format_rfc3339(now_wall, at, sizeof at);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s}", "event",
-                          flapping ? "FLAPPING" : "STABLE", "asset_id", a->conf->id,
-                          "asset_name", a->conf->name ? a->conf->name : a->conf->id, "address",
-                          a->conf->address ? a->conf->address : "", "state",
-                          quorum_state_name(a->state), "percent_state_change",
-                          flapping_percent(&a->flap), "at", at, "started_at", at);
-    if (p && a->incident_id)
-        json_object_set_new(p, "incident_id", json_integer(a->incident_id));
-    char *out = p ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
-    return out;
+    /* incident_id is set when the journal writes the rows */
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:s}", "event",
+                     flapping ? "FLAPPING" : "STABLE", "asset_id", a->conf->id, "asset_name",
+                     a->conf->name ? a->conf->name : a->conf->id, "address",
+                     a->conf->address ? a->conf->address : "", "state",
+                     quorum_state_name(a->state), "percent_state_change",
+                     flapping_percent(&a->flap), "at", at, "started_at", at);
 }
 
-/* Queues the DOWN of the open incident (inside the caller's transaction). */
-static int s_page(self_t *self, e_asset_t *a, size_t *queued, char *err, size_t errlen)
+/* The DOWN of the open incident, whose page flapping suppressed (a new JSON object). */
+static json_t *s_page_payload(const e_asset_t *a, int64_t now_wall)
 {
     quorum_eval_t ev;
     sd_ms_t now_mono = sd_mono_ms();
     quorum_evaluate(a->q, now_mono, &ev);
     const char *first_err;
     json_t *agents = engine_agents_json(a, now_mono, &first_err);
-    char *payload = engine_payload(a, "DOWN", a->incident_id, &ev,
-                                   first_err ? first_err : "still down after flapping", agents,
-                                   sd_wall_ms());
-    int rc = payload ? engine_enqueue(self, a, true, "DOWN", a->incident_id, payload, queued,
-                                      err, errlen)
-                     : -ENOMEM;
-    free(payload);
+    char reason[300];
+    sd_utf8_scopy(reason, sizeof reason, first_err ? first_err : "still down after flapping",
+                  SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    json_t *p = agents ? engine_payload(a, "DOWN", a->inc->started_ms, &ev, reason, agents,
+                                        now_wall)
+                       : NULL;
     json_decref(agents);
-    return rc;
+    return p;
 }
 
-/* Commits assets.flapping = a->flap.flapping with one FLAPPING (onDown channels) or STABLE
- * (onRecovery channels) row per channel, in one transaction. Maintenance silences both:
- * the flag is still stored. */
+/* Decides assets.flapping = a->flap.flapping with one FLAPPING (onDown channels) or STABLE
+ * (onRecovery channels) row per channel, journaled as one entry. Maintenance silences
+ * both: the flag is still stored. */
 static int s_commit(self_t *self, e_asset_t *a, int64_t now_wall)
 {
     bool flapping = a->flap.flapping;
     const char *event = flapping ? "FLAPPING" : "STABLE";
-    char err[512] = "", **names;
-    size_t n = a->maint ? 0 : engine_channels(self, flapping, &names), queued = 0;
-    char *payload = n ? s_flap_payload(a, flapping, now_wall) : NULL;
-    int rc = n && !payload ? -ENOMEM : store_begin(self->store, err, sizeof err);
-    if (rc == 0)
-        rc = store_incidents_set_flapping(self->store, a->conf->id, flapping, err, sizeof err);
-    for (size_t i = 0; rc == 0 && i < n; i++, queued++)
-        rc = store_outbox_enqueue(self->store, a->incident_id, a->conf->id, event, names[i],
-                                  payload, err, sizeof err);
-    if (rc == 0 && a->incident_id)
-        rc = store_incidents_event(self->store, a->incident_id, flapping ? "flapping" : "stable",
-                                   NULL, err, sizeof err);
+    char **names;
+    size_t n = a->maint ? 0 : engine_channels(self, flapping, &names);
+    e_op_t *op = engine_op_new(self, flapping ? "flapping" : "stable", a, a->inc, now_wall,
+                               false);
+    int rc = op ? engine_op_flapping(op, flapping) : -ENOMEM;
+    if (rc == 0 && n > 0)
+        rc = engine_op_outbox(op, flapping, event, s_flap_payload(a, flapping, now_wall));
+    if (rc == 0 && a->inc)
+        rc = engine_op_event(op, flapping ? "flapping" : "stable", NULL);
     /* settled DOWN with an incident whose DOWN was suppressed: page it now */
-    size_t paged = 0;
-    if (rc == 0 && !flapping && !a->maint && a->incident_id && !a->notified &&
-        a->state == QUORUM_DOWN)
-        rc = s_page(self, a, &paged, err, sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(payload);
+    char **down;
+    bool page = !flapping && !a->maint && a->inc && !a->inc->notified &&
+                a->state == QUORUM_DOWN && engine_channels(self, true, &down) > 0;
+    if (rc == 0 && page)
+        rc = engine_op_outbox(op, true, "DOWN", s_page_payload(a, now_wall));
     if (rc != 0) {
-        engine_db_failed(self, a, flapping ? "flapping" : "stable", err);
+        engine_op_destroy(&op); /* retried on the next tick */
         return rc;
     }
-    engine_db_ok(self);
     a->flap_db = flapping;
-    if (paged > 0) {
-        a->notified = true;
+    if (page) {
+        a->inc->notified = true;
         a->last_notify_ms = now_wall;
-        engine_count_queued(self, true);
     }
     if (self->ctx->metrics)
         metrics_set(self->ctx->metrics, "statusd_asset_flapping",
                     "1 while the asset's state changes too often (percent state change over "
                     "its last 20 check rounds above the flapping threshold).",
                     (const char *[]){"asset", a->conf->id, NULL}, flapping);
-    if (queued > 0) {
-        for (size_t i = 0; i < n; i++)
-            engine_count(self, "statusd_notifications_queued_total",
-                         "Notifications written to the outbox, by channel.", "channel",
-                         names[i], 1);
-        engine_kick(self);
-    }
-    sd_warn(COMP, "asset %s asset=%s state=%s percent_state_change=%.1f queued=%zu paged=%zu",
-            event, a->conf->id, quorum_state_name(a->state), flapping_percent(&a->flap), queued,
-            paged);
+    sd_warn(COMP, "asset %s asset=%s state=%s percent_state_change=%.1f notified=%zu paged=%s",
+            event, a->conf->id, quorum_state_name(a->state), flapping_percent(&a->flap), n,
+            page ? "yes" : "no");
+    engine_journal_push(self, op);
     /* rule 17: an incident held while it flapped may resolve now, right after the STABLE */
-    if (!flapping && a->incident_id)
+    if (!flapping && a->inc)
         engine_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
     return 0;
 }

@@ -17,22 +17,14 @@
 
 #include "engine_priv.h"
 #include "sd_log.h"
-#include "store_incidents.h"
 
 #define COMP ENGINE_COMP
 
-/* Best effort, like the vote events (rule 12): a failed insert is logged, the verdict does
- * not wait for it. */
-static void s_event(self_t *self, const e_asset_t *a, const char *kind, json_t *detail)
+/* Best effort, like the vote events (rule 12): journaled behind the incident's opening,
+ * dropped if the database refuses it. */
+static void s_event(self_t *self, e_asset_t *a, const char *kind, json_t *detail)
 {
-    char *text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
-    json_decref(detail);
-    char err[512] = "";
-    if (!text || store_incidents_event(self->store, a->incident_id, kind, text, err,
-                                       sizeof err) != 0)
-        sd_warn(COMP, "%s event not stored asset=%s incident=%lld err=%s", kind, a->conf->id,
-                (long long) a->incident_id, text ? err : "out of memory");
-    free(text);
+    engine_incident_event(self, a, kind, detail, sd_wall_ms());
 }
 
 static int s_low_percent(const self_t *self)
@@ -69,7 +61,7 @@ void engine_hold_recovered(self_t *self, e_asset_t *a, const quorum_eval_t *ev,
         recovery_verdict_t was = a->held;
         int64_t since = a->held_since_wall;
         if (engine_close(self, a, ev, now_mono, now_wall) != 0)
-            return; /* retried on the next tick (rule 9) */
+            return; /* out of memory: retried on the next tick (rule 9) */
         if (was != RECOVERY_CLOSE)
             sd_info(COMP, "recovery released asset=%s waited_ms=%lld last_reason=%s",
                     a->conf->id, (long long) (now_wall - since), recovery_hold_reason(was));
@@ -91,7 +83,7 @@ void engine_hold_recovered(self_t *self, e_asset_t *a, const quorum_eval_t *ev,
                  "reason", reason, 1);
     sd_info(COMP, "recovery held asset=%s incident=%lld reason=%s state=%s out_of_down_ms=%lld "
                   "hold_ms=%lld percent_state_change=%.1f",
-            a->conf->id, (long long) a->incident_id, reason, quorum_state_name(a->state),
+            a->conf->id, (long long) a->inc->db_id, reason, quorum_state_name(a->state),
             (long long) out_ms, (long long) hold_ms, percent);
     if (a->held == RECOVERY_CLOSE)
         a->held_since_wall = now_wall;
@@ -111,7 +103,7 @@ void engine_hold_down(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_
                      "asset", a->conf->id, 1);
         sd_info(COMP, "incident relapsed asset=%s incident=%lld out_of_down_ms=%lld "
                       "held_ms=%lld (same incident, nothing sent)",
-                a->conf->id, (long long) a->incident_id, (long long) out_ms,
+                a->conf->id, (long long) a->inc->db_id, (long long) out_ms,
                 (long long) (now_wall - a->held_since_wall));
     }
     engine_hold_reset(a);

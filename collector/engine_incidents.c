@@ -1,5 +1,6 @@
-/* engine_incidents: the incident transitions of the alert engine (rules 3-7 in engine.c) and
- * the outbox payloads. */
+/* engine_incidents: the incident decisions of the alert engine (rules 3-7 in engine.c) and
+ * the outbox payloads. A decision changes the engine's memory at once and is journaled
+ * (engine_journal.c): it reaches the database when the database takes it. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -7,9 +8,9 @@
 #include <string.h>
 
 #include "engine_priv.h"
+#include "health.h"
 #include "sd_log.h"
-#include "store_incidents.h"
-#include "store_outbox.h"
+#include "sd_utf8.h"
 
 #define COMP ENGINE_COMP
 
@@ -39,230 +40,174 @@ json_t *engine_agents_json(const e_asset_t *a, sd_ms_t now_mono, const char **fi
     return arr;
 }
 
-/* The outbox payload (see channel.h); malloc'd JSON text or NULL. */
-char *engine_payload(const e_asset_t *a, const char *event, int64_t incident_id,
+json_t *engine_payload(const e_asset_t *a, const char *event, int64_t started_ms,
                        const quorum_eval_t *ev, const char *reason, json_t *agents,
                        int64_t now_wall)
 {
     char started[40], ended[40];
-    sd_format_rfc3339(a->incident_started_ms, started, sizeof started);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:O}", "event", event,
+    sd_format_rfc3339(started_ms, started, sizeof started);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:O}", "event", event,
                           "asset_id", a->conf->id, "asset_name",
                           a->conf->name ? a->conf->name : a->conf->id, "address",
-                          a->conf->address ? a->conf->address : "", "incident_id",
-                          (json_int_t) incident_id, "started_at", started, "reason", reason,
-                          "down_votes", ev->down_votes, "live_agents", ev->live, "agents",
-                          agents);
+                          a->conf->address ? a->conf->address : "", "started_at", started,
+                          "reason", reason, "down_votes", ev->down_votes, "live_agents",
+                          ev->live, "agents", agents);
     if (p && strcmp(event, "RECOVERY") == 0) {
         sd_format_rfc3339(now_wall, ended, sizeof ended);
         json_object_set_new(p, "ended_at", json_string(ended));
-        json_object_set_new(p, "duration_seconds",
-                            json_integer((now_wall - a->incident_started_ms) / 1000));
+        json_object_set_new(p, "duration_seconds", json_integer((now_wall - started_ms) / 1000));
     }
-    char *out = p ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
-    return out;
+    return p;
 }
 
-/* Queues one row per channel inside the caller's transaction. */
-int engine_enqueue(self_t *self, const e_asset_t *a, bool down, const char *event,
-                     int64_t incident_id, const char *payload, size_t *queued, char *err,
-                     size_t errlen)
-{
-    char **names;
-    size_t n = engine_channels(self, down, &names);
-    for (size_t i = 0; i < n; i++) {
-        int rc = store_outbox_enqueue(self->store, incident_id, a->conf->id, event, names[i],
-                                      payload, err, errlen);
-        if (rc != 0)
-            return rc;
-    }
-    *queued = n;
-    return 0;
-}
+/* ---- database state ------------------------------------------------------------------ */
 
-void engine_count_queued(self_t *self, bool down)
-{
-    char **names;
-    size_t n = engine_channels(self, down, &names);
-    for (size_t i = 0; i < n; i++)
-        engine_count(self, "statusd_notifications_queued_total",
-                "Notifications written to the outbox, by channel.", "channel", names[i], 1);
-}
-
-/* ---- transitions --------------------------------------------------------------------- */
-
-void engine_db_failed(self_t *self, const e_asset_t *a, const char *what, const char *err)
+void engine_db_failed(self_t *self, const char *what, const char *subject, const char *err)
 {
     store_rollback(self->store);
+    health_db_failed(self->ctx->health, "engine", err);
     if (!self->db_failing)
-        sd_error(COMP, "%s failed asset=%s err=%s (retrying every tick; logged once)", what,
-                 a->conf->id, err);
+        sd_error(COMP, "%s failed asset=%s err=%s (decisions are kept and written when the "
+                       "database takes them; logged once)",
+                 what, subject, err);
     self->db_failing = true;
 }
 
 void engine_db_ok(self_t *self)
 {
+    health_db_ok(self->ctx->health, "engine");
     if (self->db_failing)
-        sd_info(COMP, "database writes succeed again");
+        sd_info(COMP, "database writes succeed again pending_decisions=%zu",
+                self->journal_len);
     self->db_failing = false;
 }
 
-int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                  int64_t now_wall)
+/* ---- decisions ----------------------------------------------------------------------- */
+
+/* The asset's name for a summary: valid UTF-8, one line, bounded. */
+static void s_name(const e_asset_t *a, char *buf, size_t len)
 {
-    char err[512] = "", summary[600], reason[300];
+    sd_utf8_scopy(buf, len, a->conf->name && *a->conf->name ? a->conf->name : a->conf->id,
+                  SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+}
+
+/* The first DOWN voter's error, or dflt: valid UTF-8, one line, bounded. */
+static void s_reason(const char *first_err, const char *dflt, char *buf, size_t len)
+{
+    sd_utf8_scopy(buf, len, first_err && *first_err ? first_err : dflt,
+                  SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+}
+
+int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
+                int64_t now_wall)
+{
+    char summary[800], reason[300], name[256], d[160];
     const char *first_err;
     json_t *agents = engine_agents_json(a, now_mono, &first_err);
-    snprintf(reason, sizeof reason, "%s", first_err ? first_err : "probe failed");
-    const char *name = a->conf->name ? a->conf->name : a->conf->id;
+    s_reason(first_err, "probe failed", reason, sizeof reason);
+    s_name(a, name, sizeof name);
     snprintf(summary, sizeof summary, "%s is DOWN: %d/%d agents fail: %s", name, ev->down_votes,
              ev->live, reason);
-    char *details = json_dumps(agents, JSON_COMPACT);
+    char *details = agents ? json_dumps(agents, JSON_COMPACT) : NULL;
     int64_t started = ev->started_at_ms ? ev->started_at_ms : now_wall;
     int throttle = engine_throttle_s(self);
     bool throttled = throttle > 0 && a->last_notify_ms > 0 &&
                      now_wall - a->last_notify_ms < (int64_t) throttle * 1000;
-    int64_t id = 0;
-    size_t queued = 0;
-    char *payload = NULL;
-    int rc = details ? store_begin(self->store, err, sizeof err) : -ENOMEM;
+    char **names;
+    bool page = !a->flap.flapping && !throttled && engine_channels(self, true, &names) > 0;
+    e_incident_t *inc = engine_incident_new(started);
+    e_op_t *op = inc ? engine_op_new(self, "open incident", a, inc, now_wall, false) : NULL;
+    int rc = details && op ? engine_op_open(op, summary, details) : -ENOMEM;
+    snprintf(d, sizeof d, "{\"down_votes\":%d,\"live_agents\":%d,\"quorum\":%d}",
+             ev->down_votes, ev->live, ev->quorum);
     if (rc == 0)
-        rc = store_incidents_open(self->store, a->conf->id, started, summary, details, &id, err,
-                                  sizeof err);
-    if (rc == 0) {
-        char d[128];
-        snprintf(d, sizeof d, "{\"down_votes\":%d,\"live_agents\":%d,\"quorum\":%d}",
-                 ev->down_votes, ev->live, ev->quorum);
-        rc = store_incidents_event(self->store, id, "opened", d, err, sizeof err);
-    }
+        rc = engine_op_event(op, "opened", d);
     if (rc == 0 && a->flap.flapping) {
         /* rule 15: the FLAPPING notification stands for the storm */
-        rc = store_incidents_event(self->store, id, "notification_suppressed",
-                                   "{\"reason\":\"flapping\"}", err, sizeof err);
+        rc = engine_op_event(op, "notification_suppressed", "{\"reason\":\"flapping\"}");
     } else if (rc == 0 && throttled) {
-        char d[128];
         snprintf(d, sizeof d, "{\"throttle_seconds\":%d,\"since_last_ms\":%lld}", throttle,
                  (long long) (now_wall - a->last_notify_ms));
-        rc = store_incidents_event(self->store, id, "notification_throttled", d, err, sizeof err);
-    } else if (rc == 0) {
-        int64_t saved = a->incident_started_ms;
-        a->incident_started_ms = started;
-        payload = engine_payload(a, "DOWN", id, ev, reason, agents, now_wall);
-        a->incident_started_ms = saved;
-        rc = payload ? engine_enqueue(self, a, true, "DOWN", id, payload, &queued, err, sizeof err)
-                     : -ENOMEM;
+        rc = engine_op_event(op, "notification_throttled", d);
+    } else if (rc == 0 && page) {
+        rc = engine_op_outbox(op, true, "DOWN",
+                              engine_payload(a, "DOWN", started, ev, reason, agents, now_wall));
     }
-    if (rc == 0)
-        rc = store_incidents_set_asset_state(self->store, a->conf->id, "DOWN", now_wall, err,
-                                             sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
     free(details);
-    free(payload);
     json_decref(agents);
     if (rc != 0) {
-        engine_db_failed(self, a, "open incident", err);
-        if (rc == -EEXIST)
-            self->rebuilt = false; /* someone else opened it: adopt it via a rebuild */
+        /* nothing decided: the same transition is tried again on the next evaluation */
+        engine_op_destroy(&op);
+        sd_error(COMP, "incident not opened asset=%s: out of memory (retrying)", a->conf->id);
+        engine_incident_unref(&inc);
         return rc;
     }
-    engine_db_ok(self);
-    a->incident_id = id;
-    a->incident_started_ms = started;
-    a->db_shown = "DOWN";
-    a->notified = queued > 0;
-    if (queued > 0) {
+    a->inc = inc;
+    inc->notified = page;
+    if (page)
         a->last_notify_ms = now_wall;
-        engine_count_queued(self, true);
-        engine_kick(self);
-    }
-    sd_warn(COMP, "incident opened asset=%s incident=%lld down=%d/%d throttled=%s queued=%zu "
-                  "summary=\"%s\"",
-            a->conf->id, (long long) id, ev->down_votes, ev->live, throttled ? "yes" : "no",
-            queued, summary);
+    sd_warn(COMP, "incident opened asset=%s down=%d/%d throttled=%s paged=%s summary=\"%s\"",
+            a->conf->id, ev->down_votes, ev->live, throttled ? "yes" : "no", page ? "yes" : "no",
+            summary);
     engine_metrics_open(self);
+    engine_journal_push(self, op);
     return 0;
 }
 
 int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                   int64_t now_wall)
+                 int64_t now_wall)
 {
-    char err[512] = "", d[128];
+    e_incident_t *inc = a->inc;
+    char d[128];
     const char *first_err;
     json_t *agents = engine_agents_json(a, now_mono, &first_err);
-    char *payload = NULL;
-    size_t queued = 0;
     snprintf(d, sizeof d, "{\"state\":\"%s\",\"duration_seconds\":%lld}",
-             quorum_state_name(a->state), (long long) ((now_wall - a->incident_started_ms) / 1000));
-    int rc = store_begin(self->store, err, sizeof err);
+             quorum_state_name(a->state), (long long) ((now_wall - inc->started_ms) / 1000));
+    e_op_t *op = engine_op_new(self, "close incident", a, inc, now_wall, false);
+    int rc = op ? engine_op_close(op) : -ENOMEM;
     if (rc == 0)
-        rc = store_incidents_close(self->store, a->incident_id, now_wall, err, sizeof err);
-    if (rc == 0)
-        rc = store_incidents_event(self->store, a->incident_id, "resolved", d, err, sizeof err);
+        rc = engine_op_event(op, "resolved", d);
     /* rule 17: an incident never resolves while its asset flaps, so a DOWN that went out
      * always gets its RECOVERY */
-    if (rc == 0 && a->notified) {
-        payload = engine_payload(a, "RECOVERY", a->incident_id, ev, "recovered", agents, now_wall);
-        rc = payload ? engine_enqueue(self, a, false, "RECOVERY", a->incident_id, payload, &queued,
-                                 err, sizeof err)
-                     : -ENOMEM;
-    }
-    if (rc == 0)
-        rc = store_incidents_set_asset_state(self->store, a->conf->id,
-                                             quorum_state_name(a->state), now_wall, err,
-                                             sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(payload);
+    if (rc == 0 && inc->notified && agents)
+        rc = engine_op_outbox(op, false, "RECOVERY",
+                              engine_payload(a, "RECOVERY", inc->started_ms, ev, "recovered",
+                                             agents, now_wall));
     json_decref(agents);
-    if (rc != 0) {
-        engine_db_failed(self, a, "close incident", err);
-        return rc;
+    if (rc != 0 || !agents) {
+        engine_op_destroy(&op);
+        sd_error(COMP, "incident not closed asset=%s: out of memory (retrying)", a->conf->id);
+        return rc ? rc : -ENOMEM;
     }
-    engine_db_ok(self);
-    sd_info(COMP, "incident resolved asset=%s incident=%lld state=%s queued=%zu", a->conf->id,
-            (long long) a->incident_id, quorum_state_name(a->state), queued);
-    a->incident_id = 0;
-    a->notified = false;
-    a->db_shown = quorum_state_name(a->state);
-    if (queued > 0) {
-        engine_count_queued(self, false);
-        engine_kick(self);
-    }
+    sd_info(COMP, "incident resolved asset=%s state=%s recovery=%s", a->conf->id,
+            quorum_state_name(a->state), inc->notified ? "yes" : "no");
+    engine_incident_unref(&a->inc);
     engine_metrics_open(self);
+    engine_journal_push(self, op);
     return 0;
 }
 
 int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                    int64_t now_wall)
+                  int64_t now_wall)
 {
-    char err[512] = "", reason[300];
+    char reason[300];
     const char *first_err;
     json_t *agents = engine_agents_json(a, now_mono, &first_err);
-    snprintf(reason, sizeof reason, "%s", first_err ? first_err : "still down");
-    char *payload = engine_payload(a, "REMINDER", a->incident_id, ev, reason, agents, now_wall);
-    size_t queued = 0;
-    int rc = payload ? store_begin(self->store, err, sizeof err) : -ENOMEM;
+    s_reason(first_err, "still down", reason, sizeof reason);
+    e_op_t *op = engine_op_new(self, "reminder", a, a->inc, now_wall, false);
+    int rc = op && agents ? engine_op_event(op, "reminder", NULL) : -ENOMEM;
     if (rc == 0)
-        rc = store_incidents_event(self->store, a->incident_id, "reminder", NULL, err, sizeof err);
-    if (rc == 0)
-        rc = engine_enqueue(self, a, true, "REMINDER", a->incident_id, payload, &queued, err,
-                       sizeof err);
-    if (rc == 0)
-        rc = store_commit(self->store, err, sizeof err);
-    free(payload);
+        rc = engine_op_outbox(op, true, "REMINDER",
+                              engine_payload(a, "REMINDER", a->inc->started_ms, ev, reason,
+                                             agents, now_wall));
     json_decref(agents);
     if (rc != 0) {
-        engine_db_failed(self, a, "queue reminder", err);
+        engine_op_destroy(&op);
         return rc;
     }
-    engine_db_ok(self);
     a->last_notify_ms = now_wall;
-    a->notified = true;
-    engine_count_queued(self, true);
-    engine_kick(self);
-    sd_info(COMP, "reminder queued asset=%s incident=%lld", a->conf->id,
-            (long long) a->incident_id);
+    a->inc->notified = true;
+    sd_info(COMP, "reminder queued asset=%s", a->conf->id);
+    engine_journal_push(self, op);
     return 0;
 }

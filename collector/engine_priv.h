@@ -21,22 +21,35 @@
 #define ENGINE_COMP "engine"
 #define ENGINE_AGENT_FIELD_MAX 128
 
+/* An incident as the engine decided it. It exists in memory from the moment the engine
+ * decides to open it; its row is written when the journal (engine_journal.c) applies the
+ * decision, which may be later when the database is away. Reference counted: the asset
+ * holds one while the incident is open, every journal entry about it holds one. */
+typedef struct {
+    int refs;
+    int64_t db_id;              /* incidents.id once the opening is written, 0 before */
+    int64_t started_ms;         /* first failing probe of the quorum (collector clock) */
+    bool notified;              /* a DOWN/REMINDER of it was decided (its RECOVERY goes out) */
+    bool lost;                  /* the database refused its opening for good: nothing more
+                                   is written about it */
+} e_incident_t;
+
+typedef struct e_op e_op_t;
+
 typedef struct {
     const sd_asset_t *conf;
     quorum_t *q;
     quorum_state_t state;       /* latest verdict */
     const char *db_shown;       /* the state name assets.state holds (static), NULL unknown */
     int64_t state_since_ms;
-    int64_t incident_id;        /* open incident, 0 none */
-    int64_t incident_started_ms;
-    bool notified;              /* a DOWN/REMINDER of the open incident was queued */
-    int64_t last_notify_ms;     /* wall ms of the asset's newest DOWN/REMINDER row, 0 never */
+    e_incident_t *inc;          /* the open incident (decided), NULL none */
+    int64_t last_notify_ms;     /* wall ms of the asset's newest DOWN/REMINDER, 0 never */
     int down_votes_shown;       /* value of statusd_asset_down_votes, -1 none yet */
     int live;                   /* live agents at the last verdict */
     bool maint;                 /* a maintenance window covers the asset now */
     /* flapping (rule 15): the current check round and the detector */
     flapping_t flap;
-    bool flap_db;               /* assets.flapping as committed */
+    bool flap_db;               /* assets.flapping as decided (FLAPPING/STABLE journaled) */
     int round_results;
     sd_ms_t round_start;
     bool round_changed;
@@ -64,6 +77,7 @@ typedef struct {
                                    down at this monotonic time; 0 not awaited */
     bool unheard;               /* its pending DOWN is that: last heard comes from the store */
     bool isolated;              /* rule 13: its votes do not count */
+    bool isolated_db;           /* agents.isolated as committed (retried until equal) */
     int considered, contradicted; /* this tick's isolation tally */
 } e_agent_t;
 
@@ -83,6 +97,14 @@ typedef struct {
     sd_ms_t next_maint_sync;    /* 0: sync at the next tick */
     bool rebuilt;
     bool db_failing;
+    /* the journal of decisions not yet written (engine_journal.c), oldest first */
+    e_op_t *journal_head, *journal_tail;
+    size_t journal_len, journal_best_effort;
+    char boot_id[24];           /* this run's prefix of decision keys */
+    uint64_t op_seq;
+    sd_ms_t next_beat_write;    /* the next heartbeat row (health) */
+    sd_ms_t next_decisions_prune;
+    uint64_t last_pipeline_seq; /* the last ingest pipeline message evaluated */
     bool maint_failing;
     bool logged_unknown, logged_malformed, logged_agent_limit, logged_agents_full;
     bool logged_gateway_drop;
@@ -103,16 +125,16 @@ void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_w
 /* The state name shown for the asset: MAINTENANCE while a window covers it. */
 const char *engine_shown(const e_asset_t *a);
 
-/* engine_incidents.c */
+/* engine_incidents.c: decisions about incidents; each is journaled (engine_journal.c)
+ * and the journal flushed at once, so a decision is never lost while the database is
+ * away: it is written when the database is back, exactly once. */
 json_t *engine_agents_json(const e_asset_t *a, sd_ms_t now_mono, const char **first_err);
-char *engine_payload(const e_asset_t *a, const char *event, int64_t incident_id,
-                     const quorum_eval_t *ev, const char *reason, json_t *agents,
-                     int64_t now_wall);
-int engine_enqueue(self_t *self, const e_asset_t *a, bool down, const char *event,
-                   int64_t incident_id, const char *payload, size_t *queued, char *err,
-                   size_t errlen);
-void engine_count_queued(self_t *self, bool down);
-void engine_db_failed(self_t *self, const e_asset_t *a, const char *what, const char *err);
+/* The outbox payload (see channel.h) as a new JSON object, without incident_id (the
+ * journal sets it when it writes the rows); NULL on allocation failure. */
+json_t *engine_payload(const e_asset_t *a, const char *event, int64_t started_ms,
+                       const quorum_eval_t *ev, const char *reason, json_t *agents,
+                       int64_t now_wall);
+void engine_db_failed(self_t *self, const char *what, const char *subject, const char *err);
 void engine_db_ok(self_t *self);
 int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                 int64_t now_wall);
@@ -120,6 +142,36 @@ int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t no
                  int64_t now_wall);
 int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                   int64_t now_wall);
+
+/* engine_journal.c: decisions waiting to be written, applied in the order they were made,
+ * each in one transaction with a key that makes a retried commit harmless. */
+e_incident_t *engine_incident_new(int64_t started_ms);
+e_incident_t *engine_incident_ref(e_incident_t *inc);
+void engine_incident_unref(e_incident_t **inc);
+/* A new journal entry (what: static, for logs) about asset a and inc (NULL: none; a
+ * reference is taken) decided at at_wall. best_effort: a vote/hold event, dropped rather
+ * than retried when the database refuses it. NULL on allocation failure. */
+e_op_t *engine_op_new(self_t *self, const char *what, e_asset_t *a, e_incident_t *inc,
+                      int64_t at_wall, bool best_effort);
+/* Frees an entry that was not pushed; accepts NULL. */
+void engine_op_destroy(e_op_t **op);
+/* Steps of an entry, applied in order in its transaction. Strings are copied; payload is
+ * taken (its incident_id is set when written). 0 or -ENOMEM / -E2BIG (too many steps). */
+int engine_op_open(e_op_t *op, const char *summary, const char *details_json);
+int engine_op_close(e_op_t *op);
+int engine_op_event(e_op_t *op, const char *kind, const char *detail_json);
+int engine_op_outbox(e_op_t *op, bool down_channels, const char *event, json_t *payload);
+int engine_op_flapping(e_op_t *op, bool flapping);
+/* Appends op to the journal (ownership passes; NULL is ignored) and flushes it. */
+void engine_journal_push(self_t *self, e_op_t *op);
+/* Writes what it can, oldest first; stops at the first entry the database cannot take
+ * now (retried at the next flush: every decision and every tick). */
+void engine_journal_flush(self_t *self);
+void engine_journal_clear(self_t *self);
+/* Best-effort incident event (rule 12 votes, rule 17 holds): journaled behind the
+ * incident's opening. detail is taken (NULL: {}). */
+void engine_incident_event(self_t *self, e_asset_t *a, const char *kind, json_t *detail,
+                           int64_t at_wall);
 
 /* engine_agents.c */
 void engine_agent_free(void **item);

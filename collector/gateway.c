@@ -592,6 +592,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->pipe = pipe;
+    health_register(ctx->health, "gateway", HEALTH_LOOP);
     self->plan_version = (uint64_t) sd_wall_ms();
     self->agents = zhashx_new();
     self->by_route = zhashx_new();
@@ -633,8 +634,11 @@ static void s_actor(zsock_t *pipe, void *args)
     sd_ms_t sweep_every = period / 2 > 50 ? period / 2 : 50;
     self->next_sweep_ms = sd_mono_ms() + sweep_every;
     while (!self->terminated) {
+        health_beat(ctx->health, "gateway");
         sd_ms_t now = sd_mono_ms();
         int wait = self->next_sweep_ms > now ? (int) (self->next_sweep_ms - now) : 0;
+        if (wait > 1000)
+            wait = 1000; /* the health heartbeat goes round at least once a second */
         void *which = zpoller_wait(self->poller, wait);
         if (which == self->pipe)
             s_on_pipe(self);

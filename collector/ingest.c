@@ -8,11 +8,13 @@
 #include <string.h>
 
 #include "bus.h"
+#include "health.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "statusd.pb-c.h"
 #include "store.h"
 #include "store_agents.h"
+#include "store_health.h"
 #include "store_results.h"
 
 #define COMP "ingest"
@@ -69,6 +71,8 @@ typedef struct {
     size_t n_gauges;         /* gauges_t held in all of them */
     sd_ms_t next_connect_ms;
     sd_ms_t next_upkeep_ms;
+    sd_ms_t next_beat_write;  /* the health heartbeat row */
+    uint64_t pipeline_seq;    /* RESULTS messages handed to the engine (health.h) */
     bool db_down_logged;
     bool unknown_asset_logged;
     bool malformed_logged;
@@ -103,6 +107,7 @@ static void s_store_error(self_t *self, const char *what, const char *err)
 {
     s_count(self, "statusd_store_errors_total", "Failed database operations",
             (const char *[]){"component", COMP, NULL}, 1);
+    health_db_failed(self->ctx->health, COMP, err);
     sd_error(COMP, "%s failed err=%s", what, err);
     if (self->store && store_ensure(self->store) != 0) {
         store_destroy(&self->store);
@@ -142,6 +147,7 @@ static bool s_db(self_t *self)
     char err[512] = "";
     self->store = store_new(self->ctx->db_conninfo, err, sizeof err);
     if (!self->store) {
+        health_db_failed(self->ctx->health, COMP, err);
         self->next_connect_ms = now + RECONNECT_MS;
         if (!self->db_down_logged)
             sd_error(COMP, "database unavailable err=%s", err);
@@ -154,6 +160,20 @@ static bool s_db(self_t *self)
         sd_info(COMP, "database connected");
     self->db_down_logged = false;
     return true;
+}
+
+/* The health heartbeat row (health.h): proves that ingest can write even when no result
+ * arrives. */
+static void s_beat_write(self_t *self)
+{
+    self->next_beat_write = sd_mono_ms() + health_write_interval_ms(self->ctx->health);
+    if (!s_db(self))
+        return;
+    char err[512] = "";
+    if (store_health_beat(self->store, COMP, err, sizeof err) == 0)
+        health_db_ok(self->ctx->health, COMP);
+    else
+        s_store_error(self, "heartbeat", err);
 }
 
 /* ---- sending -------------------------------------------------------------------------- */
@@ -358,6 +378,24 @@ static void s_result_metrics(self_t *self, zhashx_t *t, const char *agent, const
                            "DNS rcode of the latest probe's reply", labels, r->status_code);
 }
 
+/* Hands one RESULTS message to the engine, numbered for the pipeline's health. */
+static void s_to_engine(self_t *self, const char *agent, const char *region,
+                        zframe_t **payload)
+{
+    char seq[24], stamp[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, ++self->pipeline_seq);
+    snprintf(stamp, sizeof stamp, "%" PRId64, (int64_t) sd_mono_ms());
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "RESULTS");
+    zmsg_addstr(m, agent);
+    zmsg_addstr(m, region);
+    zmsg_append(m, payload);
+    zmsg_addstr(m, seq);
+    zmsg_addstr(m, stamp);
+    health_results_forwarded(self->ctx->health, self->pipeline_seq);
+    s_send(self, self->to_engine, &m, "engine");
+}
+
 /* Forwards the newly stored results to the engine, re-encoded as one ResultBatch. */
 static void s_forward(self_t *self, const char *agent, const char *region,
                       const Statusd__ResultBatch *batch, const size_t *idx, size_t n)
@@ -374,12 +412,7 @@ static void s_forward(self_t *self, const char *agent, const char *region,
     zframe_t *payload = zframe_new(NULL, len);
     if (payload) {
         statusd__result_batch__pack(&out, zframe_data(payload));
-        zmsg_t *m = zmsg_new();
-        zmsg_addstr(m, "RESULTS");
-        zmsg_addstr(m, agent);
-        zmsg_addstr(m, region);
-        zmsg_append(m, &payload);
-        s_send(self, self->to_engine, &m, "engine");
+        s_to_engine(self, agent, region, &payload);
     }
     free(rs);
 }
@@ -490,6 +523,7 @@ static int s_store_batch(self_t *self, const char *agent, const char *region,
     } else if (rc != 0) {
         s_store_error(self, "store batch", err);
     } else {
+        health_db_ok(self->ctx->health, COMP);
         s_reply(self, "ACK", agent, through);
         const char *labels[] = {"agent", agent, "region", region, NULL};
         s_count(self, "statusd_results_received_total", "Probe results newly stored", labels,
@@ -522,9 +556,22 @@ static void s_on_batch(self_t *self, zmsg_t *msg)
         s_span(batch, &lo, &hi);
         stream_t *st = s_stream(self, agent);
         /* a held-back batch is dropped unacked: the agent resends it after the lost one */
-        if (!s_held_back(self, st, agent, lo, hi) &&
-            (!s_db(self) || s_store_batch(self, agent, region, batch) != 0))
-            s_hold(st, agent, hi, "batch not stored");
+        bool stored = false;
+        if (!s_held_back(self, st, agent, lo, hi)) {
+            stored = s_db(self) && s_store_batch(self, agent, region, batch) == 0;
+            if (!stored)
+                s_hold(st, agent, hi, "batch not stored");
+        }
+        /* not stored now (database away, or held back): the engine judges it anyway, so
+         * verdicts go on while the database is away; it ignores what it has seen (by seq)
+         * when the agent's resend is stored later */
+        if (!stored && batch->n_results > 0) {
+            s_count(self, "statusd_results_judged_unstored_total",
+                    "Results handed to the alert engine before they could be stored (the "
+                    "agent resends them until they are)",
+                    NULL, (double) batch->n_results);
+            s_to_engine(self, agent, region, &payload);
+        }
     }
     if (batch)
         statusd__result_batch__free_unpacked(batch, NULL);
@@ -587,6 +634,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->pipe = pipe;
+    health_register(ctx->health, COMP, HEALTH_LOOP | HEALTH_WRITES);
     self->assets = zhashx_new();
     self->streams = zhashx_new();
     if (self->streams)
@@ -624,14 +672,20 @@ static void s_actor(zsock_t *pipe, void *args)
     }
     zstr_send(pipe, "OK");
     while (!self->terminated) {
+        health_beat(self->ctx->health, COMP);
         if (sd_mono_ms() >= self->next_upkeep_ms && s_db(self))
             s_upkeep(self);
+        if (sd_mono_ms() >= self->next_beat_write)
+            s_beat_write(self);
         sd_ms_t now = sd_mono_ms();
-        /* without a connection, wake up to retry it (and the pending upkeep) */
+        /* without a connection, wake up to retry it (and the pending upkeep); at least
+         * once a second for the health heartbeat */
         sd_ms_t wait = self->store ? self->next_upkeep_ms - now : RECONNECT_MS;
+        if (wait > self->next_beat_write - now)
+            wait = self->next_beat_write - now;
         if (wait < 0)
             wait = 0;
-        void *which = zpoller_wait(self->poller, (int) (wait > 60000 ? 60000 : wait));
+        void *which = zpoller_wait(self->poller, (int) (wait > 1000 ? 1000 : wait));
         if (which == self->pipe)
             s_on_pipe(self);
         else if (which == self->pull)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,8 +20,10 @@
 #include "api.h"
 #include "auth.h"
 #include "collector.h"
+#include "deadman.h"
 #include "engine.h"
 #include "gateway.h"
+#include "health.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "notifier.h"
@@ -32,10 +35,13 @@
 
 #define COMP "collector"
 #define DB_WAIT_MS 60000
+/* while unhealthy, the health report is logged again this often */
+#define HEALTH_LOG_MS 60000
 
 typedef struct {
     const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
     const char *api_port, *heartbeat_ms, *retention_days, *api_token_file, *max_series;
+    const char *health_stuck, *health_db, *deadman_url, *deadman_interval, *deadman_method;
 } args_t;
 
 static const struct option s_options[] = {
@@ -51,6 +57,11 @@ static const struct option s_options[] = {
     {"log-level", required_argument, NULL, 'l'},
     {"api-token-file", required_argument, NULL, 'T'},
     {"metrics-max-series", required_argument, NULL, 'S'},
+    {"health-stuck-seconds", required_argument, NULL, 's'},
+    {"health-db-seconds", required_argument, NULL, 'D'},
+    {"deadman-url", required_argument, NULL, 'u'},
+    {"deadman-interval", required_argument, NULL, 'i'},
+    {"deadman-method", required_argument, NULL, 'x'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -76,6 +87,15 @@ static void s_usage(FILE *out)
             "  --retention-days N     days of raw results kept [30]        env STATUSD_RETENTION_DAYS\n"
             "  --metrics-max-series N /metrics series kept at most [100000]; past it new\n"
             "                         series are refused and counted  env STATUSD_METRICS_MAX_SERIES\n"
+            "  --health-stuck-seconds N  a part whose loop has not run for N s, or results\n"
+            "                         stored and not judged for N s, make /api/health 503\n"
+            "                         [30]                      env STATUSD_HEALTH_STUCK_SECONDS\n"
+            "  --health-db-seconds N  a part without a successful database write for N s\n"
+            "                         makes /api/health 503 [30]  env STATUSD_HEALTH_DB_SECONDS\n"
+            "  --deadman-url URL      dead man's switch: request URL every interval while\n"
+            "                         the collector is healthy     env STATUSD_DEADMAN_URL\n"
+            "  --deadman-interval S   seconds between requests [60]  env STATUSD_DEADMAN_INTERVAL\n"
+            "  --deadman-method M     GET or POST [GET]             env STATUSD_DEADMAN_METHOD\n"
             "  --log-level LEVEL      debug, info, warn, error [info]      env STATUSD_LOG_LEVEL\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
@@ -144,6 +164,11 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->log_level = s_env("STATUSD_LOG_LEVEL");
     a->api_token_file = s_env("STATUSD_API_TOKEN_FILE");
     a->max_series = s_env("STATUSD_METRICS_MAX_SERIES");
+    a->health_stuck = s_env("STATUSD_HEALTH_STUCK_SECONDS");
+    a->health_db = s_env("STATUSD_HEALTH_DB_SECONDS");
+    a->deadman_url = s_env("STATUSD_DEADMAN_URL");
+    a->deadman_interval = s_env("STATUSD_DEADMAN_INTERVAL");
+    a->deadman_method = s_env("STATUSD_DEADMAN_METHOD");
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
@@ -160,6 +185,11 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'l': a->log_level = optarg; break;
         case 'T': a->api_token_file = optarg; break;
         case 'S': a->max_series = optarg; break;
+        case 's': a->health_stuck = optarg; break;
+        case 'D': a->health_db = optarg; break;
+        case 'u': a->deadman_url = optarg; break;
+        case 'i': a->deadman_interval = optarg; break;
+        case 'x': a->deadman_method = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -184,6 +214,69 @@ static void s_parse(int argc, char **argv, args_t *a)
         fprintf(stderr, "statusd-collector: %s is required (see --help)\n", missing);
         exit(2);
     }
+}
+
+typedef struct {
+    int stuck_s, db_s;
+    deadman_conf_t deadman;   /* url NULL: off */
+} watch_t;
+
+/* The health and dead man's switch options; exits 2 on a bad value. */
+static void s_watch_options(const args_t *a, watch_t *w)
+{
+    w->stuck_s = HEALTH_STUCK_MS_DEFAULT / 1000;
+    w->db_s = HEALTH_DB_MS_DEFAULT / 1000;
+    int interval = 60;
+    if (a->health_stuck && !s_int(a->health_stuck, 2, 3600, &w->stuck_s)) {
+        fprintf(stderr, "statusd-collector: --health-stuck-seconds: expected 2..3600, got %s\n",
+                a->health_stuck);
+        exit(2);
+    }
+    if (a->health_db && !s_int(a->health_db, 2, 3600, &w->db_s)) {
+        fprintf(stderr, "statusd-collector: --health-db-seconds: expected 2..3600, got %s\n",
+                a->health_db);
+        exit(2);
+    }
+    if (a->deadman_interval && !s_int(a->deadman_interval, 1, 86400, &interval)) {
+        fprintf(stderr, "statusd-collector: --deadman-interval: expected 1..86400, got %s\n",
+                a->deadman_interval);
+        exit(2);
+    }
+    bool post = false;
+    if (a->deadman_method && strcasecmp(a->deadman_method, "POST") == 0)
+        post = true;
+    else if (a->deadman_method && strcasecmp(a->deadman_method, "GET") != 0) {
+        fprintf(stderr, "statusd-collector: --deadman-method: expected GET or POST, got %s\n",
+                a->deadman_method);
+        exit(2);
+    }
+    if (a->deadman_url && strncmp(a->deadman_url, "http://", 7) != 0 &&
+        strncmp(a->deadman_url, "https://", 8) != 0) {
+        fprintf(stderr, "statusd-collector: --deadman-url: expected an http:// or https:// URL, "
+                        "got %s\n", a->deadman_url);
+        exit(2);
+    }
+    w->deadman = (deadman_conf_t){.url = a->deadman_url, .interval_ms = interval * 1000,
+                                  .post = post};
+}
+
+/* Logs the health report when it changes between healthy and not, and again every
+ * HEALTH_LOG_MS while unhealthy: a failing part is never silent for long. */
+static void s_health_log(health_t *h, bool *was_ok, sd_ms_t *next_log)
+{
+    json_t *report = NULL;
+    sd_ms_t now = sd_mono_ms();
+    bool ok = health_check(h, now, &report);
+    if (ok && !*was_ok) {
+        sd_info(COMP, "collector healthy again");
+    } else if (!ok && (*was_ok || now >= *next_log)) {
+        char *text = report ? json_dumps(report, JSON_COMPACT) : NULL;
+        sd_error(COMP, "collector unhealthy report=%s", text ? text : "?");
+        free(text);
+        *next_log = now + HEALTH_LOG_MS;
+    }
+    json_decref(report);
+    *was_ok = ok;
 }
 
 static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
@@ -281,6 +374,8 @@ int main(int argc, char **argv)
     s_parse(argc, argv, &args);
     collector_ctx_t ctx = {0};
     s_ctx_numbers(&args, &ctx);
+    watch_t watch;
+    s_watch_options(&args, &watch);
     char migrations[PATH_MAX + 64];
     ctx.db_conninfo = args.db;
     ctx.bind = args.bind ? args.bind : "tcp://*:5555";
@@ -324,15 +419,16 @@ int main(int argc, char **argv)
     ctx.metrics = metrics_new();
     if (ctx.metrics)
         metrics_set_max_series(ctx.metrics, (size_t) ctx.metrics_max_series);
+    ctx.health = health_new(watch.stuck_s * 1000, watch.db_s * 1000);
 
     int rc = 1;
-    zactor_t *notifier = NULL, *engine = NULL, *ingest = NULL, *gateway = NULL;
+    zactor_t *notifier = NULL, *engine = NULL, *ingest = NULL, *gateway = NULL, *deadman = NULL;
     api_t *api = NULL;
     bool stopped = false;
     store_t *store = s_prepare_db(&ctx, &sigs, &stopped);
     if (stopped)
         rc = 0;
-    if (!store || !ctx.metrics)
+    if (!store || !ctx.metrics || !ctx.health)
         goto out;
     store_destroy(&store);
     if (!(notifier = notifier_new(&ctx)) || !(engine = engine_new(&ctx)) ||
@@ -346,12 +442,22 @@ int main(int argc, char **argv)
         sd_error(COMP, "api failed to start err=%s", err);
         goto out;
     }
+    if (watch.deadman.url && !(deadman = deadman_new(&ctx, &watch.deadman))) {
+        sd_error(COMP, "dead man's switch failed to start");
+        goto out;
+    }
     char *bound = gateway_endpoint(gateway);
     sd_info(COMP, "collector ready bind=%s api_port=%d assets=%zu migrations=%s",
             bound ? bound : ctx.bind, api_port(api), manifest->n_assets, ctx.migrations_dir);
     zstr_free(&bound);
+    bool healthy = true;
+    sd_ms_t next_health_log = 0;
     for (;;) {
-        int sig = sigwaitinfo(&sigs, NULL);
+        int sig = s_wait_signal(&sigs, 1000);
+        if (sig == 0) {
+            s_health_log(ctx.health, &healthy, &next_health_log);
+            continue;
+        }
         if (sig == SIGHUP) {
             sd_warn(COMP, "SIGHUP: configuration reload is not supported yet; restart to apply");
             continue;
@@ -363,6 +469,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
+    zactor_destroy(&deadman);
     api_destroy(&api);
     zactor_destroy(&gateway);
     zactor_destroy(&ingest);
@@ -370,6 +477,7 @@ out:
     zactor_destroy(&notifier);
     store_destroy(&store);
     metrics_destroy(&ctx.metrics);
+    health_destroy(&ctx.health);
     sd_notifiers_destroy(&notifiers);
     sd_manifest_destroy(&manifest);
     auth_destroy(&tokens);

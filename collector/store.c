@@ -11,14 +11,28 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "sd_clock.h"
+
 #define MIGRATION_MAX_FILES 1000
 #define MIGRATION_MAX_BYTES (4 * 1024 * 1024)
 /* pg_advisory_lock key for migrations: "SDMIGRAT" as a 64-bit integer. */
 #define MIGRATION_LOCK_KEY "6000214402437550420"
 
+/* reconnection attempts: the first at once, then backing off to this cap */
+#define RECONNECT_MIN_MS 250
+#define RECONNECT_MAX_MS 5000
+
 struct store_t {
     PGconn *conn;
+    char *session_sql;       /* run on every new session (store_set_session_sql) */
+    bool in_tx;              /* between store_begin and store_commit/store_rollback */
+    sd_ms_t next_attempt;    /* no reconnection attempt before this (monotonic) */
+    int backoff_ms;          /* the wait after the next failed attempt */
+    uint64_t sessions;       /* successful connections, the first included */
+    char sqlstate[6];        /* of the last failed statement through store_exec */
 };
+
+static int s_reconnect(store_t *s);
 
 /* libpq prints NOTICEs (e.g. "relation already exists, skipping") to stderr by default;
  * library code does not log. */
@@ -59,14 +73,20 @@ void store_set_error(store_t *s, const char *what, char *err, size_t errlen)
 PGresult *store_exec(store_t *s, const char *what, const char *sql, int n,
                      const char *const *params, char *err, size_t errlen)
 {
-    PGconn *c = s ? s->conn : NULL;
+    PGconn *c = store_conn(s);
     if (!c) {
         s_set_err(err, errlen, what, NULL);
         return NULL;
     }
+    /* outside a transaction a dropped connection is replaced before use; inside one the
+     * statement fails and the caller's COMMIT with it */
+    if (!s->in_tx && PQstatus(c) != CONNECTION_OK)
+        s_reconnect(s);
     PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(s->sqlstate, sizeof s->sqlstate, "%s", code ? code : "");
         s_set_err(err, errlen, what, c);
         PQclear(r);
         return NULL;
@@ -84,6 +104,24 @@ int store_command(store_t *s, const char *what, const char *sql, int n,
     return 0;
 }
 
+/* A new session: quiet notices, then the session SQL. 0 or -EIO (the session is closed
+ * again so the next attempt starts over). */
+static int s_session_start(store_t *s)
+{
+    PQsetNoticeProcessor(s->conn, s_notice_quiet, NULL);
+    if (s->session_sql) {
+        PGresult *r = PQexec(s->conn, s->session_sql);
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        if (!ok)
+            return -EIO;
+    }
+    s->sessions++;
+    s->backoff_ms = RECONNECT_MIN_MS;
+    s->next_attempt = 0;
+    return 0;
+}
+
 store_t *store_new(const char *conninfo, char *err, size_t errlen)
 {
     store_t *self = calloc(1, sizeof *self);
@@ -91,17 +129,21 @@ store_t *store_new(const char *conninfo, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    self->backoff_ms = RECONNECT_MIN_MS;
     /* defaults placed before the expanded conninfo, so the operator's values win: a
-     * blackholed host must not block an actor forever */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"10", "statusd-collector", conninfo ? conninfo : "", NULL};
+     * blackholed host must not block an actor forever (connect_timeout), and a peer that
+     * vanished without a FIN is noticed within about 25 s (TCP keepalives) */
+    const char *const keys[] = {"connect_timeout", "application_name", "keepalives",
+                                "keepalives_idle", "keepalives_interval", "keepalives_count",
+                                "dbname", NULL};
+    const char *const vals[] = {"10", "statusd-collector", "1", "10", "5", "3",
+                                conninfo ? conninfo : "", NULL};
     self->conn = PQconnectdbParams(keys, vals, 1);
-    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK || s_session_start(self) != 0) {
         s_set_err(err, errlen, "connect", self->conn);
         store_destroy(&self);
         return NULL;
     }
-    PQsetNoticeProcessor(self->conn, s_notice_quiet, NULL);
     return self;
 }
 
@@ -111,8 +153,40 @@ void store_destroy(store_t **s)
         return;
     if ((*s)->conn)
         PQfinish((*s)->conn);
+    free((*s)->session_sql);
     free(*s);
     *s = NULL;
+}
+
+int store_set_session_sql(store_t *s, const char *sql)
+{
+    if (!s)
+        return -EINVAL;
+    char *copy = sql ? strdup(sql) : NULL;
+    if (sql && !copy)
+        return -ENOMEM;
+    free(s->session_sql);
+    s->session_sql = copy;
+    if (!sql || !s->conn || PQstatus(s->conn) != CONNECTION_OK || s->in_tx)
+        return 0;
+    PGresult *r = PQexec(s->conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    PQclear(r);
+    return ok ? 0 : -EIO;
+}
+
+/* One reconnection attempt when the backoff allows it; 0 when the connection is usable. */
+static int s_reconnect(store_t *s)
+{
+    sd_ms_t now = sd_mono_ms();
+    if (now < s->next_attempt)
+        return -EAGAIN;
+    PQreset(s->conn);
+    if (PQstatus(s->conn) == CONNECTION_OK && s_session_start(s) == 0)
+        return 0;
+    s->next_attempt = sd_mono_ms() + s->backoff_ms;
+    s->backoff_ms = s->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : s->backoff_ms * 2;
+    return -EIO;
 }
 
 int store_ensure(store_t *s)
@@ -120,11 +194,8 @@ int store_ensure(store_t *s)
     if (!s || !s->conn)
         return -EIO;
     if (PQstatus(s->conn) != CONNECTION_OK) {
-        PQreset(s->conn);
-        if (PQstatus(s->conn) != CONNECTION_OK)
-            return -EIO;
-        PQsetNoticeProcessor(s->conn, s_notice_quiet, NULL);
-        return 0;
+        s->in_tx = false; /* a transaction does not survive its connection */
+        return s_reconnect(s) == 0 ? 0 : -EIO;
     }
     PGTransactionStatusType ts = PQtransactionStatus(s->conn);
     if (ts == PQTRANS_INERROR || ts == PQTRANS_INTRANS)
@@ -135,6 +206,31 @@ int store_ensure(store_t *s)
 PGconn *store_conn(store_t *s)
 {
     return s ? s->conn : NULL;
+}
+
+bool store_connected(const store_t *s)
+{
+    return s && s->conn && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+uint64_t store_sessions(const store_t *s)
+{
+    return s ? s->sessions : 0;
+}
+
+bool store_error_is_unique(const store_t *s)
+{
+    return s && strcmp(s->sqlstate, "23505") == 0;
+}
+
+bool store_error_is_data(const store_t *s)
+{
+    if (!store_connected(s) || !s->sqlstate[0])
+        return false;
+    /* 22: data exception (e.g. invalid byte sequence), 23: integrity constraint,
+     * 42: syntax error or undefined object, 44: check option: retrying cannot help */
+    return strncmp(s->sqlstate, "22", 2) == 0 || strncmp(s->sqlstate, "23", 2) == 0 ||
+           strncmp(s->sqlstate, "42", 2) == 0 || strncmp(s->sqlstate, "44", 2) == 0;
 }
 
 /* Runs one parameterless command; 0 or -EIO with the server message. */
@@ -152,11 +248,23 @@ static int s_exec(store_t *s, const char *sql, const char *what, char *err, size
 
 int store_begin(store_t *s, char *err, size_t errlen)
 {
-    return s_exec(s, "BEGIN", "begin", err, errlen);
+    if (!s || !s->conn) {
+        s_set_err(err, errlen, "begin", NULL);
+        return -EIO;
+    }
+    s->sqlstate[0] = 0;
+    if (store_ensure(s) != 0) {
+        s_set_err(err, errlen, "begin", s->conn);
+        return -EIO;
+    }
+    int rc = s_exec(s, "BEGIN", "begin", err, errlen);
+    s->in_tx = rc == 0;
+    return rc;
 }
 
 int store_commit(store_t *s, char *err, size_t errlen)
 {
+    s->in_tx = false;
     PGresult *r = PQexec(s->conn, "COMMIT");
     ExecStatusType st = PQresultStatus(r);
     /* COMMIT of an aborted transaction answers ROLLBACK with COMMAND_OK */
@@ -176,6 +284,9 @@ int store_commit(store_t *s, char *err, size_t errlen)
 void store_rollback(store_t *s)
 {
     if (!s || !s->conn)
+        return;
+    s->in_tx = false;
+    if (PQstatus(s->conn) != CONNECTION_OK)
         return;
     PGresult *r = PQexec(s->conn, "ROLLBACK");
     PQclear(r);

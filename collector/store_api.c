@@ -144,17 +144,10 @@ static int s_json_rows(store_t *s, const char *what, const char *sql, int n,
 
 int store_api_session_setup(store_t *s, int statement_timeout_ms)
 {
-    PGconn *c = store_conn(s);
-    if (!c)
-        return -EIO;
-    char ms[16];
-    snprintf(ms, sizeof ms, "%d", statement_timeout_ms);
-    const char *params[] = {ms};
-    PGresult *r = PQexecParams(c, "SELECT set_config('statement_timeout', $1, false)", 1, NULL,
-                               params, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    PQclear(r);
-    return ok ? 0 : -EIO;
+    /* an integer of ours, not input; kept by the store for every later session too */
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %d", statement_timeout_ms);
+    return store_set_session_sql(s, sql);
 }
 
 int store_api_health(store_t *s)

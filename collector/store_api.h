@@ -14,8 +14,8 @@
 /* Most incidents returned by store_api_incidents(), newest first. */
 #define STORE_API_MAX_INCIDENTS 1000
 
-/* Bounds every later statement of this session (statement_timeout); call after each
- * (re)connect. 0 or -EIO. */
+/* Bounds every later statement of this session and of every later one (statement_timeout,
+ * kept by the store across reconnections). 0 or -EIO. */
 int store_api_session_setup(store_t *s, int statement_timeout_ms);
 
 /* SELECT 1: 0 when the database answers, -EIO otherwise. */

@@ -97,28 +97,48 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
 }
 
 int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms,
-                         const char *summary, const char *details_json, int64_t *id, char *err,
-                         size_t errlen)
+                         int64_t detected_at_ms, const char *summary, const char *details_json,
+                         int64_t *id, char *err, size_t errlen)
 {
-    char started[32];
+    char started[32], detected[32];
     snprintf(started, sizeof started, "%" PRId64, started_at_ms);
-    const char *params[4] = {asset_id, started, summary, details_json ? details_json : "[]"};
-    PGconn *c = store_conn(s);
-    PGresult *r = PQexecParams(
-        c,
-        "INSERT INTO incidents (asset_id, started_at, summary, details)"
-        " VALUES ($1, to_timestamp($2::double precision / 1000), $3, $4::jsonb) RETURNING id",
-        4, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        int rc = state && strcmp(state, "23505") == 0 ? -EEXIST : -EIO;
-        store_set_error(s, "open incident", err, errlen);
+    snprintf(detected, sizeof detected, "%" PRId64, detected_at_ms);
+    const char *params[5] = {asset_id, started, summary, details_json ? details_json : "[]",
+                             detected_at_ms > 0 ? detected : NULL};
+    PGresult *r = store_exec(
+        s, "open incident",
+        "INSERT INTO incidents (asset_id, started_at, summary, details, detected_at)"
+        " VALUES ($1, to_timestamp($2::double precision / 1000), $3, $4::jsonb,"
+        " COALESCE(to_timestamp($5::double precision / 1000), now())) RETURNING id",
+        5, params, err, errlen);
+    if (!r || PQntuples(r) != 1) {
+        /* store_exec kept the SQLSTATE: 23505 is the one open incident per asset */
+        int rc = r ? -EIO : store_error_is_unique(s) ? -EEXIST : -EIO;
         PQclear(r);
         return rc;
     }
     *id = s_i64(r, 0, 0);
     PQclear(r);
     return 0;
+}
+
+int store_incidents_find_open(store_t *s, const char *asset_id, int64_t *id,
+                              int64_t *started_at_ms, char *err, size_t errlen)
+{
+    const char *params[1] = {asset_id};
+    PGresult *r = store_exec(s, "find open incident",
+                             "SELECT id, (extract(epoch FROM started_at) * 1000)::bigint"
+                             " FROM incidents WHERE asset_id = $1 AND ended_at IS NULL",
+                             1, params, err, errlen);
+    if (!r)
+        return -EIO;
+    int rc = PQntuples(r) == 1 ? 0 : -ENOENT;
+    if (rc == 0) {
+        *id = s_i64(r, 0, 0);
+        *started_at_ms = s_i64(r, 0, 1);
+    }
+    PQclear(r);
+    return rc;
 }
 
 int store_incidents_close(store_t *s, int64_t incident_id, int64_t ended_at_ms, char *err,
@@ -128,22 +148,35 @@ int store_incidents_close(store_t *s, int64_t incident_id, int64_t ended_at_ms, 
     snprintf(id, sizeof id, "%" PRId64, incident_id);
     snprintf(ended, sizeof ended, "%" PRId64, ended_at_ms);
     const char *params[2] = {id, ended};
-    return store_command(s, "close incident",
-                 "UPDATE incidents SET ended_at = to_timestamp($2::double precision / 1000)"
-                 " WHERE id = $1::bigint AND ended_at IS NULL",
-                 2, params, err, errlen);
+    PGresult *r = store_exec(s, "close incident",
+                             "UPDATE incidents SET ended_at = to_timestamp($2::double precision"
+                             " / 1000) WHERE id = $1::bigint AND ended_at IS NULL",
+                             2, params, err, errlen);
+    if (!r)
+        return -EIO;
+    int rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : -EALREADY;
+    PQclear(r);
+    return rc;
+}
+
+int store_incidents_event_at(store_t *s, int64_t incident_id, const char *kind,
+                             const char *detail_json, int64_t at_ms, char *err, size_t errlen)
+{
+    char id[32], at[32];
+    snprintf(id, sizeof id, "%" PRId64, incident_id);
+    snprintf(at, sizeof at, "%" PRId64, at_ms);
+    const char *params[4] = {id, kind, detail_json ? detail_json : "{}", at_ms > 0 ? at : NULL};
+    return store_command(s, "incident event",
+                 "INSERT INTO incident_events (incident_id, kind, detail, at)"
+                 " VALUES ($1::bigint, $2, $3::jsonb,"
+                 " COALESCE(to_timestamp($4::double precision / 1000), now()))",
+                 4, params, err, errlen);
 }
 
 int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
                           const char *detail_json, char *err, size_t errlen)
 {
-    char id[32];
-    snprintf(id, sizeof id, "%" PRId64, incident_id);
-    const char *params[3] = {id, kind, detail_json ? detail_json : "{}"};
-    return store_command(s, "incident event",
-                 "INSERT INTO incident_events (incident_id, kind, detail)"
-                 " VALUES ($1::bigint, $2, $3::jsonb)",
-                 3, params, err, errlen);
+    return store_incidents_event_at(s, incident_id, kind, detail_json, 0, err, errlen);
 }
 
 int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char *state,

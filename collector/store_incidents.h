@@ -53,16 +53,23 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
                                    void (*cb)(const store_recent_result_t *r, void *arg),
                                    void *arg, char *err, size_t errlen);
 
-/* Inserts an open incident; *id written on success. 0, -EEXIST when the asset already has
- * an open incident, or -EIO. */
+/* Inserts an open incident (detected_at = detected_at_ms, or now() when 0); *id written on
+ * success. 0, -EEXIST when the asset already has an open incident, or -EIO. */
 int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms,
-                         const char *summary, const char *details_json, int64_t *id,
-                         char *err, size_t errlen);
-/* Sets ended_at of an open incident. 0 or -EIO. */
+                         int64_t detected_at_ms, const char *summary, const char *details_json,
+                         int64_t *id, char *err, size_t errlen);
+/* The asset's open incident: 0 with *id and *started_at_ms, -ENOENT when none, -EIO. */
+int store_incidents_find_open(store_t *s, const char *asset_id, int64_t *id,
+                              int64_t *started_at_ms, char *err, size_t errlen);
+/* Sets ended_at of an open incident. 0, -EALREADY when it was not open (already closed,
+ * or no such incident), or -EIO. */
 int store_incidents_close(store_t *s, int64_t incident_id, int64_t ended_at_ms, char *err,
                           size_t errlen);
 /* Appends an incident_events row (kind: opened, resolved, notification_throttled, reminder,
- * notified ...); detail_json NULL = {}. 0 or -EIO. */
+ * notified ...) at at_ms (0: now()); detail_json NULL = {}. 0 or -EIO. */
+int store_incidents_event_at(store_t *s, int64_t incident_id, const char *kind,
+                             const char *detail_json, int64_t at_ms, char *err, size_t errlen);
+/* store_incidents_event_at(..., now). */
 int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
                           const char *detail_json, char *err, size_t errlen);
 /* assets.state / state_since. 0 or -EIO. */

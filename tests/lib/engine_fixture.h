@@ -176,6 +176,22 @@ static inline void s_result(fx_t *f, const char *asset, const char *agent, const
     assert_int_equal(zmsg_send(&m, f->push), 0);
 }
 
+/* Agents a1 (eu) and a2 (us) fail twice each from t: DOWN with quorum 2/2. */
+static inline void s_outage2(fx_t *f, int64_t t)
+{
+    s_result(f, ASSET, "a1", "eu", false, t, true);
+    s_result(f, ASSET, "a2", "us", false, t + 200, true);
+    s_result(f, ASSET, "a1", "eu", false, t + 1000, true);
+    s_result(f, ASSET, "a2", "us", false, t + 1200, true);
+}
+
+/* a1 and a2 succeed once each from t: UP. */
+static inline void s_recover2(fx_t *f, int64_t t)
+{
+    s_result(f, ASSET, "a1", "eu", true, t, true);
+    s_result(f, ASSET, "a2", "us", true, t + 100, true);
+}
+
 /* Waits until sql returns want (deadline); returns the elapsed ms. */
 static inline sd_ms_t s_wait_count(fx_t *f, const char *sql, long want, int deadline_ms)
 {

@@ -24,21 +24,6 @@
 #define ENGINE_FIXTURE_DB_PREFIX "enghold"
 #include "engine_fixture.h"
 
-/* Two agents fail twice each: DOWN with quorum 2/2. */
-static void s_outage(fx_t *f, int64_t t)
-{
-    s_result(f, ASSET, "a1", "eu", false, t, true);
-    s_result(f, ASSET, "a2", "us", false, t + 200, true);
-    s_result(f, ASSET, "a1", "eu", false, t + 1000, true);
-    s_result(f, ASSET, "a2", "us", false, t + 1200, true);
-}
-
-static void s_recover(fx_t *f, int64_t t)
-{
-    s_result(f, ASSET, "a1", "eu", true, t, true);
-    s_result(f, ASSET, "a2", "us", true, t + 100, true);
-}
-
 static long s_rows(fx_t *f, const char *event)
 {
     char q[160];
@@ -52,16 +37,16 @@ static void test_first_down_at_once_recovery_held(void **state)
     f->manifest.flap_recovery_hold_seconds = 2;
     s_start(f);
     int64_t t0 = sd_wall_ms() - 10000;
-    s_recover(f, t0 - 1000);
+    s_recover2(f, t0 - 1000);
     s_sync(f);
-    s_outage(f, t0);
+    s_outage2(f, t0);
     sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'",
                                 2, 5000);
     print_message("DOWN rows queued %lld ms after the 4th failure (never held)\n",
                   (long long) took);
     assert_true(took < 1000);
     sd_ms_t t_up = sd_mono_ms();
-    s_recover(f, t0 + 3000);
+    s_recover2(f, t0 + 3000);
     s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'UP'", 1, 3000);
     /* UP, but the incident waits */
     assert_int_equal(s_rows(f, "RECOVERY"), 0);
@@ -85,13 +70,13 @@ static void test_relapse_is_the_same_incident(void **state)
     f->manifest.flap_recovery_hold_seconds = 3;
     s_start(f);
     int64_t t0 = sd_wall_ms() - 20000;
-    s_recover(f, t0 - 1000);
-    s_outage(f, t0);
+    s_recover2(f, t0 - 1000);
+    s_outage2(f, t0);
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 2, 5000);
     for (int round = 0; round < 3; round++) {
-        s_recover(f, t0 + 2000 + round * 3000);
+        s_recover2(f, t0 + 2000 + round * 3000);
         s_sync(f);
-        s_outage(f, t0 + 3000 + round * 3000);
+        s_outage2(f, t0 + 3000 + round * 3000);
         s_sync(f);
     }
     s_wait_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'relapsed'", 3, 3000);
@@ -110,7 +95,7 @@ static void test_relapse_is_the_same_incident(void **state)
     while (s_rows(f, "RECOVERY") < 2) {
         if (sd_mono_ms() - t_up > 8000)
             fail_msg("no RECOVERY %d quiet rounds after the last relapse", rounds);
-        s_recover(f, t0 + 15000 + rounds * 200);
+        s_recover2(f, t0 + 15000 + rounds * 200);
         rounds++;
         s_sync(f);
         usleep(100 * 1000);
@@ -140,11 +125,11 @@ static void test_restart_while_held(void **state)
     f->manifest.flap_recovery_hold_seconds = 3;
     s_start(f);
     int64_t t0 = sd_wall_ms() - 20000;
-    s_recover(f, t0 - 1000);
-    s_outage(f, t0);
+    s_recover2(f, t0 - 1000);
+    s_outage2(f, t0);
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 2, 5000);
     long iid = s_count(f, "SELECT max(id) FROM incidents");
-    s_recover(f, t0 + 2000);
+    s_recover2(f, t0 + 2000);
     s_wait_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'recovery_held'", 1, 3000);
     /* restart while the incident waits: the replay finds the asset UP, the wait starts again */
     s_restart(f);
@@ -152,9 +137,9 @@ static void test_restart_while_held(void **state)
     s_wait_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'recovery_held'", 2, 3000);
     assert_int_equal(s_metric(f, "statusd_incidents_open"), 1);
     /* DOWN again after the restart: the same incident, nothing sent */
-    s_outage(f, t0 + 4000);
+    s_outage2(f, t0 + 4000);
     s_wait_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'relapsed'", 1, 3000);
-    s_recover(f, t0 + 6000);
+    s_recover2(f, t0 + 6000);
     s_sync(f);
     /* and a second restart while it waits again */
     s_restart(f);

@@ -67,11 +67,11 @@ static void test_one_open_incident_per_asset(void **state)
 {
     fx_t *f = *state;
     int64_t id = 0, id2 = 0;
-    assert_int_equal(store_incidents_open(f->a, "api", sd_wall_ms() - 5000, "api is DOWN",
+    assert_int_equal(store_incidents_open(f->a, "api", sd_wall_ms() - 5000, 0, "api is DOWN",
                                           "[{\"agent\":\"a1\"}]", &id, f->err, sizeof f->err),
                      0);
     assert_true(id > 0);
-    assert_int_equal(store_incidents_open(f->a, "api", sd_wall_ms(), "again", NULL, &id2, f->err,
+    assert_int_equal(store_incidents_open(f->a, "api", sd_wall_ms(), 0, "again", NULL, &id2, f->err,
                                           sizeof f->err),
                      -EEXIST);
     assert_int_equal(store_outbox_enqueue(f->a, id, "api", "DOWN", "slack", "{}", f->err,
@@ -84,7 +84,7 @@ static void test_one_open_incident_per_asset(void **state)
     n = 0;
     assert_int_equal(store_incidents_load_open(f->a, s_open_cb, &n, f->err, sizeof f->err), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(store_incidents_open(f->a, "api", sd_wall_ms(), "new", NULL, &id2, f->err,
+    assert_int_equal(store_incidents_open(f->a, "api", sd_wall_ms(), 0, "new", NULL, &id2, f->err,
                                           sizeof f->err),
                      0);
     assert_true(id2 > id);
@@ -142,7 +142,7 @@ static void test_recovery_after_down(void **state)
 {
     fx_t *f = *state;
     int64_t id = 0, first = 0;
-    assert_int_equal(store_incidents_open(f->a, "web", sd_wall_ms(), "web is DOWN", NULL, &id,
+    assert_int_equal(store_incidents_open(f->a, "web", sd_wall_ms(), 0, "web is DOWN", NULL, &id,
                                           f->err, sizeof f->err),
                      0);
     store_outbox_enqueue(f->a, id, "web", "DOWN", "slack", "{}", f->err, sizeof f->err);

@@ -54,6 +54,7 @@
 /* outcomes held while the database is away: room for several in-flight rounds */
 #define MAX_HELD (8 * NOTIFIER_MAX_INFLIGHT)
 #define POLL_MS 1000
+#define DUE_MARGIN_MS 50
 #define LEASE_S 60
 #define CONNECT_TIMEOUT_MS 5000
 #define TOTAL_TIMEOUT_MS 15000
@@ -95,6 +96,7 @@ typedef struct {
     pause_t paused[MAX_PAUSED];
     size_t n_paused;
     sd_ms_t next_poll;
+    sd_ms_t next_due; /* the earliest retry known to come due, 0: none (polls meet it) */
     uint64_t rng;
     bool db_failing;
     bool logged_full, logged_paused_full, logged_held_full;
@@ -263,6 +265,11 @@ static void s_finish(self_t *self, delivery_t *d, channel_outcome_t o, const cha
             delay = RETRY_AFTER_MAX_MS;
         if (strcmp(o.reason, "rate_limited") == 0)
             s_pause(self, ch, sd_mono_ms() + delay);
+        /* poll when it is due rather than up to POLL_MS later; the margin covers the
+         * database's clock reading the due time a little after ours */
+        sd_ms_t due = sd_mono_ms() + delay + DUE_MARGIN_MS;
+        if (!self->next_due || due < self->next_due)
+            self->next_due = due;
         sd_warn(COMP, "retry id=%lld channel=%s attempt=%d reason=%s in_ms=%lld err=\"%s\"",
                 (long long) r->id, ch, r->attempts + 1, o.reason, (long long) delay, error);
     } else {
@@ -554,6 +561,10 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
         s_drain_sockets(self);
         if (self->terminated)
             break;
+        if (self->next_due && sd_mono_ms() >= self->next_due) {
+            self->next_due = 0;
+            self->next_poll = sd_mono_ms();
+        }
         if (sd_mono_ms() >= self->next_poll) {
             /* before the poll, so that a poll asking for another one at once is heard */
             self->next_poll = sd_mono_ms() + POLL_MS;
@@ -565,6 +576,8 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
         long ct = -1;
         curl_multi_timeout(self->multi, &ct);
         sd_ms_t wait = self->next_poll - sd_mono_ms();
+        if (self->next_due && self->next_due - sd_mono_ms() < wait)
+            wait = self->next_due - sd_mono_ms();
         if (ct >= 0 && ct < wait)
             wait = ct;
         if (wait < 0)

@@ -40,6 +40,14 @@ typedef struct {
     const char *reason;
 } channel_rule_t;
 
+/* The rows of every channel's table after its own 2xx rows: no redirect is followed (a
+ * webhook that moved is a config error); 408, 425, 429 (rate limited) and 5xx are transient;
+ * any other 4xx is final (revoked or wrong webhook, rejected payload). */
+#define CHANNEL_ERROR_RULES                                                                      \
+    {300, 399, CHANNEL_DEAD, "redirect"}, {408, 408, CHANNEL_RETRY, "request_timeout"},          \
+        {425, 425, CHANNEL_RETRY, "too_early"}, {429, 429, CHANNEL_RETRY, "rate_limited"},       \
+        {400, 499, CHANNEL_DEAD, "client_error"}, {500, 599, CHANNEL_RETRY, "server_error"}
+
 /* The outcome of status by the first rule of rules[0..n) that covers it; a RETRY carries
  * retry_after_s. A status no rule covers (below 200, 600 and above) is RETRY "bad_status". */
 channel_outcome_t channel_classify_status(const channel_rule_t *rules, size_t n, long status,

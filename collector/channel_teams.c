@@ -87,17 +87,12 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
     return out;
 }
 
-/* First match wins. No redirect is followed (a webhook that moved is a config error). */
+/* First match wins. */
 static const channel_rule_t s_rules[] = {
     {200, 200, CHANNEL_SENT, "ok"}, /* connector: only with the body "1" */
     {202, 202, CHANNEL_SENT, "ok"}, /* Workflows: only with an empty body */
     {201, 299, CHANNEL_DEAD, "bad_body"},
-    {300, 399, CHANNEL_DEAD, "redirect"},
-    {408, 408, CHANNEL_RETRY, "request_timeout"},
-    {425, 425, CHANNEL_RETRY, "too_early"},
-    {429, 429, CHANNEL_RETRY, "rate_limited"},
-    {400, 499, CHANNEL_DEAD, "client_error"},
-    {500, 599, CHANNEL_RETRY, "server_error"},
+    CHANNEL_ERROR_RULES,
 };
 
 #define EMBEDDED "HTTP error "

@@ -508,10 +508,11 @@ static self_t *s_self_new(zsock_t *pipe, const start_t *start)
     self->rng = (uint64_t) sd_wall_us() ^ ((uint64_t) sd_mono_us() << 20) ^ (uintptr_t) self;
     if (!self->rng)
         self->rng = 0x9E3779B97F4A7C15ULL;
-    char err[512] = "";
+    char err[ERR_MAX] = "";
     self->store = store_new(ctx->db_conninfo, err, sizeof err);
     if (!self->store) {
-        sd_error(COMP, "cannot connect to the database err=%s", err);
+        sd_utf8_fix(err, sizeof err - 1, SD_UTF8_ONE_LINE);
+        sd_error(COMP, "cannot connect to the database err=\"%s\"", err);
         s_self_destroy(&self);
         return NULL;
     }

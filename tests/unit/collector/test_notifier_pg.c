@@ -284,20 +284,6 @@ static sd_ms_t s_wait_settled(fx_t *f, int expect_rows, int deadline_ms)
     return -1;
 }
 
-static void s_row(fx_t *f, const char *event, char *status, int *attempts, char *last_error)
-{
-    const char *p[1] = {event};
-    PGresult *r = PQexecParams(f->db,
-                               "SELECT status, attempts, COALESCE(last_error, '') FROM"
-                               " notifications WHERE event = $1",
-                               1, NULL, p, NULL, NULL, 0);
-    assert_int_equal(PQntuples(r), 1);
-    strcpy(status, PQgetvalue(r, 0, 0));
-    *attempts = atoi(PQgetvalue(r, 0, 1));
-    snprintf(last_error, 256, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
-}
-
 static void s_start(fx_t *f)
 {
     f->notifier = notifier_new_opts(&f->ctx, &f->opts);
@@ -336,52 +322,90 @@ static bool s_metric_has(fx_t *f, const char *needle)
     return has;
 }
 
+/* The one DOWN row, read back with SQL; fails unless last_error is valid UTF-8. */
+typedef struct {
+    char status[32];
+    int attempts;
+    char last_error[1024];
+} down_row_t;
+
+static down_row_t s_down_row(fx_t *f)
+{
+    down_row_t o;
+    PGresult *r = s_sql(f, "SELECT status, attempts, COALESCE(last_error, '')"
+                           " FROM notifications WHERE event = 'DOWN'");
+    assert_int_equal(PQntuples(r), 1);
+    snprintf(o.status, sizeof o.status, "%s", PQgetvalue(r, 0, 0));
+    o.attempts = atoi(PQgetvalue(r, 0, 1));
+    const char *le = PQgetvalue(r, 0, 2);
+    assert_true(sd_utf8_valid(le, strlen(le)));
+    snprintf(o.last_error, sizeof o.last_error, "%s", le);
+    PQclear(r);
+    return o;
+}
+
+/* The receiver answers script[0..n) first (then 200 "ok"); the notifier starts with f->opts,
+ * one DOWN is queued, and its row is read once it is sent or dead (deadline). */
+static down_row_t s_deliver_down(fx_t *f, const reply_t *script, int n, int deadline_ms)
+{
+    assert_true(n <= MAX_SCRIPT);
+    for (int i = 0; i < n; i++)
+        f->hook->script[i] = script[i];
+    f->hook->n_script = n;
+    s_start(f);
+    s_enqueue(f, "DOWN");
+    s_kick();
+    sd_ms_t took = s_wait_settled(f, 1, deadline_ms);
+    down_row_t o = s_down_row(f);
+    print_message("DOWN settled in %lld ms: status=%s attempts=%d requests=%d last_error=\"%s\"\n",
+                  (long long) took, o.status, o.attempts, s_hook_count(f->hook), o.last_error);
+    return o;
+}
+
+/* statusd_notifications_failed_total{channel="slack-ops",reason} is n */
+static void s_assert_failed(fx_t *f, const char *reason, int n)
+{
+    char needle[160];
+    snprintf(needle, sizeof needle,
+             "statusd_notifications_failed_total{channel=\"slack-ops\",reason=\"%s\"} %d", reason,
+             n);
+    assert_true(s_metric_has(f, needle));
+}
+
+static void s_assert_notified_events(fx_t *f, const char *n)
+{
+    PGresult *r = s_sql(f, "SELECT count(*) FROM incident_events WHERE kind = 'notified'");
+    assert_string_equal(PQgetvalue(r, 0, 0), n);
+    PQclear(r);
+}
+
 /* ---- tests ------------------------------------------------------------------------- */
 
 static void test_delivered_and_marked_sent(void **state)
 {
     fx_t *f = *state;
-    f->notifier = notifier_new(&f->ctx);
-    assert_non_null(f->notifier);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    sd_ms_t took = s_wait_settled(f, 1, 10000);
-    print_message("delivered in %lld ms\n", (long long) took);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "sent");
-    assert_int_equal(attempts, 1);
+    down_row_t o = s_deliver_down(f, NULL, 0, 10000);
+    assert_string_equal(o.status, "sent");
+    assert_int_equal(o.attempts, 1);
     assert_int_equal(s_hook_count(f->hook), 1);
     json_t *j = json_loads(f->hook->bodies[0], 0, NULL);
     assert_non_null(j);
     assert_string_equal(json_string_value(json_object_get(j, "text")),
                         "🔴 DOWN API: status 503");
     json_decref(j);
-    PGresult *r = s_sql(f, "SELECT count(*) FROM incident_events WHERE kind = 'notified'");
-    assert_string_equal(PQgetvalue(r, 0, 0), "1");
-    PQclear(r);
-    char *text = metrics_render(f->metrics);
-    assert_non_null(strstr(text, "statusd_notifications_sent_total{channel=\"slack-ops\"} 1"));
-    free(text);
+    s_assert_notified_events(f, "1");
+    assert_true(s_metric_has(f, "statusd_notifications_sent_total{channel=\"slack-ops\"} 1"));
 }
 
 static void test_500_429_200_delivered_once(void **state)
 {
     fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 500, .body = "rollup_error"};
-    f->hook->script[1] = (reply_t){.status = 429, .body = "rate_limited", .retry_after = "2"};
-    f->hook->n_script = 2;
+    const reply_t script[] = {{.status = 500, .body = "rollup_error"},
+                              {.status = 429, .body = "rate_limited", .retry_after = "2"}};
     f->opts = (notifier_opts_t){.lease_s = 2, .timeout_ms = 1000};
-    s_start(f);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 20000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "sent");
-    assert_int_equal(attempts, 3);
+    down_row_t o = s_deliver_down(f, script, 2, 20000);
+    assert_string_equal(o.status, "sent");
+    assert_int_equal(o.attempts, 3);
     assert_int_equal(s_hook_count(f->hook), 3);
     sd_ms_t gap1 = f->hook->at[1] - f->hook->at[0], gap2 = f->hook->at[2] - f->hook->at[1];
     print_message("500 -> retry %lld ms later (backoff floor 1 s); 429 Retry-After: 2 -> "
@@ -390,53 +414,34 @@ static void test_500_429_200_delivered_once(void **state)
     assert_true(gap2 >= 1900);
     /* delivered exactly once: nothing more through two lease periods */
     s_no_more_posts(f, 3, 4500);
-    assert_true(s_metric_has(f, "statusd_notifications_failed_total{channel=\"slack-ops\","
-                                "reason=\"server_error\"} 1"));
-    assert_true(s_metric_has(f, "statusd_notifications_failed_total{channel=\"slack-ops\","
-                                "reason=\"rate_limited\"} 1"));
+    s_assert_failed(f, "server_error", 1);
+    s_assert_failed(f, "rate_limited", 1);
     assert_true(s_metric_has(f, "statusd_notifications_sent_total{channel=\"slack-ops\"} 1"));
-    PGresult *r = s_sql(f, "SELECT count(*) FROM incident_events WHERE kind = 'notified'");
-    assert_string_equal(PQgetvalue(r, 0, 0), "1");
-    PQclear(r);
+    s_assert_notified_events(f, "1");
 }
 
 static void test_429_honours_retry_after(void **state)
 {
     fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 429, .body = "rate_limited", .retry_after = "3"};
-    f->hook->n_script = 1;
-    f->notifier = notifier_new(&f->ctx);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 15000);
+    const reply_t script[] = {{.status = 429, .body = "rate_limited", .retry_after = "3"}};
+    down_row_t o = s_deliver_down(f, script, 1, 15000);
+    assert_string_equal(o.status, "sent");
     assert_int_equal(s_hook_count(f->hook), 2);
     sd_ms_t gap = f->hook->at[1] - f->hook->at[0];
     print_message("retry after 429 (Retry-After: 3) came %lld ms later\n", (long long) gap);
     assert_true(gap >= 2900);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "sent");
 }
 
 static void test_404_is_dead(void **state)
 {
     fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 404, .body = "channel_not_found"};
-    f->hook->n_script = 1;
-    f->notifier = notifier_new(&f->ctx);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 10000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    print_message("404 -> status=%s last_error=%s\n", st, le);
-    assert_string_equal(st, "dead");
-    assert_non_null(strstr(le, "404"));
-    /* give it a poll interval: a dead row is never retried */
-    usleep(1500 * 1000);
-    assert_int_equal(s_hook_count(f->hook), 1);
+    const reply_t script[] = {{.status = 404, .body = "channel_not_found"}};
+    f->opts = (notifier_opts_t){.lease_s = 2, .timeout_ms = 1000};
+    down_row_t o = s_deliver_down(f, script, 1, 10000);
+    assert_string_equal(o.status, "dead");
+    assert_string_equal(o.last_error, "HTTP 404: channel_not_found");
+    s_no_more_posts(f, 1, 2500); /* a dead row is never retried, not even after its lease */
+    s_assert_failed(f, "client_error", 1);
 }
 
 /* 0xff 0xfe, filler, "\r\n", and an 'é' whose two bytes straddle the 200th byte, then more */
@@ -453,69 +458,40 @@ static size_t s_hostile_body(char *buf, size_t cap)
     return 260;
 }
 
-/* last_error of the only row, read back with SQL; fails unless it is valid UTF-8 */
-static void s_last_error(fx_t *f, char *buf, size_t cap)
-{
-    PGresult *r = s_sql(f, "SELECT COALESCE(last_error, ''), octet_length(last_error)"
-                           " FROM notifications");
-    assert_int_equal(PQntuples(r), 1);
-    const char *le = PQgetvalue(r, 0, 0);
-    print_message("last_error (%s bytes): \"%s\"\n", PQgetvalue(r, 0, 1), le);
-    assert_true(sd_utf8_valid(le, strlen(le)));
-    snprintf(buf, cap, "%s", le);
-    PQclear(r);
-}
-
 static void test_403_not_utf8_dead_once(void **state)
 {
     fx_t *f = *state;
     static char body[300];
-    size_t len = s_hostile_body(body, sizeof body);
-    f->hook->script[0] = (reply_t){.status = 403, .body = body, .body_len = len};
-    f->hook->n_script = 1;
+    const reply_t script[] = {
+        {.status = 403, .body = body, .body_len = s_hostile_body(body, sizeof body)}};
     f->opts = (notifier_opts_t){.lease_s = 2, .timeout_ms = 1000};
-    s_start(f);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 10000);
-    char st[32], le[1024];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "dead");
-    assert_int_equal(attempts, 1);
-    s_last_error(f, le, sizeof le);
-    assert_memory_equal(le, "HTTP 403: \xEF\xBF\xBD\xEF\xBF\xBDxxx", 19);
-    assert_true(strlen(le) <= strlen("HTTP 403: ") + 200);
-    assert_null(strchr(le, '\n'));
-    assert_non_null(strstr(le, "\xE2\x80\xA6")); /* cut, and says so */
+    down_row_t o = s_deliver_down(f, script, 1, 10000);
+    assert_string_equal(o.status, "dead");
+    assert_int_equal(o.attempts, 1);
+    print_message("last_error: %zu bytes, valid UTF-8\n", strlen(o.last_error));
+    assert_memory_equal(o.last_error, "HTTP 403: \xEF\xBF\xBD\xEF\xBF\xBDxxx", 19);
+    assert_true(strlen(o.last_error) <= strlen("HTTP 403: ") + 200);
+    assert_null(strchr(o.last_error, '\n'));
+    assert_non_null(strstr(o.last_error, "\xE2\x80\xA6")); /* cut, and says so */
     /* never POSTed again: three lease periods */
     s_no_more_posts(f, 1, 6500);
-    assert_true(s_metric_has(f, "statusd_notifications_failed_total{channel=\"slack-ops\","
-                                "reason=\"client_error\"} 1"));
+    s_assert_failed(f, "client_error", 1);
 }
 
 static void test_no_answer_is_timeout_and_retried(void **state)
 {
     fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 200, .body = "ok", .hang_ms = 4000};
-    f->hook->n_script = 1;
+    const reply_t script[] = {{.status = 200, .body = "ok", .hang_ms = 4000}};
     f->opts = (notifier_opts_t){.lease_s = 3, .timeout_ms = 1000};
-    s_start(f);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 15000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "sent");
-    assert_int_equal(attempts, 2);
+    down_row_t o = s_deliver_down(f, script, 1, 15000);
+    assert_string_equal(o.status, "sent");
+    assert_int_equal(o.attempts, 2);
     assert_int_equal(s_hook_count(f->hook), 2);
     sd_ms_t gap = f->hook->at[1] - f->hook->at[0];
     print_message("silent receiver: second attempt %lld ms after the first (timeout 1 s + "
                   "backoff >= 1 s)\n", (long long) gap);
     assert_true(gap >= 1900);
-    assert_true(s_metric_has(f, "statusd_notifications_failed_total{channel=\"slack-ops\","
-                                "reason=\"timeout\"} 1"));
+    s_assert_failed(f, "timeout", 1);
 }
 
 static int s_notifier_pid(fx_t *f)
@@ -527,38 +503,30 @@ static int s_notifier_pid(fx_t *f)
     return pid;
 }
 
+/* The receiver takes the POST, kills the notifier's database connection and only then
+ * answers 200 "ok": the known outcome meets a dead connection. */
 static void test_db_killed_after_answer(void **state)
 {
     fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 200, .body = "ok", .kill_db = true};
-    f->hook->n_script = 1;
+    const reply_t script[] = {{.status = 200, .body = "ok", .kill_db = true}};
     f->opts = (notifier_opts_t){.lease_s = 2, .timeout_ms = 1000};
-    s_start(f);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    sd_ms_t took = s_wait_settled(f, 1, 15000);
+    down_row_t o = s_deliver_down(f, script, 1, 15000);
+    sd_ms_t since_post = sd_mono_ms() - f->hook->at[0];
     pthread_mutex_lock(&f->hook->mu);
     int killed = f->hook->killed_pid;
     pthread_mutex_unlock(&f->hook->mu);
     int now_pid = s_notifier_pid(f);
-    sd_ms_t since_post = sd_mono_ms() - f->hook->at[0];
-    print_message("backend %d killed before the answer; row recorded sent %lld ms after the "
-                  "POST, on backend %d\n",
+    print_message("backend %d killed before the answer; row sent (seen %lld ms after the "
+                  "POST), now on backend %d\n",
                   killed, (long long) since_post, now_pid);
-    (void) took;
     assert_true(killed > 0);
     assert_true(now_pid > 0 && now_pid != killed);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "sent");
-    assert_int_equal(attempts, 1);
+    assert_string_equal(o.status, "sent");
+    assert_int_equal(o.attempts, 1);
     /* the outcome had to wait in memory: proof that the recording failed at first */
     assert_true(s_metric_has(f, "statusd_notifications_record_failed_total 1"));
-    s_no_more_posts(f, 1, 5000); /* two lease periods and more */
-    PGresult *r = s_sql(f, "SELECT count(*) FROM incident_events WHERE kind = 'notified'");
-    assert_string_equal(PQgetvalue(r, 0, 0), "1");
-    PQclear(r);
+    s_no_more_posts(f, 1, 4500); /* two lease periods and more */
+    s_assert_notified_events(f, "1");
 }
 
 static void test_db_killed_while_idle(void **state)
@@ -579,55 +547,63 @@ static void test_db_killed_while_idle(void **state)
     print_message("backend %d killed while idle; row sent %lld ms after the kick, on backend "
                   "%d\n", before, (long long) took, after);
     assert_true(after > 0 && after != before);
+    assert_string_equal(s_down_row(f).status, "sent");
     assert_int_equal(s_hook_count(f->hook), 1);
 }
 
 static void test_slack_200_other_body_is_dead(void **state)
 {
     fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 200, .body = "invalid"};
-    f->hook->n_script = 1;
+    const reply_t script[] = {{.status = 200, .body = "invalid"}};
     f->opts = (notifier_opts_t){.lease_s = 2, .timeout_ms = 1000};
-    s_start(f);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 10000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    print_message("Slack 200 \"invalid\" -> status=%s last_error=%s\n", st, le);
-    assert_string_equal(st, "dead");
-    assert_string_equal(le, "HTTP 200: invalid");
-    assert_true(s_metric_has(f, "statusd_notifications_failed_total{channel=\"slack-ops\","
-                                "reason=\"bad_body\"} 1"));
-    s_no_more_posts(f, 1, 4500);
+    down_row_t o = s_deliver_down(f, script, 1, 10000);
+    assert_string_equal(o.status, "dead");
+    assert_string_equal(o.last_error, "HTTP 200: invalid");
+    s_assert_failed(f, "bad_body", 1);
+    s_no_more_posts(f, 1, 2500);
 }
 
 static void test_teams_200_http_error_429_retried(void **state)
 {
     fx_t *f = *state;
     s_use_teams(f);
-    f->hook->script[0] = (reply_t){.status = 200, .body = "Webhook message delivery failed with error: Microsoft "
-                                        "Teams endpoint returned HTTP error 429 with ContextId "
-                                        "tcid=0,server=msgapi-canary-eus2-0,cv=x"};
-    f->hook->script[1] = (reply_t){.status = 200, .body = "1"};
-    f->hook->n_script = 2;
-    s_start(f);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 15000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
+    const reply_t script[] = {
+        {.status = 200,
+         .body = "Webhook message delivery failed with error: Microsoft Teams endpoint returned "
+                 "HTTP error 429 with ContextId tcid=0,server=msgapi-canary-eus2-0,cv=x"},
+        {.status = 200, .body = "1"}};
+    down_row_t o = s_deliver_down(f, script, 2, 15000);
     sd_ms_t gap = f->hook->at[1] - f->hook->at[0];
-    print_message("Teams 200 \"...HTTP error 429...\" -> retried %lld ms later, then 200 "
-                  "\"1\": status=%s attempts=%d\n", (long long) gap, st, attempts);
-    assert_string_equal(st, "sent");
-    assert_int_equal(attempts, 2);
+    print_message("Teams 200 \"...HTTP error 429...\" -> retried %lld ms later\n",
+                  (long long) gap);
+    assert_string_equal(o.status, "sent");
+    assert_int_equal(o.attempts, 2);
     assert_int_equal(s_hook_count(f->hook), 2);
     assert_true(gap >= 900);
-    assert_true(s_metric_has(f, "statusd_notifications_failed_total{channel=\"slack-ops\","
-                                "reason=\"rate_limited\"} 1"));
+    s_assert_failed(f, "rate_limited", 1);
+}
+
+static void test_teams_202_is_sent(void **state)
+{
+    fx_t *f = *state;
+    s_use_teams(f);
+    const reply_t script[] = {{.status = 202, .body = ""}};
+    down_row_t o = s_deliver_down(f, script, 1, 10000);
+    assert_string_equal(o.status, "sent");
+    json_t *j = json_loads(f->hook->bodies[0], 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "message");
+    json_decref(j);
+}
+
+static void test_unknown_channel_is_dead(void **state)
+{
+    fx_t *f = *state;
+    f->notifiers.n_notifiers = 0; /* "slack-ops" no longer configured */
+    down_row_t o = s_deliver_down(f, NULL, 0, 10000);
+    assert_string_equal(o.status, "dead");
+    assert_non_null(strstr(o.last_error, "slack-ops"));
+    assert_int_equal(s_hook_count(f->hook), 0);
+    s_assert_failed(f, "config_error", 1);
 }
 
 static void test_recovery_waits_for_down(void **state)
@@ -637,7 +613,7 @@ static void test_recovery_waits_for_down(void **state)
     f->hook->n_script = 1;
     s_enqueue(f, "DOWN");
     s_enqueue(f, "RECOVERY");
-    f->notifier = notifier_new(&f->ctx);
+    s_start(f);
     s_wait_settled(f, 2, 15000);
     assert_int_equal(s_hook_count(f->hook), 3);
     const char *want[3] = {"🔴 DOWN", "🔴 DOWN", "✅ RECOVERED"};
@@ -651,40 +627,6 @@ static void test_recovery_waits_for_down(void **state)
     }
 }
 
-static void test_unknown_channel_is_dead(void **state)
-{
-    fx_t *f = *state;
-    f->notifiers.n_notifiers = 0; /* "slack-ops" no longer configured */
-    f->notifier = notifier_new(&f->ctx);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 10000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "dead");
-    assert_int_equal(s_hook_count(f->hook), 0);
-}
-
-static void test_teams_202_is_sent(void **state)
-{
-    fx_t *f = *state;
-    f->hook->script[0] = (reply_t){.status = 202, .body = ""};
-    f->hook->n_script = 1;
-    s_use_teams(f);
-    f->notifier = notifier_new(&f->ctx);
-    s_enqueue(f, "DOWN");
-    s_kick();
-    s_wait_settled(f, 1, 10000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    assert_string_equal(st, "sent");
-    json_t *j = json_loads(f->hook->bodies[0], 0, NULL);
-    assert_string_equal(json_string_value(json_object_get(j, "type")), "message");
-    json_decref(j);
-}
-
 static void test_gives_up_after_24h(void **state)
 {
     fx_t *f = *state;
@@ -694,19 +636,15 @@ static void test_gives_up_after_24h(void **state)
     f->hook->n_script = 1;
     s_enqueue(f, "DOWN");
     PQclear(s_sql(f, "UPDATE notifications SET created_at = now() - interval '25 hours'"));
-    f->notifier = notifier_new(&f->ctx);
+    s_start(f);
     s_wait_settled(f, 1, 10000);
-    char st[32], le[256];
-    int attempts;
-    s_row(f, "DOWN", st, &attempts, le);
-    print_message("25 h old row after a 503: status=%s attempts=%d\n", st, attempts);
-    assert_string_equal(st, "dead");
-    s_last_error(f, le, sizeof le);
-    assert_memory_equal(le, "HTTP 503: \xEF\xBF\xBD", 13);
+    down_row_t o = s_down_row(f);
+    print_message("25 h old row after a 503: status=%s attempts=%d last_error=\"%s\"\n",
+                  o.status, o.attempts, o.last_error);
+    assert_string_equal(o.status, "dead");
+    assert_memory_equal(o.last_error, "HTTP 503: \xEF\xBF\xBD", 13);
     assert_int_equal(s_hook_count(f->hook), 1);
-    char *text = metrics_render(f->metrics);
-    assert_non_null(strstr(text, "reason=\"gave_up\"} 1"));
-    free(text);
+    s_assert_failed(f, "gave_up", 1);
 }
 
 static void test_429_pauses_the_destination(void **state)
@@ -714,7 +652,7 @@ static void test_429_pauses_the_destination(void **state)
     fx_t *f = *state;
     f->hook->script[0] = (reply_t){.status = 429, .body = "rate_limited", .retry_after = "3"};
     f->hook->n_script = 1;
-    f->notifier = notifier_new(&f->ctx);
+    s_start(f);
     s_enqueue(f, "DOWN");
     s_kick();
     sd_ms_t t0 = sd_mono_ms();

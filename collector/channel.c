@@ -2,6 +2,7 @@
 #include "channel.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +17,33 @@ const channel_ops_t *channel_find(const char *type)
         if (strcmp(s_channels[i]->name, type) == 0)
             return s_channels[i];
     return NULL;
+}
+
+channel_outcome_t channel_classify_status(const channel_rule_t *rules, size_t n, long status,
+                                          long retry_after_s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (status >= rules[i].lo && status <= rules[i].hi)
+            return (channel_outcome_t){rules[i].verdict,
+                                       rules[i].verdict == CHANNEL_RETRY ? retry_after_s : -1,
+                                       rules[i].reason};
+    /* not HTTP as any channel speaks it; the 24 h give-up bounds the retries */
+    return (channel_outcome_t){CHANNEL_RETRY, retry_after_s, "bad_status"};
+}
+
+static bool s_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool channel_body_is(const char *body, size_t len, const char *want)
+{
+    size_t a = 0, b = len;
+    while (a < b && s_space(body[a]))
+        a++;
+    while (b > a && s_space(body[b - 1]))
+        b--;
+    return b - a == strlen(want) && memcmp(body + a, want, b - a) == 0;
 }
 
 channel_outcome_t channel_classify_transport(int curl_code)

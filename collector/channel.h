@@ -1,7 +1,9 @@
 /* channel: one delivery protocol per notifier type (Slack incoming webhook, Teams Workflows).
- * A channel renders an outbox event into a request body and classifies the HTTP outcome per
- * ../shared/reference/notification-channels.md. A registry maps the type name to its ops;
- * a new channel type is one new file and one table line in channel.c.
+ * A channel renders an outbox event into a request body and classifies the HTTP answer with
+ * its own status table (channel_rule_t) plus the body checks its protocol needs: what each
+ * service answers on success, on error and when it throttles is written at the head of
+ * channel_slack.c and channel_teams.c. A registry maps the type name to its ops; a new
+ * channel type is one new file and one table line in channel.c.
  *
  * The event JSON (the notifications.payload written by the engine) has:
  *   event ("DOWN"|"RECOVERY"|"REMINDER"), asset_id, asset_name, address, incident_id,
@@ -25,16 +27,43 @@ typedef enum { CHANNEL_SENT = 0, CHANNEL_RETRY, CHANNEL_DEAD } channel_verdict_t
 typedef struct {
     channel_verdict_t verdict;
     long retry_after_s;        /* RETRY: the server's Retry-After in seconds, -1 when none */
-    const char *reason;        /* static, low-cardinality metric label: "ok", "rate_limited",
-                                  "server_error", "client_error", "bad_body", "network", ... */
+    const char *reason;        /* static, low-cardinality metric label: "ok", "bad_body",
+                                  "redirect", "client_error", "request_timeout", "too_early",
+                                  "rate_limited", "server_error", "bad_status", "timeout",
+                                  "network", "config_error" */
 } channel_outcome_t;
+
+/* One line of a channel's status table: the statuses lo..hi get verdict and reason. */
+typedef struct {
+    long lo, hi;
+    channel_verdict_t verdict;
+    const char *reason;
+} channel_rule_t;
+
+/* The rows of every channel's table after its own 2xx rows: no redirect is followed (a
+ * webhook that moved is a config error); 408, 425, 429 (rate limited) and 5xx are transient;
+ * any other 4xx is final (revoked or wrong webhook, rejected payload). */
+#define CHANNEL_ERROR_RULES                                                                      \
+    {300, 399, CHANNEL_DEAD, "redirect"}, {408, 408, CHANNEL_RETRY, "request_timeout"},          \
+        {425, 425, CHANNEL_RETRY, "too_early"}, {429, 429, CHANNEL_RETRY, "rate_limited"},       \
+        {400, 499, CHANNEL_DEAD, "client_error"}, {500, 599, CHANNEL_RETRY, "server_error"}
+
+/* The outcome of status by the first rule of rules[0..n) that covers it; a RETRY carries
+ * retry_after_s. A status no rule covers (below 200, 600 and above) is RETRY "bad_status". */
+channel_outcome_t channel_classify_status(const channel_rule_t *rules, size_t n, long status,
+                                          long retry_after_s);
+
+/* True when body (len bytes, not NUL-terminated) is want once surrounding ASCII whitespace
+ * is ignored ("" matches an empty or all-whitespace body). */
+bool channel_body_is(const char *body, size_t len, const char *want);
 
 typedef struct {
     const char *name;          /* notifiers.json "type" */
     const char *content_type;
     /* Renders the request body; malloc'd string, or NULL with a message in err. */
     char *(*render)(const json_t *event, char *err, size_t errlen);
-    /* Classifies a completed HTTP exchange. retry_after_s: CURLINFO_RETRY_AFTER (-1 none). */
+    /* Classifies a completed HTTP exchange: body is the first body_len bytes of the answer
+     * (any bytes, not NUL-terminated); retry_after_s: CURLINFO_RETRY_AFTER (-1 none). */
     channel_outcome_t (*classify)(long status, const char *body, size_t body_len,
                                   long retry_after_s);
 } channel_ops_t;
@@ -42,8 +71,9 @@ typedef struct {
 /* The ops for a type name, or NULL when unknown. */
 const channel_ops_t *channel_find(const char *type);
 
-/* Classifies a transport failure (libcurl error code, 0 = none): TLS verification and
- * malformed-URL errors are DEAD (config errors), everything else RETRY. */
+/* Classifies a transport failure (libcurl error code, 0 = none): TLS verification, login
+ * and malformed-URL errors are DEAD ("config_error"); a timeout is RETRY "timeout";
+ * everything else (refused, reset, DNS, empty reply) is RETRY "network". */
 channel_outcome_t channel_classify_transport(int curl_code);
 
 /* Shared rendering helpers for channel_*.c. */

@@ -1,6 +1,15 @@
-/* channel_slack: Slack incoming webhook. Success is 200 with the body "ok"; 429 carries
- * Retry-After; 5xx retries; 400/403/404/410 (invalid_payload, invalid_token,
- * channel_not_found, channel_is_archived) are permanent. */
+/* channel_slack: Slack incoming webhook (POST JSON to https://hooks.slack.com/services/...;
+ * the URL is the secret).
+ *
+ * What Slack answers: success is HTTP 200 with the plain-text body "ok" and nothing else, so
+ * any other 2xx, or a 200 with another body, is not a delivery we can vouch for: dead
+ * ("bad_body", as Alertmanager treats it). Errors name themselves in the body: 400
+ * invalid_payload / user_not_found, 403 action_prohibited / invalid_token, 404
+ * channel_not_found / no_service, 410 channel_is_archived are permanent (resending cannot
+ * help); 500 rollup_error is transient. Slack allows about one message per second per
+ * webhook with short bursts and answers 429 rate_limited with Retry-After in seconds; a
+ * client that keeps ignoring 429 risks having the app disabled, hence the pause of the whole
+ * channel in the notifier. */
 #include <stdio.h>
 #include <string.h>
 
@@ -77,22 +86,20 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
     return out;
 }
 
+/* First match wins. */
+static const channel_rule_t s_rules[] = {
+    {200, 200, CHANNEL_SENT, "ok"}, /* only with the body "ok": s_classify */
+    {201, 299, CHANNEL_DEAD, "bad_body"},
+    CHANNEL_ERROR_RULES,
+};
+
 static channel_outcome_t s_classify(long status, const char *body, size_t len, long retry_after)
 {
-    if (status == 200) {
-        if (len >= 2 && strncmp(body, "ok", 2) == 0)
-            return (channel_outcome_t){CHANNEL_SENT, -1, "ok"};
+    channel_outcome_t o =
+        channel_classify_status(s_rules, sizeof s_rules / sizeof s_rules[0], status, retry_after);
+    if (o.verdict == CHANNEL_SENT && !channel_body_is(body, len, "ok"))
         return (channel_outcome_t){CHANNEL_DEAD, -1, "bad_body"};
-    }
-    if (status == 429)
-        return (channel_outcome_t){CHANNEL_RETRY, retry_after, "rate_limited"};
-    if (status >= 500 || status == 408 || status == 425)
-        return (channel_outcome_t){CHANNEL_RETRY, retry_after, "server_error"};
-    if (status >= 200 && status < 300)
-        return (channel_outcome_t){CHANNEL_DEAD, -1, "bad_body"};
-    if (status >= 300 && status < 400)
-        return (channel_outcome_t){CHANNEL_DEAD, -1, "redirect"};
-    return (channel_outcome_t){CHANNEL_DEAD, -1, "client_error"};
+    return o;
 }
 
 const channel_ops_t channel_slack_ops = {

@@ -1,7 +1,15 @@
 /* channel_teams: Microsoft Teams Workflows ("Post to a channel when a webhook request is
- * received"): an Adaptive Card 1.2 message envelope. Any 2xx (normally 202, empty body) is
- * success; 408/425/429/5xx retry; any other 4xx is permanent (bad card, bad sig, deleted
- * flow). The retired Office 365 connector (MessageCard) is not supported. */
+ * received"; the sig query parameter of the URL is the secret): an Adaptive Card 1.2 message
+ * envelope.
+ *
+ * What Teams answers: a Workflows webhook answers 202 Accepted with an empty body; that only
+ * means a flow run was queued (the run itself can still fail later, out of our sight). The
+ * retired Office 365 connector URLs (...webhook.office.com/webhookb2/...) answer 200 with the
+ * body "1"; they do not throw 429 when throttling but answer 200 with a body containing
+ * "Microsoft Teams endpoint returned HTTP error 429". So a 2xx body naming "HTTP error NNN"
+ * is classified as status NNN (429: rate limited, retried), 202 with an empty body and 200
+ * with "1" are delivered, and any other 2xx is dead ("bad_body"). 408, 425, 429 and 5xx are
+ * retried; any other 4xx (bad card, bad signature, deleted flow) and 3xx are permanent. */
 #include <stdio.h>
 #include <string.h>
 
@@ -79,17 +87,43 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
     return out;
 }
 
+/* First match wins. */
+static const channel_rule_t s_rules[] = {
+    {200, 200, CHANNEL_SENT, "ok"}, /* connector: only with the body "1" */
+    {202, 202, CHANNEL_SENT, "ok"}, /* Workflows: only with an empty body */
+    {201, 299, CHANNEL_DEAD, "bad_body"},
+    CHANNEL_ERROR_RULES,
+};
+
+#define EMBEDDED "HTTP error "
+
+/* The NNN of the first "HTTP error NNN" in body (len bytes, any content), or -1. */
+static long s_embedded_status(const char *body, size_t len)
+{
+    size_t k = sizeof EMBEDDED - 1;
+    for (size_t i = 0; i + k + 3 <= len; i++) {
+        const char *d = body + i + k;
+        if (memcmp(body + i, EMBEDDED, k) == 0 && d[0] >= '1' && d[0] <= '9' && d[1] >= '0' &&
+            d[1] <= '9' && d[2] >= '0' && d[2] <= '9')
+            return (d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0');
+    }
+    return -1;
+}
+
 static channel_outcome_t s_classify(long status, const char *body, size_t len, long retry_after)
 {
-    if (status >= 200 && status < 300)
-        return (channel_outcome_t){CHANNEL_SENT, -1, "ok"};
-    if (status == 429)
-        return (channel_outcome_t){CHANNEL_RETRY, retry_after, "rate_limited"};
-    if (status >= 500 || status == 408 || status == 425)
-        return (channel_outcome_t){CHANNEL_RETRY, retry_after, "server_error"};
-    if (status >= 300 && status < 400)
-        return (channel_outcome_t){CHANNEL_DEAD, -1, "redirect"};
-    return (channel_outcome_t){CHANNEL_DEAD, -1, "client_error"};
+    size_t n = sizeof s_rules / sizeof s_rules[0];
+    if (status >= 200 && status < 300) {
+        long inner = s_embedded_status(body, len);
+        if (inner >= 300) /* an error wrapped in a success */
+            return channel_classify_status(s_rules, n, inner, retry_after);
+        if (inner >= 0)
+            return (channel_outcome_t){CHANNEL_DEAD, -1, "bad_body"};
+    }
+    channel_outcome_t o = channel_classify_status(s_rules, n, status, retry_after);
+    if (o.verdict == CHANNEL_SENT && !channel_body_is(body, len, status == 200 ? "1" : ""))
+        return (channel_outcome_t){CHANNEL_DEAD, -1, "bad_body"};
+    return o;
 }
 
 const channel_ops_t channel_teams_ops = {

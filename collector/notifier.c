@@ -2,21 +2,34 @@
  *
  * DELIVERY RULES
  *  - Rows are leased from the outbox (store_outbox_lease: due, pending, not in flight here,
- *    channel not paused, a RECOVERY only after its incident's DOWN/REMINDER on that channel
- *    is sent or dead); the lease pushes next_attempt_at 60 s ahead, so a crash mid-send
- *    retries the row later (a receiver without dedup may then see it twice; HTTP has no
- *    exactly-once).
+ *    outcome not held here, channel not paused, a RECOVERY only after its incident's
+ *    DOWN/REMINDER on that channel is sent or dead); the lease pushes next_attempt_at
+ *    lease_s (60 s) ahead, so a crash mid-send retries the row later (a receiver without
+ *    dedup may then see it twice; HTTP has no exactly-once).
  *  - At most NOTIFIER_MAX_INFLIGHT requests run at once on one curl multi handle; one
  *    in-flight attempt per row. Timeouts: connect 5 s, total 15 s. No redirects.
- *  - Outcome per channel_ops classify: SENT -> status sent + incident event 'notified';
- *    RETRY -> attempts+1 and next_attempt_at = now + Retry-After (clamped to 1 s .. 1 h)
- *    or else exponential backoff with full jitter: uniform(1 s, min(5 min, 1 s * 2^attempts));
- *    a 429 also pauses every row of that channel (destination) for the same delay;
- *    DEAD -> status dead. A row still failing 24 h after it was queued is marked dead.
- *  - Polls every 1 s; a KICK on BUS_NOTIFY polls at once. Only this thread blocks on the
- *    database; HTTP never blocks (curl_multi_poll with the ZeroMQ fds as extra fds).
+ *  - Outcome per channel_ops classify (each channel's table): SENT -> status sent +
+ *    incident event 'notified'; RETRY -> attempts+1 and next_attempt_at = now + Retry-After
+ *    (clamped to 1 s .. 1 h) or else exponential backoff with full jitter:
+ *    uniform(1 s, min(5 min, 1 s * 2^attempts)); a 429 (or Teams' 200 "HTTP error 429")
+ *    also pauses every row of that channel (destination) for the same delay; DEAD -> status
+ *    dead. A row still failing 24 h after it was queued is marked dead.
+ *  - An outcome is known once the answer is classified: it is written through outcomes.c,
+ *    which holds it in memory when the database cannot take it and writes it at a later
+ *    poll (backoff 1 s .. 30 s), before anything new is leased. A held row is excluded from
+ *    leases: a known outcome is never sent again. Leasing stops short of the bound on held
+ *    outcomes, so one is never dropped while the notifier runs.
+ *  - Every error text (answer bodies, libcurl and libpq messages) is made one line of
+ *    valid UTF-8, bounded, before it is logged or stored: PostgreSQL refuses invalid UTF-8,
+ *    and a row whose outcome cannot be written would be sent again.
+ *  - Polls every 1 s; a KICK on BUS_NOTIFY polls at once. A failed database call (the
+ *    connection dropped) is retried at the next poll after store_ensure reconnects. Only
+ *    this thread blocks on the database; HTTP never blocks (curl_multi_poll with the ZeroMQ
+ *    fds as extra fds).
  * Metrics: statusd_notifications_sent_total{channel},
- * statusd_notifications_failed_total{channel,reason}, statusd_notifications_pending. */
+ * statusd_notifications_failed_total{channel,reason}, statusd_notifications_pending,
+ * statusd_notifications_unrecorded (outcomes held in memory),
+ * statusd_notifications_record_failed_total (outcomes that had to be held). */
 #include "notifier.h"
 
 #include <curl/curl.h>
@@ -29,22 +42,29 @@
 
 #include "bus.h"
 #include "channel.h"
+#include "outcomes.h"
 #include "sd_clock.h"
 #include "sd_log.h"
+#include "sd_utf8.h"
 #include "store.h"
 #include "store_outbox.h"
 
 #define COMP "notifier"
 #define NOTIFIER_MAX_INFLIGHT 32
+/* outcomes held while the database is away: room for several in-flight rounds */
+#define MAX_HELD (8 * NOTIFIER_MAX_INFLIGHT)
 #define POLL_MS 1000
+#define DUE_MARGIN_MS 50
 #define LEASE_S 60
-#define CONNECT_TIMEOUT_S 5
-#define TOTAL_TIMEOUT_S 15
+#define CONNECT_TIMEOUT_MS 5000
+#define TOTAL_TIMEOUT_MS 15000
 #define BACKOFF_BASE_MS 1000
 #define BACKOFF_CAP_MS (5 * 60 * 1000)
 #define RETRY_AFTER_MAX_MS (3600 * 1000)
 #define GIVE_UP_MS ((int64_t) 24 * 3600 * 1000)
 #define RESP_MAX 4096
+#define ERR_BODY_MAX 200 /* bytes of an answer's body quoted in last_error */
+#define ERR_MAX 512      /* bytes of an error text, logged and stored */
 #define MAX_PAUSED 64
 
 typedef struct {
@@ -52,8 +72,9 @@ typedef struct {
     CURL *easy;
     struct curl_slist *headers;
     char *body;
-    char resp[RESP_MAX + 1];
+    char resp[RESP_MAX + 1]; /* raw bytes of the answer's body, possibly not text */
     size_t resp_len;
+    char curl_err[CURL_ERROR_SIZE];
     const channel_ops_t *ops;
 } delivery_t;
 
@@ -64,23 +85,27 @@ typedef struct {
 
 typedef struct {
     const collector_ctx_t *ctx;
+    notifier_opts_t opts;
     zsock_t *pipe;
     zsock_t *pull;
     store_t *store;
+    outcomes_t *outcomes;
     CURLM *multi;
     delivery_t *inflight[NOTIFIER_MAX_INFLIGHT];
     size_t n_inflight;
     pause_t paused[MAX_PAUSED];
     size_t n_paused;
     sd_ms_t next_poll;
+    sd_ms_t next_due; /* the earliest retry known to come due, 0: none (polls meet it) */
     uint64_t rng;
     bool db_failing;
-    bool logged_full, logged_paused_full;
+    bool logged_full, logged_paused_full, logged_held_full;
     bool terminated;
 } self_t;
 
 typedef struct {
     const collector_ctx_t *ctx;
+    notifier_opts_t opts;
     bool ok;
 } start_t;
 
@@ -90,10 +115,21 @@ static void s_metric(self_t *self, const char *name, const char *help, const cha
         metrics_add(self->ctx->metrics, name, help, labels, 1);
 }
 
+static void s_bound_hit(self_t *self, const char *bound, bool *logged, const char *what, int max)
+{
+    s_metric(self, "statusd_notifier_bound_hit_total", "Notifier bounds that were hit.",
+             (const char *[]){"bound", bound, NULL});
+    if (!*logged)
+        sd_warn(COMP, "%s max=%d (logged once)", what, max);
+    *logged = true;
+}
+
 static void s_db_result(self_t *self, int rc, const char *what, const char *err)
 {
+    char safe[ERR_MAX];
+    sd_utf8_scopy(safe, sizeof safe, err, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     if (rc != 0 && !self->db_failing)
-        sd_error(COMP, "%s failed err=%s (logged once per streak)", what, err);
+        sd_error(COMP, "%s failed err=\"%s\" (logged once per streak)", what, safe);
     else if (rc == 0 && self->db_failing)
         sd_info(COMP, "database usable again");
     self->db_failing = rc != 0;
@@ -138,11 +174,8 @@ static void s_pause(self_t *self, const char *channel, sd_ms_t until)
             return;
         }
     if (self->n_paused == MAX_PAUSED) {
-        s_metric(self, "statusd_notifier_bound_hit_total", "Notifier bounds that were hit.",
-                 (const char *[]){"bound", "paused_channels", NULL});
-        if (!self->logged_paused_full)
-            sd_warn(COMP, "too many paused channels max=%d (logged once)", MAX_PAUSED);
-        self->logged_paused_full = true;
+        s_bound_hit(self, "paused_channels", &self->logged_paused_full,
+                    "too many paused channels", MAX_PAUSED);
         return;
     }
     char *c = strdup(channel);
@@ -187,46 +220,83 @@ static int64_t s_backoff_ms(self_t *self, int attempts)
     return d < BACKOFF_BASE_MS ? BACKOFF_BASE_MS : d;
 }
 
-static void s_finish(self_t *self, delivery_t *d, channel_outcome_t o, const char *error)
+/* Writes the known outcome; when the database cannot take it, outcomes.c holds it and the
+ * row stays excluded from leases until a later poll writes it. */
+static void s_record(self_t *self, const outbox_row_t *r, channel_verdict_t v, int64_t delay,
+                     const char *error)
 {
-    char err[512] = "";
+    char err[ERR_MAX] = "";
+    int rc = outcomes_record(self->outcomes, self->store, r->id, v, delay, error, sd_mono_ms(),
+                             err, sizeof err);
+    if (rc == -EIO) {
+        s_metric(self, "statusd_notifications_record_failed_total",
+                 "Delivery outcomes the database could not take at once (held, written later).",
+                 NULL);
+        sd_warn(COMP, "outcome of id=%lld held until the database takes it", (long long) r->id);
+    } else if (rc == -ENOSPC) {
+        s_bound_hit(self, "held_outcomes", &self->logged_held_full,
+                    "held outcomes full, the row will be sent again", MAX_HELD);
+    }
+    s_db_result(self, rc, "record outcome", err);
+}
+
+/* Applies the verdict of one attempt: logs it, counts it, records it. error: any bytes. */
+static void s_finish(self_t *self, delivery_t *d, channel_outcome_t o, const char *raw_error)
+{
     const outbox_row_t *r = &d->row;
-    int rc = 0;
     const char *ch = r->channel;
+    char error[ERR_MAX];
+    sd_utf8_scopy(error, sizeof error, raw_error, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     if (o.verdict == CHANNEL_RETRY && sd_wall_ms() - r->created_ms > GIVE_UP_MS) {
         o.verdict = CHANNEL_DEAD;
         o.reason = "gave_up";
     }
+    int64_t delay = 0;
     if (o.verdict == CHANNEL_SENT) {
-        rc = store_outbox_mark_sent(self->store, r->id, err, sizeof err);
         s_metric(self, "statusd_notifications_sent_total", "Notifications delivered, by channel.",
                  (const char *[]){"channel", ch, NULL});
         sd_info(COMP, "sent id=%lld event=%s channel=%s asset=%s attempt=%d", (long long) r->id,
                 r->event, ch, r->asset_id, r->attempts + 1);
     } else if (o.verdict == CHANNEL_RETRY) {
-        int64_t delay =
-            o.retry_after_s >= 0 ? o.retry_after_s * 1000 : s_backoff_ms(self, r->attempts);
+        delay = o.retry_after_s >= 0 ? o.retry_after_s * 1000 : s_backoff_ms(self, r->attempts);
         if (delay < BACKOFF_BASE_MS)
             delay = BACKOFF_BASE_MS;
         if (delay > RETRY_AFTER_MAX_MS)
             delay = RETRY_AFTER_MAX_MS;
         if (strcmp(o.reason, "rate_limited") == 0)
             s_pause(self, ch, sd_mono_ms() + delay);
-        rc = store_outbox_mark_retry(self->store, r->id, delay, error, err, sizeof err);
-        sd_warn(COMP, "retry id=%lld channel=%s attempt=%d in_ms=%lld err=\"%s\"",
-                (long long) r->id, ch, r->attempts + 1, (long long) delay, error);
+        /* poll when it is due rather than up to POLL_MS later; the margin covers the
+         * database's clock reading the due time a little after ours */
+        sd_ms_t due = sd_mono_ms() + delay + DUE_MARGIN_MS;
+        if (!self->next_due || due < self->next_due)
+            self->next_due = due;
+        sd_warn(COMP, "retry id=%lld channel=%s attempt=%d reason=%s in_ms=%lld err=\"%s\"",
+                (long long) r->id, ch, r->attempts + 1, o.reason, (long long) delay, error);
     } else {
-        rc = store_outbox_mark_dead(self->store, r->id, error, err, sizeof err);
         sd_error(COMP, "dead id=%lld event=%s channel=%s asset=%s reason=%s err=\"%s\"",
                  (long long) r->id, r->event, ch, r->asset_id, o.reason, error);
     }
-    if (o.verdict != CHANNEL_RETRY)
-        self->next_poll = sd_mono_ms(); /* a RECOVERY held back by this row may be due now */
     if (o.verdict != CHANNEL_SENT)
         s_metric(self, "statusd_notifications_failed_total",
                  "Failed notification attempts, by channel and reason.",
                  (const char *[]){"channel", ch, "reason", o.reason, NULL});
-    s_db_result(self, rc, "record outcome", err);
+    s_record(self, r, o.verdict, delay, error);
+    if (o.verdict != CHANNEL_RETRY)
+        self->next_poll = sd_mono_ms(); /* a RECOVERY held back by this row may be due now */
+}
+
+/* "HTTP 403: <the first ERR_BODY_MAX bytes of the body>" as one line of valid UTF-8 (the
+ * body may be any bytes, cut anywhere). */
+static void s_http_error(char *buf, size_t len, long status, const delivery_t *d)
+{
+    int n = snprintf(buf, len, "HTTP %ld", status);
+    if (n < 0 || (size_t) n + 3 >= len || d->resp_len == 0)
+        return;
+    memcpy(buf + n, ": ", 3);
+    size_t room = len - (size_t) n - 2;
+    if (room > ERR_BODY_MAX + 1)
+        room = ERR_BODY_MAX + 1;
+    sd_utf8_copy(buf + n + 2, room, d->resp, d->resp_len, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
 }
 
 static void s_drain_done(self_t *self)
@@ -240,7 +310,7 @@ static void s_drain_done(self_t *self)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **) &d);
         CURLcode code = m->data.result;
         curl_multi_remove_handle(self->multi, m->easy_handle);
-        char error[400];
+        char error[ERR_MAX];
         channel_outcome_t o;
         if (code == CURLE_OK) {
             long status = 0;
@@ -249,10 +319,11 @@ static void s_drain_done(self_t *self)
             if (curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
                 ra = -1;
             o = d->ops->classify(status, d->resp, d->resp_len, (long) ra);
-            snprintf(error, sizeof error, "HTTP %ld: %.200s", status, d->resp);
+            s_http_error(error, sizeof error, status, d);
         } else {
             o = channel_classify_transport((int) code);
-            snprintf(error, sizeof error, "%s", curl_easy_strerror(code));
+            snprintf(error, sizeof error, "%s%s%s", curl_easy_strerror(code),
+                     d->curl_err[0] ? ": " : "", d->curl_err);
         }
         for (size_t i = 0; i < self->n_inflight; i++)
             if (self->inflight[i] == d) {
@@ -314,8 +385,9 @@ static void s_start(self_t *self, outbox_row_t *row)
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(d->body));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->headers);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "statusd/" STATUSD_VERSION);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, (long) CONNECT_TIMEOUT_S);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, (long) TOTAL_TIMEOUT_S);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) self->opts.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) self->opts.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->curl_err);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_write_cb);
@@ -329,31 +401,66 @@ static void s_start(self_t *self, outbox_row_t *row)
     self->inflight[self->n_inflight++] = d;
 }
 
+/* Writes the held outcomes when their backoff allows: outcomes_flush's 0, -EAGAIN, -EIO. */
+static int s_flush_held(self_t *self)
+{
+    char err[ERR_MAX] = "";
+    size_t written = 0;
+    int rc = outcomes_flush(self->outcomes, self->store, sd_mono_ms(), &written, err, sizeof err);
+    if (written)
+        sd_info(COMP, "wrote %zu held outcome(s), %zu still held", written,
+                outcomes_held(self->outcomes));
+    if (rc != -EAGAIN)
+        s_db_result(self, rc, "record held outcomes", err);
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_notifications_unrecorded",
+                    "Delivery outcomes known but not yet written to the database.", NULL,
+                    (double) outcomes_held(self->outcomes));
+    return rc;
+}
+
+/* How many rows to lease now: free in-flight places, with a held-outcome place kept for
+ * every request in flight or leased (so a known outcome is never dropped). */
+static size_t s_lease_room(self_t *self)
+{
+    size_t room = NOTIFIER_MAX_INFLIGHT - self->n_inflight;
+    size_t spare = outcomes_room(self->outcomes);
+    spare = spare > self->n_inflight ? spare - self->n_inflight : 0;
+    if (spare < room) {
+        room = spare;
+        s_bound_hit(self, "held_outcomes", &self->logged_held_full,
+                    "held outcomes near full, leasing less", MAX_HELD);
+    }
+    if (self->n_inflight == NOTIFIER_MAX_INFLIGHT)
+        s_bound_hit(self, "inflight", &self->logged_full, "in-flight limit reached",
+                    NOTIFIER_MAX_INFLIGHT);
+    return room;
+}
+
 static void s_poll_outbox(self_t *self)
 {
-    char err[512] = "";
+    char err[ERR_MAX] = "";
     if (store_ensure(self->store) != 0) {
         s_db_result(self, -EIO, "connect", "database unreachable");
         return;
     }
+    /* known outcomes first; when the database just refused them, lease nothing either (the
+     * held rows stay excluded from leases while they wait for the next try) */
+    if (s_flush_held(self) == -EIO)
+        return;
     s_expire_pauses(self, sd_mono_ms());
-    size_t room = NOTIFIER_MAX_INFLIGHT - self->n_inflight;
-    if (room == 0) {
-        s_metric(self, "statusd_notifier_bound_hit_total", "Notifier bounds that were hit.",
-                 (const char *[]){"bound", "inflight", NULL});
-        if (!self->logged_full)
-            sd_warn(COMP, "in-flight limit reached max=%d (logged once)", NOTIFIER_MAX_INFLIGHT);
-        self->logged_full = true;
-    }
-    int64_t ids[NOTIFIER_MAX_INFLIGHT];
+    size_t room = s_lease_room(self);
+    int64_t ids[NOTIFIER_MAX_INFLIGHT + MAX_HELD];
     const char *paused[MAX_PAUSED];
+    size_t n_ids = 0;
     for (size_t i = 0; i < self->n_inflight; i++)
-        ids[i] = self->inflight[i]->row.id;
+        ids[n_ids++] = self->inflight[i]->row.id;
+    n_ids += outcomes_ids(self->outcomes, ids + n_ids, MAX_HELD);
     for (size_t i = 0; i < self->n_paused; i++)
         paused[i] = self->paused[i].channel;
     outbox_row_t *rows = NULL;
     size_t n = 0;
-    int rc = room ? store_outbox_lease(self->store, (int) room, LEASE_S, ids, self->n_inflight,
+    int rc = room ? store_outbox_lease(self->store, (int) room, self->opts.lease_s, ids, n_ids,
                                        paused, self->n_paused, &rows, &n, err, sizeof err)
                   : 0;
     s_db_result(self, rc, "lease", err);
@@ -382,31 +489,37 @@ static void s_self_destroy(self_t **p)
     if (self->multi)
         curl_multi_cleanup(self->multi);
     zsock_destroy(&self->pull);
+    /* held outcomes are lost here: their rows are sent again once their lease expires */
+    outcomes_destroy(&self->outcomes);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
 }
 
-static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
+static self_t *s_self_new(zsock_t *pipe, const start_t *start)
 {
     self_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    const collector_ctx_t *ctx = start->ctx;
     self->ctx = ctx;
+    self->opts = start->opts;
     self->pipe = pipe;
     self->rng = (uint64_t) sd_wall_us() ^ ((uint64_t) sd_mono_us() << 20) ^ (uintptr_t) self;
     if (!self->rng)
         self->rng = 0x9E3779B97F4A7C15ULL;
-    char err[512] = "";
+    char err[ERR_MAX] = "";
     self->store = store_new(ctx->db_conninfo, err, sizeof err);
     if (!self->store) {
-        sd_error(COMP, "cannot connect to the database err=%s", err);
+        sd_utf8_fix(err, sizeof err - 1, SD_UTF8_ONE_LINE);
+        sd_error(COMP, "cannot connect to the database err=\"%s\"", err);
         s_self_destroy(&self);
         return NULL;
     }
+    self->outcomes = outcomes_new(MAX_HELD);
     self->pull = bus_pull(BUS_NOTIFY);
     self->multi = curl_multi_init();
-    if (!self->pull || !self->multi) {
+    if (!self->outcomes || !self->pull || !self->multi) {
         sd_error(COMP, "cannot bind endpoint=%s", BUS_NOTIFY);
         s_self_destroy(&self);
         return NULL;
@@ -437,7 +550,7 @@ static void s_drain_sockets(self_t *self)
 static void s_notifier_actor(zsock_t *pipe, void *args)
 {
     start_t *start = args;
-    self_t *self = s_self_new(pipe, start->ctx);
+    self_t *self = s_self_new(pipe, start);
     start->ok = self != NULL;
     zsock_signal(pipe, 0);
     if (!self)
@@ -449,9 +562,14 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
         s_drain_sockets(self);
         if (self->terminated)
             break;
+        if (self->next_due && sd_mono_ms() >= self->next_due) {
+            self->next_due = 0;
+            self->next_poll = sd_mono_ms();
+        }
         if (sd_mono_ms() >= self->next_poll) {
-            s_poll_outbox(self);
+            /* before the poll, so that a poll asking for another one at once is heard */
             self->next_poll = sd_mono_ms() + POLL_MS;
+            s_poll_outbox(self);
         }
         int running = 0;
         curl_multi_perform(self->multi, &running);
@@ -459,6 +577,8 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
         long ct = -1;
         curl_multi_timeout(self->multi, &ct);
         sd_ms_t wait = self->next_poll - sd_mono_ms();
+        if (self->next_due && self->next_due - sd_mono_ms() < wait)
+            wait = self->next_due - sd_mono_ms();
         if (ct >= 0 && ct < wait)
             wait = ct;
         if (wait < 0)
@@ -473,10 +593,25 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
 
 zactor_t *notifier_new(const collector_ctx_t *ctx)
 {
+    return notifier_new_opts(ctx, NULL);
+}
+
+zactor_t *notifier_new_opts(const collector_ctx_t *ctx, const notifier_opts_t *opts)
+{
+    start_t start = {ctx, opts ? *opts : (notifier_opts_t){0}, false};
+    notifier_opts_t *o = &start.opts;
+    if (o->lease_s <= 0)
+        o->lease_s = LEASE_S;
+    if (o->connect_timeout_ms <= 0)
+        o->connect_timeout_ms = CONNECT_TIMEOUT_MS;
+    if (o->timeout_ms <= 0)
+        o->timeout_ms = TOTAL_TIMEOUT_MS;
+    /* a lease shorter than a request would let a row in flight be leased again elsewhere */
+    if ((int64_t) o->lease_s * 1000 < (int64_t) o->timeout_ms + 1000)
+        o->lease_s = o->timeout_ms / 1000 + 2;
     /* libcurl's global init is not thread-safe: do it here, on the caller's thread
      * (reference counted, so main() may call it too) */
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    start_t start = {ctx, false};
     zactor_t *actor = zactor_new(s_notifier_actor, &start);
     if (actor && !start.ok)
         zactor_destroy(&actor);

@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd_utf8.h"
+
+/* last_error: one line of valid UTF-8 (PostgreSQL refuses invalid UTF-8 and NUL, and a row
+ * whose outcome cannot be written would be sent again), at most this many bytes */
+#define ERROR_MAX 1000
+
 int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
                          const char *event, const char *channel, const char *payload_json,
                          char *err, size_t errlen)
@@ -146,29 +152,49 @@ int store_outbox_mark_sent(store_t *s, int64_t id, char *err, size_t errlen)
                  1, params, err, errlen);
 }
 
+/* error made storable: a malloc'd copy, or NULL (err set) when memory runs out */
+static char *s_error_text(const char *error, char *err, size_t errlen)
+{
+    char *t = sd_utf8_dup(error, error ? strlen(error) : 0, ERROR_MAX,
+                          SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    if (!t)
+        snprintf(err, errlen, "out of memory");
+    return t;
+}
+
 int store_outbox_mark_retry(store_t *s, int64_t id, int64_t delay_ms, const char *error,
                             char *err, size_t errlen)
 {
     char ids[32], delay[32];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     snprintf(delay, sizeof delay, "%" PRId64, delay_ms);
-    const char *params[3] = {ids, delay, error ? error : ""};
-    return store_command(s, "mark retry",
+    char *text = s_error_text(error, err, errlen);
+    if (!text)
+        return -ENOMEM;
+    const char *params[3] = {ids, delay, text};
+    int rc = store_command(s, "mark retry",
                  "UPDATE notifications SET attempts = attempts + 1, last_error = $3,"
                  " next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)"
                  " WHERE id = $1::bigint AND status = 'pending'",
                  3, params, err, errlen);
+    free(text);
+    return rc;
 }
 
 int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err, size_t errlen)
 {
     char ids[32];
     snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *params[2] = {ids, error ? error : ""};
-    return store_command(s, "mark dead",
+    char *text = s_error_text(error, err, errlen);
+    if (!text)
+        return -ENOMEM;
+    const char *params[2] = {ids, text};
+    int rc = store_command(s, "mark dead",
                  "UPDATE notifications SET status = 'dead', attempts = attempts + 1,"
                  " last_error = $2 WHERE id = $1::bigint AND status = 'pending'",
                  2, params, err, errlen);
+    free(text);
+    return rc;
 }
 
 int store_outbox_pending(store_t *s, int64_t *n, char *err, size_t errlen)

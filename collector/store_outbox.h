@@ -44,12 +44,15 @@ int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_
 void store_outbox_rows_free(outbox_row_t *rows, size_t n);
 
 /* status = sent, sent_at = now(), attempts + 1, and an incident_events 'notified' row,
- * in one statement. 0 or -EIO. */
+ * in one statement. Only a pending row changes. 0 or -EIO. */
 int store_outbox_mark_sent(store_t *s, int64_t id, char *err, size_t errlen);
-/* attempts + 1, next_attempt_at = now() + delay_ms, last_error. 0 or -EIO. */
+/* attempts + 1, next_attempt_at = now() + delay_ms, last_error = error made one line of
+ * valid UTF-8 of at most 1000 bytes (any bytes are accepted). Only a pending row changes.
+ * 0, -EIO or -ENOMEM. */
 int store_outbox_mark_retry(store_t *s, int64_t id, int64_t delay_ms, const char *error,
                             char *err, size_t errlen);
-/* status = dead, attempts + 1, last_error. 0 or -EIO. */
+/* status = dead, attempts + 1, last_error as in store_outbox_mark_retry. Only a pending
+ * row changes. 0, -EIO or -ENOMEM. */
 int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
                            size_t errlen);
 /* Number of pending rows. 0 or -EIO. */

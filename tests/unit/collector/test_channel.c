@@ -1,5 +1,5 @@
-/* channel: rendered Slack/Teams bodies are valid JSON with the fields of the reference;
- * the classification tables. */
+/* channel: rendered Slack/Teams bodies are valid JSON with the fields each service expects;
+ * the classification of every status (and body) per channel, and of transport errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,61 +113,165 @@ typedef struct {
     long retry_after;
     channel_verdict_t want;
     long want_after;
+    const char *want_reason;
 } row_t;
+
+static const char *const VERDICT[] = {"SENT", "RETRY", "DEAD"};
 
 static void s_table(const channel_ops_t *ops, const row_t *rows, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         channel_outcome_t o = ops->classify(rows[i].status, rows[i].body, strlen(rows[i].body),
                                             rows[i].retry_after);
-        print_message("%s %ld '%s' -> %d (after %ld)\n", ops->name, rows[i].status, rows[i].body,
-                      o.verdict, o.retry_after_s);
+        print_message("%s %ld '%s' -> %s %s (after %ld)\n", ops->name, rows[i].status,
+                      rows[i].body, VERDICT[o.verdict], o.reason, o.retry_after_s);
         assert_int_equal(o.verdict, rows[i].want);
+        assert_string_equal(o.reason, rows[i].want_reason);
         if (o.verdict == CHANNEL_RETRY)
             assert_int_equal(o.retry_after_s, rows[i].want_after);
-        assert_non_null(o.reason);
     }
+}
+
+/* Statuses every channel classifies alike: 3xx (no redirect is followed), the 4xx that are
+ * final, and the retried ones, which keep Retry-After. */
+static void s_common_rows(const channel_ops_t *ops)
+{
+    const row_t rows[] = {
+        {301, "", -1, CHANNEL_DEAD, -1, "redirect"},
+        {302, "", -1, CHANNEL_DEAD, -1, "redirect"},
+        {307, "", 5, CHANNEL_DEAD, -1, "redirect"},
+        {308, "", -1, CHANNEL_DEAD, -1, "redirect"},
+        {400, "x", -1, CHANNEL_DEAD, -1, "client_error"},
+        {401, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {403, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {404, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {405, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {409, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {410, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {413, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {422, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {451, "", 9, CHANNEL_DEAD, -1, "client_error"},
+        {499, "", -1, CHANNEL_DEAD, -1, "client_error"},
+        {408, "", -1, CHANNEL_RETRY, -1, "request_timeout"},
+        {408, "", 4, CHANNEL_RETRY, 4, "request_timeout"},
+        {425, "", -1, CHANNEL_RETRY, -1, "too_early"},
+        {429, "", -1, CHANNEL_RETRY, -1, "rate_limited"},
+        {429, "", 30, CHANNEL_RETRY, 30, "rate_limited"},
+        {500, "", -1, CHANNEL_RETRY, -1, "server_error"},
+        {502, "", -1, CHANNEL_RETRY, -1, "server_error"},
+        {503, "", 7, CHANNEL_RETRY, 7, "server_error"},
+        {504, "", -1, CHANNEL_RETRY, -1, "server_error"},
+        {599, "", -1, CHANNEL_RETRY, -1, "server_error"},
+        {100, "", -1, CHANNEL_RETRY, -1, "bad_status"},
+        {0, "", -1, CHANNEL_RETRY, -1, "bad_status"},
+        {600, "", -1, CHANNEL_RETRY, -1, "bad_status"},
+    };
+    s_table(ops, rows, sizeof rows / sizeof rows[0]);
 }
 
 static void test_slack_classify(void **st)
 {
     const row_t rows[] = {
-        {200, "ok", -1, CHANNEL_SENT, -1},
-        {200, "invalid_payload", -1, CHANNEL_DEAD, -1},
-        {429, "rate_limited", 30, CHANNEL_RETRY, 30},
-        {500, "rollup_error", -1, CHANNEL_RETRY, -1},
-        {503, "", 7, CHANNEL_RETRY, 7},
-        {400, "invalid_payload", -1, CHANNEL_DEAD, -1},
-        {403, "invalid_token", -1, CHANNEL_DEAD, -1},
-        {404, "channel_not_found", -1, CHANNEL_DEAD, -1},
-        {410, "channel_is_archived", -1, CHANNEL_DEAD, -1},
-        {301, "", -1, CHANNEL_DEAD, -1},
+        {200, "ok", -1, CHANNEL_SENT, -1, "ok"},
+        {200, "ok\n", -1, CHANNEL_SENT, -1, "ok"},
+        {200, "invalid", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "invalid_payload", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "okay", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "{\"ok\":false}", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {201, "ok", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {202, "", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {204, "", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {429, "rate_limited", 30, CHANNEL_RETRY, 30, "rate_limited"},
+        {500, "rollup_error", -1, CHANNEL_RETRY, -1, "server_error"},
+        {400, "invalid_payload", -1, CHANNEL_DEAD, -1, "client_error"},
+        {400, "user_not_found", -1, CHANNEL_DEAD, -1, "client_error"},
+        {403, "action_prohibited", -1, CHANNEL_DEAD, -1, "client_error"},
+        {403, "invalid_token", -1, CHANNEL_DEAD, -1, "client_error"},
+        {404, "channel_not_found", -1, CHANNEL_DEAD, -1, "client_error"},
+        {404, "no_service", -1, CHANNEL_DEAD, -1, "client_error"},
+        {410, "channel_is_archived", -1, CHANNEL_DEAD, -1, "client_error"},
     };
     s_table(&channel_slack_ops, rows, sizeof rows / sizeof rows[0]);
+    s_common_rows(&channel_slack_ops);
 }
 
 static void test_teams_classify(void **st)
 {
     const row_t rows[] = {
-        {202, "", -1, CHANNEL_SENT, -1},
-        {200, "1", -1, CHANNEL_SENT, -1},
-        {429, "", 12, CHANNEL_RETRY, 12},
-        {502, "", -1, CHANNEL_RETRY, -1},
-        {400, "bad card", -1, CHANNEL_DEAD, -1},
-        {401, "", -1, CHANNEL_DEAD, -1},
-        {404, "", -1, CHANNEL_DEAD, -1},
-        {413, "", -1, CHANNEL_DEAD, -1},
+        {202, "", -1, CHANNEL_SENT, -1, "ok"},
+        {202, "\r\n", -1, CHANNEL_SENT, -1, "ok"},
+        {200, "1", -1, CHANNEL_SENT, -1, "ok"},
+        {200, "Webhook message delivery failed with error: Microsoft Teams endpoint returned "
+              "HTTP error 429 with ContextId tcid=0,server=msgapi-production-eus-azsc2-4-170,"
+              "cv=deadbeef.0", -1, CHANNEL_RETRY, -1, "rate_limited"},
+        {200, "Microsoft Teams endpoint returned HTTP error 429", 3, CHANNEL_RETRY, 3,
+         "rate_limited"},
+        {200, "Microsoft Teams endpoint returned HTTP error 502", -1, CHANNEL_RETRY, -1,
+         "server_error"},
+        {200, "Microsoft Teams endpoint returned HTTP error 413", -1, CHANNEL_DEAD, -1,
+         "client_error"},
+        {202, "Microsoft Teams endpoint returned HTTP error 429", -1, CHANNEL_RETRY, -1,
+         "rate_limited"},
+        {200, "HTTP error 200", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "HTTP error 4", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "ok", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {200, "10", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {202, "1", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {201, "", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {204, "", -1, CHANNEL_DEAD, -1, "bad_body"},
+        {429, "", 12, CHANNEL_RETRY, 12, "rate_limited"},
+        {502, "", -1, CHANNEL_RETRY, -1, "server_error"},
+        {400, "Summary or Text is required.", -1, CHANNEL_DEAD, -1, "client_error"},
+        {400, "HTTP error 429", -1, CHANNEL_DEAD, -1, "client_error"},
     };
     s_table(&channel_teams_ops, rows, sizeof rows / sizeof rows[0]);
+    s_common_rows(&channel_teams_ops);
+}
+
+/* A body may be any bytes (not text, NUL inside, not terminated): the checks read only
+ * body_len bytes. */
+static void test_classify_reads_only_len(void **st)
+{
+    const char buf[] = {'o', 'k', 'x'};
+    assert_int_equal(channel_slack_ops.classify(200, buf, 2, -1).verdict, CHANNEL_SENT);
+    assert_int_equal(channel_slack_ops.classify(200, buf, 3, -1).verdict, CHANNEL_DEAD);
+    const char bin[] = "\xff\xfe\0HTTP error 429";
+    channel_outcome_t o = channel_teams_ops.classify(200, bin, sizeof bin - 1, -1);
+    assert_int_equal(o.verdict, CHANNEL_RETRY);
+    assert_string_equal(o.reason, "rate_limited");
+    const char cut[] = "HTTP error 42";
+    assert_int_equal(channel_teams_ops.classify(200, cut, sizeof cut - 1, -1).verdict,
+                     CHANNEL_DEAD);
+    assert_int_equal(channel_teams_ops.classify(200, "1", 1, -1).verdict, CHANNEL_SENT);
+    assert_int_equal(channel_teams_ops.classify(200, "1", 0, -1).verdict, CHANNEL_DEAD);
 }
 
 static void test_transport(void **st)
 {
-    assert_int_equal(channel_classify_transport(CURLE_COULDNT_CONNECT).verdict, CHANNEL_RETRY);
-    assert_int_equal(channel_classify_transport(CURLE_OPERATION_TIMEDOUT).verdict, CHANNEL_RETRY);
-    assert_int_equal(channel_classify_transport(CURLE_PEER_FAILED_VERIFICATION).verdict,
-                     CHANNEL_DEAD);
-    assert_int_equal(channel_classify_transport(CURLE_URL_MALFORMAT).verdict, CHANNEL_DEAD);
+    const struct {
+        int code;
+        channel_verdict_t want;
+        const char *reason;
+    } rows[] = {
+        {CURLE_COULDNT_CONNECT, CHANNEL_RETRY, "network"},
+        {CURLE_COULDNT_RESOLVE_HOST, CHANNEL_RETRY, "network"},
+        {CURLE_GOT_NOTHING, CHANNEL_RETRY, "network"},
+        {CURLE_RECV_ERROR, CHANNEL_RETRY, "network"},
+        {CURLE_SEND_ERROR, CHANNEL_RETRY, "network"},
+        {CURLE_OPERATION_TIMEDOUT, CHANNEL_RETRY, "timeout"},
+        {CURLE_PEER_FAILED_VERIFICATION, CHANNEL_DEAD, "config_error"},
+        {CURLE_URL_MALFORMAT, CHANNEL_DEAD, "config_error"},
+        {CURLE_UNSUPPORTED_PROTOCOL, CHANNEL_DEAD, "config_error"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        channel_outcome_t o = channel_classify_transport(rows[i].code);
+        print_message("curl %d (%s) -> %s %s\n", rows[i].code,
+                      curl_easy_strerror((CURLcode) rows[i].code), VERDICT[o.verdict], o.reason);
+        assert_int_equal(o.verdict, rows[i].want);
+        assert_string_equal(o.reason, rows[i].reason);
+    }
 }
 
 int main(void)
@@ -175,7 +279,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),       cmocka_unit_test(test_slack_render),
         cmocka_unit_test(test_teams_render),   cmocka_unit_test(test_slack_classify),
-        cmocka_unit_test(test_teams_classify), cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_teams_classify), cmocka_unit_test(test_classify_reads_only_len),
+        cmocka_unit_test(test_transport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

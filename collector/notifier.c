@@ -42,11 +42,13 @@
 
 #include "bus.h"
 #include "channel.h"
+#include "health.h"
 #include "outcomes.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "sd_utf8.h"
 #include "store.h"
+#include "store_health.h"
 #include "store_outbox.h"
 
 #define COMP "notifier"
@@ -99,6 +101,7 @@ typedef struct {
     sd_ms_t next_due; /* the earliest retry known to come due, 0: none (polls meet it) */
     uint64_t rng;
     bool db_failing;
+    sd_ms_t next_beat_write;   /* the health heartbeat row (health.h) */
     bool logged_full, logged_paused_full, logged_held_full;
     bool terminated;
 } self_t;
@@ -128,6 +131,8 @@ static void s_db_result(self_t *self, int rc, const char *what, const char *err)
 {
     char safe[ERR_MAX];
     sd_utf8_scopy(safe, sizeof safe, err, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    if (rc != 0)
+        health_db_failed(self->ctx->health, COMP, safe);
     if (rc != 0 && !self->db_failing)
         sd_error(COMP, "%s failed err=\"%s\" (logged once per streak)", what, safe);
     else if (rc == 0 && self->db_failing)
@@ -464,6 +469,14 @@ static void s_poll_outbox(self_t *self)
                                        paused, self->n_paused, &rows, &n, err, sizeof err)
                   : 0;
     s_db_result(self, rc, "lease", err);
+    if (rc == 0 && sd_mono_ms() >= self->next_beat_write) {
+        /* the health heartbeat row: proof that the notifier can write while idle */
+        self->next_beat_write = sd_mono_ms() + health_write_interval_ms(self->ctx->health);
+        int brc = store_health_beat(self->store, COMP, err, sizeof err);
+        s_db_result(self, brc, "heartbeat", err);
+        if (brc == 0)
+            health_db_ok(self->ctx->health, COMP);
+    }
     for (size_t i = 0; rc == 0 && i < n; i++)
         s_start(self, &rows[i]);
     store_outbox_rows_free(rows, n);
@@ -504,6 +517,7 @@ static self_t *s_self_new(zsock_t *pipe, const start_t *start)
     const collector_ctx_t *ctx = start->ctx;
     self->ctx = ctx;
     self->opts = start->opts;
+    health_register(ctx->health, COMP, HEALTH_LOOP | HEALTH_WRITES);
     self->pipe = pipe;
     self->rng = (uint64_t) sd_wall_us() ^ ((uint64_t) sd_mono_us() << 20) ^ (uintptr_t) self;
     if (!self->rng)
@@ -559,6 +573,7 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
     struct curl_waitfd extra[2] = {{.fd = zsock_fd(pipe), .events = CURL_WAIT_POLLIN},
                                    {.fd = zsock_fd(self->pull), .events = CURL_WAIT_POLLIN}};
     while (!self->terminated) {
+        health_beat(self->ctx->health, COMP);
         s_drain_sockets(self);
         if (self->terminated)
             break;

@@ -1,5 +1,5 @@
-/* outcomes against a real PostgreSQL whose connection is killed under it
- * (pg_terminate_backend): an outcome that cannot be written is held, listed for exclusion,
+/* outcomes against a real PostgreSQL whose database goes away under it (connections
+ * refused, the store's backend killed with pg_terminate_backend): an outcome that cannot be written is held, listed for exclusion,
  * retried with a doubling backoff and written after reconnection; a RETRY keeps its due time;
  * hostile error texts are stored as valid UTF-8; the bound is reported. */
 #include <errno.h>
@@ -67,9 +67,30 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Kills the store's backend and waits (deadline) until PostgreSQL has let it go. */
+/* ALLOW_CONNECTIONS of the test's database, set from the "postgres" database (PostgreSQL
+ * refuses it from the database itself). */
+static void s_allow(fx_t *f, bool allow)
+{
+    PGresult *r = s_sql(f, "SELECT current_database()");
+    char sql[512], conninfo[1024];
+    snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS %s", PQgetvalue(r, 0, 0),
+             allow ? "true" : "false");
+    PQclear(r);
+    snprintf(conninfo, sizeof conninfo, "%s dbname=postgres", f->conninfo);
+    PGconn *admin = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    r = PQexec(admin, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(admin));
+    PQclear(r);
+    PQfinish(admin);
+}
+
+/* The database goes away for the store: new connections refused (the store reconnects by
+ * itself otherwise), its backend killed; waits (deadline) until PostgreSQL let it go. */
 static void s_kill(fx_t *f)
 {
+    s_allow(f, false);
     PQclear(s_sql(f, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                      " WHERE application_name = 'statusd-collector'"
                      " AND datname = current_database() AND pid <> pg_backend_pid()"));
@@ -87,6 +108,21 @@ static void s_kill(fx_t *f)
         usleep(10 * 1000);
     }
     print_message("killed the store's backend in %lld ms\n", (long long) (sd_mono_ms() - t0));
+}
+
+/* The database is back: connections allowed, and the store reconnected (within its own
+ * backoff; deadline). */
+static void s_back(fx_t *f)
+{
+    s_allow(f, true);
+    sd_ms_t t0 = sd_mono_ms();
+    while (store_ensure(f->store) != 0) {
+        if (sd_mono_ms() - t0 > 10000)
+            fail_msg("store did not reconnect within 10 s");
+        usleep(50 * 1000);
+    }
+    print_message("store reconnected %lld ms after the database was back\n",
+                  (long long) (sd_mono_ms() - t0));
 }
 
 static void s_row(fx_t *f, int id, char *status, size_t slen, char *error, size_t elen)
@@ -180,7 +216,7 @@ static void test_held_then_written_after_reconnect(void **state)
     assert_int_equal(outcomes_held(f->o), 1);
 
     /* the database is back: a new connection, and the held outcome is written */
-    assert_int_equal(store_ensure(f->store), 0);
+    s_back(f);
     rc = outcomes_flush(f->o, f->store, at + OUTCOMES_BACKOFF_MAX_MS, &written, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_int_equal(written, 1);
@@ -193,7 +229,7 @@ static void test_held_then_written_after_reconnect(void **state)
     assert_int_equal(outcomes_record(f->o, f->store, 2, CHANNEL_DEAD, 0, "x", t, err, sizeof err),
                      -EIO);
     assert_int_equal(outcomes_flush(f->o, f->store, t + 999, NULL, err, sizeof err), -EAGAIN);
-    assert_int_equal(store_ensure(f->store), 0);
+    s_back(f);
     assert_int_equal(outcomes_flush(f->o, f->store, t + 1000, &written, err, sizeof err), 0);
     s_row(f, 2, st, sizeof st, NULL, 0);
     assert_string_equal(st, "dead");
@@ -208,7 +244,7 @@ static void test_retry_keeps_its_due_time(void **state)
     assert_int_equal(outcomes_record(f->o, f->store, 1, CHANNEL_RETRY, 10000, "HTTP 503", t, err,
                                      sizeof err),
                      -EIO);
-    assert_int_equal(store_ensure(f->store), 0);
+    s_back(f);
     /* written 8 s (as the caller says) after the answer: due 2 s from now, not 10 s */
     assert_int_equal(outcomes_flush(f->o, f->store, t + 8000, NULL, err, sizeof err), 0);
     PGresult *r = s_sql(f, "SELECT extract(epoch FROM next_attempt_at - now()) * 1000, attempts,"
@@ -237,6 +273,7 @@ static void test_bound(void **state)
     assert_int_equal(outcomes_record(f->o, f->store, 3, CHANNEL_SENT, 0, NULL, t, err, sizeof err),
                      -ENOSPC);
     assert_int_equal(outcomes_held(f->o), 2);
+    s_allow(f, true);
     int64_t ids[1];
     assert_int_equal(outcomes_ids(f->o, ids, 1), 1); /* cap respected */
     assert_int_equal(ids[0], 1);

@@ -18,7 +18,9 @@
 #include "store_results.h"
 
 #define COMP "ingest"
-#define RECONNECT_MS 1000
+/* reconnection attempts back off from the first to the last, doubling */
+#define RECONNECT_MIN_MS 250
+#define RECONNECT_MAX_MS 5000
 #define UPKEEP_MS (3600 * 1000)
 /* agents whose batch streams are tracked at one time (see stream_t) */
 #define MAX_STREAMS 100000
@@ -70,6 +72,7 @@ typedef struct {
     zhashx_t *gauges;        /* agent id -> zhashx_t of asset id -> gauges_t (owned) */
     size_t n_gauges;         /* gauges_t held in all of them */
     sd_ms_t next_connect_ms;
+    sd_ms_t reconnect_ms;     /* the wait after the next failed connection attempt */
     sd_ms_t next_upkeep_ms;
     sd_ms_t next_beat_write;  /* the health heartbeat row */
     uint64_t pipeline_seq;    /* RESULTS messages handed to the engine (health.h) */
@@ -103,16 +106,42 @@ static void s_malformed(self_t *self, const char *why)
     self->malformed_logged = true;
 }
 
+/* No connection: the next attempt after a wait that doubles while attempts fail. */
+static void s_reconnect_later(self_t *self)
+{
+    store_destroy(&self->store);
+    if (self->reconnect_ms < RECONNECT_MIN_MS)
+        self->reconnect_ms = RECONNECT_MIN_MS;
+    self->next_connect_ms = sd_mono_ms() + self->reconnect_ms;
+    self->reconnect_ms = self->reconnect_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+                                                                   : self->reconnect_ms * 2;
+}
+
+/* A failed database operation: counted, reported to health, logged once per streak (the
+ * health report repeats it while it lasts); the connection is replaced when it dropped. */
 static void s_store_error(self_t *self, const char *what, const char *err)
 {
     s_count(self, "statusd_store_errors_total", "Failed database operations",
             (const char *[]){"component", COMP, NULL}, 1);
     health_db_failed(self->ctx->health, COMP, err);
-    sd_error(COMP, "%s failed err=%s", what, err);
-    if (self->store && store_ensure(self->store) != 0) {
-        store_destroy(&self->store);
-        self->next_connect_ms = sd_mono_ms() + RECONNECT_MS;
-    }
+    if (!self->db_down_logged)
+        sd_error(COMP, "%s failed err=%s (results stay unacknowledged; logged once until a "
+                       "write succeeds)", what, err);
+    else
+        sd_debug(COMP, "%s failed err=%s", what, err);
+    self->db_down_logged = true;
+    if (self->store && store_ensure(self->store) != 0)
+        s_reconnect_later(self);
+}
+
+/* A successful write: the streak, if any, is over. */
+static void s_store_ok(self_t *self)
+{
+    health_db_ok(self->ctx->health, COMP);
+    if (self->db_down_logged)
+        sd_info(COMP, "database writes succeed again");
+    self->db_down_logged = false;
+    self->reconnect_ms = RECONNECT_MIN_MS;
 }
 
 /* ---- database connection ------------------------------------------------------------- */
@@ -126,39 +155,30 @@ static void s_upkeep(self_t *self)
     if (rc != 0) {
         /* rows already in the default partition for a day are not fatal: they stay there */
         sd_warn(COMP, "partition upkeep incomplete err=%s", err);
-        if (store_ensure(self->store) != 0) {
-            store_destroy(&self->store);
-            self->next_connect_ms = sd_mono_ms() + RECONNECT_MS;
-        }
+        if (store_ensure(self->store) != 0)
+            s_reconnect_later(self);
     }
     if (created || dropped)
         sd_info(COMP, "partitions created=%d dropped=%d", created, dropped);
     self->next_upkeep_ms = sd_mono_ms() + UPKEEP_MS;
 }
 
-/* True when a usable connection exists, connecting at most once per RECONNECT_MS. */
+/* True when a connection exists, connecting when the backoff allows (a connection that
+ * dropped later is replaced by the store itself or through s_store_error). */
 static bool s_db(self_t *self)
 {
     if (self->store)
         return true;
-    sd_ms_t now = sd_mono_ms();
-    if (now < self->next_connect_ms)
+    if (sd_mono_ms() < self->next_connect_ms)
         return false;
     char err[512] = "";
     self->store = store_new(self->ctx->db_conninfo, err, sizeof err);
     if (!self->store) {
-        health_db_failed(self->ctx->health, COMP, err);
-        self->next_connect_ms = now + RECONNECT_MS;
-        if (!self->db_down_logged)
-            sd_error(COMP, "database unavailable err=%s", err);
-        self->db_down_logged = true;
-        s_count(self, "statusd_store_errors_total", "Failed database operations",
-                (const char *[]){"component", COMP, NULL}, 1);
+        s_store_error(self, "connect", err);
+        s_reconnect_later(self);
         return false;
     }
-    if (self->db_down_logged)
-        sd_info(COMP, "database connected");
-    self->db_down_logged = false;
+    sd_info(COMP, "database connected");
     return true;
 }
 
@@ -171,7 +191,7 @@ static void s_beat_write(self_t *self)
         return;
     char err[512] = "";
     if (store_health_beat(self->store, COMP, err, sizeof err) == 0)
-        health_db_ok(self->ctx->health, COMP);
+        s_store_ok(self);
     else
         s_store_error(self, "heartbeat", err);
 }
@@ -523,7 +543,7 @@ static int s_store_batch(self_t *self, const char *agent, const char *region,
     } else if (rc != 0) {
         s_store_error(self, "store batch", err);
     } else {
-        health_db_ok(self->ctx->health, COMP);
+        s_store_ok(self);
         s_reply(self, "ACK", agent, through);
         const char *labels[] = {"agent", agent, "region", region, NULL};
         s_count(self, "statusd_results_received_total", "Probe results newly stored", labels,
@@ -680,7 +700,7 @@ static void s_actor(zsock_t *pipe, void *args)
         sd_ms_t now = sd_mono_ms();
         /* without a connection, wake up to retry it (and the pending upkeep); at least
          * once a second for the health heartbeat */
-        sd_ms_t wait = self->store ? self->next_upkeep_ms - now : RECONNECT_MS;
+        sd_ms_t wait = self->store ? self->next_upkeep_ms - now : self->next_connect_ms - now;
         if (wait > self->next_beat_write - now)
             wait = self->next_beat_write - now;
         if (wait < 0)

@@ -97,6 +97,23 @@ static const char *s_valid(const char *s, size_t max, unsigned flags, char **tmp
     return *tmp;
 }
 
+/* COPY's text format escape for c, or NULL when c stands for itself. */
+static const char *s_copy_escape(unsigned char c)
+{
+    switch (c) {
+    case '\\': return "\\\\";
+    case '\t': return "\\t";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    default: return NULL;
+    }
+}
+
+static bool s_control(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
 /* s (NULL = "") as one COPY text field: made valid UTF-8 of at most max bytes (invalid bytes
  * become U+FFFD, a cut falls between characters); with SD_UTF8_ONE_LINE control characters
  * become spaces; backslash, tab, newline and carriage return are escaped. */
@@ -108,22 +125,20 @@ static void s_put_text(buf_t *b, const char *s, size_t max, unsigned flags)
         b->failed = true;
         return;
     }
-    for (; *p; p++) {
-        const char *esc = NULL;
-        if ((flags & SD_UTF8_ONE_LINE) && (*p < 0x20 || *p == 0x7f))
-            esc = " ";
-        else if (*p == '\\')
-            esc = "\\\\";
-        else if (*p == '\t')
-            esc = "\\t";
-        else if (*p == '\n')
-            esc = "\\n";
-        else if (*p == '\r')
-            esc = "\\r";
-        if (esc)
-            s_puts(b, esc);
+    bool one_line = flags & SD_UTF8_ONE_LINE;
+    while (*p) {
+        size_t run = 0; /* bytes that stand for themselves, copied at once */
+        while (p[run] && !s_copy_escape(p[run]) && !(one_line && s_control(p[run])))
+            run++;
+        s_put(b, (const char *) p, run);
+        p += run;
+        if (!*p)
+            break;
+        if (one_line && s_control(*p))
+            s_putc(b, ' ');
         else
-            s_putc(b, (char) *p);
+            s_puts(b, s_copy_escape(*p));
+        p++;
     }
     free(tmp);
 }

@@ -34,7 +34,8 @@ size_t sd_utf8_scopy(char *dst, size_t cap, const char *src, unsigned flags);
  * instead). Returns dst. */
 char *sd_utf8_format(char *dst, size_t cap, unsigned flags, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-char *sd_utf8_vformat(char *dst, size_t cap, unsigned flags, const char *fmt, va_list ap);
+char *sd_utf8_vformat(char *dst, size_t cap, unsigned flags, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* A malloc'd copy of src (len bytes) made valid and bounded to max_bytes (not counting the
  * NUL); NULL only when memory runs out. */

@@ -225,24 +225,12 @@ static void test_silence_is_not_recovery(void **state)
 static void s_send_failure(fx_t *f, const char *agent, const char *region, int64_t ts,
                            const char *reason)
 {
-    Statusd__ProbeResult pr = STATUSD__PROBE_RESULT__INIT, *prs[1] = {&pr};
+    Statusd__ProbeResult pr = STATUSD__PROBE_RESULT__INIT;
     pr.seq = ++f->seq;
     pr.asset_id = ASSET;
     pr.started_at_ms = ts;
     pr.reason = (char *) reason;
-    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
-    b.n_results = 1;
-    b.results = prs;
-    size_t len = statusd__result_batch__get_packed_size(&b);
-    uint8_t *buf = malloc(len);
-    statusd__result_batch__pack(&b, buf);
-    zmsg_t *m = zmsg_new();
-    zmsg_addstr(m, "RESULTS");
-    zmsg_addstr(m, agent);
-    zmsg_addstr(m, region);
-    zmsg_addmem(m, buf, len);
-    free(buf);
-    assert_int_equal(zmsg_send(&m, f->push), 0);
+    s_send_result(f, agent, region, &pr);
 }
 
 /* Text from outside still pages: the asset's name in the file is 2,000 characters (the

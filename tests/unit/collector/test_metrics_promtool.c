@@ -41,6 +41,21 @@ static int s_promtool(const char *text, char *out, size_t outlen)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* Renders m, expects promtool to pass it without a remark, destroys m. */
+static void s_expect_clean(metrics_t *m)
+{
+    char *text = metrics_render(m);
+    assert_non_null(text);
+    printf("--- exposition (%zu bytes) ---\n%.6000s---\n", strlen(text), text);
+    char out[8192];
+    int rc = s_promtool(text, out, sizeof out);
+    printf("promtool check metrics: exit=%d output=[%s]\n", rc, out);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "");
+    free(text);
+    metrics_destroy(&m);
+}
+
 static int s_setup(void **state)
 {
     (void) state;
@@ -149,16 +164,8 @@ static void test_collector_metrics_pass_promtool(void **state)
                 "API connections refused because the connection limit was reached.", NULL, 0);
     metrics_set(m, "statusd_build_info", "Build information.", L("version", "0.1.0"), INFINITY);
     int found = s_add_discovered(m);
-    char *text = metrics_render(m);
-    assert_non_null(text);
-    printf("--- exposition (%d names discovered in sources) ---\n%s---\n", found, text);
-    char out[8192];
-    int rc = s_promtool(text, out, sizeof out);
-    printf("promtool check metrics: exit=%d output=[%s]\n", rc, out);
-    assert_int_equal(rc, 0);
-    assert_string_equal(out, "");
-    free(text);
-    metrics_destroy(&m);
+    printf("%d names discovered in sources\n", found);
+    s_expect_clean(m);
 }
 
 /* Label values with invalid bytes, a sequence split by a byte-wise cut (what an agent or a
@@ -183,16 +190,7 @@ static void test_invalid_label_values_pass_promtool(void **state)
         metrics_add(m, "statusd_results_received_total", "Probe results newly stored",
                     L("agent", values[i], "region", values[i]), 1);
     }
-    char *text = metrics_render(m);
-    assert_non_null(text);
-    printf("--- exposition ---\n%.2000s\n--- (%zu bytes)\n", text, strlen(text));
-    char out[8192];
-    int rc = s_promtool(text, out, sizeof out);
-    printf("promtool check metrics: exit=%d output=[%s]\n", rc, out);
-    assert_int_equal(rc, 0);
-    assert_string_equal(out, "");
-    free(text);
-    metrics_destroy(&m);
+    s_expect_clean(m);
 }
 
 int main(void)

@@ -2,12 +2,16 @@
 #include "probe.h"
 
 #include "sd_clock.h"
+#include "sd_utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Reasons and what goes into them: one line, "…" where cut. */
+#define PROBE_TEXT (SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS)
 
 static const struct probe_ops *const s_types[] = {
     &probe_http_ops,
@@ -94,11 +98,23 @@ void probe_result_set_reason(probe_result_t *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->reason, sizeof r->reason, fmt, ap);
+    sd_utf8_vformat(r->reason, sizeof r->reason, PROBE_TEXT, fmt, ap);
     va_end(ap);
-    for (char *c = r->reason; *c; c++)
-        if (*c == '\n' || *c == '\r')
-            *c = ' ';
+}
+
+char *probe_format(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sd_utf8_vformat(dst, cap, PROBE_TEXT, fmt, ap);
+    va_end(ap);
+    return dst;
+}
+
+const char *probe_excerpt(char *dst, size_t cap, const char *src)
+{
+    sd_utf8_scopy(dst, cap, src, PROBE_TEXT);
+    return dst;
 }
 
 void probe_result_add_phase(probe_result_t *r, const char *name, int64_t duration_us)

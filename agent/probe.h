@@ -87,9 +87,19 @@ const struct probe_ops *probe_at(size_t i);
 /* A zeroed result for asset_id (copied), started_at_ms set to now. NULL on ENOMEM. */
 probe_result_t *probe_result_new(const char *asset_id);
 void probe_result_destroy(probe_result_t **p);
-/* Formats a one-line reason (newlines become spaces). */
+/* Formats r->reason: valid UTF-8 (an invalid byte becomes U+FFFD), one line (control
+ * characters become spaces), cut at a character boundary with "…" when it does not fit. */
 void probe_result_set_reason(probe_result_t *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* snprintf for text that ends up in a reason, with probe_result_set_reason's promises: dst
+ * (cap >= 1 bytes) gets valid one-line UTF-8, cut at a character boundary with "…". Returns
+ * dst. */
+char *probe_format(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* An excerpt of src (config or remote text, NULL = "") to quote inside a reason: at most
+ * cap - 1 bytes of valid one-line UTF-8, cut at a character boundary with "…". Returns dst,
+ * for use as a %s argument (replaces "%.60s", which cuts inside a character). */
+const char *probe_excerpt(char *dst, size_t cap, const char *src);
 /* Appends a phase if there is room. */
 void probe_result_add_phase(probe_result_t *r, const char *name, int64_t duration_us);
 

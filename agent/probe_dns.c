@@ -127,7 +127,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
     char why[sizeof o->invalid] = "";
     int rc = 0;
     if (!root)
-        snprintf(why, sizeof why, "dns options: invalid JSON: %.80s", je.text);
+        probe_format(why, sizeof why, "dns options: invalid JSON: %s", je.text);
     else if (sd_probe_options_check("dns", root, why, sizeof why) == 0)
         rc = s_fill(o, root);
     json_decref(root);
@@ -138,7 +138,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
         return rc;
     }
     /* Not refused here: the asset stays scheduled and each run reports why (start fails). */
-    snprintf(o->invalid, sizeof o->invalid, "%s", why);
+    probe_format(o->invalid, sizeof o->invalid, "%s", why);
     return 0;
 }
 
@@ -312,7 +312,9 @@ static void s_verdict(struct probe_run *run, const resolver_answer_t *a)
             return;
         }
         if (c == 0) {
-            probe_result_set_reason(r, "no answer contains \"%.80s\"", o->contains);
+            char q[81];
+            probe_result_set_reason(r, "no answer contains \"%s\"",
+                                    probe_excerpt(q, sizeof q, o->contains));
             s_finish(run, false);
             return;
         }
@@ -366,7 +368,7 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
         return -EINVAL;
     }
     if (o->invalid[0]) {
-        snprintf(err, errlen, "invalid options: %s", o->invalid);
+        probe_format(err, errlen, "invalid options: %s", o->invalid);
         return -EINVAL;
     }
     struct probe_run *run = calloc(1, sizeof *run);
@@ -384,12 +386,13 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
     uint32_t timeout_ms = spec->timeout_ms ? spec->timeout_ms : 10000;
     resolver_config_t cfg = {.servers = o->server, .use_tcp = o->tcp, .raw_rcodes = true,
                              .try_timeout_ms = timeout_ms, .tries = 1};
-    char why[PROBE_REASON_MAX] = "", name[300];
+    char why[PROBE_REASON_MAX] = "", name[300], q[101];
     s_query_name(spec->address ? spec->address : "", o->qtype, name, sizeof name);
     run->res = resolver_new(env->loop, &cfg, why, sizeof why);
     if (run->res &&
         resolver_query(run->res, name, o->qtype, timeout_ms, s_on_answer, run, &run->q) < 0)
-        snprintf(why, sizeof why, "dns: cannot query \"%.100s\"", name);
+        probe_format(why, sizeof why, "dns: cannot query \"%s\"",
+                     probe_excerpt(q, sizeof q, name));
     if (!run->q) {
         /* A failed probe is data: report it from the next loop turn, never from start. */
         probe_result_set_reason(run->result, "%s", why);

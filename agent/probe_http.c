@@ -172,7 +172,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
     char why[sizeof o->invalid] = "";
     int rc = 0;
     if (!root)
-        snprintf(why, sizeof why, "http options: invalid JSON: %.80s", je.text);
+        probe_format(why, sizeof why, "http options: invalid JSON: %s", je.text);
     else if (sd_probe_options_check("http", root, why, sizeof why) == 0)
         rc = s_fill(o, root);
     json_decref(root);
@@ -185,7 +185,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
     if (rc)
         snprintf(why, sizeof why, "http options: invalid regular expression");
     /* Not refused here: the asset stays scheduled and each run reports why (start fails). */
-    snprintf(o->invalid, sizeof o->invalid, "%s", why);
+    probe_format(o->invalid, sizeof o->invalid, "%s", why);
     return 0;
 }
 
@@ -238,25 +238,28 @@ static bool s_body_checks(struct probe_run *run)
     const s_opts_t *o = run->o;
     probe_result_t *r = run->result;
     const char *body = run->body ? run->body : "";
-    char trunc[48] = "";
+    char trunc[48] = "", q[61]; /* the quoted option: at most 60 bytes */
     if (run->body_capped)
         snprintf(trunc, sizeof trunc, " (first %d bytes read)", PROBE_HTTP_BODY_MAX);
     if (o->contains && !memmem(body, run->body_len, o->contains, strlen(o->contains))) {
-        probe_result_set_reason(r, "body does not contain \"%.60s\"%s", o->contains, trunc);
+        probe_result_set_reason(r, "body does not contain \"%s\"%s",
+                                probe_excerpt(q, sizeof q, o->contains), trunc);
         return false;
     }
     if (o->not_contains && memmem(body, run->body_len, o->not_contains, strlen(o->not_contains))) {
-        probe_result_set_reason(r, "body contains forbidden \"%.60s\"%s", o->not_contains, trunc);
+        probe_result_set_reason(r, "body contains forbidden \"%s\"%s",
+                                probe_excerpt(q, sizeof q, o->not_contains), trunc);
         return false;
     }
     /* regexec stops at a NUL byte in the body: text bodies are what these checks are for */
     if (o->has_re && regexec(&o->re, body, 0, NULL, 0) != 0) {
-        probe_result_set_reason(r, "body does not match regex \"%.60s\"%s", o->re_src, trunc);
+        probe_result_set_reason(r, "body does not match regex \"%s\"%s",
+                                probe_excerpt(q, sizeof q, o->re_src), trunc);
         return false;
     }
     if (o->has_not_re && regexec(&o->not_re, body, 0, NULL, 0) == 0) {
-        probe_result_set_reason(r, "body matches forbidden regex \"%.60s\"%s", o->not_re_src,
-                                trunc);
+        probe_result_set_reason(r, "body matches forbidden regex \"%s\"%s",
+                                probe_excerpt(q, sizeof q, o->not_re_src), trunc);
         return false;
     }
     return true;
@@ -306,6 +309,7 @@ static void s_add_times(struct probe_run *run)
 static void s_transfer_reason(struct probe_run *run, CURLcode rc)
 {
     probe_result_t *r = run->result;
+    char q[81];
     long oserr = 0;
     curl_easy_getinfo(run->easy, CURLINFO_OS_ERRNO, &oserr);
     switch (rc) {
@@ -322,8 +326,8 @@ static void s_transfer_reason(struct probe_run *run, CURLcode rc)
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
         if (run->host[0]) /* s_resolver_start refused: the pin was not used */
-            probe_result_set_reason(r, "dns: libcurl would resolve \"%.80s\" itself (refused)",
-                                    run->host);
+            probe_result_set_reason(r, "dns: libcurl would resolve \"%s\" itself (refused)",
+                                    probe_excerpt(q, sizeof q, run->host));
         else
             probe_result_set_reason(r, "dns: %s", run->errbuf);
         break;
@@ -525,18 +529,19 @@ static void s_on_resolved(const resolver_answer_t *a, void *ctx);
  * started or delivered). */
 static int s_hop(struct probe_run *run, char *why, size_t whylen)
 {
-    char scheme[16], host[256];
+    char scheme[16], host[256], q[101];
     int port = 0;
     run->host[0] = 0;
     if (s_url_parts(run->url, scheme, sizeof scheme, host, sizeof host, &port) < 0) {
         if (run->hops == 0)
             return s_transfer(run, false, why, whylen); /* libcurl says what is wrong */
-        snprintf(why, whylen, "redirect to an invalid URL \"%.100s\"", run->url);
+        probe_format(why, whylen, "redirect to an invalid URL \"%s\"",
+                     probe_excerpt(q, sizeof q, run->url));
         return -EINVAL;
     }
     if (run->hops > 0 && strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        snprintf(why, whylen, "redirect to \"%.100s\" refused: only http and https are followed",
-                 run->url);
+        probe_format(why, whylen, "redirect to \"%s\" refused: only http and https are followed",
+                     probe_excerpt(q, sizeof q, run->url));
         return -EPROTONOSUPPORT;
     }
     char origin[sizeof run->origin];
@@ -549,7 +554,7 @@ static int s_hop(struct probe_run *run, char *why, size_t whylen)
     snprintf(run->host, sizeof run->host, "%s", host);
     run->port = port;
     if (!run->res) {
-        snprintf(why, whylen, "dns: no resolver for \"%.100s\"", host);
+        probe_format(why, whylen, "dns: no resolver for \"%s\"", probe_excerpt(q, sizeof q, host));
         return -EINVAL;
     }
     if (s_pinned(run, host, port))
@@ -562,8 +567,9 @@ static int s_hop(struct probe_run *run, char *why, size_t whylen)
     int rc = resolver_resolve(run->res, host, port, RESOLVER_ANY, left, s_on_resolved, run,
                               &run->dnsq);
     if (rc < 0)
-        snprintf(why, whylen, rc == -EINVAL ? "dns: bad host name \"%.100s\""
-                                            : "cannot start lookup of \"%.100s\"", host);
+        probe_format(why, whylen, rc == -EINVAL ? "dns: bad host name \"%s\""
+                                                : "cannot start lookup of \"%s\"",
+                     probe_excerpt(q, sizeof q, host));
     return rc;
 }
 
@@ -676,7 +682,7 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
                                       .verify = true};
     const s_opts_t *o = opts ? opts : &defaults;
     if (o->invalid[0]) {
-        snprintf(err, errlen, "invalid options: %s", o->invalid);
+        probe_format(err, errlen, "invalid options: %s", o->invalid);
         return -EINVAL;
     }
     struct probe_run *run = calloc(1, sizeof *run);
@@ -741,7 +747,7 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
     char why[PROBE_REASON_MAX];
     int rc = s_hop(run, why, sizeof why);
     if (rc < 0) {
-        snprintf(err, errlen, "%s", why);
+        probe_format(err, errlen, "%s", why);
         s_run_free(run);
         return rc;
     }

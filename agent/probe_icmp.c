@@ -72,7 +72,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
     json_t *root = json_loads(json, 0, &je);
     char why[sizeof o->invalid] = "";
     if (!root) {
-        snprintf(why, sizeof why, "icmp options: invalid JSON: %.80s", je.text);
+        probe_format(why, sizeof why, "icmp options: invalid JSON: %s", je.text);
     } else if (sd_probe_options_check("icmp", root, why, sizeof why) == 0) {
         json_t *j;
         if ((j = json_object_get(root, "count")))
@@ -84,7 +84,7 @@ static int s_parse_options(const char *json, void **out, char *err, size_t errle
     }
     json_decref(root);
     /* Not refused here: the asset stays scheduled and each run reports why (start fails). */
-    snprintf(o->invalid, sizeof o->invalid, "%s", why);
+    probe_format(o->invalid, sizeof o->invalid, "%s", why);
     return 0;
 }
 
@@ -308,7 +308,7 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
         return -EINVAL;
     }
     if (o->invalid[0]) {
-        snprintf(err, errlen, "invalid options: %s", o->invalid);
+        probe_format(err, errlen, "invalid options: %s", o->invalid);
         return -EINVAL;
     }
     struct probe_run *run = calloc(1, sizeof *run);
@@ -340,8 +340,10 @@ static int s_start(const probe_env_t *env, const probe_spec_t *spec, const void 
     } else if (probe_resolver(env)) {
         ok = resolver_resolve(probe_resolver(env), host, 0, RESOLVER_ANY, timeout_ms,
                               s_on_resolved, run, &run->dnsq) == 0;
+        char q[101];
         if (!ok)
-            probe_result_set_reason(run->result, "dns: cannot resolve \"%.100s\"", host);
+            probe_result_set_reason(run->result, "dns: cannot resolve \"%s\"",
+                                    probe_excerpt(q, sizeof q, host));
     } else {
         probe_result_set_reason(run->result, "icmp: no resolver for host names");
         ok = false;

@@ -8,6 +8,7 @@
 #include "probe.h"
 #include "resolver.h"
 #include "sd_probe_options.h"
+#include "sd_utf8.h"
 #include "tls_conn.h"
 
 #include <errno.h>
@@ -76,7 +77,7 @@ int probe_net_parse_options(const char *type, const char *json, void **out, char
     json_t *root = json_loads(json, 0, &je);
     char why[PROBE_REASON_MAX - 32] = "";
     if (!root)
-        snprintf(why, sizeof why, "%s options: invalid JSON: %.80s", type, je.text);
+        probe_format(why, sizeof why, "%s options: invalid JSON: %s", type, je.text);
     else if (sd_probe_options_check(type, root, why, sizeof why) == 0) {
         bool oom = false;
         o->send = s_dup_opt(root, "send", &oom);
@@ -97,7 +98,7 @@ int probe_net_parse_options(const char *type, const char *json, void **out, char
     }
     json_decref(root);
     /* Not refused here: the asset stays scheduled and each run reports why (start fails). */
-    snprintf(o->invalid, sizeof o->invalid, "%s", why);
+    probe_format(o->invalid, sizeof o->invalid, "%s", why);
     return 0;
 }
 
@@ -144,25 +145,39 @@ static void s_finish(struct probe_run *run, bool success)
     done(r, ctx);
 }
 
+/* s quoted for a reason, escapes like C's (\" \\ \n \r \xNN for other controls), made
+ * valid UTF-8 (an invalid byte becomes U+FFFD) and cut at a character boundary with "...". */
 static void s_quote(const char *s, char *out, size_t len)
 {
+    /* escapes only grow the text, so len * 3 bytes of repaired input are enough */
+    char *v = sd_utf8_dup(s, strlen(s), len * 3, 0);
+    const unsigned char *p = (const unsigned char *) (v ? v : "");
     size_t o = 0;
-    for (; *s && o + 5 < len; s++) {
-        unsigned char c = (unsigned char) *s;
+    while (*p) {
+        unsigned char c = *p;
+        char esc[8] = "";
+        size_t k = 1; /* bytes of v this piece stands for */
         if (c == '"' || c == '\\')
-            o += (size_t) snprintf(out + o, len - o, "\\%c", c);
+            snprintf(esc, sizeof esc, "\\%c", c);
         else if (c == '\n')
-            o += (size_t) snprintf(out + o, len - o, "\\n");
+            snprintf(esc, sizeof esc, "\\n");
         else if (c == '\r')
-            o += (size_t) snprintf(out + o, len - o, "\\r");
+            snprintf(esc, sizeof esc, "\\r");
         else if (c < 0x20 || c == 0x7f)
-            o += (size_t) snprintf(out + o, len - o, "\\x%02x", c);
-        else
-            out[o++] = (char) c;
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+        else if (c >= 0x80) /* a whole character, its length from the lead byte (v is valid) */
+            k = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        size_t plen = esc[0] ? strlen(esc) : k;
+        if (o + plen + (p[k] ? 4 : 1) > len) /* room for the NUL, and "..." unless last */
+            break;
+        memcpy(out + o, esc[0] ? esc : (const char *) p, plen);
+        o += plen;
+        p += k;
     }
     out[o] = 0;
-    if (*s && o + 4 < len)
+    if (*p)
         snprintf(out + o, len - o, "...");
+    free(v);
 }
 
 static void s_on_timeout(loop_t *loop, loop_timer_t *t, void *ctx)
@@ -374,7 +389,7 @@ int probe_net_start(const probe_env_t *env, const probe_spec_t *spec, const void
         return -EINVAL;
     }
     if (o->invalid[0]) {
-        snprintf(err, errlen, "invalid options: %s", o->invalid);
+        probe_format(err, errlen, "invalid options: %s", o->invalid);
         return -EINVAL;
     }
     struct probe_run *run = calloc(1, sizeof *run);

@@ -5,6 +5,7 @@
 #include "resolver.h"
 
 #include "sd_clock.h"
+#include "sd_utf8.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -241,17 +242,23 @@ static bool s_ares_done(resolver_query_t *q)
 static void s_fail(resolver_query_t *q, int status)
 {
     resolver_answer_t *a = &q->ans;
+    char host[101]; /* the name as quoted in a reason: at most 100 bytes, whole characters */
+    sd_utf8_scopy(host, sizeof host, q->host, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     switch (status) {
     case ARES_ENOTFOUND:
     case ARES_ENONAME:
         a->status = -ENOENT;
-        snprintf(a->reason, sizeof a->reason, "dns: no such host \"%.100s\"", q->host);
+        sd_utf8_format(a->reason, sizeof a->reason, SD_UTF8_ONE_LINE, "dns: no such host \"%s\"",
+                       host);
         break;
     case ARES_ENODATA:
         a->status = -ENOENT;
-        snprintf(a->reason, sizeof a->reason, "dns: no %saddress for \"%.100s\"",
-                 q->family == RESOLVER_V4 ? "IPv4 " : q->family == RESOLVER_V6 ? "IPv6 " : "",
-                 q->host);
+        sd_utf8_format(a->reason, sizeof a->reason, SD_UTF8_ONE_LINE,
+                       "dns: no %saddress for \"%s\"",
+                       q->family == RESOLVER_V4   ? "IPv4 "
+                       : q->family == RESOLVER_V6 ? "IPv6 "
+                                                  : "",
+                       host);
         break;
     case ARES_ETIMEOUT:
         a->status = -ETIMEDOUT;

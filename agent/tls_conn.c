@@ -1,6 +1,8 @@
 /* tls_conn: non-blocking connect + optional OpenSSL handshake + buffered send on the loop. */
 #include "tls_conn.h"
 
+#include "sd_utf8.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -411,6 +413,25 @@ int tls_cert_matches(X509 *cert, const char *host)
     return X509_check_host(cert, host, 0, 0, NULL) == 1;
 }
 
+/* A name from the certificate made valid one-line UTF-8 for a reason, cut at a character
+ * boundary with "…": a SAN (IA5String) or CN may carry any bytes; invalid ones become U+FFFD.
+ * Only the wide string types are converted to UTF-8 first. */
+static void s_name_copy(const ASN1_STRING *str, char *buf, size_t len)
+{
+    const unsigned flags = SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS;
+    int type = ASN1_STRING_type(str);
+    unsigned char *utf8 = NULL;
+    int n = -1;
+    if (type == V_ASN1_BMPSTRING || type == V_ASN1_UNIVERSALSTRING)
+        n = ASN1_STRING_to_UTF8(&utf8, str);
+    if (n >= 0)
+        sd_utf8_copy(buf, len, (const char *) utf8, (size_t) n, flags);
+    else
+        sd_utf8_copy(buf, len, (const char *) ASN1_STRING_get0_data(str),
+                     (size_t) ASN1_STRING_length(str), flags);
+    OPENSSL_free(utf8);
+}
+
 void tls_cert_name(X509 *cert, char *buf, size_t len)
 {
     snprintf(buf, len, "?");
@@ -418,17 +439,16 @@ void tls_cert_name(X509 *cert, char *buf, size_t len)
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
         if (g->type == GEN_DNS) {
-            const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
-            snprintf(buf, len, "%.*s", ASN1_STRING_length(g->d.dNSName), (const char *) s);
+            s_name_copy(g->d.dNSName, buf, len);
             GENERAL_NAMES_free(names);
             return;
         }
     }
     GENERAL_NAMES_free(names);
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int) len);
-    for (char *p = buf; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    X509_NAME *subject = X509_get_subject_name(cert);
+    int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (at >= 0)
+        s_name_copy(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)), buf, len);
 }
 
 const char *tls_verify_reason(long v)

@@ -100,12 +100,14 @@ static void s_actor(zsock_t *pipe, void *args)
                    .post = start->conf->post};
     self.url = strdup(start->conf->url);
     self.easy = curl_easy_init();
-    start->ok = self.url && self.easy && self.interval_ms > 0;
-    zsock_signal(pipe, 0);
-    if (start->ok)
+    bool ok = self.url && self.easy && self.interval_ms > 0;
+    zpoller_t *poller = ok ? zpoller_new(pipe, NULL) : NULL;
+    ok = ok && poller;
+    start->ok = ok;
+    zsock_signal(pipe, 0); /* start lives on the caller's stack: not read after this */
+    if (ok)
         sd_info(COMP, "dead man's switch on method=%s interval_ms=%d", self.post ? "POST" : "GET",
                 self.interval_ms);
-    zpoller_t *poller = start->ok ? zpoller_new(pipe, NULL) : NULL;
     /* the first turn soon after start, once the actors had a moment to report */
     sd_ms_t next = sd_mono_ms() + 1000;
     bool stop = !poller;

@@ -11,6 +11,7 @@
 #include "health.h"
 #include "sd_clock.h"
 #include "sd_log.h"
+#include "sd_utf8.h"
 #include "statusd.pb-c.h"
 #include "store.h"
 #include "store_agents.h"
@@ -82,6 +83,7 @@ typedef struct {
     bool drop_logged;
     bool streams_full_logged;
     bool gauges_full_logged;
+    bool phase_label_logged;
     bool terminated;
 } self_t;
 
@@ -369,8 +371,21 @@ static void s_result_metrics(self_t *self, zhashx_t *t, const char *agent, const
      * certificate's notAfter, the HTTP status, the DNS rcode */
     for (size_t i = 0; i < r->n_phases && i < MAX_PHASE_GAUGES; i++) {
         const Statusd__Phase *ph = r->phases[i];
-        if (!ph || !ph->name || !ph->name[0] || strlen(ph->name) > MAX_PHASE_NAME)
+        if (!ph || !ph->name || !ph->name[0])
             continue;
+        size_t nl = strlen(ph->name);
+        if (nl > MAX_PHASE_NAME || !sd_utf8_valid(ph->name, nl)) {
+            /* an agent's name, not ours: no label from it (the stored row keeps it, repaired) */
+            s_count(self, "statusd_ingest_phase_labels_refused_total",
+                    "Phase names not used as a metric label: not valid UTF-8 or longer than 32"
+                    " bytes",
+                    (const char *[]){"agent", agent, NULL}, 1);
+            if (!self->phase_label_logged)
+                sd_warn(COMP, "phase name refused as a metric label agent=%s bytes=%zu"
+                              " (logged once)", agent, nl);
+            self->phase_label_logged = true;
+            continue;
+        }
         metrics_handle_t *h = s_phase_handle(g, ph->name);
         const char *pl[] = {"asset", r->asset_id, "agent", agent, "region", region,
                             "phase", ph->name, NULL};

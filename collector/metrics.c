@@ -3,6 +3,8 @@
  * rendering. Families are kept sorted by name; series are sorted at render time. */
 #include "metrics.h"
 
+#include "sd_utf8.h"
+
 #include <assert.h>
 #include <math.h>
 #include <pthread.h>
@@ -99,6 +101,55 @@ static int s_count_pairs(const char *const *labels)
                 return -1;
     }
     return n;
+}
+
+/* Label values made valid UTF-8 of at most METRICS_LABEL_VALUE_MAX bytes (sd_utf8, "…" when
+ * cut): Prometheus refuses a whole scrape for one invalid label value. The values are taken
+ * from labels, or from copies made in owned[] (free with s_labels_free); every lookup goes
+ * through here too, so a value names the same series when set and when removed. */
+typedef struct {
+    const char *v[2 * MAX_LABEL_PAIRS + 1];
+    char *owned[MAX_LABEL_PAIRS];
+    int n_owned;
+} labels_t;
+
+static void s_labels_free(labels_t *l)
+{
+    for (int i = 0; i < l->n_owned; i++)
+        free(l->owned[i]);
+    l->n_owned = 0;
+}
+
+static const char *const *s_labels_fix(const char *const *labels, int n, labels_t *out)
+{
+    out->n_owned = 0;
+    if (!labels)
+        return NULL;
+    bool copy = false;
+    for (int i = 0; i < n && !copy; i++) {
+        const char *v = labels[2 * i + 1];
+        size_t len = strlen(v);
+        copy = len > METRICS_LABEL_VALUE_MAX || !sd_utf8_valid(v, len);
+    }
+    if (!copy)
+        return labels;
+    for (int i = 0; i < n; i++) {
+        const char *v = labels[2 * i + 1];
+        size_t len = strlen(v);
+        out->v[2 * i] = labels[2 * i];
+        out->v[2 * i + 1] = v;
+        if (len > METRICS_LABEL_VALUE_MAX || !sd_utf8_valid(v, len)) {
+            char *f = sd_utf8_dup(v, len, METRICS_LABEL_VALUE_MAX, SD_UTF8_ELLIPSIS);
+            if (!f) {
+                s_labels_free(out);
+                return NULL;
+            }
+            out->owned[out->n_owned++] = f;
+            out->v[2 * i + 1] = f;
+        }
+    }
+    out->v[2 * n] = NULL;
+    return out->v;
 }
 
 /* The canonical key: pairs sorted by label name, each part length-prefixed so no value
@@ -306,19 +357,11 @@ static void s_series_unlink(metrics_t *m, series_t *s)
 
 static void s_count_drop(metrics_t *m);
 
-/* The series for (name, labels), created at 0 when absent and under the bound; NULL when
- * it cannot be had. Called with the lock held. */
-static series_t *s_series_get(metrics_t *m, const char *name, const char *help,
-                              metric_type_t type, const char *const *labels)
+/* The series for (name, labels) in f, labels valid already (s_labels_fix); see
+ * s_series_get. */
+static series_t *s_series_at(metrics_t *m, family_t *f, const char *name,
+                             const char *const *labels, int n)
 {
-    int n = s_count_pairs(labels);
-    if (!s_valid_metric_name(name) || n < 0) {
-        assert(!"invalid metric name or label set");
-        return NULL;
-    }
-    family_t *f = s_family_get(m, name, help, type);
-    if (!f)
-        return NULL;
     char *key = s_canonical_key(labels, n);
     if (!key)
         return NULL;
@@ -335,6 +378,26 @@ static series_t *s_series_get(metrics_t *m, const char *name, const char *help,
     }
     s = s_series_create(m, f, labels, n, key, h);
     free(key);
+    return s;
+}
+
+/* The series for (name, labels), created at 0 when absent and under the bound; NULL when
+ * it cannot be had. Called with the lock held. */
+static series_t *s_series_get(metrics_t *m, const char *name, const char *help,
+                              metric_type_t type, const char *const *labels)
+{
+    int n = s_count_pairs(labels);
+    if (!s_valid_metric_name(name) || n < 0) {
+        assert(!"invalid metric name or label set");
+        return NULL;
+    }
+    family_t *f = s_family_get(m, name, help, type);
+    if (!f)
+        return NULL;
+    labels_t fixed;
+    const char *const *l = s_labels_fix(labels, n, &fixed);
+    series_t *s = n == 0 || l ? s_series_at(m, f, name, l, n) : NULL;
+    s_labels_free(&fixed);
     return s;
 }
 
@@ -441,9 +504,11 @@ void metrics_remove(metrics_t *m, const char *name, const char *const *labels)
     int n = s_count_pairs(labels);
     if (n < 0)
         return;
+    labels_t fixed;
+    labels = s_labels_fix(labels, n, &fixed);
     pthread_mutex_lock(&m->lock);
     family_t *f = s_family_find(m, name);
-    char *key = f ? s_canonical_key(labels, n) : NULL;
+    char *key = f && (n == 0 || labels) ? s_canonical_key(labels, n) : NULL;
     if (key) {
         series_t *s = s_series_lookup(m, f, key, s_hash(name, key));
         if (s)
@@ -451,12 +516,19 @@ void metrics_remove(metrics_t *m, const char *name, const char *const *labels)
     }
     free(key);
     pthread_mutex_unlock(&m->lock);
+    s_labels_free(&fixed);
 }
 
 void metrics_remove_matching(metrics_t *m, const char *name, const char *key, const char *value)
 {
     if (!m || !name || !key || !value)
         return;
+    const char *pair[3] = {key, value, NULL};
+    labels_t fixed;
+    const char *const *l = s_labels_fix(pair, 1, &fixed);
+    if (!l)
+        return;
+    value = l[1];
     pthread_mutex_lock(&m->lock);
     family_t *f = s_family_find(m, name);
     for (size_t i = 0; f && i < f->n;) {
@@ -471,6 +543,7 @@ void metrics_remove_matching(metrics_t *m, const char *name, const char *key, co
             i++;
     }
     pthread_mutex_unlock(&m->lock);
+    s_labels_free(&fixed);
 }
 
 void metrics_set_max_series(metrics_t *m, size_t max_series)

@@ -2,8 +2,11 @@
  * (version 0.0.4) for /metrics. Any actor may update it; the API renders it.
  * A metric is created on first use with its type and help; using one name with two
  * types is a programming error (assert). Label sets are NULL-terminated arrays of
- * key, value pairs: (const char *[]){"asset", "api", "agent", "a1", NULL}. Values are
- * escaped on render. */
+ * key, value pairs: (const char *[]){"asset", "api", "agent", "a1", NULL}. Values may be
+ * any text: each is made valid UTF-8 of at most METRICS_LABEL_VALUE_MAX bytes when set (an
+ * invalid byte becomes U+FFFD, a longer value is cut at a character boundary with "…"; the
+ * same happens on lookup and removal, so the raw value still names its series), and escaped
+ * on render. */
 #ifndef METRICS_H
 #define METRICS_H
 
@@ -16,6 +19,8 @@ typedef enum { METRIC_GAUGE, METRIC_COUNTER } metric_type_t;
 /* The registry holds at most this many series; a new series past it is dropped and
  * counted in statusd_metrics_series_dropped_total. */
 #define METRICS_MAX_SERIES_DEFAULT 100000
+/* The longest label value kept, in bytes (see above). */
+#define METRICS_LABEL_VALUE_MAX 256
 
 metrics_t *metrics_new(void);
 void metrics_destroy(metrics_t **m);

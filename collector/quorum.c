@@ -2,6 +2,8 @@
  * so a linear search is the right data structure. */
 #include "quorum.h"
 
+#include "sd_utf8.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,13 +72,12 @@ static agent_t *s_find(const quorum_t *q, const char *agent_id)
     return NULL;
 }
 
-static void s_copy(char *dst, size_t len, const char *src)
+/* The agent's text as kept here: valid one-line UTF-8 cut at a character boundary (the
+ * engine puts it into incidents, notifications and the API, all of which refuse a cut
+ * character). */
+static void s_copy(char *dst, size_t len, const char *src, unsigned flags)
 {
-    if (!src)
-        src = "";
-    size_t n = strnlen(src, len - 1);
-    memcpy(dst, src, n);
-    dst[n] = 0;
+    sd_utf8_scopy(dst, len, src, SD_UTF8_ONE_LINE | flags);
 }
 
 static int s_add(quorum_t *q, const char *agent_id, agent_t **out)
@@ -116,7 +117,7 @@ int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono)
     }
     if (r->seq)
         a->last_seq = r->seq;
-    s_copy(a->region, sizeof a->region, r->region);
+    s_copy(a->region, sizeof a->region, r->region, 0);
     a->last_result_ms = r->started_at_ms;
     a->received_mono = received_mono;
     if (r->success) {
@@ -136,7 +137,7 @@ int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono)
         if (a->fails < q->conf.failure_threshold)
             a->fails++;
         s_copy(a->last_error, sizeof a->last_error,
-               r->error && *r->error ? r->error : "probe failed");
+               r->error && *r->error ? r->error : "probe failed", SD_UTF8_ELLIPSIS);
         if (a->fails >= q->conf.failure_threshold && a->vote != QUORUM_VOTE_DOWN) {
             a->vote = QUORUM_VOTE_DOWN;
             a->down_since_ms = a->run_first_fail_ms;

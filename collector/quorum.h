@@ -22,7 +22,8 @@ typedef enum { QUORUM_VOTE_UNKNOWN = 0, QUORUM_VOTE_UP, QUORUM_VOTE_DOWN } quoru
 typedef enum { QUORUM_UNKNOWN = 0, QUORUM_UP, QUORUM_DEGRADED, QUORUM_DOWN } quorum_state_t;
 
 #define QUORUM_MAX_AGENTS_DEFAULT 256
-#define QUORUM_ERROR_MAX 256   /* last error kept per agent, bytes incl. NUL */
+#define QUORUM_ERROR_MAX 256   /* last error kept per agent, bytes incl. NUL; made valid
+                                  one-line UTF-8, cut at a character boundary with "…" */
 
 typedef struct {
     int failure_threshold;     /* <= 0: 2 */

@@ -2,6 +2,8 @@
  * (to_timestamp($n::double precision / 1000)). */
 #include "store_incidents.h"
 
+#include "sd_utf8.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -103,7 +105,16 @@ int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms
     char started[32], detected[32];
     snprintf(started, sizeof started, "%" PRId64, started_at_ms);
     snprintf(detected, sizeof detected, "%" PRId64, detected_at_ms);
-    const char *params[5] = {asset_id, started, summary, details_json ? details_json : "[]",
+    /* the summary quotes outside text (a name, an agent's reason) and may have been cut
+     * inside a character: PostgreSQL would refuse the incident on every tick */
+    char *fixed = NULL;
+    size_t len = summary ? strlen(summary) : 0;
+    if (!sd_utf8_valid(summary, len) && !(fixed = sd_utf8_dup(summary, len, SIZE_MAX, 0))) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    const char *params[5] = {asset_id, started, fixed ? fixed : summary ? summary : "",
+                             details_json ? details_json : "[]",
                              detected_at_ms > 0 ? detected : NULL};
     PGresult *r = store_exec(
         s, "open incident",
@@ -115,10 +126,12 @@ int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms
         /* store_exec kept the SQLSTATE: 23505 is the one open incident per asset */
         int rc = r ? -EIO : store_error_is_unique(s) ? -EEXIST : -EIO;
         PQclear(r);
+        free(fixed);
         return rc;
     }
     *id = s_i64(r, 0, 0);
     PQclear(r);
+    free(fixed);
     return 0;
 }
 

@@ -54,7 +54,9 @@ int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
                                    void *arg, char *err, size_t errlen);
 
 /* Inserts an open incident (detected_at = detected_at_ms, or now() when 0); *id written on
- * success. 0, -EEXIST when the asset already has an open incident, or -EIO. */
+ * success. A summary that is not valid UTF-8 (cut inside a character, say) is stored with
+ * U+FFFD for each invalid byte instead of being refused. 0, -EEXIST when the asset already
+ * has an open incident, -ENOMEM, or -EIO. */
 int store_incidents_open(store_t *s, const char *asset_id, int64_t started_at_ms,
                          int64_t detected_at_ms, const char *summary, const char *details_json,
                          int64_t *id, char *err, size_t errlen);

@@ -4,6 +4,8 @@
  * than twice as cheap per row as a multi-row INSERT (bench/RESULTS.md). */
 #include "store_results.h"
 
+#include "sd_utf8.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -24,60 +26,10 @@
 #define MAX_SEQ ((uint64_t) INT64_MAX)
 /* phases per result written to the phases object (the agent sends at most a handful) */
 #define MAX_PHASES 64
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
-static size_t s_utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t n;
-    unsigned cp;
-    if ((p[0] & 0xE0) == 0xC0) {
-        n = 2;
-        cp = p[0] & 0x1F;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        n = 3;
-        cp = p[0] & 0x0F;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        n = 4;
-        cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* A malloc'd copy of s with every byte that is not valid UTF-8 replaced by '?'. */
-static char *s_utf8_copy(const char *s)
-{
-    if (!s)
-        s = "";
-    size_t len = strlen(s);
-    char *out = malloc(len + 1);
-    if (!out)
-        return NULL;
-    const unsigned char *p = (const unsigned char *) s;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = s_utf8_len(p + i);
-        if (n == 0) {
-            out[i++] = '?';
-            continue;
-        }
-        memcpy(out + i, p + i, n);
-        i += n;
-    }
-    out[len] = 0;
-    return out;
-}
+/* the longest phase name stored (the agent's are at most 15 bytes) */
+#define MAX_PHASE_NAME 64
+/* the longest asset id stored (a manifest id has at most 128 characters of ASCII) */
+#define MAX_ASSET_ID 128
 
 static int64_t s_now_ms(void)
 {
@@ -132,47 +84,77 @@ static void s_puts(buf_t *b, const char *s)
     s_put(b, s, strlen(s));
 }
 
-/* s (NULL = "") as one COPY text field: every byte that is not valid UTF-8 becomes '?',
- * and backslash, tab, newline and carriage return are escaped. */
-static void s_put_text(buf_t *b, const char *s)
+/* s (NULL = "") made valid UTF-8 of at most max bytes (sd_utf8 with flags), or s itself
+ * when it is already; *tmp is the malloc'd copy to free (NULL = none). NULL when memory ran
+ * out. With SD_UTF8_ONE_LINE the caller maps control characters itself. */
+static const char *s_valid(const char *s, size_t max, unsigned flags, char **tmp)
 {
-    const unsigned char *p = (const unsigned char *) (s ? s : "");
-    while (*p) {
-        size_t n = s_utf8_len(p);
-        if (n == 0) {
-            s_putc(b, '?');
-            p++;
-            continue;
-        }
-        const char *esc = NULL;
-        switch (*p) {
-        case '\\': esc = "\\\\"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        default: break;
-        }
-        if (esc)
-            s_put(b, esc, 2);
-        else
-            s_put(b, (const char *) p, n);
-        p += n;
+    *tmp = NULL;
+    size_t len = s ? strlen(s) : 0;
+    if (len <= max && sd_utf8_valid(s, len))
+        return s ? s : "";
+    *tmp = sd_utf8_dup(s, len, max, flags);
+    return *tmp;
+}
+
+/* COPY's text format escape for c, or NULL when c stands for itself. */
+static const char *s_copy_escape(unsigned char c)
+{
+    switch (c) {
+    case '\\': return "\\\\";
+    case '\t': return "\\t";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    default: return NULL;
     }
 }
 
-/* s as the body of a JSON string (UTF-8 sanitized as above; quote, backslash and control
- * characters escaped), written to j (not yet COPY-escaped). */
-static void s_put_json_string(buf_t *j, const char *s)
+static bool s_control(unsigned char c)
 {
-    const unsigned char *p = (const unsigned char *) (s ? s : "");
-    s_putc(j, '"');
+    return c < 0x20 || c == 0x7f;
+}
+
+/* s (NULL = "") as one COPY text field: made valid UTF-8 of at most max bytes (invalid bytes
+ * become U+FFFD, a cut falls between characters); with SD_UTF8_ONE_LINE control characters
+ * become spaces; backslash, tab, newline and carriage return are escaped. */
+static void s_put_text(buf_t *b, const char *s, size_t max, unsigned flags)
+{
+    char *tmp;
+    const unsigned char *p = (const unsigned char *) s_valid(s, max, flags, &tmp);
+    if (!p) {
+        b->failed = true;
+        return;
+    }
+    bool one_line = flags & SD_UTF8_ONE_LINE;
     while (*p) {
-        size_t n = s_utf8_len(p);
-        if (n == 0) {
-            s_putc(j, '?');
-            p++;
-            continue;
-        }
+        size_t run = 0; /* bytes that stand for themselves, copied at once */
+        while (p[run] && !s_copy_escape(p[run]) && !(one_line && s_control(p[run])))
+            run++;
+        s_put(b, (const char *) p, run);
+        p += run;
+        if (!*p)
+            break;
+        if (one_line && s_control(*p))
+            s_putc(b, ' ');
+        else
+            s_puts(b, s_copy_escape(*p));
+        p++;
+    }
+    free(tmp);
+}
+
+/* s as the body of a JSON string (valid UTF-8 of at most max bytes as above; quote,
+ * backslash and control characters escaped), written to j (not yet COPY-escaped). */
+static void s_put_json_string(buf_t *j, const char *s, size_t max)
+{
+    char *tmp;
+    const unsigned char *p = (const unsigned char *) s_valid(s, max, SD_UTF8_ELLIPSIS, &tmp);
+    if (!p) {
+        j->failed = true;
+        return;
+    }
+    s_putc(j, '"');
+    for (; *p; p++) {
         if (*p == '"' || *p == '\\') {
             s_putc(j, '\\');
             s_putc(j, (char) *p);
@@ -181,11 +163,11 @@ static void s_put_json_string(buf_t *j, const char *s)
             snprintf(u, sizeof u, "\\u%04x", *p);
             s_puts(j, u);
         } else {
-            s_put(j, (const char *) p, n);
+            s_putc(j, (char) *p);
         }
-        p += n;
     }
     s_putc(j, '"');
+    free(tmp);
 }
 
 /* A JSON number for ms with ten significant digits; always with a '.' or an exponent, so
@@ -212,7 +194,7 @@ static void s_put_phases(buf_t *b, buf_t *j, const Statusd__ProbeResult *r)
             continue;
         if (n++)
             s_putc(j, ',');
-        s_put_json_string(j, ph->name);
+        s_put_json_string(j, ph->name, MAX_PHASE_NAME);
         s_putc(j, ':');
         s_put_json_ms(j, ph->duration_us / 1000.0);
     }
@@ -226,7 +208,7 @@ static void s_put_phases(buf_t *b, buf_t *j, const Statusd__ProbeResult *r)
         return;
     }
     s_putc(j, '\0');
-    s_put_text(b, j->p);
+    s_put_text(b, j->p, j->len, 0); /* valid already: only COPY's escapes */
 }
 
 /* A timestamptz literal of unix milliseconds, in UTC. */
@@ -250,7 +232,7 @@ static void s_put_row(buf_t *b, buf_t *j, const char *agent, const char *region,
     int64_t ts = r->started_at_ms;
     if (ts <= 0 || ts > MAX_UNIX_MS || ts > now_ms + MAX_FUTURE_MS)
         ts = now_ms;
-    s_put_text(b, r->asset_id);
+    s_put_text(b, r->asset_id, MAX_ASSET_ID, SD_UTF8_ELLIPSIS);
     s_putc(b, '\t');
     s_puts(b, agent);
     s_putc(b, '\t');
@@ -268,7 +250,8 @@ static void s_put_row(buf_t *b, buf_t *j, const char *agent, const char *region,
     }
     s_putc(b, '\t');
     if (r->reason && r->reason[0])
-        s_put_text(b, r->reason);
+        s_put_text(b, r->reason, STORE_RESULTS_REASON_MAX,
+                   SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     else
         s_puts(b, "\\N");
     s_putc(b, '\t');
@@ -364,9 +347,9 @@ static int s_insert_all(store_t *s, const char *agent, const char *region,
     if (n == 0)
         return 0; /* everything was a duplicate: nothing to send */
     buf_t b = {0}, j = {0}, ea = {0}, er = {0};
-    s_put_text(&ea, agent);
+    s_put_text(&ea, agent, SIZE_MAX, 0);
     s_putc(&ea, '\0');
-    s_put_text(&er, region);
+    s_put_text(&er, region, SIZE_MAX, 0);
     s_putc(&er, '\0');
     s_reserve(&b, n * 192);
     int64_t now_ms = s_now_ms();
@@ -445,8 +428,9 @@ int store_results_insert(store_t *s, const char *agent_id, const char *region,
                  STORE_RESULTS_MAX_BATCH);
         return -EINVAL;
     }
-    char *agent = s_utf8_copy(agent_id);
-    char *reg = s_utf8_copy(region);
+    const char *a = agent_id, *g = region ? region : "";
+    char *agent = sd_utf8_dup(a, strlen(a), SIZE_MAX, 0);
+    char *reg = sd_utf8_dup(g, strlen(g), SIZE_MAX, 0);
     size_t *idx = malloc((batch->n_results + 1) * sizeof *idx);
     if (!agent || !reg || !idx) {
         free(agent);

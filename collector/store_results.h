@@ -10,6 +10,8 @@
 
 /* Most results one batch may carry; ingest drops (and counts) larger batches. */
 #define STORE_RESULTS_MAX_BATCH 10000
+/* The longest reason stored (probe_events.message), in bytes; the agent's are at most 199. */
+#define STORE_RESULTS_REASON_MAX 1024
 
 /* Stores a batch in ONE transaction: locks the agents row (inserting it if missing, with
  * region), reads last_seq, inserts the results with seq > last_seq (each seq once, in
@@ -17,9 +19,12 @@
  * BIGINT column and is skipped), sets last_seq to the highest stored seq and commits.
  * Row mapping: ts = started_at_ms (now when out of range, or more than 24 h ahead of the
  * collector's clock, so a row never lands in a day without a partition),
- * latency_ms = latency_us/1000, code = status_code (NULL when 0), message = reason (NULL when empty), phases = JSONB
- * object {"<phase name>": milliseconds, ...} (NULL when none), cert_expiry when nonzero.
- * Invalid UTF-8 in strings is replaced by '?', so a batch can never poison the queue.
+ * latency_ms = latency_us/1000, code = status_code (NULL when 0), message = reason (NULL
+ * when empty), phases = JSONB object {"<phase name>": milliseconds, ...} (NULL when none),
+ * cert_expiry when nonzero. Every string is made valid UTF-8 (an invalid byte becomes
+ * U+FFFD, sd_utf8), so a batch can never poison the queue; the reason is also made one line
+ * (control characters become spaces) and cut at STORE_RESULTS_REASON_MAX bytes, asset ids
+ * at 128 and phase names at 64, each at a character boundary with "…".
  * Outputs, written only on success: *n_new = number of results stored; new_idx (capacity
  * batch->n_results, may be NULL) = their indexes in batch->results, in seq order;
  * *through_seq = the batch's highest seq (also when everything was a duplicate; 0 for an empty batch).

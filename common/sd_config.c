@@ -11,6 +11,7 @@
 
 #include "sd_json_pos.h"
 #include "sd_probe_options.h"
+#include "sd_utf8.h"
 
 #define MAX_CONFIG_BYTES (16u * 1024 * 1024)
 #define MAX_ASSETS 100000
@@ -30,15 +31,26 @@ typedef struct {
     size_t errlen;
 } vctx_t;
 
+/* s as quoted in an error message: at most len - 1 bytes, one line, cut at a character
+ * boundary with "…" (a key or value may be kilobytes long). Returns buf. */
+static const char *s_excerpt(const char *s, char *buf, size_t len)
+{
+    sd_utf8_scopy(buf, len, s, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    return buf;
+}
+
 static void s_path_str(const vctx_t *v, size_t n, char *buf, size_t len)
 {
     size_t o = 0;
     buf[0] = 0;
     for (size_t i = 0; i < n && o < len; i++) {
+        char key[64];
         if (v->path[i].key)
-            o += (size_t) snprintf(buf + o, len - o, "%s%s", i ? "." : "", v->path[i].key);
+            sd_utf8_format(buf + o, len - o, 0, "%s%s", i ? "." : "",
+                           s_excerpt(v->path[i].key, key, sizeof key));
         else
-            o += (size_t) snprintf(buf + o, len - o, "[%zu]", v->path[i].index);
+            snprintf(buf + o, len - o, "[%zu]", v->path[i].index);
+        o += strlen(buf + o);
     }
 }
 
@@ -54,10 +66,10 @@ static int s_fail(vctx_t *v, int want_key, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sd_utf8_vformat(msg, sizeof msg, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS, fmt, ap);
     va_end(ap);
-    snprintf(v->err, v->errlen, "%s:%d:%d: %s: %s", v->file, line, col, path[0] ? path : "(root)",
-             msg);
+    sd_utf8_format(v->err, v->errlen, SD_UTF8_ELLIPSIS, "%s:%d:%d: %s: %s", v->file, line, col,
+                   path[0] ? path : "(root)", msg);
     return -EINVAL;
 }
 
@@ -170,7 +182,49 @@ static int s_get_int(vctx_t *v, json_t *obj, const char *key, int required, long
     return rc;
 }
 
-static int s_get_string_list(vctx_t *v, json_t *obj, const char *key, char ***out, size_t *n)
+/* An id-like string (region, name of a thing, an object's key when is_key) longer than
+ * SD_CONFIG_ID_MAX characters is an error at the current path. */
+static int s_check_id_len(vctx_t *v, const char *s, int is_key)
+{
+    size_t chars = sd_utf8_chars(s, strlen(s));
+    if (chars <= SD_CONFIG_ID_MAX)
+        return 0;
+    return s_fail(v, is_key, "expected at most %d characters, got %zu", SD_CONFIG_ID_MAX, chars);
+}
+
+/* Free text from the file made one line and cut to SD_CONFIG_NAME_MAX_CHARS characters and
+ * SD_CONFIG_NAME_MAX_BYTES bytes, at a character boundary with "…". 0 or -ENOMEM. */
+static int s_bound_text(char **s)
+{
+    size_t len = strlen(*s), chars = 0, last = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char) (*s)[i] & 0xC0) == 0x80)
+            continue; /* valid UTF-8 (jansson): each byte but a continuation starts one */
+        if (++chars == SD_CONFIG_NAME_MAX_CHARS)
+            last = i;
+    }
+    bool over = chars > SD_CONFIG_NAME_MAX_CHARS;
+    size_t keep = over ? last : len; /* over: the characters before the last one allowed */
+    size_t cap = keep + (over ? 3 : 0) + 1;
+    bool bytes = cap > SD_CONFIG_NAME_MAX_BYTES + 1; /* then the byte bound cuts first */
+    char *b = malloc(bytes ? SD_CONFIG_NAME_MAX_BYTES + 1 : cap);
+    if (!b)
+        return -ENOMEM;
+    if (bytes) {
+        sd_utf8_copy(b, SD_CONFIG_NAME_MAX_BYTES + 1, *s, len,
+                     SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    } else {
+        sd_utf8_copy(b, cap, *s, keep, SD_UTF8_ONE_LINE);
+        if (over)
+            memcpy(b + keep, "\xE2\x80\xA6", 4); /* "…" and the NUL */
+    }
+    free(*s);
+    *s = b;
+    return 0;
+}
+
+static int s_get_string_list(vctx_t *v, json_t *obj, const char *key, bool ids, char ***out,
+                             size_t *n)
 {
     json_t *j = json_object_get(obj, key);
     if (!j)
@@ -196,6 +250,13 @@ static int s_get_string_list(vctx_t *v, json_t *obj, const char *key, char ***ou
                         json_is_string(e) ? "an empty string" : s_type_name(e));
             s_pop(v);
             break;
+        }
+        if (ids) {
+            s_push_index(v, i);
+            rc = s_check_id_len(v, json_string_value(e), 0);
+            s_pop(v);
+            if (rc)
+                break;
         }
         (*out)[i] = strdup(json_string_value(e));
         *n = i + 1;
@@ -250,7 +311,8 @@ static json_t *s_parse_json(const char *file, const char *text, size_t len, char
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root)
-        snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", file, je.line, je.column, je.text);
+        sd_utf8_format(err, errlen, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS,
+                       "%s:%d:%d: invalid JSON: %s", file, je.line, je.column, je.text);
     return root;
 }
 
@@ -275,7 +337,7 @@ static void s_asset_free(sd_asset_t *a)
 static int s_valid_id(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > 128)
+    if (n == 0 || n > SD_CONFIG_ID_MAX)
         return 0;
     for (const char *p = id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -319,18 +381,28 @@ static int s_parse_asset_extras(vctx_t *v, json_t *o, sd_asset_t *a)
             s_pop(v);
             return rc;
         }
+        if (json_object_size(md) > SD_CONFIG_META_MAX) {
+            rc = s_fail(v, 0, "more than %d entries", SD_CONFIG_META_MAX);
+            s_pop(v);
+            return rc;
+        }
         const char *k;
         json_t *val;
         json_object_foreach(md, k, val) {
-            if (!json_is_string(val)) {
-                s_push_key(v, k);
+            s_push_key(v, k);
+            if ((rc = s_check_id_len(v, k, 1)))
+                return rc;
+            if (!json_is_string(val))
                 return s_fail(v, 0, "expected a string, got %s", s_type_name(val));
-            }
+            if (json_string_length(val) > SD_CONFIG_META_VALUE_MAX)
+                return s_fail(v, 0, "expected at most %d bytes, got %zu",
+                              SD_CONFIG_META_VALUE_MAX, json_string_length(val));
+            s_pop(v);
         }
         s_pop(v);
         a->metadata = json_incref(md);
     }
-    if ((rc = s_get_string_list(v, o, "locations", &a->locations, &a->n_locations)))
+    if ((rc = s_get_string_list(v, o, "locations", true, &a->locations, &a->n_locations)))
         return rc;
     if (a->locations && a->n_locations == 0) {
         s_push_key(v, "locations");
@@ -370,10 +442,13 @@ static int s_parse_asset(vctx_t *v, json_t *o, sd_asset_t *a)
     if ((rc = s_get_string(v, o, "id", 1, &a->id)))
         return rc;
     if (!s_valid_id(a->id)) {
+        char q[48];
         s_push_key(v, "id");
-        return s_fail(v, 0, "\"%s\": use 1-128 characters from A-Z a-z 0-9 - _ . :", a->id);
+        return s_fail(v, 0, "\"%s\" (%zu characters): use 1-%d characters from A-Z a-z 0-9 - _ . :",
+                      s_excerpt(a->id, q, sizeof q), sd_utf8_chars(a->id, strlen(a->id)),
+                      SD_CONFIG_ID_MAX);
     }
-    if ((rc = s_get_string(v, o, "name", 1, &a->name)))
+    if ((rc = s_get_string(v, o, "name", 1, &a->name)) || (rc = s_bound_text(&a->name)))
         return rc;
     if ((rc = s_get_string(v, o, "address", 1, &a->address)))
         return rc;
@@ -605,17 +680,24 @@ static int s_parse_maintenance(vctx_t *v, json_t *o, const sd_manifest_t *m, siz
         return rc;
     if ((rc = s_get_string(v, o, "id", 0, &w->id)))
         return rc;
+    if (w->id) {
+        s_push_key(v, "id");
+        if ((rc = s_check_id_len(v, w->id, 0)))
+            return rc;
+        s_pop(v);
+    }
     if (!w->id) {
         char def[40];
         snprintf(def, sizeof def, "maintenance[%zu]", idx);
         if (!(w->id = strdup(def)))
             return -ENOMEM;
     }
-    if ((rc = s_get_string(v, o, "reason", 0, &w->reason)))
+    if ((rc = s_get_string(v, o, "reason", 0, &w->reason)) ||
+        (w->reason && (rc = s_bound_text(&w->reason))))
         return rc;
     if (!w->reason && !(w->reason = strdup("")))
         return -ENOMEM;
-    if ((rc = s_get_string_list(v, o, "assets", &w->assets, &w->n_assets)))
+    if ((rc = s_get_string_list(v, o, "assets", false, &w->assets, &w->n_assets)))
         return rc;
     for (size_t i = 0; i < w->n_assets; i++) {
         if (!sd_manifest_find(m, w->assets[i])) {
@@ -805,6 +887,8 @@ static int s_parse_notifier(vctx_t *v, const char *name, json_t *o, sd_notifier_
 {
     static const char *const keys[] = {"type", "webhookUrl", NULL};
     int rc;
+    if ((rc = s_check_id_len(v, name, 1)))
+        return rc;
     if (!json_is_object(o))
         return s_fail(v, 0, "expected a notifier object, got %s", s_type_name(o));
     if ((rc = s_check_keys(v, o, keys)))
@@ -834,7 +918,7 @@ static int s_parse_notifier(vctx_t *v, const char *name, json_t *o, sd_notifier_
 static int s_policy_names(vctx_t *v, json_t *pol, const char *key, const sd_notifiers_t *n,
                           char ***out, size_t *cnt)
 {
-    int rc = s_get_string_list(v, pol, key, out, cnt);
+    int rc = s_get_string_list(v, pol, key, false, out, cnt);
     if (rc)
         return rc;
     for (size_t i = 0; i < *cnt; i++) {

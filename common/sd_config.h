@@ -1,7 +1,15 @@
 /* sd_config: manifest.json and notifiers.json, validated at load.
  * Errors name the file, line, column and field:
  *   "config/manifest.json:12:26: assets[1].intervalSeconds: expected an integer >= 1"
- * Unknown fields are errors. The seed tutorial's files load unchanged. */
+ * Unknown fields are errors. The seed tutorial's files load unchanged.
+ * Text bounds (jansson refuses a file that is not valid UTF-8, or has "\u0000"):
+ *   ids (asset id, maintenance id, notifier name, location, metadata key): at most
+ *     SD_CONFIG_ID_MAX characters, else an error naming the field;
+ *   metadata values: at most SD_CONFIG_META_VALUE_MAX bytes, at most SD_CONFIG_META_MAX
+ *     entries, else an error;
+ *   free text (asset name, maintenance reason): one line (control characters become
+ *     spaces), cut to SD_CONFIG_NAME_MAX_CHARS characters and SD_CONFIG_NAME_MAX_BYTES
+ *     bytes at a character boundary with "…": a long name still loads. */
 #ifndef SD_CONFIG_H
 #define SD_CONFIG_H
 
@@ -10,10 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SD_CONFIG_ID_MAX 128
+#define SD_CONFIG_META_VALUE_MAX 1024
+#define SD_CONFIG_META_MAX 64
+#define SD_CONFIG_NAME_MAX_CHARS 200
+#define SD_CONFIG_NAME_MAX_BYTES 512
+
 typedef struct {
     char *id;
     char *asset_type;          /* http, tcp, dns, icmp, tls */
-    char *name;
+    char *name;                /* one line, bounded: see above */
     char *address;
     int interval_seconds;      /* >= 1 */
     int timeout_seconds;       /* >= 1 */

@@ -1,6 +1,8 @@
 /* The option tables of the probe types and their validation (see sd_probe_options.h). */
 #include "sd_probe_options.h"
 
+#include "sd_utf8.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <regex.h>
@@ -10,6 +12,8 @@
 #include <string.h>
 
 #define MAX_DEPTH 8
+/* messages quote config text: one line, cut at a character boundary with "…" */
+#define TEXT (SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS)
 #define MAX_OPTION_STRING 65536 /* a request body, a send string */
 #define MAX_HEADERS 32
 
@@ -147,7 +151,7 @@ static int s_fail(vctx_t *v, const char *fmt, ...)
     char msg[384], field[192] = "";
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    sd_utf8_vformat(msg, sizeof msg, TEXT, fmt, ap);
     va_end(ap);
     sd_json_seg_t full[2 * MAX_DEPTH];
     size_t n = 0;
@@ -166,9 +170,10 @@ static int s_fail(vctx_t *v, const char *fmt, ...)
     if (v->where && v->where->text) {
         int line = 0, col = 0;
         sd_json_pos(v->where->text, v->where->len, full, n, 0, &line, &col);
-        snprintf(v->err, v->errlen, "%s:%d:%d: %s: %s", v->where->file, line, col, field, msg);
+        sd_utf8_format(v->err, v->errlen, TEXT, "%s:%d:%d: %s: %s", v->where->file, line, col,
+                       field, msg);
     } else {
-        snprintf(v->err, v->errlen, "%s options: %s: %s", v->type, field, msg);
+        sd_utf8_format(v->err, v->errlen, TEXT, "%s options: %s: %s", v->type, field, msg);
     }
     return -EINVAL;
 }
@@ -385,7 +390,7 @@ int sd_probe_split_hostport(const char *addr, char *host, size_t hostlen, int *p
     if (addr[0] == '[') {
         const char *end = strchr(addr, ']');
         if (!end || end[1] != ':') {
-            snprintf(err, errlen, "expected \"[ipv6]:port\", got \"%s\"", addr);
+            sd_utf8_format(err, errlen, TEXT, "expected \"[ipv6]:port\", got \"%s\"", addr);
             return -EINVAL;
         }
         h = addr + 1;
@@ -394,14 +399,15 @@ int sd_probe_split_hostport(const char *addr, char *host, size_t hostlen, int *p
     } else {
         colon = strrchr(addr, ':');
         if (!colon || strchr(addr, ':') != colon) {
-            snprintf(err, errlen, "expected \"host:port\" (IPv6 as \"[::1]:port\"), got \"%s\"",
+            sd_utf8_format(err, errlen, TEXT,
+                           "expected \"host:port\" (IPv6 as \"[::1]:port\"), got \"%s\"",
                      addr);
             return -EINVAL;
         }
         hl = (size_t) (colon - addr);
     }
     if (hl == 0 || hl >= hostlen) {
-        snprintf(err, errlen, "expected \"host:port\" with a host, got \"%s\"", addr);
+        sd_utf8_format(err, errlen, TEXT, "expected \"host:port\" with a host, got \"%s\"", addr);
         return -EINVAL;
     }
     memcpy(host, h, hl);
@@ -409,12 +415,13 @@ int sd_probe_split_hostport(const char *addr, char *host, size_t hostlen, int *p
     char *end = NULL;
     long p = strtol(colon + 1, &end, 10);
     if (!colon[1] || *end || p < 1 || p > 65535) {
-        snprintf(err, errlen, "expected a port from 1 to 65535 after the host, got \"%s\"", addr);
+        sd_utf8_format(err, errlen, TEXT,
+                       "expected a port from 1 to 65535 after the host, got \"%s\"", addr);
         return -EINVAL;
     }
     unsigned char buf[sizeof(struct in6_addr)];
     if (addr[0] == '[' ? inet_pton(AF_INET6, host, buf) != 1 : !s_valid_hostname(host)) {
-        snprintf(err, errlen, "\"%s\" is not a host name or IP address", host);
+        sd_utf8_format(err, errlen, TEXT, "\"%s\" is not a host name or IP address", host);
         return -EINVAL;
     }
     *port = (int) p;
@@ -452,13 +459,13 @@ int sd_probe_options_check(const char *type, json_t *options, char *err, size_t 
     vctx_t v = {.type = type ? type : "?", .err = err, .errlen = errlen};
     const type_t *t = s_type(type);
     if (!t) {
-        snprintf(err, errlen, "unknown probe type \"%s\"", type ? type : "");
+        sd_utf8_format(err, errlen, TEXT, "unknown probe type \"%s\"", type ? type : "");
         return -EINVAL;
     }
     if (!options)
         return 0;
     if (!json_is_object(options)) {
-        snprintf(err, errlen, "%s options: expected a JSON object, got %s", type,
+        sd_utf8_format(err, errlen, TEXT, "%s options: expected a JSON object, got %s", type,
                  s_type_name(options));
         return -EINVAL;
     }
@@ -472,7 +479,7 @@ int sd_probe_options_from_asset(const sd_probe_where_t *where, const char *type,
     vctx_t v = {.where = where, .type = type, .err = err, .errlen = errlen};
     const type_t *t = s_type(type);
     if (!t || !json_is_object(asset)) {
-        snprintf(err, errlen, "unknown probe type \"%s\"", type ? type : "");
+        sd_utf8_format(err, errlen, TEXT, "unknown probe type \"%s\"", type ? type : "");
         return -EINVAL;
     }
     json_t *addr = json_object_get(asset, "address");

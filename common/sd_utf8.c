@@ -2,6 +2,7 @@
 #include "sd_utf8.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,6 +108,38 @@ size_t sd_utf8_copy(char *dst, size_t cap, const char *src, size_t len, unsigned
 size_t sd_utf8_scopy(char *dst, size_t cap, const char *src, unsigned flags)
 {
     return sd_utf8_copy(dst, cap, src, src ? strlen(src) : 0, flags);
+}
+
+char *sd_utf8_vformat(char *dst, size_t cap, unsigned flags, const char *fmt, va_list ap)
+{
+    if (!dst || cap == 0)
+        return dst;
+    /* through a buffer larger than dst, so that vsnprintf's own cut (at a byte) lies beyond
+     * what sd_utf8_copy keeps; heap only for a dst of 1 KiB or more */
+    char tmp[1024], *big = NULL;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    if (n >= (int) sizeof tmp && cap >= sizeof tmp && (big = malloc((size_t) n + 1)))
+        vsnprintf(big, (size_t) n + 1, fmt, ap2);
+    va_end(ap2);
+    size_t len = 0;
+    if (big)
+        len = (size_t) n;
+    else if (n > 0)
+        len = (size_t) n < sizeof tmp ? (size_t) n : sizeof tmp - 1;
+    sd_utf8_copy(dst, cap, big ? big : tmp, len, flags);
+    free(big);
+    return dst;
+}
+
+char *sd_utf8_format(char *dst, size_t cap, unsigned flags, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sd_utf8_vformat(dst, cap, flags, fmt, ap);
+    va_end(ap);
+    return dst;
 }
 
 char *sd_utf8_dup(const char *src, size_t len, size_t max_bytes, unsigned flags)

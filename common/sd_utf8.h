@@ -8,6 +8,7 @@
 #ifndef SD_UTF8_H
 #define SD_UTF8_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -26,6 +27,15 @@ size_t sd_utf8_copy(char *dst, size_t cap, const char *src, size_t len, unsigned
 
 /* sd_utf8_copy of a NUL-terminated string. */
 size_t sd_utf8_scopy(char *dst, size_t cap, const char *src, unsigned flags);
+
+/* snprintf with sd_utf8_copy's promises: the formatted text (which may carry outside text)
+ * lands in dst (cap >= 1 bytes) valid, NUL-terminated and cut at a character boundary, where
+ * vsnprintf would cut inside a character ("%.60s" does too: pass sd_utf8_copy's output
+ * instead). Returns dst. */
+char *sd_utf8_format(char *dst, size_t cap, unsigned flags, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+char *sd_utf8_vformat(char *dst, size_t cap, unsigned flags, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* A malloc'd copy of src (len bytes) made valid and bounded to max_bytes (not counting the
  * NUL); NULL only when memory runs out. */

@@ -133,6 +133,26 @@ static inline void s_stop(fx_t *f)
     assert_null(f->engine);
 }
 
+/* Sends one result to the engine as ingest forwards it (a batch of one; no row). */
+static inline void s_send_result(fx_t *f, const char *agent, const char *region,
+                                 Statusd__ProbeResult *pr)
+{
+    Statusd__ProbeResult *prs[1] = {pr};
+    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
+    b.n_results = 1;
+    b.results = prs;
+    size_t len = statusd__result_batch__get_packed_size(&b);
+    uint8_t *buf = malloc(len ? len : 1);
+    statusd__result_batch__pack(&b, buf);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, "RESULTS");
+    zmsg_addstr(m, agent);
+    zmsg_addstr(m, region);
+    zmsg_addmem(m, buf, len);
+    free(buf);
+    assert_int_equal(zmsg_send(&m, f->push), 0);
+}
+
 /* Stores a result as ingest would (probe_events) and, when send, forwards it to the engine. */
 static inline void s_result(fx_t *f, const char *asset, const char *agent, const char *region, bool ok,
                      int64_t ts, bool send)
@@ -160,20 +180,7 @@ static inline void s_result(fx_t *f, const char *asset, const char *agent, const
     pr.success = ok;
     pr.status_code = ok ? 200 : 503;
     pr.reason = ok ? "" : "status 503 not in [200]";
-    Statusd__ProbeResult *prs[1] = {&pr};
-    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
-    b.n_results = 1;
-    b.results = prs;
-    size_t len = statusd__result_batch__get_packed_size(&b);
-    uint8_t *buf = malloc(len ? len : 1);
-    statusd__result_batch__pack(&b, buf);
-    zmsg_t *m = zmsg_new();
-    zmsg_addstr(m, "RESULTS");
-    zmsg_addstr(m, agent);
-    zmsg_addstr(m, region);
-    zmsg_addmem(m, buf, len);
-    free(buf);
-    assert_int_equal(zmsg_send(&m, f->push), 0);
+    s_send_result(f, agent, region, &pr);
 }
 
 /* Agents a1 (eu) and a2 (us) fail twice each from t: DOWN with quorum 2/2. */

@@ -286,6 +286,34 @@ static void test_body_checks(void **state)
     s_expect("/big", "{\"bodyContains\":\"aaaa\"}", 1, 200, "");
 }
 
+/* A check string quoted in the reason is cut at 60 bytes, at a character boundary: 59 x 'a'
+ * then 'é' used to be cut after 0xC3, and the collector's COPY of the reason failed with
+ * 'invalid byte sequence for encoding "UTF8": 0xc3 0x22' on every tick. */
+static void test_body_check_reason_is_utf8(void **state)
+{
+    char opts[400], want[200], a59[60];
+    memset(a59, 'a', 59);
+    a59[59] = 0;
+    snprintf(opts, sizeof opts, "{\"bodyContains\":\"%s\u00e9\"}", a59);
+    snprintf(want, sizeof want, "body does not contain \"%.57s\xE2\x80\xA6\"", a59);
+    s_expect("/ok", opts, 0, 200, want);
+    /* 40 x 'é' (80 bytes) in the other three checks: 28 of them and "…" */
+    char e40[81] = "", e28[57] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(e40, "\xC3\xA9");
+    memcpy(e28, e40, 56);
+    snprintf(opts, sizeof opts, "{\"method\":\"POST\",\"body\":\"%s\",\"bodyNotContains\":\"%s\"}",
+             e40, e40); /* /echo sends the body back */
+    snprintf(want, sizeof want, "body contains forbidden \"%s\xE2\x80\xA6\"", e28);
+    s_expect("/echo", opts, 0, 200, want);
+    snprintf(opts, sizeof opts, "{\"bodyRegex\":\"%s\"}", e40);
+    snprintf(want, sizeof want, "body does not match regex \"%s\xE2\x80\xA6\"", e28);
+    s_expect("/ok", opts, 0, 200, want);
+    snprintf(opts, sizeof opts, "{\"bodyNotRegex\":\"h|%s\"}", e40);
+    snprintf(want, sizeof want, "body matches forbidden regex \"h|%.54s\xE2\x80\xA6\"", e28);
+    s_expect("/ok", opts, 0, 200, want);
+}
+
 static void test_redirect_options(void **state)
 {
     char url[96];
@@ -493,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_methods_headers_body),
         cmocka_unit_test(test_body_checks),
+        cmocka_unit_test(test_body_check_reason_is_utf8),
         cmocka_unit_test(test_redirect_options),
         cmocka_unit_test(test_redirects_followed_by_probe),
         cmocka_unit_test(test_timeout_across_hops),

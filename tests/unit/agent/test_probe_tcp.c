@@ -10,6 +10,7 @@
 #include "curl_glue.h"
 #include "loop.h"
 #include "probe.h"
+#include "sd_utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -203,6 +204,28 @@ static void test_banner_and_send_expect(void **state)
     s_expect(a, "{\"send\":\"PING\\n\",\"expect\":\"+PONG\"}", 1, "");
 }
 
+/* The expected string quoted in the reason is cut at a character boundary (the quote used
+ * to stop inside an 'é'), its escapes kept whole. */
+static void test_expect_reason_is_utf8(void **state)
+{
+    char a[64], opts[400], e60[121] = "", want[200] = "reply does not contain \"\\r\\n";
+    for (int i = 0; i < 60; i++)
+        strcat(e60, "\xC3\xA9");
+    for (int i = 0; i < 44; i++) /* 4 + 88 bytes, "..." and the NUL: the 96-byte quote */
+        strcat(want, "\xC3\xA9");
+    strcat(want, "...\"");
+    snprintf(a, sizeof a, "127.0.0.1:%d", S.p_banner4);
+    snprintf(opts, sizeof opts, "{\"send\":\"QUIT\\r\\n\",\"expect\":\"\\r\\n%s\"}", e60);
+    int64_t el;
+    probe_result_t *r = s_probe(a, opts, 3000, &el);
+    size_t n = strlen(r->reason);
+    printf("reason: %zu bytes, valid=%d\n", n, sd_utf8_valid(r->reason, n));
+    assert_false(r->success);
+    assert_true(sd_utf8_valid(r->reason, n));
+    assert_string_equal(r->reason, want);
+    probe_result_destroy(&r);
+}
+
 static void test_refused_and_timeouts(void **state)
 {
     int port;
@@ -254,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_v4_v6),
         cmocka_unit_test(test_banner_and_send_expect),
+        cmocka_unit_test(test_expect_reason_is_utf8),
         cmocka_unit_test(test_refused_and_timeouts),
         cmocka_unit_test(test_bad_address_is_a_result),
     };

@@ -1,6 +1,7 @@
 /* tls probe, tcp over TLS and https against real TLS servers in a thread, with certificates
  * generated here with OpenSSL's C API: a test CA, a valid leaf for localhost/127.0.0.1/::1,
- * a self-signed one, an expired one, one for example.org and one expiring in 5 days. */
+ * a self-signed one, an expired one, one for example.org, one expiring in 5 days, and two
+ * whose names carry invalid UTF-8 (a long SAN dNSName, a CN without SAN). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include "curl_glue.h"
 #include "loop.h"
 #include "probe.h"
+#include "sd_utf8.h"
 #include "tls_conn.h"
 
 #include <arpa/inet.h>
@@ -29,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { C_VALID, C_SELF, C_EXPIRED, C_WRONGHOST, C_SOON, N_CERTS };
+enum { C_VALID, C_SELF, C_EXPIRED, C_WRONGHOST, C_SOON, C_BADSAN, C_BADCN, N_CERTS };
 
 typedef struct {
     int lfd[N_CERTS], lfd6, port[N_CERTS], port6, stop[2];
@@ -71,6 +73,40 @@ static X509 *s_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer
     if (san)
         s_ext(x, issuer ? issuer : x, NID_subject_alt_name, san);
     assert_true(X509_sign(x, ikey ? ikey : key, EVP_sha256()) > 0);
+    return x;
+}
+
+/* What a server may put in its certificate: a dNSName (IA5String) and a CN (T61String) of
+ * raw bytes, which OpenSSL stores and parses as they are (a UTF8String it would refuse). */
+#define BAD_SAN_HEAD "bad\xFF\xC3("
+#define BAD_CN "cn\xED\xA0\x80x\n" /* a surrogate, then a newline */
+static char s_bad_san[256];
+
+static X509 *s_cert_raw_names(EVP_PKEY *key, X509 *ca, EVP_PKEY *cakey, const char *cn,
+                              const char *dns)
+{
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), s_serial++);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400L);
+    X509_gmtime_adj(X509_getm_notAfter(x), 30 * 86400L + 43200);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    assert_int_equal(X509_NAME_add_entry_by_NID(n, NID_commonName, V_ASN1_T61STRING,
+                                                (const unsigned char *) cn, -1, -1, 0), 1);
+    X509_set_issuer_name(x, X509_get_subject_name(ca));
+    if (dns) {
+        GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+        assert_int_equal(ASN1_STRING_set(ia5, dns, (int) strlen(dns)), 1);
+        GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+        sk_GENERAL_NAME_push(gens, g);
+        assert_int_equal(
+            X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT), 1);
+        GENERAL_NAMES_free(gens);
+    }
+    assert_true(X509_sign(x, cakey, EVP_sha256()) > 0);
     return x;
 }
 
@@ -171,6 +207,12 @@ static int setup(void **state)
     certs[C_EXPIRED] = s_cert(key, "localhost", local, ca, cakey, -30, -3, 0);
     certs[C_WRONGHOST] = s_cert(key, "example.org", "DNS:example.org", ca, cakey, -1, 30, 0);
     certs[C_SOON] = s_cert(key, "localhost", local, ca, cakey, -1, 5, 0);
+    snprintf(s_bad_san, sizeof s_bad_san, "%s", BAD_SAN_HEAD);
+    for (int i = 0; i < 80; i++) /* 160 bytes of 'é': longer than the name's 127 */
+        strcat(s_bad_san, "\xC3\xA9");
+    strcat(s_bad_san, ".example");
+    certs[C_BADSAN] = s_cert_raw_names(key, ca, cakey, "localhost", s_bad_san);
+    certs[C_BADCN] = s_cert_raw_names(key, ca, cakey, BAD_CN, NULL);
     S.valid_not_after = tls_cert_not_after(certs[C_VALID]);
     snprintf(S.ca_path, sizeof S.ca_path, "%s/ca.pem", S.dir);
     FILE *f = fopen(S.ca_path, "w");
@@ -331,6 +373,36 @@ static void test_tls_connect_errors(void **state)
     close(lfd);
 }
 
+/* Names from the certificate reach the reason (and the collector's database) as valid
+ * one-line UTF-8: invalid bytes become U+FFFD, the long SAN is cut at a character boundary
+ * with "…". Before, the raw bytes were copied and cut at byte 127. */
+static void test_cert_names_are_utf8(void **state)
+{
+    const char *fffd = "\xEF\xBF\xBD";
+    char name[200], want[300];
+    /* "bad", two invalid bytes, "(", then 57 'é' and "…": 127 bytes, the name buffer's bound */
+    snprintf(name, sizeof name, "bad%s%s(", fffd, fffd);
+    for (int i = 0; i < 57; i++)
+        strcat(name, "\xC3\xA9");
+    strcat(name, "\xE2\x80\xA6");
+    assert_int_equal(strlen(name), 127);
+    snprintf(want, sizeof want, "certificate is for %s, not 127.0.0.1", name);
+    probe_result_t *r = s_probe("tls", s_addr(C_BADSAN), "", 3000);
+    size_t n = strlen(r->reason);
+    printf("reason: %zu bytes, valid=%d\n", n, sd_utf8_valid(r->reason, n));
+    assert_false(r->success);
+    assert_true(sd_utf8_valid(r->reason, n) && n < PROBE_REASON_MAX);
+    assert_string_equal(r->reason, want);
+    probe_result_destroy(&r);
+    /* no SAN: the CN, a surrogate (3 invalid bytes) and a newline */
+    snprintf(want, sizeof want, "TLS: certificate is for cn%s%s%sx , not 127.0.0.1", fffd, fffd,
+             fffd);
+    r = s_probe("tcp", s_addr(C_BADCN), "{\"tls\":true}", 3000);
+    assert_true(sd_utf8_valid(r->reason, strlen(r->reason)));
+    assert_string_equal(r->reason, want);
+    probe_result_destroy(&r);
+}
+
 static void test_tcp_over_tls(void **state)
 {
     s_expect("tcp", s_addr(C_VALID), "{\"tls\":true,\"send\":\"PING\\r\\n\",\"expect\":\"+PONG\"}",
@@ -396,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_tls_bad_certs),
         cmocka_unit_test(test_tls_connect_errors),
         cmocka_unit_test(test_tcp_over_tls),
+        cmocka_unit_test(test_cert_names_are_utf8),
         cmocka_unit_test(test_https),
         cmocka_unit_test(test_invalid_options_are_a_reason),
     };

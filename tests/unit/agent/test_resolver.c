@@ -368,6 +368,22 @@ static void test_probes_resolve_names(void **state)
     assert_false(res->success);
     assert_string_equal(res->reason, "dns: no such host \"nope.invalid\"");
     probe_result_destroy(&res);
+    /* a name too long to look up, quoted in the reason: cut at 100 bytes between two
+     * characters, not inside the 50th 'é' as "%.100s" did */
+    char name[400] = "x", excerpt[200] = "x", want[300];
+    for (int i = 0; i < 150; i++)
+        strcat(name, "\xC3\xA9");
+    for (int i = 0; i < 48; i++)
+        strcat(excerpt, "\xC3\xA9");
+    strcat(excerpt, "\xE2\x80\xA6");
+    res = s_run_probe(loop, cg, "icmp", name);
+    snprintf(want, sizeof want, "dns: cannot resolve \"%s\"", excerpt);
+    assert_string_equal(res->reason, want);
+    probe_result_destroy(&res);
+    res = s_run_probe(loop, cg, "dns", name);
+    snprintf(want, sizeof want, "dns: cannot query \"%s\"", excerpt);
+    assert_string_equal(res->reason, want);
+    probe_result_destroy(&res);
     res = s_run_probe(loop, cg, "tcp", "silent.test:80");
     assert_false(res->success);
     assert_string_equal(res->reason, "dns: timeout");

@@ -221,6 +221,66 @@ static void test_silence_is_not_recovery(void **state)
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 2, 5000);
 }
 
+/* Sends one failed result with this reason, as ingest forwards an agent's (no row). */
+static void s_send_failure(fx_t *f, const char *agent, const char *region, int64_t ts,
+                           const char *reason)
+{
+    Statusd__ProbeResult pr = STATUSD__PROBE_RESULT__INIT;
+    pr.seq = ++f->seq;
+    pr.asset_id = ASSET;
+    pr.started_at_ms = ts;
+    pr.reason = (char *) reason;
+    s_send_result(f, agent, region, &pr);
+}
+
+/* Text from outside still pages: the asset's name in the file is 2,000 characters (the
+ * config cuts it to 200), one agent's first reason was cut inside an 'é' (0xC3 then a quote,
+ * what made every incident insert fail), then both send reasons longer than the engine's
+ * buffers, so its summary is cut inside a character too. The incident opens and both DOWN
+ * rows are queued, with valid text. */
+static void test_outside_text_still_pages(void **state)
+{
+    fx_t *f = *state;
+    size_t cap = 2 * 2000 + 300;
+    char *text = malloc(cap), err[512] = "";
+    size_t o = (size_t) snprintf(text, cap, "{\"assets\": [{\"id\": \"" ASSET "\","
+                                 " \"assetType\": \"http\", \"address\": \"http://x/\","
+                                 " \"intervalSeconds\": 30, \"timeoutSeconds\": 5, \"name\": \"");
+    for (int i = 0; i < 2000; i++)
+        o += (size_t) snprintf(text + o, cap - o, "\xC3\xA9");
+    snprintf(text + o, cap - o, "\"}]}");
+    sd_manifest_t *m = NULL;
+    assert_int_equal(sd_manifest_parse("m.json", text, &m, err, sizeof err), 0);
+    free(text);
+    f->asset.name = m->assets[0].name;
+    print_message("name from the file: %zu bytes\n", strlen(f->asset.name));
+    char cut[100], longer[400] = "xy";
+    snprintf(cut, sizeof cut, "body does not contain \"%s\xC3\"",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); /* 59 x 'a' */
+    for (int i = 0; i < 150; i++)
+        strcat(longer, "\xC3\xA9");
+    s_start(f);
+    int64_t t0 = sd_wall_ms() - 10000;
+    s_send_failure(f, "a1", "eu", t0, cut);
+    s_send_failure(f, "a2", "us", t0 + 200, longer);
+    s_send_failure(f, "a1", "eu", t0 + 1000, longer);
+    s_send_failure(f, "a2", "us", t0 + 1200, longer);
+    sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'",
+                                2, 5000);
+    print_message("DOWN rows queued %lld ms after the 4th failure\n", (long long) took);
+    PGresult *r = s_sql(f, "SELECT octet_length(summary), summary LIKE '% is DOWN: 2/2 agents"
+                           " fail: xy%', details::text LIKE '%xy%' FROM incidents");
+    print_message("summary of %s bytes\n", PQgetvalue(r, 0, 0));
+    assert_string_equal(PQgetvalue(r, 0, 1), "t");
+    assert_string_equal(PQgetvalue(r, 0, 2), "t");
+    PQclear(r);
+    r = s_sql(f, "SELECT payload->>'asset_name' FROM notifications LIMIT 1");
+    assert_string_equal(PQgetvalue(r, 0, 0), m->assets[0].name);
+    PQclear(r);
+    s_stop(f);
+    sd_manifest_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +291,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeat_alerts_queue_reminders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_is_not_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_is_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outside_text_still_pages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,20 +70,7 @@ static void s_push(fx_t *f, const char *asset, const char *agent, bool ok)
     pr.started_at_ms = sd_wall_ms();
     pr.success = ok;
     pr.reason = ok ? "" : "connection refused";
-    Statusd__ProbeResult *prs[1] = {&pr};
-    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
-    b.n_results = 1;
-    b.results = prs;
-    size_t len = statusd__result_batch__get_packed_size(&b);
-    uint8_t *buf = malloc(len ? len : 1);
-    statusd__result_batch__pack(&b, buf);
-    zmsg_t *m = zmsg_new();
-    zmsg_addstr(m, "RESULTS");
-    zmsg_addstr(m, agent);
-    zmsg_addstr(m, agent); /* region = agent id */
-    zmsg_addmem(m, buf, len);
-    free(buf);
-    assert_int_equal(zmsg_send(&m, f->push), 0);
+    s_send_result(f, agent, agent, &pr); /* region = agent id */
 }
 
 /* s_sync's unknown-asset result, pushed the way this file pushes results. */

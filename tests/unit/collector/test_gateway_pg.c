@@ -314,6 +314,71 @@ static void test_hello_batch_replay(void **state)
     zsock_destroy(&d2);
 }
 
+/* Text from an agent is repaired where it is stored and exported: the reason of the issue
+ * (59 x 'a' then 0xC3 and a quote) and an 8 KB one reach probe_events as valid one-line
+ * UTF-8 within STORE_RESULTS_REASON_MAX bytes; a phase name that is not valid UTF-8 or too
+ * long is no metric label (counted), the valid one still is; the batch is acked and
+ * forwarded. */
+static void test_agent_text_repaired(void **state)
+{
+    fx_t *fx = *state;
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "a1", "eu", 0);
+    s_expect_engine(fx, "AGENT|a1|eu|UP");
+    char issue[100], *huge = malloc(8001);
+    assert_non_null(huge);
+    snprintf(issue, sizeof issue, "body does not contain \"%.59s\xC3\"",
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    for (int i = 0; i < 4000; i++)
+        memcpy(huge + 2 * i, i == 7 ? "\r\n" : "\xC3\xA9", 2);
+    huge[8000] = 0;
+    Statusd__Phase ph[3] = {
+        {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "connect", 1500},
+        {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor), "tl\xC3", 700},
+        {PROTOBUF_C_MESSAGE_INIT(&statusd__phase__descriptor),
+         "a_phase_name_longer_than_32_bytes_x", 900}};
+    Statusd__Phase *pp[3] = {&ph[0], &ph[1], &ph[2]};
+    Statusd__ProbeResult r[2], *rp[2] = {&r[0], &r[1]};
+    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
+    for (int i = 0; i < 2; i++) {
+        statusd__probe_result__init(&r[i]);
+        r[i].seq = (uint64_t) i + 1;
+        r[i].asset_id = "web";
+        r[i].started_at_ms = sd_wall_ms();
+        r[i].reason = i ? huge : issue;
+        r[i].n_phases = 3;
+        r[i].phases = pp;
+    }
+    b.n_results = 2;
+    b.results = rp;
+    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
+    env.body_case = STATUSD__ENVELOPE__BODY_RESULT_BATCH;
+    env.result_batch = &b;
+    s_send_env(d, &env);
+    s_expect_ack(d, 2, false);
+    s_expect_engine(fx, "RESULTS|a1|eu|1,2");
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE seq = 1 AND message ="
+                                 " 'body does not contain \"' || repeat('a', 59) ||"
+                                 " U&'\\FFFD\"'"),
+                     1);
+    long len = s_count(fx, "SELECT octet_length(message) FROM probe_events WHERE seq = 2");
+    printf("8000-byte reason stored as %ld bytes\n", len);
+    assert_true(len > 1000 && len <= 1024);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE seq = 2 AND"
+                                 " message LIKE U&'\\00E9\\00E9\\00E9\\00E9\\00E9\\00E9\\00E9  %'"
+                                 " AND message LIKE U&'%\\2026'"),
+                     1);
+    assert_true(s_metric_wait(fx, "statusd_ingest_phase_labels_refused_total{agent=\"a1\"} 4\n"));
+    assert_true(s_metric_has(fx, "statusd_probe_phase_duration_seconds{asset=\"web\",agent=\"a1\","
+                                 "region=\"eu\",phase=\"connect\"} 0.0015\n"));
+    char *text = metrics_render(fx->ctx.metrics);
+    assert_null(strstr(text, "phase=\"tl"));
+    assert_null(strstr(text, "longer_than"));
+    free(text);
+    free(huge);
+    zsock_destroy(&d);
+}
+
 static void test_malformed_dropped(void **state)
 {
     fx_t *fx = *state;
@@ -563,6 +628,7 @@ int main(void)
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hello_batch_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_text_repaired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_peer_asked_for_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_failure_no_ack, setup, teardown),

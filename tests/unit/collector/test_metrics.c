@@ -170,6 +170,42 @@ static void test_remove_and_remove_matching(void **state)
     metrics_destroy(&m);
 }
 
+/* Label values from outside (an agent's region, a phase name, an asset id) are made valid
+ * UTF-8 of at most METRICS_LABEL_VALUE_MAX bytes when set; the raw value still names the
+ * same series for metrics_set, the cached handle, metrics_remove and remove_matching. */
+static void test_label_values_made_utf8(void **state)
+{
+    (void) state;
+    metrics_t *m = metrics_new();
+    char longv[1200] = "x";
+    for (int i = 0; i < 500; i++) /* 1001 bytes: a 256-byte cut falls inside an 'é' */
+        strcat(longv, "\xC3\xA9");
+    metrics_set(m, "statusd_t", "t", L("region", "eu\xC3", "phase", "ok"), 1);   /* split */
+    metrics_set(m, "statusd_t", "t", L("region", "a\xFF\xED\xA0\x80" "b", "phase", "ok"), 2);
+    metrics_set(m, "statusd_t", "t", L("region", longv, "phase", "ok"), 3);
+    metrics_set(m, "statusd_t", "t", L("region", "eu\xC3", "phase", "ok"), 4); /* same series */
+    assert_int_equal(metrics_series_count(m), 3);
+    char *out = metrics_render(m);
+    printf("%s", out);
+    assert_non_null(strstr(out, "statusd_t{region=\"eu\xEF\xBF\xBD\",phase=\"ok\"} 4\n"));
+    assert_non_null(strstr(out, "statusd_t{region=\"a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                                "\xEF\xBF\xBD" "b\",phase=\"ok\"} 2\n"));
+    char want[300] = "statusd_t{region=\"x"; /* 1 + 126 x 'é' + "…" = 256 bytes */
+    for (int i = 0; i < 126; i++)
+        strcat(want, "\xC3\xA9");
+    strcat(want, "\xE2\x80\xA6\",phase=\"ok\"} 3\n");
+    assert_non_null(strstr(out, want));
+    free(out);
+    metrics_handle_t h = {0};
+    metrics_set_cached(m, &h, "statusd_t", "t", L("region", longv, "phase", "ok"), 5);
+    assert_int_equal(metrics_series_count(m), 3);
+    metrics_remove(m, "statusd_t", L("region", longv, "phase", "ok"));
+    assert_int_equal(metrics_series_count(m), 2);
+    metrics_remove_matching(m, "statusd_t", "region", "eu\xC3");
+    assert_int_equal(metrics_series_count(m), 1);
+    metrics_destroy(&m);
+}
+
 static void test_series_bound(void **state)
 {
     (void) state;
@@ -343,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_number_formatting),
         cmocka_unit_test(test_counter_and_label_order),
         cmocka_unit_test(test_remove_and_remove_matching),
+        cmocka_unit_test(test_label_values_made_utf8),
         cmocka_unit_test(test_series_bound),
         cmocka_unit_test(test_cached_handles),
         cmocka_unit_test(test_many_series_rehash),

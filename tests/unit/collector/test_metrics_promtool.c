@@ -41,6 +41,21 @@ static int s_promtool(const char *text, char *out, size_t outlen)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* Renders m, expects promtool to pass it without a remark, destroys m. */
+static void s_expect_clean(metrics_t *m)
+{
+    char *text = metrics_render(m);
+    assert_non_null(text);
+    printf("--- exposition (%zu bytes) ---\n%.6000s---\n", strlen(text), text);
+    char out[8192];
+    int rc = s_promtool(text, out, sizeof out);
+    printf("promtool check metrics: exit=%d output=[%s]\n", rc, out);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "");
+    free(text);
+    metrics_destroy(&m);
+}
+
 static int s_setup(void **state)
 {
     (void) state;
@@ -149,16 +164,33 @@ static void test_collector_metrics_pass_promtool(void **state)
                 "API connections refused because the connection limit was reached.", NULL, 0);
     metrics_set(m, "statusd_build_info", "Build information.", L("version", "0.1.0"), INFINITY);
     int found = s_add_discovered(m);
-    char *text = metrics_render(m);
-    assert_non_null(text);
-    printf("--- exposition (%d names discovered in sources) ---\n%s---\n", found, text);
-    char out[8192];
-    int rc = s_promtool(text, out, sizeof out);
-    printf("promtool check metrics: exit=%d output=[%s]\n", rc, out);
-    assert_int_equal(rc, 0);
-    assert_string_equal(out, "");
-    free(text);
-    metrics_destroy(&m);
+    printf("%d names discovered in sources\n", found);
+    s_expect_clean(m);
+}
+
+/* Label values with invalid bytes, a sequence split by a byte-wise cut (what an agent or a
+ * certificate may send) and a value too long: the exposition still passes promtool, which
+ * refuses a whole scrape for one invalid label value. */
+static void test_invalid_label_values_pass_promtool(void **state)
+{
+    (void) state;
+    metrics_t *m = metrics_new();
+    char longv[3100] = "";
+    for (int i = 0; i < 1000; i++)
+        strcat(longv, "\xE2\x82\xAC"); /* 3000 bytes of the euro sign */
+    const char *values[] = {"eu\xC3", "body does not contain \"aaaa\xC3\"", "\xFF\xFE",
+                            "\xED\xA0\x80 surrogate", "\xC0\xAF overlong", "\xF4\x90\x80\x80",
+                            "line\nbreak \"quoted\" back\\slash \xE2\x82", longv};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        char asset[16];
+        snprintf(asset, sizeof asset, "asset-%zu", i);
+        metrics_set(m, "statusd_probe_phase_duration_seconds",
+                    "Duration of each phase of the latest probe",
+                    L("asset", asset, "region", values[i], "phase", values[i]), 0.5);
+        metrics_add(m, "statusd_results_received_total", "Probe results newly stored",
+                    L("agent", values[i], "region", values[i]), 1);
+    }
+    s_expect_clean(m);
 }
 
 int main(void)
@@ -166,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_promtool_rejects_bad_input),
         cmocka_unit_test(test_collector_metrics_pass_promtool),
+        cmocka_unit_test(test_invalid_label_values_pass_promtool),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
 }

@@ -9,6 +9,9 @@
 #include <cmocka.h>
 
 #include "quorum.h"
+#include "sd_utf8.h"
+
+#include <stdio.h>
 
 #define IV 10000 /* interval ms */
 
@@ -208,6 +211,32 @@ static void test_started_at_is_earliest_down_voter(void **st)
     quorum_destroy(&q);
 }
 
+/* The last error is what incidents, notifications and the API show: cut at QUORUM_ERROR_MAX
+ * between two characters (a byte-wise cut left half an 'é'), invalid bytes and newlines
+ * repaired, the region likewise. */
+static void test_last_error_is_utf8(void **st)
+{
+    quorum_t *q = s_new(1, 1, 0);
+    char err[600] = "xy", want[QUORUM_ERROR_MAX] = "xy";
+    for (int i = 0; i < 200; i++) /* 402 bytes: byte 255 is the middle of an 'é' */
+        strcat(err, i == 3 ? "\n\xFF" : "\xC3\xA9");
+    strcat(want, "\xC3\xA9\xC3\xA9\xC3\xA9 \xEF\xBF\xBD");
+    while (strlen(want) + 2 <= QUORUM_ERROR_MAX - 1 - 3) /* whole 'é's, then "…" */
+        strcat(want, "\xC3\xA9");
+    strcat(want, "\xE2\x80\xA6");
+    quorum_result_t r = {.agent_id = "a1", .region = "e\xC3", .success = false,
+                         .started_at_ms = 1000, .error = err};
+    assert_int_equal(quorum_apply(q, &r, 1000), 0);
+    quorum_agent_t ag;
+    assert_int_equal(quorum_agent_at(q, 0, 1000, &ag), 0);
+    printf("last_error: %zu bytes, valid=%d\n", strlen(ag.last_error),
+           sd_utf8_valid(ag.last_error, strlen(ag.last_error)));
+    assert_true(sd_utf8_valid(ag.last_error, strlen(ag.last_error)));
+    assert_string_equal(ag.last_error, want);
+    assert_string_equal(ag.region, "e\xEF\xBF\xBD");
+    quorum_destroy(&q);
+}
+
 static void test_old_results_ignored_and_bounds(void **st)
 {
     quorum_conf_t c = {.failure_threshold = 1, .interval_ms = IV, .max_agents = 2};
@@ -244,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_stale_agents_do_not_vote),
         cmocka_unit_test(test_started_at_is_earliest_down_voter),
         cmocka_unit_test(test_old_results_ignored_and_bounds),
+        cmocka_unit_test(test_last_error_is_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,6 +90,26 @@ static void test_one_open_incident_per_asset(void **state)
     assert_true(id2 > id);
 }
 
+/* The engine formats the summary into a fixed buffer, which can cut the last character of a
+ * long name or reason in two: the incident is still opened, the stray byte stored as U+FFFD
+ * (before, PostgreSQL refused it with 'invalid byte sequence for encoding "UTF8"' on every
+ * tick and no page went out). */
+static void test_open_with_cut_summary(void **state)
+{
+    fx_t *f = *state;
+    int64_t id = 0;
+    const char *summary = "api is DOWN: 1/1 agents fail: body does not contain \"caf\xC3";
+    int rc = store_incidents_open(f->a, "api", sd_wall_ms(), 0, summary, NULL, &id, f->err,
+                                  sizeof f->err);
+    printf("open with a cut summary: rc=%d err=%s\n", rc, rc ? f->err : "");
+    assert_int_equal(rc, 0);
+    PGresult *r = PQexec(store_conn(f->a), "SELECT summary FROM incidents WHERE asset_id = 'api'");
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 0),
+                        "api is DOWN: 1/1 agents fail: body does not contain \"caf\xEF\xBF\xBD");
+    PQclear(r);
+}
+
 static size_t s_lease(store_t *s, int max, const int64_t *ex, size_t nex, const char *paused,
                       int64_t *first_id)
 {
@@ -211,6 +231,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_one_open_incident_per_asset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_with_cut_summary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_is_disjoint_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_after_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recent_results, setup, teardown),

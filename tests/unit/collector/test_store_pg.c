@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "sd_clock.h"
+#include "sd_utf8.h"
 #include "store.h"
 #include "store_agents.h"
 #include "store_results.h"
@@ -179,7 +180,8 @@ static void test_insert_replay_overlap(void **state)
                      1900000000);
     assert_int_equal(s_count(s, "SELECT count(*) FROM probe_events WHERE seq = 2 AND"
                                 " cert_expiry IS NULL AND code = 200 AND success"
-                                " AND message = 'bad ? utf8' AND latency_ms = 12.345"),
+                                " AND message = 'bad \xEF\xBF\xBD utf8'"
+                                " AND latency_ms = 12.345"),
                      1);
     assert_int_equal(s_count(s, "SELECT count(*) FROM probe_events WHERE seq = 2 AND"
                                 " abs(extract(epoch FROM now() - ts)) < 60"),
@@ -336,8 +338,9 @@ static void test_insert_hostile_batches(void **state)
 }
 
 /* Every byte that COPY's text format gives a meaning to (backslash, tab, newline, carriage
- * return, "\N", "\.") arrives as data, in every text column and in phase names, and the
- * timestamps are exact to the millisecond. */
+ * return, "\N", "\.") arrives as data, in every text column and in phase names (the reason
+ * is one line: its controls arrive as spaces), and the timestamps are exact to the
+ * millisecond. */
 static void test_insert_copy_escaping(void **state)
 {
     (void) state;
@@ -373,7 +376,7 @@ static void test_insert_copy_escaping(void **state)
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     assert_int_equal(PQntuples(r), 3);
     assert_string_equal(PQgetvalue(r, 0, 0), nasty);
-    assert_string_equal(PQgetvalue(r, 0, 1), nasty);
+    assert_string_equal(PQgetvalue(r, 0, 1), "a\\b c d e\\N\\.\\");
     assert_string_equal(PQgetvalue(r, 0, 2), "ag\tent\\x");
     assert_string_equal(PQgetvalue(r, 0, 3), "re\ngion");
     assert_string_equal(PQgetvalue(r, 0, 4), "1700000000123");
@@ -391,6 +394,63 @@ static void test_insert_copy_escaping(void **state)
     b->results[2]->n_phases = 0;
     b->results[0]->asset_id = "web";
     s_batch_free(b);
+    store_destroy(&s);
+}
+
+/* An agent's reason reaches probe_events through COPY as valid one-line UTF-8 of at most
+ * STORE_RESULTS_REASON_MAX bytes, cut between characters: the agent of the issue sent 59 x 'a'
+ * then 0xC3 and a quote; a broken one may send anything, of any length. Asset ids and phase
+ * names are made valid too. */
+static void test_insert_reason_utf8_bounded(void **state)
+{
+    (void) state;
+    store_t *s = s_fresh("st_utf8");
+    char err[512] = "";
+    size_t idx[16], n_new = 0;
+    uint64_t through = 0;
+    char cut[100], *huge = malloc(8001);
+    assert_non_null(huge);
+    snprintf(cut, sizeof cut, "body does not contain \"%s\xC3\"", "aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); /* 59 x 'a' */
+    for (int i = 0; i < 4000; i++) /* 8000 bytes: 'é' with a stray newline */
+        memcpy(huge + 2 * i, i == 10 ? "\n\xFF" : "\xC3\xA9", 2);
+    huge[8000] = 0;
+    Statusd__ResultBatch *b = s_batch(1, 3);
+    b->results[0]->reason = cut;
+    b->results[1]->reason = huge;
+    b->results[2]->asset_id = "w\xC3" "(b";
+    Statusd__Phase ph = STATUSD__PHASE__INIT, *pp[1] = {&ph};
+    ph.name = "co\xFFnnect";
+    ph.duration_us = 2000;
+    b->results[2]->n_phases = 1;
+    b->results[2]->phases = pp;
+    int rc = store_results_insert(s, "u1", "eu", b, idx, &n_new, &through, err, sizeof err);
+    printf("insert: rc=%d err=%s\n", rc, err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(n_new, 3);
+    PGresult *r = PQexec(store_conn(s), "SELECT message, octet_length(message), asset_id,"
+                                        " phases::text FROM probe_events ORDER BY seq");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char want[300];
+    snprintf(want, sizeof want, "body does not contain \"%.59s\xEF\xBF\xBD\"", cut + 23);
+    assert_string_equal(PQgetvalue(r, 0, 0), want);
+    const char *m = PQgetvalue(r, 1, 0);
+    printf("long reason stored: %s bytes, starts \"%.30s\", ends \"%s\"\n",
+           PQgetvalue(r, 1, 1), m, m + strlen(m) - 9);
+    assert_true(strlen(m) <= STORE_RESULTS_REASON_MAX);
+    assert_true(strlen(m) > STORE_RESULTS_REASON_MAX - 4);
+    assert_true(sd_utf8_valid(m, strlen(m)));
+    assert_null(strchr(m, '\n'));
+    assert_memory_equal(m + 20, " \xEF\xBF\xBD\xC3\xA9", 6); /* the newline, the 0xFF */
+    assert_memory_equal(m + strlen(m) - 3, "\xE2\x80\xA6", 3);
+    assert_string_equal(PQgetvalue(r, 2, 2), "w\xEF\xBF\xBD(b");
+    assert_string_equal(PQgetvalue(r, 2, 3), "{\"co\xEF\xBF\xBDnnect\": 2.0}");
+    PQclear(r);
+    b->results[2]->phases = NULL;
+    b->results[2]->n_phases = 0;
+    b->results[2]->asset_id = "web";
+    s_batch_free(b);
+    free(huge);
     store_destroy(&s);
 }
 
@@ -591,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_last_seq_same_transaction),
         cmocka_unit_test(test_insert_hostile_batches),
         cmocka_unit_test(test_insert_copy_escaping),
+        cmocka_unit_test(test_insert_reason_utf8_bounded),
         cmocka_unit_test(test_partitions),
         cmocka_unit_test(test_agents_and_assets),
         cmocka_unit_test(test_connect_failure_and_reset),

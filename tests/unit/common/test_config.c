@@ -10,6 +10,9 @@
 
 #include "sd_config.h"
 #include "sd_json_pos.h"
+#include "sd_utf8.h"
+
+#include <unistd.h>
 
 static const char *SEED_MANIFEST =
     "{\n"
@@ -403,6 +406,196 @@ static void test_maintenance_errors(void **state)
                    "intervalSeconds (10): probing during an incident is never slower than usual");
 }
 
+/* A manifest with one tcp asset whose name is name (JSON text, quotes included) and extra
+ * members (", ..." or ""), and a maintenance list (or ""); malloc'd. */
+static char *s_text(const char *name, const char *extra, const char *maint)
+{
+    size_t len = strlen(name) + strlen(extra) + strlen(maint) + 300;
+    char *t = malloc(len);
+    assert_non_null(t);
+    snprintf(t, len,
+             "{\"assets\": [{\"id\": \"a\", \"assetType\": \"tcp\", \"name\": %s,\n"
+             " \"address\": \"h:1\", \"intervalSeconds\": 60, \"timeoutSeconds\": 5%s}]%s}",
+             name, extra, maint);
+    return t;
+}
+
+/* n copies of the UTF-8 character c between quotes (a JSON string); malloc'd. */
+static char *s_repeat(const char *c, int n)
+{
+    char *s = malloc(strlen(c) * (size_t) n + 3);
+    assert_non_null(s);
+    strcpy(s, "\"");
+    for (int i = 0; i < n; i++)
+        strcat(s, c);
+    strcat(s, "\"");
+    return s;
+}
+
+/* A name of 2,000 characters still loads (the collector must still page for the asset): cut
+ * to SD_CONFIG_NAME_MAX_CHARS characters and SD_CONFIG_NAME_MAX_BYTES bytes at a character
+ * boundary, with "…"; a name within the bounds is kept, made one line. */
+static void test_long_names_are_cut(void **state)
+{
+    (void) state;
+    struct {
+        const char *c;
+        int n, want_n; /* characters given; of them kept before "…" (-1: all, no "…") */
+    } cases[] = {
+        {"\xC3\xA9", 2000, 199},          /* 2 bytes each: the character bound */
+        {"\xE2\x82\xAC", 2000, 169},      /* 3 bytes each: the byte bound (169 x 3 + 3 <= 512) */
+        {"\xF0\x9F\x94\xB4", 300, 127},   /* 4 bytes each */
+        {"\xC3\xA9", 200, -1},            /* exactly at the bound: kept */
+        {"a", 201, 199},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *name = s_repeat(cases[i].c, cases[i].n), *t = s_text(name, "", "");
+        sd_manifest_t *m = NULL;
+        char err[1024];
+        assert_int_equal(s_parse(t, &m, err, sizeof err), 0);
+        const char *got = m->assets[0].name;
+        size_t len = strlen(got), chars = sd_utf8_chars(got, len);
+        print_message("  name of %d x %zu-byte characters -> %zu bytes, %zu characters\n",
+                      cases[i].n, strlen(cases[i].c), len, chars);
+        assert_true(sd_utf8_valid(got, len));
+        assert_true(len <= SD_CONFIG_NAME_MAX_BYTES && chars <= SD_CONFIG_NAME_MAX_CHARS);
+        char want[2100] = "";
+        int keep = cases[i].want_n < 0 ? cases[i].n : cases[i].want_n;
+        for (int k = 0; k < keep; k++)
+            strcat(want, cases[i].c);
+        if (cases[i].want_n >= 0)
+            strcat(want, "\xE2\x80\xA6");
+        assert_string_equal(got, want);
+        sd_manifest_destroy(&m);
+        free(name);
+        free(t);
+    }
+    /* one line; a maintenance reason has the same bounds */
+    char *e = s_repeat("\xC3\xA9", 1000), maint[2100];
+    snprintf(maint, sizeof maint, ", \"maintenance\": [{\"reason\": %s, \"start\":"
+             " \"2026-12-01T22:00:00Z\", \"end\": \"2026-12-01T23:00:00Z\"}]", e);
+    char *t = s_text("\"Web\\n\\tfront\"", "", maint);
+    sd_manifest_t *m = NULL;
+    char err[1024];
+    assert_int_equal(s_parse(t, &m, err, sizeof err), 0);
+    assert_string_equal(m->assets[0].name, "Web  front");
+    assert_int_equal(sd_utf8_chars(m->maintenance[0].reason, strlen(m->maintenance[0].reason)),
+                     SD_CONFIG_NAME_MAX_CHARS);
+    sd_manifest_destroy(&m);
+    free(t);
+    free(e);
+}
+
+/* Ids and metadata have bounds; past one, the error names file:line:column and the field,
+ * and quotes no more than an excerpt. */
+static void test_id_and_metadata_bounds(void **state)
+{
+    (void) state;
+    char *id = s_repeat("a", 129), extra[3000], *t;
+    char *long_id = s_repeat("\xC3\xA9", 1000);
+    snprintf(extra, sizeof extra, ", \"locations\": [\"eu\", %s]", id);
+    t = s_text("\"A\"", extra, "");
+    s_expect_error(t, "m.json:2:84: assets[0].locations[1]: expected at most 128 characters, "
+                      "got 129");
+    free(t);
+    /* an id of 1,000 'é': the message quotes 15 of them */
+    char *t2 = malloc(3000);
+    snprintf(t2, 3000, "{\"assets\": [{\"id\": %s, \"assetType\": \"tcp\", \"name\": \"A\","
+             " \"address\": \"h:1\", \"intervalSeconds\": 60, \"timeoutSeconds\": 5}]}", long_id);
+    s_expect_error(t2, "m.json:1:20: assets[0].id: \"\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                       "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"
+                       "\xE2\x80\xA6\" (1000 characters): use 1-128 characters from A-Z a-z 0-9 -"
+                       " _ . :");
+    free(t2);
+    snprintf(extra, sizeof extra, ", \"metadata\": {%s: \"x\"}", id);
+    t = s_text("\"A\"", extra, "");
+    s_expect_error(t, "m.json:2:77: assets[0].metadata.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                      "aaaaaaaaaaaaaaaa\xE2\x80\xA6: expected at most 128 characters, got 129");
+    free(t);
+    char *val = s_repeat("v", SD_CONFIG_META_VALUE_MAX + 1);
+    snprintf(extra, sizeof extra, ", \"metadata\": {\"env\": %s}", val);
+    t = s_text("\"A\"", extra, "");
+    s_expect_error(t, "m.json:2:84: assets[0].metadata.env: expected at most 1024 bytes, got "
+                      "1025");
+    free(t);
+    free(val);
+    val = s_repeat("v", SD_CONFIG_META_VALUE_MAX); /* at the bound: fine */
+    snprintf(extra, sizeof extra, ", \"metadata\": {\"env\": %s}", val);
+    t = s_text("\"A\"", extra, "");
+    sd_manifest_t *m = NULL;
+    char err[1024];
+    assert_int_equal(s_parse(t, &m, err, sizeof err), 0);
+    sd_manifest_destroy(&m);
+    free(t);
+    free(val);
+    size_t o = (size_t) snprintf(extra, sizeof extra, ", \"metadata\": {");
+    for (int i = 0; i <= SD_CONFIG_META_MAX; i++)
+        o += (size_t) snprintf(extra + o, sizeof extra - o, "%s\"k%d\": \"v\"", i ? ", " : "", i);
+    snprintf(extra + o, sizeof extra - o, "}");
+    t = s_text("\"A\"", extra, "");
+    s_expect_error(t, "m.json:2:76: assets[0].metadata: more than 64 entries");
+    free(t);
+    char maint[400];
+    snprintf(maint, sizeof maint, ", \"maintenance\": [{\"id\": %s, \"start\":"
+             " \"2026-12-01T22:00:00Z\", \"end\": \"2026-12-01T23:00:00Z\"}]", id);
+    t = s_text("\"A\"", "", maint);
+    s_expect_error(t, "m.json:2:89: maintenance[0].id: expected at most 128 characters, got 129");
+    free(t);
+    char nots[400];
+    snprintf(nots, sizeof nots, "{\"notifiers\": {%s: {\"type\": \"slack\", \"webhookUrl\":"
+             " \"http://h/\"}}}", id);
+    sd_notifiers_t *n = NULL;
+    assert_int_equal(sd_notifiers_parse("n.json", nots, &n, err, sizeof err), -EINVAL);
+    print_message("  error: %s\n", err);
+    assert_string_equal(err, "n.json:1:16: notifiers.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                             "aaaaaaaaaaaaaaaaa\xE2\x80\xA6: expected at most 128 characters,"
+                             " got 129");
+    free(id);
+    free(long_id);
+}
+
+/* jansson refuses a file that is not valid UTF-8 (or carries a NUL or a lone surrogate as an
+ * escape), with file:line:column, so no invalid text gets past the config. */
+static void test_invalid_utf8_refused(void **state)
+{
+    (void) state;
+    const char *bad[] = {
+        "\"Caf\xC3(\"",          /* a cut sequence */
+        "\"\xFF\"",              /* never valid */
+        "\"\xED\xA0\x80\"",      /* an encoded surrogate */
+        "\"\xC0\xAF\"",          /* overlong */
+        "\"x\\ud800\"",          /* a lone surrogate as an escape */
+        "\"x\\u0000y\"",         /* NUL */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *t = s_text(bad[i], "", "");
+        sd_manifest_t *m = NULL;
+        char err[1024];
+        assert_int_equal(s_parse(t, &m, err, sizeof err), -EINVAL);
+        assert_null(m);
+        print_message("  name %zu: %s\n", i, err);
+        assert_int_equal(strncmp(err, "m.json:1:", 9), 0);
+        assert_non_null(strstr(err, ": invalid JSON: "));
+        assert_true(sd_utf8_valid(err, strlen(err)));
+        free(t);
+    }
+    /* the file on disk, through sd_manifest_load */
+    char path[] = "/tmp/statusd-cfg-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    char *t = s_text("\"Caf\xC3(\"", "", "");
+    assert_int_equal(write(fd, t, strlen(t)), (ssize_t) strlen(t));
+    close(fd);
+    sd_manifest_t *m = NULL;
+    char err[1024];
+    assert_int_equal(sd_manifest_load(path, &m, err, sizeof err), -EINVAL);
+    print_message("  file: %s\n", err);
+    assert_non_null(strstr(err, ":1:56: invalid JSON: unable to decode byte 0xc3"));
+    unlink(path);
+    free(t);
+}
+
 static void test_rfc3339(void **state)
 {
     (void) state;
@@ -433,6 +626,9 @@ int main(void)
         cmocka_unit_test(test_maintenance_and_flapping_fields),
         cmocka_unit_test(test_maintenance_errors),
         cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_long_names_are_cut),
+        cmocka_unit_test(test_id_and_metadata_bounds),
+        cmocka_unit_test(test_invalid_utf8_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include "sd_config.h"
 #include "sd_probe_options.h"
+#include "sd_utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -133,6 +134,23 @@ static void test_tcp_and_tls(void **state)
           "name or IP address");
 }
 
+/* Messages quote config text: cut at a character boundary with "…", never inside one. */
+static void test_messages_cut_at_boundary(void **state)
+{
+    (void) state;
+    char addr[700] = "x", host[256], err[64];
+    for (int i = 0; i < 300; i++) /* 601 bytes of "x" and 'é', no port */
+        strcat(addr, "\xC3\xA9");
+    int port = 0;
+    assert_int_equal(sd_probe_split_hostport(addr, host, sizeof host, &port, err, sizeof err),
+                     -EINVAL);
+    printf("  error: %s\n", err);
+    /* the text up to "x" is 51 bytes; 4 x 'é' and "…" fit in the 63 left */
+    assert_string_equal(err, "expected \"host:port\" (IPv6 as \"[::1]:port\"), got \"x"
+                             "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xE2\x80\xA6");
+    assert_true(sd_utf8_valid(err, strlen(err)));
+}
+
 static void test_agent_side_check(void **state)
 {
     char err[256] = "";
@@ -203,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_http_options_load),
         cmocka_unit_test(test_http_option_errors),
         cmocka_unit_test(test_tcp_and_tls),
+        cmocka_unit_test(test_messages_cut_at_boundary),
         cmocka_unit_test(test_agent_side_check),
         cmocka_unit_test(test_dns_and_icmp),
     };

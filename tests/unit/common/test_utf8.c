@@ -97,6 +97,40 @@ static void test_one_line_and_ellipsis(void **state)
     assert_string_equal(e, "short");
 }
 
+/* sd_utf8_format: snprintf whose cut falls between characters, through the stack buffer
+ * (small dst) and the heap (dst of 1 KiB or more with longer text). */
+static void test_format(void **state)
+{
+    (void) state;
+    char out[12];
+    /* "x=12345678" then é: snprintf would keep only the é's first byte */
+    sd_utf8_format(out, sizeof out, 0, "x=%s", "12345678\xC3\xA9");
+    assert_string_equal(out, "x=12345678");
+    sd_utf8_format(out, sizeof out, SD_UTF8_ELLIPSIS, "x=%s", "12345678\xC3\xA9");
+    assert_string_equal(out, "x=123456\xE2\x80\xA6");
+    sd_utf8_format(out, sizeof out, SD_UTF8_ONE_LINE, "%d\n%s", 42, "a\xFF");
+    assert_string_equal(out, "42 a\xEF\xBF\xBD");
+    assert_string_equal(sd_utf8_format(out, 1, 0, "%s", "abc"), "");
+    /* 3000 bytes of 'é' into 2001 bytes: 1000 of them, whatever the formatter's buffer */
+    char *src = malloc(3001), *big = malloc(2001);
+    assert_non_null(src);
+    assert_non_null(big);
+    for (int i = 0; i < 1500; i++)
+        memcpy(src + 2 * i, "\xC3\xA9", 2);
+    src[3000] = 0;
+    sd_utf8_format(big, 2001, 0, "%s", src);
+    printf("format: %zu bytes of %zu\n", strlen(big), strlen(src));
+    assert_int_equal(strlen(big), 2000);
+    assert_true(sd_utf8_valid(big, 2000));
+    sd_utf8_format(big, 2000, 0, "%s", src); /* odd room: 999 characters */
+    assert_int_equal(strlen(big), 1998);
+    char small[100];
+    sd_utf8_format(small, sizeof small, 0, "%s", src); /* via the stack buffer, cut there */
+    assert_int_equal(strlen(small), 98);
+    free(src);
+    free(big);
+}
+
 static void test_dup_and_fix(void **state)
 {
     (void) state;
@@ -154,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_replace),
         cmocka_unit_test(test_cut_at_boundary),
         cmocka_unit_test(test_one_line_and_ellipsis),
+        cmocka_unit_test(test_format),
         cmocka_unit_test(test_dup_and_fix),
         cmocka_unit_test(test_random),
     };

@@ -59,7 +59,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (SLOW, WaitTimeout, check, free_port, http_get, log,  # noqa: E402
-                     measure, run_test, wait_all, wait_for)
+                     measure, run_test, wait_for)
 from targets.certs import make_pki  # noqa: E402
 
 INTERVAL = 2
@@ -343,21 +343,37 @@ class World:
                                               for m in self.requests(aid)])
         return "; ".join(parts)
 
-    def wait(self, conds, timeout):
-        """wait_all; on timeout the WaitTimeout names only the conditions not reached."""
-        try:
-            return wait_all(conds, timeout, procs=self.procs(), interval=0.1)
-        except WaitTimeout:
-            missing = []
+    def wait(self, conds, timeout, extend=None):
+        """Polls named conditions until all hold; returns {name: seconds until it first
+        held}. After `timeout` (scaled by SLOW) it raises WaitTimeout naming the conditions
+        not reached, unless extend = (predicate, seconds) and predicate() holds then: the
+        deadline moves that much once. Fails at once when a process exits."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout * SLOW
+        seen = {}
+        while True:
             for name, cond in conds.items():
-                try:
-                    ok = cond()
-                except Exception:  # noqa: BLE001
-                    ok = False
-                if not ok:
-                    missing.append(name)
-            raise WaitTimeout("after %.0f s not reached: %s" % (timeout * SLOW,
-                                                               ", ".join(missing)))
+                if name not in seen:
+                    try:
+                        if cond():
+                            seen[name] = time.monotonic() - t0
+                    except Exception:  # noqa: BLE001 - retried until the deadline
+                        pass
+            if len(seen) == len(conds):
+                return seen
+            for p in self.procs():
+                if not p.alive():
+                    raise AssertionError("%s exited (rc=%s); not reached: %s" % (
+                        p.name, p.returncode(), ", ".join(n for n in conds if n not in seen)))
+            if time.monotonic() > deadline:
+                if extend and extend[0]():
+                    log("extending the wait by %.0f s" % extend[1])
+                    deadline += extend[1] * SLOW
+                    extend = None
+                    continue
+                raise WaitTimeout("after %.0f s not reached: %s" % (
+                    time.monotonic() - t0, ", ".join(n for n in conds if n not in seen)))
+            time.sleep(0.1)
 
 
 def setup(env, assets=None, extra_manifest=None, hold_s=HOLD_S):
@@ -483,8 +499,12 @@ def recover_assets(w, label, opened, up_extra=0.0):
         conds["%s RECOVERY" % aid] = lambda a=aid, n=pre[aid]: (
             w.delivered(a, "RECOVERY") >= n + 1)
     bound = UP_BOUND + up_extra
+
+    def restless():
+        return any(r in ("restless", "flapping") for o in opened.values()
+                   for r, _ in w.holds(o["incident"]))
     try:
-        got = w.wait(conds, bound + RESTLESS_S + GRACE)
+        got = w.wait(conds, bound + GRACE, extend=(restless, RESTLESS_S))
     except WaitTimeout as e:
         fail("%s: expected the incident closed and one RECOVERY within %.0f s of the repair "
              "(%.0f s with a restless hold); %s\n    %s" % (

@@ -445,15 +445,16 @@ def break_assets(w, label, aids, down_extra=0.0, since=None, expect_down=True, p
         if expect_down:
             conds["%s DOWN" % aid] = lambda a=aid, n=n_down: w.delivered(a, "DOWN") >= n + 1
     bound = DOWN_BOUND + down_extra
+    frm = "broken" if t_from is None else "PostgreSQL back"
     t_wait = time.monotonic()
     try:
         got = w.wait(conds, max(bound + GRACE - (t_wait - t0), 5.0))
     except WaitTimeout as e:
-        fail("%s: expected one new incident and one DOWN per asset within %.0f s of the "
-             "break; %s\n    %s" % (label, bound, e, "\n    ".join(
-                 "%s: %s" % (aid, w.diag(aid)) for aid in aids)))
+        fail("%s: expected one new incident%s per asset within %.0f s (%s); %s\n    %s"
+             % (label, " and one DOWN" if expect_down else "", bound,
+                "of the break" if t_from is None else "of PostgreSQL's return", e,
+                "\n    ".join("%s: %s" % (aid, w.diag(aid)) for aid in aids)))
     got = {k: v + (t_wait - t0) for k, v in got.items()}   # measured from t0
-    frm = "broken" if t_from is None else "PostgreSQL back"
     out = {}
     for aid in aids:
         n_inc, n_down = pre[aid]

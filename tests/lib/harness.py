@@ -282,12 +282,15 @@ class Proc:
 
 class HttpTarget:
     """A local HTTP server in a thread of the test process. Every path answers with the
-    current status (200 by default); set_status() changes it, down() closes the listening
-    socket (connection refused) and up() reopens it on the same port. Counts hits."""
+    current status (200 by default); set_status() changes it, set_body() the body and extra
+    headers, down() closes the listening socket (connection refused) and up() reopens it on
+    the same port. Counts hits."""
 
     def __init__(self, port=None):
         self.port = port or free_port()
         self.status = 200
+        self.body = None
+        self.headers = ()
         self.hits = 0
         self.lock = threading.Lock()
         self.srv = None
@@ -301,6 +304,16 @@ class HttpTarget:
             self.status = code
         log("target %d now answers %d" % (self.port, code))
 
+    def set_body(self, body=None, headers=()):
+        """Answers `body` (bytes; None: the default "status N") with extra `headers`, pairs
+        (name, value); a str value is sent as Latin-1, so "\\xff" puts the raw byte 0xff on
+        the wire (bytes that are not UTF-8)."""
+        with self.lock:
+            self.body = body
+            self.headers = tuple(headers)
+        log("target %d now answers body %r headers %r" % (self.port, (body or b"")[:80],
+                                                           self.headers))
+
     def up(self):
         if self.srv:
             return self
@@ -313,10 +326,15 @@ class HttpTarget:
                 with target.lock:
                     target.hits += 1
                     code = target.status
-                body = ("status %d\n" % code).encode()
+                    body = target.body
+                    extra = target.headers
+                if body is None:
+                    body = ("status %d\n" % code).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
+                for k, v in extra:
+                    self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -528,9 +546,10 @@ class TestEnv:
         self.procs.append(p)
         return p
 
-    def start_pg(self):
+    def start_pg(self, **kw):
+        """A private PostgreSQL (kw: PgCluster options, e.g. commit_safe=True)."""
         t0 = time.monotonic()
-        pg = PgCluster(self.path("pg"))
+        pg = PgCluster(self.path("pg"), **kw)
         self.pgs.append(pg)
         pg.start()
         measure("postgres initdb+start", time.monotonic() - t0)

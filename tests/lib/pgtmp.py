@@ -9,6 +9,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -31,10 +32,16 @@ def free_port():
 
 
 class PgCluster:
-    def __init__(self, datadir, port=None, host="127.0.0.1", durable=False):
+    def __init__(self, datadir, port=None, host="127.0.0.1", durable=False,
+                 commit_safe=False):
         """durable=False (tests) runs without fsync, synchronous_commit and full-page
-        writes; durable=True keeps PostgreSQL's crash-safe defaults (benchmarks)."""
+        writes; durable=True keeps PostgreSQL's crash-safe defaults (benchmarks).
+        commit_safe=True keeps synchronous_commit on (fsync still off): a commit is in the
+        WAL before it returns, so a killed PostgreSQL (stop -m immediate, SIGKILL) loses no
+        committed transaction; only a crash of the machine could (tests of PostgreSQL
+        crashes; without it a crash loses the last ~0.6 s of commits by design)."""
         self.durable = durable
+        self.commit_safe = commit_safe
         self.dir = os.path.abspath(datadir)
         self.port = port or free_port()
         self.host = host
@@ -91,7 +98,9 @@ class PgCluster:
         opts = "-p %d -k %s -c listen_addresses=%s -c max_connections=200" % (
             self.port, sock, self.host)
         if not self.durable:
-            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            opts += " -c fsync=off -c full_page_writes=off"
+            if not self.commit_safe:
+                opts += " -c synchronous_commit=off"
         self._run([os.path.join(self.bindir, "pg_ctl"), "-D", data, "-l",
                    os.path.join(self.dir, "postgres.log"), "-o", opts, "-w", "-t", str(timeout),
                    "start"])
@@ -140,6 +149,52 @@ class PgCluster:
             except subprocess.CalledProcessError as e:
                 if self.running():
                     raise RuntimeError("pg_ctl stop failed: %s" % e.stdout)
+
+    def postmaster_pid(self):
+        """The running postmaster's pid (first line of postmaster.pid), or None."""
+        try:
+            with open(os.path.join(self.dir, "data", "postmaster.pid")) as f:
+                return int(f.readline().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _cluster_pids(self):
+        """Every process whose working directory is this cluster's data directory: the
+        postmaster and all its children (PostgreSQL's processes chdir there)."""
+        data = os.path.realpath(os.path.join(self.dir, "data"))
+        pids = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    if os.readlink("/proc/%s/cwd" % d) == data:
+                        pids.append(int(d))
+                except OSError:
+                    pass
+        return pids
+
+    def crash(self, timeout=30):
+        """A crash: SIGKILL to the postmaster, then to every process left of the cluster
+        (orphaned backends would keep its shared memory, so it could not start again), and
+        waits until none is left. postmaster.pid stays behind, stale, as after a real crash;
+        start() runs PostgreSQL's crash recovery. Returns the postmaster's pid."""
+        pid = self.postmaster_pid()
+        if pid is None:
+            raise RuntimeError("no postmaster.pid in %s: not running" % self.dir)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + timeout
+        while True:
+            left = self._cluster_pids()
+            if not left:
+                return pid
+            if time.time() > deadline:
+                raise RuntimeError("PostgreSQL processes %r still alive %d s after SIGKILL"
+                                   % (left, timeout))
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
 
     def destroy(self):
         self.stop()

@@ -14,8 +14,9 @@
  *    succeed on retry) is retried DATA_RETRIES times, then dropped, logged as an error and
  *    counted (statusd_engine_decisions_dropped_total); when an incident's opening is
  *    dropped, so is everything after it about that incident;
- *  - best-effort entries (vote and recovery-hold events) are dropped at the first refusal
- *    and, past BEST_EFFORT_MAX queued, not queued at all (counted).
+ *  - best-effort entries (vote and recovery-hold events) are one INSERT each, without a key
+ *    (a duplicate is harmless), dropped at the first refusal and, past BEST_EFFORT_MAX
+ *    queued, not queued at all (counted).
  * A failed flush is retried with every decision and every tick; the store's own backoff
  * keeps a dead database from being hammered. */
 #include <errno.h>
@@ -280,6 +281,13 @@ static int s_apply_steps(self_t *self, e_op_t *op, applied_t *out, char *err, si
 /* Writes one entry. 0 when it is in the database (now, or already before). */
 static int s_apply(self_t *self, e_op_t *op, applied_t *out, char *err, size_t errlen)
 {
+    if (op->best_effort) {
+        /* one timeline event: a duplicate after a lost COMMIT reply is harmless, so no key
+         * and no transaction of its own (one round trip, not five) */
+        return store_incidents_event_at(self->store, op->inc ? op->inc->db_id : 0,
+                                        op->steps[0].text, op->steps[0].json, op->at_wall, err,
+                                        errlen);
+    }
     bool found = false;
     int64_t recorded = 0;
     int64_t id_before = op->inc ? op->inc->db_id : 0;

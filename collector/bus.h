@@ -36,8 +36,11 @@ zsock_t *bus_push(const char *endpoint, int hwm);
  *   ["ACK", agent_id, decimal through_seq] after the batch's transaction committed */
 #define BUS_ACKS "inproc://statusd-acks"
 
-/* ingest -> engine (only results that were newly stored, never a replay)
- *   ["RESULTS", agent_id, region, payload]   payload = ResultBatch bytes
+/* ingest -> engine (results newly stored, never a stored replay; or, while a batch cannot
+ * be stored, the batch as received: the engine ignores results it has seen, by seq)
+ *   ["RESULTS", agent_id, region, payload, seq, stamp]   payload = ResultBatch bytes; seq
+ *       numbers the message (1, 2, ...) and stamp is when ingest sent it (monotonic ms), for
+ *       the pipeline's health (health.h); both optional
  * gateway -> engine
  *   ["AGENT", agent_id, region, "UP"|"DOWN", last_heard_ms]   last frame optional: when the
  *                                                              agent was last heard (wall ms)

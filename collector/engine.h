@@ -1,10 +1,14 @@
 /* engine: the alert engine actor. Pulls RESULTS and AGENT messages from BUS_ENGINE, keeps
- * per-asset, per-agent vote state (quorum.c), writes asset state, incidents, incident events
- * and notification outbox rows (one transaction per transition), and kicks the notifier.
+ * per-asset, per-agent vote state (quorum.c), decides in memory and journals its decisions
+ * (asset state, incidents, incident events and notification outbox rows, one transaction
+ * per decision, written in order when the database takes them), and kicks the notifier.
  * On start it rebuilds its state from open incidents and recent results.
  *
  * Messages on BUS_ENGINE (see bus.h):
- *   ["RESULTS", agent_id, region, ResultBatch bytes]       from ingest, newly stored only
+ *   ["RESULTS", agent_id, region, ResultBatch bytes, pipeline seq, stamp]   from ingest:
+ *       newly stored results, or results it could not store (the database is away); results
+ *       not newer than the agent's last one (seq) are ignored. The last two frames
+ *       (optional) number the message for health.h
  *   ["AGENT", agent_id, region, "UP"|"DOWN", last_heard_ms] from the gateway; last_heard_ms
  *       (collector wall clock) is optional. DOWN = silent for 3 heartbeat periods: ONE
  *       AGENT_DOWN outbox row per onDown channel; UP after a queued AGENT_DOWN: one

@@ -1,7 +1,8 @@
 /* engine_priv: the alert engine's state, shared by its files (engine.c: actor, messages,
- * verdicts, rebuild; engine_incidents.c: incident transitions and payloads;
- * engine_agents.c: agent liveness, clock skew and isolation; engine_flapping.c: flap
- * detection and its notifications). Not a public interface: only engine*.c include it. */
+ * verdicts, rebuild; engine_incidents.c: incident decisions and payloads;
+ * engine_journal.c: decisions on their way to the database; engine_agents.c: agent
+ * liveness, clock skew and isolation; engine_flapping.c: flap detection and its
+ * notifications). Not a public interface: only engine*.c include it. */
 #ifndef ENGINE_PRIV_H
 #define ENGINE_PRIV_H
 

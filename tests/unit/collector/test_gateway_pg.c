@@ -314,6 +314,26 @@ static void test_hello_batch_replay(void **state)
     zsock_destroy(&d2);
 }
 
+/* One result (seq) for asset with one phase called phase: strings an agent must not send. */
+static void s_batch_strings(zsock_t *d, uint64_t seq, const char *asset, const char *phase)
+{
+    Statusd__Phase ph = STATUSD__PHASE__INIT, *php = &ph;
+    ph.name = (char *) phase;
+    Statusd__ProbeResult r = STATUSD__PROBE_RESULT__INIT, *rp = &r;
+    r.seq = seq;
+    r.asset_id = (char *) asset;
+    r.started_at_ms = sd_wall_ms();
+    r.n_phases = 1;
+    r.phases = &php;
+    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
+    b.n_results = 1;
+    b.results = &rp;
+    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
+    env.body_case = STATUSD__ENVELOPE__BODY_RESULT_BATCH;
+    env.result_batch = &b;
+    s_send_env(d, &env);
+}
+
 static void test_malformed_dropped(void **state)
 {
     fx_t *fx = *state;
@@ -341,6 +361,9 @@ static void test_malformed_dropped(void **state)
     const uint8_t trunc[] = {0x1a, 0x20, 0x0a};
     zframe_t *tf = zframe_new(trunc, sizeof trunc);
     zframe_send(&tf, d, 0);
+    /* results whose asset id or phase name is not UTF-8: never stored or exported */
+    s_batch_strings(d, 1, "we\xff" "b", "dns");
+    s_batch_strings(d, 1, "web", "dns\xc3\x28");
 
     /* the gateway keeps working: a heartbeat and a batch are answered */
     s_heartbeat(d, 77);
@@ -351,7 +374,11 @@ static void test_malformed_dropped(void **state)
     statusd__envelope__free_unpacked(e, NULL);
     s_batch(d, 1, 2);
     s_expect_ack(d, 2, false);
-    assert_true(s_metric_has(fx, "statusd_wire_malformed_total{component=\"gateway\"} 6"));
+    assert_true(s_metric_has(fx, "statusd_wire_malformed_total{component=\"gateway\"} 8"));
+    long other = s_count(fx, "SELECT count(*) FROM probe_events WHERE asset_id <> 'web'"
+                             " OR phases::text LIKE '%dns%'");
+    printf("  rows from the dropped batches: %ld\n", other);
+    assert_int_equal(other, 0);
 
     /* ingest drops a malformed BATCH on the bus and counts it */
     zsock_t *push = zsock_new_push(">" BUS_INGEST);

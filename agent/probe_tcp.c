@@ -8,6 +8,7 @@
 #include "probe.h"
 #include "resolver.h"
 #include "sd_probe_options.h"
+#include "tcp_expect.h"
 #include "tls_conn.h"
 
 #include <errno.h>
@@ -144,27 +145,6 @@ static void s_finish(struct probe_run *run, bool success)
     done(r, ctx);
 }
 
-static void s_quote(const char *s, char *out, size_t len)
-{
-    size_t o = 0;
-    for (; *s && o + 5 < len; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c == '"' || c == '\\')
-            o += (size_t) snprintf(out + o, len - o, "\\%c", c);
-        else if (c == '\n')
-            o += (size_t) snprintf(out + o, len - o, "\\n");
-        else if (c == '\r')
-            o += (size_t) snprintf(out + o, len - o, "\\r");
-        else if (c < 0x20 || c == 0x7f)
-            o += (size_t) snprintf(out + o, len - o, "\\x%02x", c);
-        else
-            out[o++] = (char) c;
-    }
-    out[o] = 0;
-    if (*s && o + 4 < len)
-        snprintf(out + o, len - o, "...");
-}
-
 static void s_on_timeout(loop_t *loop, loop_timer_t *t, void *ctx)
 {
     struct probe_run *run = ctx;
@@ -187,7 +167,7 @@ static void s_on_timeout(loop_t *loop, loop_timer_t *t, void *ctx)
         break;
     default:
         if (run->o->expect) {
-            s_quote(run->o->expect, q, sizeof q);
+            tcp_expect_quote(run->o->expect, q, sizeof q);
             probe_result_set_reason(r, "timeout after %u ms waiting for \"%s\"",
                                     run->spec->timeout_ms, q);
         } else {
@@ -272,7 +252,7 @@ static void s_on_readable(struct probe_run *run)
     char q[96];
     for (;;) {
         if (run->buf_len >= PROBE_TCP_READ_MAX) {
-            s_quote(run->o->expect, q, sizeof q);
+            tcp_expect_quote(run->o->expect, q, sizeof q);
             probe_result_set_reason(run->result,
                                     "reply does not contain \"%s\" (first %d bytes read)", q,
                                     PROBE_TCP_READ_MAX);
@@ -289,13 +269,13 @@ static void s_on_readable(struct probe_run *run)
             return;
         }
         if (n == 0) {
-            s_quote(run->o->expect, q, sizeof q);
+            tcp_expect_quote(run->o->expect, q, sizeof q);
             probe_result_set_reason(run->result, "reply does not contain \"%s\"", q);
             s_finish(run, false);
             return;
         }
         run->buf_len += (size_t) n;
-        if (memmem(run->buf, run->buf_len, run->o->expect, strlen(run->o->expect))) {
+        if (tcp_expect_match(run->buf, run->buf_len, run->o->expect)) {
             s_finish(run, true);
             return;
         }

@@ -1,6 +1,8 @@
 /* tls_conn: non-blocking connect + optional OpenSSL handshake + buffered send on the loop. */
 #include "tls_conn.h"
 
+#include "sd_utf8.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -413,22 +415,29 @@ int tls_cert_matches(X509 *cert, const char *host)
 
 void tls_cert_name(X509 *cert, char *buf, size_t len)
 {
+    /* the server chose these bytes: made one line of valid UTF-8 for the reason */
     snprintf(buf, len, "?");
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
         if (g->type == GEN_DNS) {
             const unsigned char *s = ASN1_STRING_get0_data(g->d.dNSName);
-            snprintf(buf, len, "%.*s", ASN1_STRING_length(g->d.dNSName), (const char *) s);
+            sd_utf8_copy(buf, len, (const char *) s, (size_t) ASN1_STRING_length(g->d.dNSName),
+                         SD_UTF8_ONE_LINE);
             GENERAL_NAMES_free(names);
             return;
         }
     }
     GENERAL_NAMES_free(names);
-    X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, (int) len);
-    for (char *p = buf; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    /* the CN as UTF-8 whatever its ASN.1 string type (a BMPString is UCS-2) */
+    const X509_NAME *subject = X509_get_subject_name(cert);
+    int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    const X509_NAME_ENTRY *cn = at >= 0 ? X509_NAME_get_entry(subject, at) : NULL;
+    unsigned char *utf8 = NULL;
+    int n = cn ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(cn)) : -1;
+    if (n >= 0)
+        sd_utf8_copy(buf, len, (const char *) utf8, (size_t) n, SD_UTF8_ONE_LINE);
+    OPENSSL_free(utf8);
 }
 
 const char *tls_verify_reason(long v)

@@ -61,7 +61,8 @@ long tls_conn_verify_result(const tls_conn_t *c);
 int64_t tls_cert_not_after(const X509 *cert);
 /* 1 when cert is valid for host (DNS name or IP literal), else 0. */
 int tls_cert_matches(X509 *cert, const char *host);
-/* The name the certificate is for: its first DNS subjectAltName, else its CN, else "?". */
+/* The name the certificate is for: its first DNS subjectAltName, else its CN, else "?";
+ * made one line of valid UTF-8 (control characters become spaces), cut to fit len. */
 void tls_cert_name(X509 *cert, char *buf, size_t len);
 /* "certificate has expired", "self-signed certificate", ... for a verify result. */
 const char *tls_verify_reason(long verify_result);

@@ -8,7 +8,7 @@
 #include "probe.h"
 #include "resolver.h"
 #include "sd_probe_options.h"
-#include "sd_utf8.h"
+#include "tcp_expect.h"
 #include "tls_conn.h"
 
 #include <errno.h>
@@ -145,41 +145,6 @@ static void s_finish(struct probe_run *run, bool success)
     done(r, ctx);
 }
 
-/* s quoted for a reason, escapes like C's (\" \\ \n \r \xNN for other controls), made
- * valid UTF-8 (an invalid byte becomes U+FFFD) and cut at a character boundary with "...". */
-static void s_quote(const char *s, char *out, size_t len)
-{
-    /* escapes only grow the text, so len * 3 bytes of repaired input are enough */
-    char *v = sd_utf8_dup(s, strlen(s), len * 3, 0);
-    const unsigned char *p = (const unsigned char *) (v ? v : "");
-    size_t o = 0;
-    while (*p) {
-        unsigned char c = *p;
-        char esc[8] = "";
-        size_t k = 1; /* bytes of v this piece stands for */
-        if (c == '"' || c == '\\')
-            snprintf(esc, sizeof esc, "\\%c", c);
-        else if (c == '\n')
-            snprintf(esc, sizeof esc, "\\n");
-        else if (c == '\r')
-            snprintf(esc, sizeof esc, "\\r");
-        else if (c < 0x20 || c == 0x7f)
-            snprintf(esc, sizeof esc, "\\x%02x", c);
-        else if (c >= 0x80) /* a whole character, its length from the lead byte (v is valid) */
-            k = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-        size_t plen = esc[0] ? strlen(esc) : k;
-        if (o + plen + (p[k] ? 4 : 1) > len) /* room for the NUL, and "..." unless last */
-            break;
-        memcpy(out + o, esc[0] ? esc : (const char *) p, plen);
-        o += plen;
-        p += k;
-    }
-    out[o] = 0;
-    if (*p)
-        snprintf(out + o, len - o, "...");
-    free(v);
-}
-
 static void s_on_timeout(loop_t *loop, loop_timer_t *t, void *ctx)
 {
     struct probe_run *run = ctx;
@@ -202,7 +167,7 @@ static void s_on_timeout(loop_t *loop, loop_timer_t *t, void *ctx)
         break;
     default:
         if (run->o->expect) {
-            s_quote(run->o->expect, q, sizeof q);
+            tcp_expect_quote(run->o->expect, q, sizeof q);
             probe_result_set_reason(r, "timeout after %u ms waiting for \"%s\"",
                                     run->spec->timeout_ms, q);
         } else {
@@ -287,7 +252,7 @@ static void s_on_readable(struct probe_run *run)
     char q[96];
     for (;;) {
         if (run->buf_len >= PROBE_TCP_READ_MAX) {
-            s_quote(run->o->expect, q, sizeof q);
+            tcp_expect_quote(run->o->expect, q, sizeof q);
             probe_result_set_reason(run->result,
                                     "reply does not contain \"%s\" (first %d bytes read)", q,
                                     PROBE_TCP_READ_MAX);
@@ -304,13 +269,13 @@ static void s_on_readable(struct probe_run *run)
             return;
         }
         if (n == 0) {
-            s_quote(run->o->expect, q, sizeof q);
+            tcp_expect_quote(run->o->expect, q, sizeof q);
             probe_result_set_reason(run->result, "reply does not contain \"%s\"", q);
             s_finish(run, false);
             return;
         }
         run->buf_len += (size_t) n;
-        if (memmem(run->buf, run->buf_len, run->o->expect, strlen(run->o->expect))) {
+        if (tcp_expect_match(run->buf, run->buf_len, run->o->expect)) {
             s_finish(run, true);
             return;
         }

@@ -434,6 +434,7 @@ static void s_name_copy(const ASN1_STRING *str, char *buf, size_t len)
 
 void tls_cert_name(X509 *cert, char *buf, size_t len)
 {
+    /* the server chose these bytes: made one line of valid UTF-8 for the reason */
     snprintf(buf, len, "?");
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {

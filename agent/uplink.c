@@ -2,6 +2,7 @@
  * socket (so the collector sees a new routing id and a fresh Hello), never a stall of the
  * probes, which keep filling the outq meanwhile. */
 #include "uplink.h"
+#include "uplink_msg.h"
 
 #include "sd_clock.h"
 #include "sd_log.h"
@@ -422,43 +423,42 @@ static void s_malformed(uplink_t *self, const char *why)
 
 static void s_handle(uplink_t *self, const uint8_t *data, size_t len)
 {
-    Statusd__Envelope *env = statusd__envelope__unpack(NULL, len, data);
-    if (!env) {
-        s_malformed(self, "not a protobuf Envelope");
+    uplink_msg_t m;
+    const char *why = "";
+    int rc = uplink_msg_decode(data, len, sd_wall_ms(), &m, &why);
+    if (rc == -EBADMSG) {
+        s_malformed(self, why);
         return;
     }
     self->last_rx = loop_now(self->loop);
-    switch (env->body_case) {
-    case STATUSD__ENVELOPE__BODY_ACK:
-        if (env->ack->through_seq > (uint64_t) INT64_MAX)
-            s_malformed(self, "ack beyond the collector's BIGINT sequence range");
-        else if (env->ack->hello_reply)
-            s_on_hello_ack(self, env->ack->through_seq);
-        else if (self->hello_acked)
-            s_on_ack(self, env->ack->through_seq);
+    if (rc < 0) {
+        s_malformed(self, why);
+        return;
+    }
+    switch (m.kind) {
+    case UPLINK_MSG_HELLO_REPLY:
+        s_on_hello_ack(self, m.through_seq);
         break;
-    case STATUSD__ENVELOPE__BODY_ASSIGNMENT:
-        s_on_assignment(self, env->assignment);
+    case UPLINK_MSG_ACK:
+        if (self->hello_acked)
+            s_on_ack(self, m.through_seq);
         break;
-    case STATUSD__ENVELOPE__BODY_HEARTBEAT: {
+    case UPLINK_MSG_ASSIGNMENT:
+        s_on_assignment(self, m.assignment);
+        break;
+    case UPLINK_MSG_HELLO_REQUIRED:
         self->stats.heartbeats_received++;
-        if (env->heartbeat->hello_required) {
-            s_on_hello_required(self);
-            break;
-        }
-        int64_t now = sd_wall_ms();
-        if (env->heartbeat->echo_sent_at_ms > 0 && env->heartbeat->echo_sent_at_ms <= now) {
-            self->stats.rtt_ms = now - env->heartbeat->echo_sent_at_ms;
-            self->stats.clock_skew_ms =
-                env->heartbeat->sent_at_ms - (env->heartbeat->echo_sent_at_ms + self->stats.rtt_ms / 2);
+        s_on_hello_required(self);
+        break;
+    case UPLINK_MSG_HEARTBEAT:
+        self->stats.heartbeats_received++;
+        if (m.has_rtt) {
+            self->stats.rtt_ms = m.rtt_ms;
+            self->stats.clock_skew_ms = m.clock_skew_ms;
         }
         break;
     }
-    default:
-        s_malformed(self, "unexpected message type");
-        break;
-    }
-    statusd__envelope__free_unpacked(env, NULL);
+    uplink_msg_clear(&m);
 }
 
 /* Reads every frame the socket holds (it is edge-triggered). */

@@ -4,6 +4,7 @@
  * store_t behind a mutex, opened lazily and reconnected at most once a second, so the API
  * (and /metrics, and the page) stays up while PostgreSQL is away. */
 #include "api.h"
+#include "api_route.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -29,15 +30,8 @@
 
 #define API_RECONNECT_MS 1000
 #define API_STATEMENT_TIMEOUT_MS 10000
-#define API_MAX_ID_LEN 256
 #define EVENTS_LIMIT_DEFAULT 100
-#define EVENTS_LIMIT_MAX 1000
 #define WRITE_BODY_MAX 4096     /* bytes of a write request's JSON body; more: 413 */
-#define ACK_BY_MAX 128
-#define ACK_NOTE_MAX 1024
-#define MAINT_REASON_MAX 1024
-#define MAINT_MAX_ASSETS 1000
-#define MAINT_MAX_MS (366LL * 86400 * 1000)   /* longest window the API accepts */
 
 #define REQS_NAME "statusd_api_requests_total"
 #define REQS_HELP "HTTP requests served by the API, by route and status code."
@@ -59,28 +53,6 @@ struct api_t {
     atomic_bool limit_logged;
     int port;
 };
-
-typedef enum {
-    ROUTE_PAGE,
-    ROUTE_METRICS,
-    ROUTE_HEALTH,
-    ROUTE_ASSETS,
-    ROUTE_EVENTS,
-    ROUTE_INCIDENTS,
-    ROUTE_INCIDENT,
-    ROUTE_ACK,
-    ROUTE_AGENTS,
-    ROUTE_MAINTENANCE,
-    ROUTE_MAINTENANCE_ONE,
-    ROUTE_UNKNOWN
-} route_t;
-
-/* the route label of each; bounded, never the raw path */
-static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/assets",
-                                          "/api/assets/{id}/events", "/api/incidents",
-                                          "/api/incidents/{id}", "/api/incidents/{id}/ack",
-                                          "/api/agents", "/api/maintenance",
-                                          "/api/maintenance/{id}", "other"};
 
 /* A write request's body, collected over libmicrohttpd's calls (freed when it completes). */
 typedef struct {
@@ -239,61 +211,6 @@ static int s_query(api_t *api, const query_t *q, json_t **out, char *err, size_t
 
 /* --- routes --------------------------------------------------------------- */
 
-static route_t s_route(const char *url, const char **id, size_t *id_len)
-{
-    static const char prefix[] = "/api/assets/", suffix[] = "/events";
-    static const char iprefix[] = "/api/incidents/", ack[] = "/ack";
-    if (strcmp(url, "/") == 0)
-        return ROUTE_PAGE;
-    if (strcmp(url, "/metrics") == 0)
-        return ROUTE_METRICS;
-    if (strcmp(url, "/api/health") == 0)
-        return ROUTE_HEALTH;
-    if (strcmp(url, "/api/assets") == 0)
-        return ROUTE_ASSETS;
-    if (strcmp(url, "/api/incidents") == 0)
-        return ROUTE_INCIDENTS;
-    if (strcmp(url, "/api/agents") == 0)
-        return ROUTE_AGENTS;
-    static const char mprefix[] = "/api/maintenance";
-    size_t mp = sizeof mprefix - 1;
-    if (strncmp(url, mprefix, mp) == 0 && (url[mp] == 0 || url[mp] == '/')) {
-        if (url[mp] == 0)
-            return ROUTE_MAINTENANCE;
-        *id = url + mp + 1;
-        *id_len = strlen(*id);
-        return ROUTE_MAINTENANCE_ONE;
-    }
-    size_t n = strlen(url), p = sizeof prefix - 1, s = sizeof suffix - 1;
-    size_t ip = sizeof iprefix - 1, as = sizeof ack - 1;
-    if (n > ip && strncmp(url, iprefix, ip) == 0) {
-        *id = url + ip;
-        bool is_ack = n > ip + as && strcmp(url + n - as, ack) == 0;
-        *id_len = n - ip - (is_ack ? as : 0);
-        return is_ack ? ROUTE_ACK : ROUTE_INCIDENT;
-    }
-    if (n > p + s && strncmp(url, prefix, p) == 0 && strcmp(url + n - s, suffix) == 0) {
-        *id = url + p;
-        *id_len = n - p - s;
-        return ROUTE_EVENTS;
-    }
-    return ROUTE_UNKNOWN;
-}
-
-/* "1".."1000" exactly (no sign, spaces or trailing bytes); -1 otherwise. */
-static int s_parse_limit(const char *v)
-{
-    if (!v || !*v || strlen(v) > 4)
-        return -1;
-    int n = 0;
-    for (const char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return -1;
-        n = n * 10 + (*p - '0');
-    }
-    return n >= 1 && n <= EVENTS_LIMIT_MAX ? n : -1;
-}
-
 /* 200 when the database answers and every part of the collector is healthy (health.h),
  * else 503 naming the parts that are not, with why. */
 static void s_do_health(api_t *api, reply_t *r)
@@ -332,52 +249,20 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
         s_reply_error(r, MHD_HTTP_CONFLICT, err);
     else {
         if (rc != -ENOTCONN)
-            sd_warn("api", "query failed route=%s err=\"%s\"", ROUTE_LABEL[q->route], err);
+            sd_warn("api", "query failed route=%s err=\"%s\"", api_route_label(q->route), err);
         s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
                       rc == -EIO || rc == -ENOTCONN ? "database unavailable" : "internal error");
     }
-}
-
-/* "1".."999999999999999999"; -1 otherwise. */
-static int64_t s_parse_id(const char *id, size_t len)
-{
-    if (len == 0 || len > 18)
-        return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (id[i] < '0' || id[i] > '9')
-            return -1;
-        v = v * 10 + (id[i] - '0');
-    }
-    return v > 0 ? v : -1;
 }
 
 /* Optional {"by": "...", "note": "..."}; false (with a 400 reply) when malformed. */
 static bool s_ack_body(const body_t *b, json_t **doc, const char **by, const char **note,
                        reply_t *r)
 {
-    *doc = NULL;
-    *by = *note = NULL;
-    if (!b || b->len == 0)
-        return true;
-    json_error_t je;
-    *doc = json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je);
-    json_t *jb = json_object_get(*doc, "by"), *jn = json_object_get(*doc, "note");
-    const char *k;
-    json_t *v;
-    bool ok = json_is_object(*doc) && (!jb || json_is_string(jb)) && (!jn || json_is_string(jn));
-    json_object_foreach(ok ? *doc : NULL, k, v)
-        ok = ok && (strcmp(k, "by") == 0 || strcmp(k, "note") == 0);
-    if (ok) {
-        *by = json_string_value(jb);
-        *note = json_string_value(jn);
-        ok = (!*by || strlen(*by) <= ACK_BY_MAX) && (!*note || strlen(*note) <= ACK_NOTE_MAX);
-    }
-    if (!ok)
-        s_reply_error(r, MHD_HTTP_BAD_REQUEST,
-                      "body must be a JSON object with optional strings \"by\" (at most 128 "
-                      "bytes) and \"note\" (at most 1024 bytes)");
-    return ok;
+    const char *why = api_route_ack_body(b ? b->buf : NULL, b ? b->len : 0, doc, by, note);
+    if (why)
+        s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+    return why == NULL;
 }
 
 /* The write gate: true with fp set when a valid token came; otherwise the 403/401 reply. */
@@ -403,64 +288,19 @@ static bool s_authorize(api_t *api, struct MHD_Connection *c, char *fp, reply_t 
     return true;
 }
 
-static bool s_valid_asset_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > 128)
-        return false;
-    for (const char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              strchr("-_.:", *p)))
-            return false;
-    return true;
-}
-
-/* {"assetIds": [ids] | "all", "start": RFC 3339 (default now), "end": RFC 3339,
- * "reason": string}; false (with a 400 reply) when malformed. ids points into doc. */
+/* The maintenance body into q (api_route_maint_body); false (with a 400 reply) when
+ * malformed. ids points into doc. */
 static bool s_maint_body(const body_t *b, json_t **doc, const char **ids, query_t *q,
                          reply_t *r)
 {
-    const char *why = NULL;
-    json_error_t je;
-    *doc = b && b->len ? json_loadb(b->buf, b->len, JSON_REJECT_DUPLICATES, &je) : NULL;
-    json_t *jids = json_object_get(*doc, "assetIds"), *js = json_object_get(*doc, "start");
-    json_t *jend = json_object_get(*doc, "end"), *jr = json_object_get(*doc, "reason");
-    const char *k;
-    json_t *v;
-    if (!json_is_object(*doc))
-        why = "body must be a JSON object {\"assetIds\": [...] or \"all\", \"start\", "
-              "\"end\", \"reason\"}";
-    json_object_foreach(why ? NULL : *doc, k, v)
-        if (strcmp(k, "assetIds") && strcmp(k, "start") && strcmp(k, "end") && strcmp(k, "reason"))
-            why = "unknown field: allowed are assetIds, start, end, reason";
-    if (!why && json_is_string(jids) && strcmp(json_string_value(jids), "all") == 0) {
-        q->asset_ids = NULL;
-    } else if (!why && json_is_array(jids) && json_array_size(jids) > 0 &&
-               json_array_size(jids) <= MAINT_MAX_ASSETS) {
-        for (size_t i = 0; i < json_array_size(jids); i++) {
-            const char *id = json_string_value(json_array_get(jids, i));
-            if (!id || !s_valid_asset_id(id))
-                why = "assetIds must hold asset ids (1-128 of A-Z a-z 0-9 - _ . :)";
-            ids[i] = id;
-        }
-        q->asset_ids = ids;
-        q->n_assets = json_array_size(jids);
-    } else if (!why) {
-        why = "assetIds is required: a non-empty array of asset ids (at most 1000), or \"all\"";
-    }
-    q->start_ms = sd_wall_ms();
-    if (!why && js && (!json_is_string(js) || sd_parse_rfc3339(json_string_value(js),
-                                                                &q->start_ms) != 0))
-        why = "start must be an RFC 3339 time like \"2026-12-01T22:00:00Z\" (default: now)";
-    if (!why && (!json_is_string(jend) || sd_parse_rfc3339(json_string_value(jend), &q->end_ms) != 0))
-        why = "end is required: an RFC 3339 time like \"2026-12-01T23:00:00Z\"";
-    if (!why && (q->end_ms <= q->start_ms || q->end_ms - q->start_ms > MAINT_MAX_MS))
-        why = "end must be after start, and the window at most 366 days long";
-    if (!why && q->end_ms <= sd_wall_ms())
-        why = "end is in the past";
-    if (!why && jr && (!json_is_string(jr) || strlen(json_string_value(jr)) > MAINT_REASON_MAX))
-        why = "reason must be a string of at most 1024 bytes";
-    q->reason = json_string_value(jr);
+    api_maint_t m = {0};
+    const char *why = api_route_maint_body(b ? b->buf : NULL, b ? b->len : 0, sd_wall_ms(),
+                                           doc, ids, &m);
+    q->asset_ids = m.asset_ids;
+    q->n_assets = m.n_assets;
+    q->start_ms = m.start_ms;
+    q->end_ms = m.end_ms;
+    q->reason = m.reason;
     if (why)
         s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
     return why == NULL;
@@ -483,7 +323,7 @@ static void s_do_maintenance(api_t *api, struct MHD_Connection *c, route_t route
     q.write = true;
     q.token_fp = fp;
     if (route == ROUTE_MAINTENANCE_ONE) {
-        q.incident_id = s_parse_id(id, id_len);
+        q.incident_id = api_route_number(id, id_len);
         if (q.incident_id < 0) {
             s_reply_error(r, MHD_HTTP_NOT_FOUND, "maintenance window not found");
             return;
@@ -522,7 +362,7 @@ static void s_do_ack(api_t *api, struct MHD_Connection *c, const char *id, size_
     char fp[AUTH_FP_LEN + 1] = "";
     if (!s_authorize(api, c, fp, r))
         return;
-    query_t q = {.route = ROUTE_ACK, .incident_id = s_parse_id(id, id_len), .token_fp = fp};
+    query_t q = {.route = ROUTE_ACK, .incident_id = api_route_number(id, id_len), .token_fp = fp};
     json_t *doc = NULL;
     if (q.incident_id < 0) {
         s_reply_error(r, MHD_HTTP_NOT_FOUND, "incident not found");
@@ -577,15 +417,13 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     case ROUTE_EVENTS: {
-        if (id_len > API_MAX_ID_LEN || memchr(id, '/', id_len)) {
+        if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {
             s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
             return;
         }
-        memcpy(idbuf, id, id_len);
-        idbuf[id_len] = 0;
         const char *lim = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
         q.asset_id = idbuf;
-        q.limit = lim ? s_parse_limit(lim) : EVENTS_LIMIT_DEFAULT;
+        q.limit = lim ? api_route_limit(lim) : EVENTS_LIMIT_DEFAULT;
         if (q.limit < 0) {
             s_reply_error(r, MHD_HTTP_BAD_REQUEST, "limit must be an integer from 1 to 1000");
             return;
@@ -604,7 +442,7 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         return;
     }
     case ROUTE_INCIDENT:
-        q.incident_id = s_parse_id(id, id_len);
+        q.incident_id = api_route_number(id, id_len);
         if (q.incident_id < 0)
             s_reply_error(r, MHD_HTTP_NOT_FOUND, "incident not found");
         else
@@ -664,7 +502,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     api_t *api = cls;
     const char *id = NULL;
     size_t id_len = 0;
-    route_t route = s_route(url ? url : "", &id, &id_len);
+    route_t route = api_route(url ? url : "", &id, &id_len);
     reply_t r = {0};
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -721,7 +559,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     char code[8];
     snprintf(code, sizeof code, "%d", r.status);
     metrics_add(api->metrics, REQS_NAME, REQS_HELP,
-                (const char *const[]){"route", ROUTE_LABEL[route], "code", code, NULL}, 1);
+                (const char *const[]){"route", api_route_label(route), "code", code, NULL}, 1);
     return s_queue(c, &r);
 }
 

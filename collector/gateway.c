@@ -11,11 +11,10 @@
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "statusd.pb-c.h"
+#include "wire_check.h"
 
 #define COMP "gateway"
 #define AGENT_HWM 1000
-#define MAX_ID_LEN 128
-#define MAX_VERSION_LEN 64
 #define MALFORMED_LOG_MS 10000
 /* clock skew: the estimate is the largest of the last SKEW_SAMPLES (agent send time minus
  * collector receive time = offset - one-way delay, so the largest is the least delayed);
@@ -252,25 +251,9 @@ static void s_send_assignment(self_t *self, agent_t *a)
 
 /* ---- from agents ---------------------------------------------------------------------- */
 
-static bool s_valid_name(const char *s, size_t max, bool allow_empty)
-{
-    size_t n = s ? strlen(s) : 0;
-    if ((!allow_empty && n == 0) || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
+/* h passed wire_check_hello (agent_id, region and version are bounded printable ASCII). */
 static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, sd_ms_t now)
 {
-    if (!s_valid_name(h->agent_id, MAX_ID_LEN, false) ||
-        !s_valid_name(h->region, MAX_ID_LEN, true) ||
-        !s_valid_name(h->version, MAX_VERSION_LEN, true)) {
-        s_malformed(self, "hello with an invalid agent_id, region or version");
-        return;
-    }
     char *key = zframe_strhex(route);
     /* a connection that spoke for another agent id before: that agent is gone */
     agent_t *prev = zhashx_lookup(self->by_route, key);
@@ -415,10 +398,11 @@ static void s_on_router(self_t *self)
     zframe_t *route = zmsg_pop(msg);
     zframe_t *body = zmsg_pop(msg);
     Statusd__Envelope *env = NULL;
+    const char *why = NULL;
     if (!route || !body || zmsg_size(msg) != 0)
         s_malformed(self, "expected exactly one frame");
-    else if (!(env = statusd__envelope__unpack(NULL, zframe_size(body), zframe_data(body))))
-        s_malformed(self, "envelope does not decode");
+    else if (wire_check_envelope(zframe_data(body), zframe_size(body), &env, &why) != 0)
+        s_malformed(self, why);
     if (env) {
         char *key = zframe_strhex(route);
         agent_t *a = key ? zhashx_lookup(self->by_route, key) : NULL;

@@ -3,8 +3,9 @@
  * Ack{hello_reply, through_seq = stored high-water mark} and the agent's Assignment,
  * forwards ResultBatches to ingest and relays ingest's ACKs, answers Heartbeats, and
  * declares an agent gone after 3 silent heartbeat periods (GONE to ingest, AGENT DOWN to
- * the engine). Undecodable input is dropped and counted
- * (statusd_wire_malformed_total{component="gateway"}), never answered. */
+ * the engine). Input that does not decode or that wire_check.h refuses (ids, asset ids and
+ * phase names not bounded valid text, ...) is dropped and counted
+ * (statusd_wire_malformed_total{component="gateway"}), never answered, stored or exported. */
 #ifndef GATEWAY_H
 #define GATEWAY_H
 

@@ -60,8 +60,10 @@ jobs="${jobs:-$ncpu}"
 # they start (PostgreSQL). Process-level tests measure delays: run them serially.
 unit_j=$(( jobs < 2 ? jobs : 2 ))
 
-# build-essential etc. Debian 12's clang needs libclang-rt-14-dev for the sanitizer runtimes.
-packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libczmq-dev libzmq3-dev
+# build-essential etc. Debian 12's clang needs libclang-rt-14-dev for the sanitizer runtimes
+# and libfuzzer-14-dev for the fuzz harnesses (tests/fuzz/).
+packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libfuzzer-14-dev
+          libczmq-dev libzmq3-dev
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
           postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 curl
           iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
@@ -108,13 +110,16 @@ build() {   # build DIR CC EXTRA_CMAKE_ARGS...
         cmake --build "$dir" -j "$jobs"
 }
 
-run_ctest() {   # run_ctest DIR: unit tests in parallel, then everything else serially
+run_ctest() {   # run_ctest DIR: unit tests in parallel, fuzz tests two at a time, then
+                # everything else serially
     local dir="$1" rc=0
     local sel=()
     [[ -n "$regex" ]] && sel=(-R "$regex")
     ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L unit -j "$unit_j" "${sel[@]}" || rc=1
     if ((!quick)); then
-        ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -LE unit -j 1 "${sel[@]}" || rc=1
+        # 30 s of fuzzing per harness (only the sanitizer build has them): ~2 min at -j2
+        ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L fuzz -j "$unit_j" "${sel[@]}" || rc=1
+        ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -LE 'unit|fuzz' -j 1 "${sel[@]}" || rc=1
     fi
     return "$rc"
 }

@@ -347,6 +347,32 @@ static void test_events(void **state)
     }
     s_expect_error(f, "GET", "/api/assets/no-such-asset/events", 404);
     s_expect_error(f, "GET", "/api/assets/no%27such/events?limit=5", 404);
+    s_expect_error(f, "GET", "/api/assets/%C3%A9t%C3%A9/events", 404); /* UTF-8, unknown */
+}
+
+/* Path ids that are not valid UTF-8 or too long are no asset: 404 without asking the
+ * database (PostgreSQL refuses such a parameter, which once answered 500 "database
+ * unavailable"); test_dead_database shows the database is not asked. */
+static void s_expect_bad_ids(const fixture_t *f)
+{
+    static const char *const bad[] = {"%FF", "a%FFb", "%C3%28", "%C0%AF", "%ED%A0%80",
+                                      "%F4%90%80%80", "%E2%82"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/assets/%s/events", bad[k]);
+        s_expect_error(f, "GET", path, 404);
+    }
+    char path[400];
+    int n = snprintf(path, sizeof path, "/api/assets/");
+    for (int i = 0; i < 257; i++)
+        path[n++] = 'a';
+    snprintf(path + n, sizeof path - (size_t) n, "/events");
+    s_expect_error(f, "GET", path, 404);
+}
+
+static void test_events_bad_ids(void **state)
+{
+    s_expect_bad_ids(*state);
 }
 
 static void test_incidents(void **state)
@@ -484,6 +510,7 @@ static void test_dead_database(void **state)
     s_expect_error(&d, "GET", "/api/assets", 500);
     s_expect_error(&d, "GET", "/api/incidents?state=all", 500);
     s_expect_error(&d, "GET", "/api/assets/x/events", 500);
+    s_expect_bad_ids(&d); /* 404: the database is not asked */
     s_http(&d, "GET", "/metrics", &h);
     assert_int_equal(h.status, 200);
     assert_non_null(
@@ -584,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_assets),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_events_bad_ids),
         cmocka_unit_test(test_incidents),
         cmocka_unit_test(test_page_metrics_and_errors),
         cmocka_unit_test(test_reconnects_after_session_killed),

@@ -1,0 +1,39 @@
+/* wire_check: one frame from an agent, decoded and checked before the gateway acts on it.
+ * Pure (no sockets, no state, no logging), so tests and the fuzzer drive it directly.
+ * What an agent supplies that the collector stores, logs or exports is checked here: a
+ * frame that fails is dropped whole and counted as malformed by the caller. */
+#ifndef WIRE_CHECK_H
+#define WIRE_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "statusd.pb-c.h"
+
+/* Hello: agent_id 1..WIRE_MAX_ID_LEN bytes, region 0..WIRE_MAX_ID_LEN, version
+ * 0..WIRE_MAX_VERSION_LEN, all printable ASCII (so valid UTF-8, and safe in a log line). */
+#define WIRE_MAX_ID_LEN 128
+#define WIRE_MAX_VERSION_LEN 64
+/* ResultBatch: every asset_id valid UTF-8 of 1..WIRE_MAX_ASSET_ID_LEN bytes (the longest id
+ * the API serves), every phase name valid UTF-8 of at most WIRE_MAX_PHASE_NAME_LEN bytes
+ * (phase names become Prometheus label values, which must be UTF-8). Reasons are not
+ * checked: they may quote a remote server, and the store makes them valid.
+ * Any message: no field numbered 0 (protobuf-c decodes one, but what it packs from it does
+ * not decode again, and the gateway re-packs batches for ingest). */
+#define WIRE_MAX_ASSET_ID_LEN 256
+#define WIRE_MAX_PHASE_NAME_LEN 64
+
+/* Decodes data (len bytes) as one Envelope sent by an agent and checks it. 0 with *out set
+ * (the caller frees it with statusd__envelope__free_unpacked(*out, NULL)) when it is a
+ * Hello, ResultBatch or Heartbeat that passes the checks above; otherwise -EBADMSG with
+ * *out NULL and *why a static one-line reason ("envelope does not decode", ...). */
+int wire_check_envelope(const uint8_t *data, size_t len, Statusd__Envelope **out,
+                        const char **why);
+
+/* The checks of wire_check_envelope for a decoded Hello / ResultBatch: true when it passes,
+ * else false with *why set. */
+bool wire_check_hello(const Statusd__Hello *h, const char **why);
+bool wire_check_batch(const Statusd__ResultBatch *b, const char **why);
+
+#endif

@@ -15,6 +15,9 @@ usage: tests/run.sh [--quick] [--no-install] [--gcc-only] [-j N] [-R REGEX] [--h
                   build-asan/ clang, -DSTATUSD_SANITIZE=ON    -> ctest (all tests)
   --quick       only build/ (gcc) and only the unit tests (ctest -L unit)
   --gcc-only    all tests, but only in build/ (skip the sanitizer build)
+  The 5-minute database outage test (label long) runs once, in the background of the last
+  build's tests; the sanitizer build runs the fault matrix scenarios $STATUSD_ASAN_FAULTS
+  (default a,b2,e,f2,g; empty: all).
   --no-install  never call apt-get (fail if a package is missing)
   -j N          build parallelism (default: number of cores); unit tests run with
                 min(N,2) in parallel, process-level tests (integration) one at a time
@@ -110,16 +113,31 @@ build() {   # build DIR CC EXTRA_CMAKE_ARGS...
         cmake --build "$dir" -j "$jobs"
 }
 
-run_ctest() {   # run_ctest DIR: unit tests in parallel, fuzz tests two at a time, then
-                # everything else serially
-    local dir="$1" rc=0
+# run_ctest DIR LAST [FAULTS]: unit tests in parallel, process-level tests serially, then the
+# fuzz tests (only the sanitizer build has them) two at a time. The test labelled "long" (5
+# minutes of PostgreSQL outage, mostly waiting) runs once, in the LAST build (1), in the
+# background of that build's other tests. FAULTS (optional): the scenarios of
+# test_db_faults.py to run in this build (STATUSD_FAULTS; empty: all of them).
+run_ctest() {
+    local dir="$1" last="$2" faults="${3:-}" rc=0 long_pid="" long_log="$1/long-tests.log"
     local sel=()
     [[ -n "$regex" ]] && sel=(-R "$regex")
+    if ((!quick && last)); then
+        ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L long "${sel[@]}" \
+            >"$long_log" 2>&1 &
+        long_pid=$!
+        echo "run_ctest: the long test runs in the background (log $long_log)"
+    fi
     ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L unit -j "$unit_j" "${sel[@]}" || rc=1
     if ((!quick)); then
-        # 30 s of fuzzing per harness (only the sanitizer build has them): ~2 min at -j2
+        STATUSD_FAULTS="$faults" ctest --test-dir "$dir" --output-on-failure --no-tests=ignore \
+            -LE 'unit|fuzz|long' -j 1 "${sel[@]}" || rc=1
+        # 30 s of fuzzing per harness: ~2 min at -j2
         ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L fuzz -j "$unit_j" "${sel[@]}" || rc=1
-        ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -LE 'unit|fuzz' -j 1 "${sel[@]}" || rc=1
+    fi
+    if [[ -n "$long_pid" ]]; then
+        wait "$long_pid" || rc=1
+        cat "$long_log"
     fi
     return "$rc"
 }
@@ -129,9 +147,12 @@ asan_dir="${STATUSD_ASAN_BUILD_DIR:-$root/build-asan}"
 failed=0
 echo "build dirs: $gcc_dir $asan_dir"
 timed "build (gcc)" build "$gcc_dir" gcc || exit 1
-timed "ctest (gcc)" run_ctest "$gcc_dir" || failed=1
+# the fault matrix runs whole in the gcc build; under the sanitizers (about 25 s a scenario)
+# the scenarios that each reach different code: stop -m fast, SIGKILL, a target breaking while
+# PostgreSQL is down, a non-UTF-8 403, hostile text (base and final always run)
+timed "ctest (gcc)" run_ctest "$gcc_dir" "$gcc_only" || failed=1
 if ((!quick && !gcc_only)); then
     timed "build (clang+asan)" build "$asan_dir" clang -DSTATUSD_SANITIZE=ON || exit 1
-    timed "ctest (clang+asan)" run_ctest "$asan_dir" || failed=1
+    timed "ctest (clang+asan)" run_ctest "$asan_dir" 1 "${STATUSD_ASAN_FAULTS-a,b2,e,f2,g}" || failed=1
 fi
 exit "$failed"

@@ -199,9 +199,11 @@ void engine_on_skew(self_t *self, zmsg_t *msg)
         g->await_until = 0;
         g->skew_ms = skew;
         s_metrics_skew(self, g);
-        /* best effort: the next estimate (at least once a minute) writes it again */
-        if (store_agents_set_skew(self->store, id, skew, err, sizeof err) != 0)
-            sd_debug(COMP, "clock skew not stored agent=%s err=%s", id, err);
+        /* not stored (the database is away, or ingest has not written the agents row of
+         * this Hello yet: the two race): retried on the tick */
+        g->skew_unsaved = store_agents_set_skew(self->store, id, skew, err, sizeof err) != 0;
+        if (g->skew_unsaved)
+            sd_debug(COMP, "clock skew not stored yet agent=%s err=%s", id, err);
     }
     free(id);
     free(v);
@@ -306,8 +308,13 @@ void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
         if (g->pending != LIVE_NONE && engine_agent_apply(self, g) != 0)
             break; /* the database is failing: one attempt per tick is enough */
     for (e_agent_t *g = zhashx_first(self->agents); g && !self->db_failing;
-         g = zhashx_next(self->agents))
+         g = zhashx_next(self->agents)) {
         s_isolation_write(self, g);
+        char err[512];
+        if (g->skew_unsaved)
+            g->skew_unsaved =
+                store_agents_set_skew(self->store, g->id, g->skew_ms, err, sizeof err) != 0;
+    }
 }
 
 void engine_agent_restore_isolated(self_t *self, const char *agent)

@@ -68,6 +68,7 @@ typedef struct {
     char *id;
     char region[ENGINE_AGENT_FIELD_MAX + 1];
     int64_t skew_ms;            /* agent clock minus collector clock */
+    bool skew_unsaved;          /* skew_ms not yet in agents.clock_skew_ms (retried each tick) */
     int heartbeat_ms;           /* its period as stored at its last Hello; 0 unknown */
     e_live_t pending;           /* a liveness change not yet committed (retried each tick) */
     int64_t last_heard_ms;      /* from the AGENT DOWN message, 0 unknown */

@@ -119,9 +119,16 @@ int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, cha
     char skew[32];
     snprintf(skew, sizeof skew, "%" PRId64, skew_ms);
     const char *params[2] = {agent_id, skew};
-    return store_command(s, "agent clock skew",
-                     "UPDATE agents SET clock_skew_ms = $2::bigint WHERE id = $1", 2, params,
-                     err, errlen);
+    PGresult *r = store_exec(s, "agent clock skew",
+                             "UPDATE agents SET clock_skew_ms = $2::bigint WHERE id = $1", 2,
+                             params, err, errlen);
+    if (!r)
+        return -EIO;
+    int rc = strcmp(PQcmdTuples(r), "0") == 0 ? -ENOENT : 0;
+    if (rc)
+        snprintf(err, errlen, "agent clock skew: no agents row yet");
+    PQclear(r);
+    return rc;
 }
 
 int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char *err,

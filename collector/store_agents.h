@@ -38,7 +38,8 @@ int store_agents_mark_down(store_t *s, const char *agent_id, const char *region,
                            char *err, size_t errlen);
 int store_agents_mark_up(store_t *s, const char *agent_id, const char *region, bool *changed,
                          store_agent_info_t *info, char *err, size_t errlen);
-/* agents.clock_skew_ms (agent clock minus collector clock). 0 or -EIO. */
+/* agents.clock_skew_ms (agent clock minus collector clock). 0, -ENOENT when the agent has
+ * no row yet (ingest writes it at the agent's Hello), or -EIO. */
 int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, char *err,
                           size_t errlen);
 /* When the agent was last heard as far as the database knows (wall ms in *ms, 0 when it

@@ -6,6 +6,7 @@
 #define TEST_PG_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,29 @@ static inline char *test_pg_fresh_db(const char *prefix)
     snprintf(out, n, "%sdbname=%s", base, name);
     free(base);
     return out;
+}
+
+/* Takes the database of conninfo (one from test_pg_fresh_db) away (allow false: new
+ * connections are refused, as while PostgreSQL is down; existing ones stay) or gives it
+ * back. Set from the "postgres" database: PostgreSQL refuses it from the database itself.
+ * 0, or -1 with a message on stderr. */
+static inline int test_pg_allow_connections(const char *conninfo, bool allow)
+{
+    const char *db = strstr(conninfo, "dbname=");
+    if (!db)
+        return -1;
+    char sql[256], admin[1024];
+    snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS %s",
+             db + strlen("dbname="), allow ? "true" : "false");
+    snprintf(admin, sizeof admin, "%s dbname=postgres", conninfo);
+    PGconn *c = PQconnectdb(admin);
+    PGresult *r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "%s: %s\n", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
 }
 
 #endif

@@ -31,23 +31,9 @@
 #define ENGINE_FIXTURE_DB_PREFIX "engjournal"
 #include "engine_fixture.h"
 
-/* ALLOW_CONNECTIONS of the test's database, set from another database (PostgreSQL refuses
- * it from the database itself). */
 static void s_allow(fx_t *f, bool allow)
 {
-    PGresult *r = s_sql(f, "SELECT current_database()");
-    char sql[512], conninfo[1024];
-    snprintf(sql, sizeof sql, "ALTER DATABASE \"%s\" ALLOW_CONNECTIONS %s", PQgetvalue(r, 0, 0),
-             allow ? "true" : "false");
-    PQclear(r);
-    snprintf(conninfo, sizeof conninfo, "%s dbname=postgres", f->conninfo);
-    PGconn *admin = PQconnectdb(conninfo);
-    assert_int_equal(PQstatus(admin), CONNECTION_OK);
-    r = PQexec(admin, sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(admin));
-    PQclear(r);
-    PQfinish(admin);
+    assert_int_equal(test_pg_allow_connections(f->conninfo, allow), 0);
 }
 
 /* The database refuses the engine: new connections refused, its session ended. */

@@ -521,9 +521,10 @@ static void test_db_failure_later_batch_held(void **state)
     zsock_t *d = s_dealer(fx);
     s_handshake(d, "g1", "eu", 0);
     s_expect_engine(fx, "AGENT|g1|eu|UP");
+    /* ingest's session; the setup's migration session may still be listed while it exits */
     long killed = s_count(fx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                               " WHERE datname = current_database() AND pid <> pg_backend_pid()");
-    assert_int_equal(killed, 1);
+    assert_true(killed >= 1);
     s_batch(d, 1, 2);
     assert_true(s_metric_wait(fx, "statusd_store_errors_total{component=\"ingest\"} 1"));
     s_batch(d, 3, 4); /* ingest has reconnected: this one would commit */

@@ -4,6 +4,7 @@
 #include "outq.h"
 #include "probe.h"
 #include "scheduler.h"
+#include "sd_cert.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "uplink.h"
@@ -25,6 +26,8 @@
 typedef struct {
     const char *collector, *agent_id, *region, *log_level;
     long heartbeat_ms, max_pending, batch_max;
+    const char *cert, *collector_cert; /* CURVE: our secret certificate, the collector's */
+    bool insecure_plaintext;
 } s_opts_t;
 
 typedef struct {
@@ -39,13 +42,21 @@ typedef struct {
 static void s_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: statusd-agent --collector tcp://HOST:5555 --id NAME --region NAME [options]\n"
+            "Usage: statusd-agent --collector tcp://HOST:5555 --cert FILE --collector-cert FILE\n"
+            "                     [--id NAME] [--region NAME] [options]\n"
             "\n"
             "Probes the assets the collector assigns and pushes the results to it.\n"
             "\n"
             "  -c, --collector URL     collector endpoint(s), comma-separated   [STATUSD_COLLECTOR]\n"
-            "  -i, --id NAME           this agent's id                          [STATUSD_AGENT_ID]\n"
-            "  -r, --region NAME       this agent's region                      [STATUSD_REGION]\n"
+            "      --cert FILE         this agent's secret certificate (NAME.cert_secret from\n"
+            "                          statusd-keygen)                          [STATUSD_CERT]\n"
+            "      --collector-cert FILE  the collector's public certificate    [STATUSD_COLLECTOR_CERT]\n"
+            "      --insecure-plaintext   no authentication, no encryption (the collector\n"
+            "                          needs it too; one host only)  [STATUSD_INSECURE_PLAINTEXT=1]\n"
+            "  -i, --id NAME           this agent's id (default: the certificate's name;\n"
+            "                          it must be the certificate's name)       [STATUSD_AGENT_ID]\n"
+            "  -r, --region NAME       this agent's region (default: the certificate's\n"
+            "                          region)                                  [STATUSD_REGION]\n"
             "      --heartbeat-ms N    heartbeat period, ms (default 5000)      [STATUSD_HEARTBEAT_MS]\n"
             "      --max-pending N     unacked results kept (default 100000)   [STATUSD_MAX_PENDING]\n"
             "      --batch-max N       results per batch (default 500)          [STATUSD_BATCH_MAX]\n"
@@ -92,7 +103,15 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
     o->agent_id = getenv("STATUSD_AGENT_ID");
     o->region = getenv("STATUSD_REGION");
     o->log_level = getenv("STATUSD_LOG_LEVEL");
+    o->cert = getenv("STATUSD_CERT");
+    o->collector_cert = getenv("STATUSD_COLLECTOR_CERT");
+    const char *plain = getenv("STATUSD_INSECURE_PLAINTEXT");
+    o->insecure_plaintext = plain && *plain && strcmp(plain, "0") != 0 &&
+                            strcmp(plain, "false") != 0;
     static const struct option longopts[] = {
+        {"cert", required_argument, NULL, 'K'},
+        {"collector-cert", required_argument, NULL, 'C'},
+        {"insecure-plaintext", no_argument, NULL, 'I'},
         {"collector", required_argument, NULL, 'c'},
         {"id", required_argument, NULL, 'i'},
         {"region", required_argument, NULL, 'r'},
@@ -115,6 +134,9 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
         case 'P': mp = optarg; mp_name = "--max-pending"; break;
         case 'B': bm = optarg; bm_name = "--batch-max"; break;
         case 'L': o->log_level = optarg; break;
+        case 'K': o->cert = optarg; break;
+        case 'C': o->collector_cert = optarg; break;
+        case 'I': o->insecure_plaintext = true; break;
         case 'h': s_usage(stdout); *exit_now = true; return 0;
         case 'V': printf("statusd-agent %s\n", STATUSD_VERSION); *exit_now = true; return 0;
         case ':': return s_usage_error("option %s needs a value", argv[optind - 1]);
@@ -139,6 +161,40 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
         sd_log_set_level(lvl);
     if (!o->collector || !*o->collector)
         return s_usage_error("missing --collector (or STATUSD_COLLECTOR)");
+    if (o->insecure_plaintext && ((o->cert && *o->cert) || (o->collector_cert && *o->collector_cert)))
+        return s_usage_error("--insecure-plaintext and --cert/--collector-cert exclude each other");
+    if (!o->insecure_plaintext && (!o->cert || !*o->cert || !o->collector_cert ||
+                                   !*o->collector_cert))
+        return s_usage_error("the collector connection must be authenticated: give --cert FILE "
+                             "(this agent's NAME.cert_secret) and --collector-cert FILE (the "
+                             "collector's NAME.cert); statusd-keygen makes them. For a test on "
+                             "one host only: --insecure-plaintext");
+    return 0;
+}
+
+/* Loads the certificates (CURVE) and takes the id and region from ours when not given.
+ * 0, 1 when a file cannot be used, 2 on a usage error (printed). */
+static int s_load_certs(s_opts_t *o, zcert_t **cert, zcert_t **server)
+{
+    char err[600];
+    if (!o->insecure_plaintext) {
+        if (sd_cert_load_secret(o->cert, cert, err, sizeof err) != 0 ||
+            sd_cert_load_public(o->collector_cert, server, err, sizeof err) != 0) {
+            fprintf(stderr, "statusd-agent: %s\n", err);
+            return 1;
+        }
+        const char *name = sd_cert_meta(*cert, "name"), *region = sd_cert_meta(*cert, "region");
+        if (!o->agent_id || !*o->agent_id)
+            o->agent_id = *name ? name : NULL;
+        else if (*name && strcmp(name, o->agent_id) != 0)
+            return s_usage_error("--id %s: the certificate %s names agent %s, and the collector "
+                                 "admits it only under that id", o->agent_id, o->cert, name);
+        if (!o->region || !*o->region)
+            o->region = *region ? region : NULL;
+        else if (*region && strcmp(region, o->region) != 0)
+            return s_usage_error("--region %s: the certificate %s allows region %s only",
+                                 o->region, o->cert, region);
+    }
     if (!o->agent_id || !*o->agent_id)
         return s_usage_error("missing --id (or STATUSD_AGENT_ID)");
     if (!o->region || !*o->region)
@@ -231,11 +287,21 @@ int main(int argc, char **argv)
     int rc = s_parse_args(argc, argv, &o, &exit_now);
     if (rc || exit_now)
         return rc;
+    zcert_t *cert = NULL, *server_cert = NULL;
+    if ((rc = s_load_certs(&o, &cert, &server_cert)) != 0) {
+        zcert_destroy(&cert);
+        zcert_destroy(&server_cert);
+        zsys_shutdown();
+        return rc;
+    }
     char *epbuf = strdup(o.collector);
     const char *endpoints[AGENT_MAX_ENDPOINTS];
     int n_ep = epbuf ? s_split_endpoints(epbuf, endpoints) : -ENOMEM;
     if (n_ep < 0) {
         free(epbuf);
+        zcert_destroy(&cert);
+        zcert_destroy(&server_cert);
+        zsys_shutdown();
         return s_usage_error("--collector: expected tcp://HOST:PORT[,tcp://HOST:PORT...], got %s",
                              o.collector);
     }
@@ -273,6 +339,8 @@ int main(int argc, char **argv)
         .n_endpoints = (size_t) n_ep,
         .heartbeat_ms = (int) o.heartbeat_ms,
         .batch_max = (size_t) o.batch_max,
+        .cert = cert,
+        .server_key = server_cert ? zcert_public_txt(server_cert) : NULL,
     };
     a.uplink = a.outq ? uplink_new(a.loop, a.outq, &ucfg, s_on_assignment, &a) : NULL;
     if (!curl || !a.outq || !a.sched || !a.uplink) {
@@ -280,9 +348,13 @@ int main(int argc, char **argv)
         goto out;
     }
     sd_info("agent", "starting version=%s id=%s region=%s collector=%s heartbeat_ms=%ld "
-            "max_pending=%ld batch_max=%ld first_seq=%" PRIu64, STATUSD_VERSION, o.agent_id,
-            o.region, o.collector, o.heartbeat_ms, o.max_pending, o.batch_max,
-            outq_next_seq(a.outq));
+            "max_pending=%ld batch_max=%ld first_seq=%" PRIu64 " transport=%s", STATUSD_VERSION,
+            o.agent_id, o.region, o.collector, o.heartbeat_ms, o.max_pending, o.batch_max,
+            outq_next_seq(a.outq), cert ? "curve" : "INSECURE-PLAINTEXT");
+    if (!cert)
+        sd_warn("agent", "INSECURE: --insecure-plaintext: results and assignments (with any "
+                "credentials in probe options) cross the network in clear, and the collector "
+                "cannot tell this agent from an impostor");
     if ((rc = uplink_start(a.uplink)) < 0) {
         sd_error("agent", "cannot start uplink error=%s", strerror(-rc));
         goto out;
@@ -310,6 +382,8 @@ out:
         sd_warn("agent", "event loop still had registrations at exit count=%zu", left);
     tls_conn_global_cleanup();
     curl_global_cleanup();
+    zcert_destroy(&cert);
+    zcert_destroy(&server_cert);
     zsys_shutdown();
     free(epbuf);
     if (exit_code == 0)

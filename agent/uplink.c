@@ -18,9 +18,10 @@
 #define UPLINK_SILENT_PERIODS 3
 /* the collector's ingest drops larger batches (STORE_RESULTS_MAX_BATCH) */
 #define UPLINK_MAX_BATCH 10000
-/* largest ResultBatch frame: half the collector's GATEWAY_MAX_FRAME, which closes the
- * connection on a larger one (and the agent would resend the same frame forever) */
-#define UPLINK_MAX_FRAME (8 * 1024 * 1024)
+/* largest ResultBatch frame: the smallest frame limit a collector may be given
+ * (GATEWAY_MAX_FRAME_MIN), which closes the connection on a larger one (and the agent would
+ * resend the same frame forever) */
+#define UPLINK_MAX_FRAME (1024 * 1024)
 
 struct uplink {
     loop_t *loop;
@@ -29,6 +30,8 @@ struct uplink {
     void *ctx;
     /* config (owned copies) */
     char *agent_id, *region;
+    zcert_t *cert;          /* borrowed */
+    char *server_key;
     char **endpoints;
     size_t n_endpoints, endpoint_i;
     int heartbeat_ms, hwm, backoff_min_ms, backoff_max_ms;
@@ -36,6 +39,10 @@ struct uplink {
     /* connection */
     zsock_t *sock;
     loop_watcher_t *watcher;
+    zsock_t *monitor;               /* PAIR receiving the socket's handshake events */
+    loop_watcher_t *mon_watcher;
+    unsigned monitor_n;
+    bool auth_logged;
     loop_hook_t *hook;
     loop_timer_t hb_timer, reconnect_timer;
     bool started, hello_acked;
@@ -207,6 +214,81 @@ static void s_pump(uplink_t *self)
 /* --- connection lifecycle ------------------------------------------------------- */
 
 static void s_drain(uplink_t *self);
+static void s_on_monitor(loop_t *loop, loop_watcher_t *w, uint32_t revents, void *ctx);
+
+/* Handshake events of the socket: a refused handshake is said clearly (else the agent would
+ * only see a silent collector) and retried on a new socket with the reconnect backoff
+ * (libzmq does not retry a connection the peer's authentication refused). */
+static void s_monitor_start(uplink_t *self)
+{
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://statusd-uplink-monitor-%p-%u", (void *) self,
+             self->monitor_n++);
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+    if (zmq_socket_monitor(zsock_resolve(self->sock), ep, events) != 0)
+        return;
+    self->monitor = zsock_new(ZMQ_PAIR);
+    if (self->monitor && zsock_connect(self->monitor, "%s", ep) == 0)
+        self->mon_watcher = loop_watch(self->loop, zsock_fd(self->monitor), EPOLLIN,
+                                       s_on_monitor, self);
+    if (!self->mon_watcher)
+        zsock_destroy(&self->monitor);
+}
+
+static void s_monitor_stop(uplink_t *self)
+{
+    loop_unwatch(&self->mon_watcher);
+    zsock_destroy(&self->monitor);
+    if (self->sock)
+        zmq_socket_monitor(zsock_resolve(self->sock), NULL, 0);
+}
+
+static void s_disconnect(uplink_t *self);
+static void s_schedule_reconnect(uplink_t *self);
+
+static void s_on_handshake(uplink_t *self, unsigned event)
+{
+    const char *ep = self->endpoints[self->endpoint_i];
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->auth_logged = false;
+        return;
+    }
+    self->stats.handshake_failures++;
+    bool log = !self->auth_logged;
+    self->auth_logged = true;
+    s_disconnect(self);
+    s_schedule_reconnect(self);
+    if (!log)
+        return;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        sd_error("uplink", "the collector refused this agent's key endpoint=%s: its public "
+                 "certificate (NAME.cert) must be in the collector's --agents-dir (retrying; "
+                 "logged once)", ep);
+    else
+        sd_error("uplink", "handshake with the collector failed endpoint=%s: wrong "
+                 "--collector-cert, or only one side runs --insecure-plaintext (retrying; "
+                 "logged once)", ep);
+}
+
+static void s_on_monitor(loop_t *loop, loop_watcher_t *w, uint32_t revents, void *ctx)
+{
+    uplink_t *self = ctx;
+    while (self->monitor && (zsock_events(self->monitor) & ZMQ_POLLIN)) {
+        zmsg_t *m = zmsg_recv_nowait(self->monitor);
+        if (!m)
+            return;
+        zframe_t *f = zmsg_first(m);
+        if (f && zframe_size(f) >= 6) {
+            uint16_t event;
+            memcpy(&event, zframe_data(f), sizeof event);
+            s_on_handshake(self, event);
+        }
+        zmsg_destroy(&m);
+        if (!self->sock)
+            return;
+    }
+}
 
 static void s_on_readable(loop_t *loop, loop_watcher_t *w, uint32_t revents, void *ctx)
 {
@@ -216,6 +298,8 @@ static void s_on_readable(loop_t *loop, loop_watcher_t *w, uint32_t revents, voi
 static void s_before_sleep(loop_t *loop, void *ctx)
 {
     uplink_t *self = ctx;
+    if (self->monitor)
+        s_on_monitor(loop, NULL, 0, self);
     s_drain(self); /* a send may have made the socket readable without the fd firing */
     s_pump(self);
     s_drain(self);
@@ -233,8 +317,14 @@ static int s_connect(uplink_t *self)
     zsock_set_maxmsgsize(self->sock, UPLINK_MAX_MSG);
     zsock_set_reconnect_ivl(self->sock, self->backoff_min_ms);
     zsock_set_reconnect_ivl_max(self->sock, self->backoff_max_ms);
+    if (self->cert) {
+        zcert_apply(self->cert, self->sock);
+        zsock_set_curve_serverkey(self->sock, self->server_key);
+    }
+    s_monitor_start(self); /* before the connect: its first handshake is an event too */
     if (zsock_connect(self->sock, "%s", ep) != 0) {
         int e = errno ? errno : EINVAL;
+        s_monitor_stop(self);
         zsock_destroy(&self->sock);
         return -e;
     }
@@ -261,6 +351,7 @@ static int s_connect(uplink_t *self)
 
 static void s_disconnect(uplink_t *self)
 {
+    s_monitor_stop(self);
     loop_unwatch(&self->watcher);
     if (self->sock)
         zsock_destroy(&self->sock); /* linger 0: queued frames are discarded */
@@ -505,6 +596,15 @@ uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
     self->ctx = ctx;
     self->agent_id = strdup(cfg->agent_id);
     self->region = strdup(cfg->region);
+    if ((cfg->cert == NULL) != (cfg->server_key == NULL)) {
+        uplink_destroy(&self);
+        return NULL;
+    }
+    self->cert = cfg->cert;
+    if (cfg->server_key && !(self->server_key = strdup(cfg->server_key))) {
+        uplink_destroy(&self);
+        return NULL;
+    }
     self->endpoints = calloc(cfg->n_endpoints, sizeof *self->endpoints);
     if (!self->agent_id || !self->region || !self->endpoints) {
         uplink_destroy(&self);
@@ -552,6 +652,7 @@ void uplink_destroy(uplink_t **p)
     free(self->endpoints);
     free(self->agent_id);
     free(self->region);
+    free(self->server_key);
     free(self);
     *p = NULL;
 }

@@ -11,6 +11,8 @@
 #include "outq.h"
 #include "statusd.pb-c.h"
 
+#include <czmq.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +29,10 @@ typedef struct {
     int hwm;                      /* ZeroMQ send/receive high-water mark, default 1000 */
     int backoff_min_ms;           /* default 200 */
     int backoff_max_ms;           /* default 10000 */
+    /* CURVE: this agent's certificate (with its secret key; borrowed, must outlive the
+     * uplink) and the collector's public key in Z85; both NULL: plain text */
+    zcert_t *cert;
+    const char *server_key;
 } uplink_config_t;
 
 /* A new Assignment (version differs from the one held). Return >= 0 when applied: the
@@ -46,6 +52,7 @@ typedef struct {
     uint64_t renumbered;      /* hello replies that renumbered pending results */
     uint64_t dropped_stored;  /* pending results dropped because the collector had them */
     uint64_t malformed;       /* frames from the collector that were not a valid Envelope */
+    uint64_t handshake_failures; /* CURVE handshakes refused (key not admitted, wrong key) */
     uint64_t send_blocked;    /* sends refused by the high-water mark */
     uint64_t heartbeats_sent, heartbeats_received;
     uint64_t assignments_applied, assignments_ignored;

@@ -251,6 +251,7 @@ def main():
                                             "throttleSeconds": 0}}
         t0 = time.monotonic()
         col = env.start_collector(pg, {"assets": assets}, notifiers, heartbeat_ms=1000,
+                                  secure=False,  # statusd-loadgen speaks plain text
                                   extra=["--log-level", "warn"] + (
                                       ["--metrics-max-series", str(args.max_series)]
                                       if args.max_series else []))

@@ -42,6 +42,7 @@ struct api_t {
     struct MHD_Daemon *d;
     metrics_t *metrics;
     health_t *health;        /* NULL: only the database is checked */
+    bool plaintext;          /* agents speak --insecure-plaintext: said in /api/health */
     const auth_t *tokens;    /* NULL: writes refused with 403 */
     char *conninfo;
     pthread_mutex_t db_lock;
@@ -226,6 +227,13 @@ static void s_do_health(api_t *api, reply_t *r)
     json_object_set_new(report, "status", json_string(ok ? "healthy" : "unhealthy"));
     json_object_set_new(report, "version", json_string(STATUSD_VERSION));
     json_object_set_new(report, "database", json_string(db ? "ok" : "unreachable"));
+    json_object_set_new(report, "agent_transport",
+                        json_string(api->plaintext ? "insecure-plaintext" : "curve"));
+    if (api->plaintext)
+        json_object_set_new(report, "warning",
+                            json_string("INSECURE: agents connect with --insecure-plaintext: "
+                                        "anyone who reaches the agent port can speak as any "
+                                        "agent and read every assignment"));
     if (!db)
         json_array_append_new(json_object_get(report, "unhealthy"), json_string("database"));
     s_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, report);
@@ -661,6 +669,7 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
     api->metrics = ctx->metrics;
     api->health = ctx->health;
     api->tokens = ctx->api_tokens;
+    api->plaintext = ctx->insecure_plaintext;
     api->conninfo = strdup(ctx->db_conninfo);
     if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {
         snprintf(err, errlen, "api: out of memory");

@@ -3,6 +3,10 @@
 #ifndef COLLECTOR_H
 #define COLLECTOR_H
 
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "auth.h"
 #include "health.h"
 #include "metrics.h"
@@ -25,6 +29,12 @@ typedef struct {
     int retention_days;           /* probe_events partitions kept; default 30 */
     int metrics_max_series;       /* /metrics series bound; default METRICS_MAX_SERIES_DEFAULT */
     const auth_t *api_tokens;     /* --api-token-file; NULL: every API write is refused */
+    /* agents' transport: CURVE with server_cert (owned by main) and the admitted agents'
+     * public certificates in agents_dir; or, only when insecure_plaintext, plain text */
+    zcert_t *server_cert;
+    const char *agents_dir;
+    bool insecure_plaintext;
+    size_t max_frame_bytes;       /* largest frame from an agent; 0: GATEWAY_MAX_FRAME_DEFAULT */
 } collector_ctx_t;
 
 #endif

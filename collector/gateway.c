@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_keys.h"
 #include "assign.h"
 #include "bus.h"
+#include "rate.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "statusd.pb-c.h"
 #include "wire_check.h"
+#include "zap.h"
 
 #define COMP "gateway"
 #define AGENT_HWM 1000
@@ -22,12 +25,18 @@
 #define SKEW_SAMPLES 8
 #define SKEW_REPORT_MS 25
 #define SKEW_REFRESH_MS 60000
+/* connections with a Hello rate bucket at once; keys whose refusal was logged */
+#define MAX_HELLO_BUCKETS 65536
+#define MAX_LOGGED_KEYS 4096
 
 typedef struct {
     char *id;
     char *region;
     zframe_t *routing;       /* the DEALER's routing id on our ROUTER */
     char *route_key;         /* routing id in hex, key of by_route */
+    char *key;               /* CURVE public key (Z85) of the connection; NULL in plain text */
+    uint64_t hwm;            /* highest seq stored (from ingest's HWM and ACKs) */
+    bool seq_logged;         /* a batch with a seq far ahead was refused and logged */
     sd_ms_t last_heard;
     sd_ms_t heartbeat_ms;    /* the agent's period from its Hello, else the collector's */
     uint64_t assignment_version; /* last Assignment version sent, 0 = none */
@@ -61,7 +70,13 @@ typedef struct {
     sd_ms_t next_sweep_ms;
     sd_ms_t malformed_logged_ms;
     uint64_t malformed_since_log;
-    bool unknown_logged, full_logged, drop_logged;
+    bool unknown_logged, full_logged, drop_logged, large_logged;
+    /* CURVE (ctx->server_cert): the admitted keys, the ZAP handler, keys logged as refused */
+    agent_keys_t *keys;
+    zsock_t *zap;
+    zhashx_t *logged_keys;
+    sd_ms_t next_keys_reload;
+    zhashx_t *hello_rate;    /* route key -> rate_t (owned) */
     bool terminated;
 } self_t;
 
@@ -107,9 +122,32 @@ static void s_agent_free(void **item)
     free(a->id);
     free(a->region);
     free(a->route_key);
+    free(a->key);
     zframe_destroy(&a->routing);
     free(a);
     *item = NULL;
+}
+
+/* Counts a refused peer (statusd_agents_refused_total{reason}) and logs it once per key
+ * (once per reason in plain text). */
+static void s_count_refused(self_t *self, const char *reason)
+{
+    s_count(self, "statusd_agents_refused_total",
+            "Connections, Hellos and messages refused: unknown or removed key, an agent id or "
+            "region the certificate does not name, Hello floods, results numbered far ahead",
+            (const char *[]){"reason", reason, NULL});
+}
+
+static void s_refuse(self_t *self, const char *key, const char *reason, const char *detail)
+{
+    s_count_refused(self, reason);
+    char tag[160];
+    snprintf(tag, sizeof tag, "%s/%s", key && *key ? key : "-", reason);
+    if (zhashx_lookup(self->logged_keys, tag) || zhashx_size(self->logged_keys) >= MAX_LOGGED_KEYS)
+        return;
+    zhashx_insert(self->logged_keys, tag, (void *) 1);
+    sd_warn(COMP, "agent refused reason=%s key=%s %s (logged once per key and reason)", reason,
+            key && *key ? key : "-", detail ? detail : "");
 }
 
 /* Sends without blocking; a full or absent receiver drops the message (counted). */
@@ -185,6 +223,48 @@ static void s_disconnect(self_t *self, agent_t *a, const char *why)
     s_connected_gauge(self);
 }
 
+/* Still admitted: the connection's key has a certificate naming this agent (and region). */
+static bool s_still_admitted(self_t *self, const agent_t *a)
+{
+    const agent_key_t *cert = agent_keys_lookup(self->keys, a->key);
+    return cert && strcmp(cert->name, a->id) == 0 &&
+           (!cert->region[0] || strcmp(cert->region, a->region) == 0);
+}
+
+/* Reads the agents directory again; agents whose certificate went away are cut off (their
+ * next Hello is refused and their reconnect fails the handshake). */
+static void s_reload_keys(self_t *self, bool first)
+{
+    size_t skipped = 0;
+    char err[600];
+    int rc = agent_keys_reload(self->keys, &skipped, err, sizeof err);
+    if (rc < 0) {
+        sd_error(COMP, "cannot read the agents directory, keeping the certificates read "
+                 "before: %s", err);
+        return;
+    }
+    if (rc == 0)
+        return;
+    if (skipped)
+        sd_warn(COMP, "agents directory: %zu file(s) skipped, first: %s", skipped, err);
+    sd_info(COMP, "agent certificates %s dir=%s admitted_keys=%zu", first ? "read" : "reloaded",
+            self->ctx->agents_dir, agent_keys_count(self->keys));
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_agent_keys",
+                    "Agent public keys admitted from the agents directory", NULL,
+                    (double) agent_keys_count(self->keys));
+    zhashx_purge(self->logged_keys); /* a key refused before may be admitted now */
+    zlist_t *gone = zlist_new();
+    for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
+        if (!s_still_admitted(self, a))
+            zlist_append(gone, a);
+    for (agent_t *a = zlist_first(gone); a; a = zlist_next(gone)) {
+        s_count_refused(self, "revoked");
+        s_disconnect(self, a, "certificate removed from the agents directory");
+    }
+    zlist_destroy(&gone);
+}
+
 static void s_sweep(self_t *self, sd_ms_t now)
 {
     zlist_t *stale = zlist_new();
@@ -194,6 +274,14 @@ static void s_sweep(self_t *self, sd_ms_t now)
     for (agent_t *a = zlist_first(stale); a; a = zlist_next(stale))
         s_disconnect(self, a, "silent for 3 heartbeat periods");
     zlist_destroy(&stale);
+    /* a bucket that would be full again is the same as none */
+    zlist_t *idle = zlist_new();
+    for (rate_t *r = zhashx_first(self->hello_rate); r; r = zhashx_next(self->hello_rate))
+        if (now - r->last >= (sd_ms_t) GATEWAY_HELLO_BURST * GATEWAY_HELLO_PERIOD_MS)
+            zlist_append(idle, (void *) zhashx_cursor(self->hello_rate));
+    for (const char *k = zlist_first(idle); k; k = zlist_next(idle))
+        zhashx_delete(self->hello_rate, k);
+    zlist_destroy(&idle);
 }
 
 /* ---- to agents ------------------------------------------------------------------------ */
@@ -251,10 +339,62 @@ static void s_send_assignment(self_t *self, agent_t *a)
 
 /* ---- from agents ---------------------------------------------------------------------- */
 
+/* A Hello allowed by the connection's rate bucket (created on its first Hello). */
+static bool s_hello_allowed(self_t *self, const char *route_key, sd_ms_t now)
+{
+    rate_t *r = zhashx_lookup(self->hello_rate, route_key);
+    if (!r) {
+        if (zhashx_size(self->hello_rate) >= MAX_HELLO_BUCKETS || !(r = malloc(sizeof *r)))
+            return false;
+        rate_init(r, GATEWAY_HELLO_BURST, now);
+        zhashx_insert(self->hello_rate, route_key, r);
+    }
+    return rate_take(r, GATEWAY_HELLO_BURST, GATEWAY_HELLO_PERIOD_MS, now);
+}
+
+/* With CURVE: true when the certificate of key names this agent id (and this region when it
+ * names one); else refused and counted. */
+static bool s_hello_admitted(self_t *self, const char *key, const Statusd__Hello *h)
+{
+    if (!self->keys)
+        return true;
+    const agent_key_t *cert = agent_keys_lookup(self->keys, key);
+    char detail[400];
+    if (!cert) {
+        s_refuse(self, key, "unknown_key", "(its certificate is not in the agents directory)");
+        return false;
+    }
+    if (strcmp(cert->name, h->agent_id) != 0) {
+        snprintf(detail, sizeof detail, "certificate=%s name=%s claimed_id=%s", cert->file,
+                 cert->name, h->agent_id);
+        s_refuse(self, key, "wrong_id", detail);
+        return false;
+    }
+    if (cert->region[0] && strcmp(cert->region, h->region) != 0) {
+        snprintf(detail, sizeof detail, "certificate=%s region=%s claimed_region=%s",
+                 cert->file, cert->region, h->region);
+        s_refuse(self, key, "wrong_region", detail);
+        return false;
+    }
+    return true;
+}
+
 /* h passed wire_check_hello (agent_id, region and version are bounded printable ASCII). */
-static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, sd_ms_t now)
+static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const Statusd__Hello *h,
+                       sd_ms_t now)
 {
     char *key = zframe_strhex(route);
+    if (!key)
+        return;
+    if (!s_hello_allowed(self, key, now)) {
+        s_refuse(self, ckey, "hello_rate", "(more Hellos on one connection than allowed)");
+        free(key);
+        return;
+    }
+    if (!s_hello_admitted(self, ckey, h)) {
+        free(key);
+        return;
+    }
     /* a connection that spoke for another agent id before: that agent is gone */
     agent_t *prev = zhashx_lookup(self->by_route, key);
     if (prev && strcmp(prev->id, h->agent_id) != 0)
@@ -284,7 +424,10 @@ static void s_on_hello(self_t *self, zframe_t *route, const Statusd__Hello *h, s
     }
     free(a->region);
     free(a->route_key);
+    free(a->key);
     zframe_destroy(&a->routing);
+    a->key = ckey ? strdup(ckey) : NULL;
+    a->seq_logged = false;
     a->region = strdup(h->region);
     a->route_key = key;
     a->routing = zframe_dup(route);
@@ -321,6 +464,22 @@ static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
         s_count(self, "statusd_batches_resync_dropped_total",
                 "Batches ignored while their agent must reconnect after a lost batch", NULL);
         return;
+    }
+    /* a seq far ahead would raise the agent's high-water mark beyond every later result */
+    uint64_t now_us = (uint64_t) sd_wall_ms() * 1000;
+    uint64_t base = a->hwm > now_us ? a->hwm : now_us;
+    for (size_t i = 0; i < b->n_results; i++) {
+        if (b->results[i]->seq > base + (uint64_t) GATEWAY_SEQ_AHEAD_US) {
+            char detail[200];
+            snprintf(detail, sizeof detail, "agent=%s seq=%" PRIu64 " hwm=%" PRIu64
+                     " (batch dropped)", a->id, b->results[i]->seq, a->hwm);
+            if (!a->seq_logged)
+                s_refuse(self, a->key, "seq_ahead", detail);
+            else
+                s_count_refused(self, "seq_ahead");
+            a->seq_logged = true;
+            return;
+        }
     }
     size_t len = statusd__result_batch__get_packed_size(b);
     zframe_t *payload = zframe_new(NULL, len);
@@ -399,17 +558,32 @@ static void s_on_router(self_t *self)
     zframe_t *body = zmsg_pop(msg);
     Statusd__Envelope *env = NULL;
     const char *why = NULL;
-    if (!route || !body || zmsg_size(msg) != 0)
+    char *rkey = route ? zframe_strhex(route) : NULL;
+    agent_t *a = rkey ? zhashx_lookup(self->by_route, rkey) : NULL;
+    free(rkey);
+    /* the sender is judged before its frame is decoded: its key must still be admitted
+     * (a removed certificate cuts a connection off), and a connection that has not said
+     * Hello may only send something as small as a Hello */
+    const char *ckey = self->keys && body ? zframe_meta(body, "User-Id") : NULL;
+    if (!route || !body || zmsg_size(msg) != 0) {
         s_malformed(self, "expected exactly one frame");
-    else if (wire_check_envelope(zframe_data(body), zframe_size(body), &env, &why) != 0)
+    } else if (self->keys && !agent_keys_lookup(self->keys, ckey)) {
+        s_refuse(self, ckey, "unknown_key", "(message on a connection whose certificate is "
+                 "no longer in the agents directory)");
+        if (a)
+            s_disconnect(self, a, "certificate removed");
+    } else if (a && self->keys && (!a->key || strcmp(a->key, ckey) != 0)) {
+        s_refuse(self, ckey, "wrong_key", "(routing id of another key)");
+    } else if (!a && zframe_size(body) > GATEWAY_MAX_UNKNOWN_FRAME) {
+        s_unknown_peer(self, "large frame");
+        s_ask_hello(self, route);
+    } else if (wire_check_envelope(zframe_data(body), zframe_size(body), &env, &why) != 0) {
         s_malformed(self, why);
+    }
     if (env) {
-        char *key = zframe_strhex(route);
-        agent_t *a = key ? zhashx_lookup(self->by_route, key) : NULL;
-        free(key);
         switch (env->body_case) {
         case STATUSD__ENVELOPE__BODY_HELLO:
-            s_on_hello(self, route, env->hello, now);
+            s_on_hello(self, route, ckey, env->hello, now);
             break;
         case STATUSD__ENVELOPE__BODY_RESULT_BATCH:
             if (!a) {
@@ -455,12 +629,14 @@ static void s_on_acks(self_t *self)
     } else if (!a) {
         /* the agent went away meanwhile: it will Hello again and learn its hwm then */
     } else if (strcmp(kind, "HWM") == 0) {
+        a->hwm = seq;
         s_send_ack(self, a, seq, true);
         s_send_assignment(self, a);
         a->hello_acked = true;
         s_engine_agent(self, a, "UP");
         sd_info(COMP, "agent connected agent=%s region=%s hwm=%" PRIu64, a->id, a->region, seq);
     } else if (strcmp(kind, "ACK") == 0) {
+        a->hwm = seq > a->hwm ? seq : a->hwm;
         s_send_ack(self, a, seq, false);
     }
     free(kind);
@@ -531,6 +707,32 @@ static void s_flush_assignments(self_t *self)
     self->assignments_due = false;
 }
 
+static void s_free_item(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+/* ---- authentication ------------------------------------------------------------------- */
+
+static bool s_judge_key(const char *key_z85, void *arg)
+{
+    self_t *self = arg;
+    return agent_keys_lookup(self->keys, key_z85) != NULL;
+}
+
+/* One CURVE handshake to judge: refused keys are counted and logged once per key. */
+static void s_on_zap(self_t *self)
+{
+    char key[41];
+    int rc = zap_handle(self->zap, s_judge_key, self, key);
+    if (rc == 0)
+        s_refuse(self, key, "unknown_key", "(handshake refused: no certificate in the agents "
+                 "directory)");
+    else if (rc < 0)
+        s_malformed(self, "authentication request");
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 static void s_self_destroy(self_t **p)
@@ -547,11 +749,15 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->fast);
     zhashx_destroy(&self->by_route);
     zhashx_destroy(&self->agents);
+    zhashx_destroy(&self->hello_rate);
+    zhashx_destroy(&self->logged_keys);
+    zap_destroy(&self->zap);
+    agent_keys_destroy(&self->keys);
     free(self);
     *p = NULL;
 }
 
-static zsock_t *s_router(const char *endpoint)
+static zsock_t *s_router(const char *endpoint, const collector_ctx_t *ctx)
 {
     zsock_t *s = zsock_new(ZMQ_ROUTER);
     if (!s)
@@ -561,7 +767,14 @@ static zsock_t *s_router(const char *endpoint)
     zsock_set_rcvhwm(s, BUS_HWM);
     zsock_set_sndtimeo(s, 0);
     zsock_set_linger(s, 0);
-    zsock_set_maxmsgsize(s, GATEWAY_MAX_FRAME);
+    size_t max = ctx->max_frame_bytes ? ctx->max_frame_bytes : GATEWAY_MAX_FRAME_DEFAULT;
+    zsock_set_maxmsgsize(s, (int) max);
+    if (ctx->server_cert) {
+        /* every handshake is judged by our ZAP handler, bound before this socket */
+        zsock_set_zap_domain(s, "statusd");
+        zsock_set_curve_server(s, 1);
+        zcert_apply(ctx->server_cert, s);
+    }
     if (zsock_bind(s, "%s", endpoint) < 0) {
         sd_error(COMP, "cannot bind endpoint=%s err=%s", endpoint, zmq_strerror(zmq_errno()));
         zsock_destroy(&s);
@@ -582,14 +795,36 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->by_route = zhashx_new();
     if (self->agents)
         zhashx_set_destructor(self->agents, s_agent_free);
-    self->router = s_router(ctx->bind ? ctx->bind : "tcp://*:5555");
+    self->hello_rate = zhashx_new();
+    self->logged_keys = zhashx_new();
+    if (!self->hello_rate || !self->logged_keys) {
+        s_self_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->hello_rate, s_free_item);
+    if (ctx->server_cert) {
+        self->keys = agent_keys_new(ctx->agents_dir);
+        self->zap = zap_new();
+        if (!self->keys || !self->zap) {
+            sd_error(COMP, "cannot start the authentication handler (%s)",
+                     self->keys ? "another one is bound in this process" : "out of memory");
+            s_self_destroy(&self);
+            return NULL;
+        }
+        s_reload_keys(self, true);
+        self->next_keys_reload = sd_mono_ms() + GATEWAY_KEYS_RELOAD_MS;
+    }
+    self->router = s_router(ctx->bind ? ctx->bind : "tcp://*:5555", ctx);
     self->acks = bus_pull(BUS_ACKS);
     self->intervals = bus_pull(BUS_GATEWAY);
     self->fast = zhashx_new();
     self->to_ingest = bus_push(BUS_INGEST, 0);
     self->to_engine = bus_push(BUS_ENGINE, 0);
-    if (self->router && self->acks && self->intervals)
+    if (self->router && self->acks && self->intervals) {
         self->poller = zpoller_new(pipe, self->router, self->acks, self->intervals, NULL);
+        if (self->poller && self->zap)
+            zpoller_add(self->poller, self->zap);
+    }
     if (!self->agents || !self->by_route || !self->router || !self->acks || !self->intervals ||
         !self->fast ||
         !self->to_ingest || !self->to_engine || !self->poller) {
@@ -630,6 +865,8 @@ static void s_actor(zsock_t *pipe, void *args)
             s_on_router(self);
         else if (which == self->acks)
             s_on_acks(self);
+        else if (which && which == self->zap)
+            s_on_zap(self);
         else if (which == self->intervals) {
             /* drain them all first: an outage of many assets is one new plan per agent */
             for (int i = 0; i < 1000 && (zsock_events(self->intervals) & ZMQ_POLLIN); i++)
@@ -642,6 +879,10 @@ static void s_actor(zsock_t *pipe, void *args)
         if (now >= self->next_sweep_ms) {
             s_sweep(self, now);
             self->next_sweep_ms = now + sweep_every;
+        }
+        if (self->keys && now >= self->next_keys_reload) {
+            s_reload_keys(self, false);
+            self->next_keys_reload = now + GATEWAY_KEYS_RELOAD_MS;
         }
     }
     s_self_destroy(&self);

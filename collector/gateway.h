@@ -5,7 +5,11 @@
  * declares an agent gone after 3 silent heartbeat periods (GONE to ingest, AGENT DOWN to
  * the engine). Input that does not decode or that wire_check.h refuses (ids, asset ids and
  * phase names not bounded valid text, ...) is dropped and counted
- * (statusd_wire_malformed_total{component="gateway"}), never answered, stored or exported. */
+ * (statusd_wire_malformed_total{component="gateway"}), never answered, stored or exported.
+ * With ctx->server_cert the socket is a CURVE server: only keys with a certificate in
+ * ctx->agents_dir complete the handshake (zap.h), and a Hello must name the certificate's
+ * agent id (and region, when it has one); everything else is refused and counted
+ * (statusd_agents_refused_total{reason}), logged once per key. */
 #ifndef GATEWAY_H
 #define GATEWAY_H
 
@@ -15,8 +19,24 @@
 
 /* Most agents connected at once; a Hello beyond it is dropped and counted. */
 #define GATEWAY_MAX_AGENTS 10000
-/* Largest frame accepted from an agent (ZMQ_MAXMSGSIZE). */
-#define GATEWAY_MAX_FRAME (16 * 1024 * 1024)
+/* Largest frame accepted from an agent (ZMQ_MAXMSGSIZE: a larger one closes the
+ * connection): the default and the smallest allowed (the agent's own frames are at most
+ * 1 MiB, UPLINK_MAX_FRAME). */
+#define GATEWAY_MAX_FRAME_DEFAULT (4 * 1024 * 1024)
+#define GATEWAY_MAX_FRAME_MIN (1024 * 1024)
+/* A connection that has not said Hello may send only a frame this small (a Hello or a
+ * Heartbeat); anything larger is dropped undecoded. */
+#define GATEWAY_MAX_UNKNOWN_FRAME (16 * 1024)
+/* Hellos per connection: a burst of GATEWAY_HELLO_BURST, then one per
+ * GATEWAY_HELLO_PERIOD_MS; more are dropped and counted. */
+#define GATEWAY_HELLO_BURST 5
+#define GATEWAY_HELLO_PERIOD_MS 1000
+/* A result whose seq is beyond both the agent's stored high-water mark and the collector's
+ * clock in microseconds by more than this is refused with its batch (agents number results
+ * from their wall clock in microseconds at start). */
+#define GATEWAY_SEQ_AHEAD_US (24LL * 3600 * 1000000)
+/* How often the agents directory is read again (certificates added or removed). */
+#define GATEWAY_KEYS_RELOAD_MS 1000
 
 /* Starts the actor: binds ctx->bind and BUS_ACKS before it returns; NULL when either bind
  * fails. The plan version sent in Assignments is the wall-clock ms at start, so it is

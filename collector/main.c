@@ -27,6 +27,7 @@
 #include "ingest.h"
 #include "metrics.h"
 #include "notifier.h"
+#include "sd_cert.h"
 #include "sd_clock.h"
 #include "sd_config.h"
 #include "sd_log.h"
@@ -42,6 +43,8 @@ typedef struct {
     const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
     const char *api_port, *heartbeat_ms, *retention_days, *api_token_file, *max_series;
     const char *health_stuck, *health_db, *deadman_url, *deadman_interval, *deadman_method;
+    const char *cert, *agents_dir, *max_frame;
+    bool insecure_plaintext;
 } args_t;
 
 static const struct option s_options[] = {
@@ -62,6 +65,10 @@ static const struct option s_options[] = {
     {"deadman-url", required_argument, NULL, 'u'},
     {"deadman-interval", required_argument, NULL, 'i'},
     {"deadman-method", required_argument, NULL, 'x'},
+    {"cert", required_argument, NULL, 'C'},
+    {"agents-dir", required_argument, NULL, 'A'},
+    {"insecure-plaintext", no_argument, NULL, 'P'},
+    {"max-frame-bytes", required_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -77,6 +84,16 @@ static void s_usage(FILE *out)
             "  --db CONNINFO          libpq conninfo or URI; several hosts and\n"
             "                         target_session_attrs=read-write work  env STATUSD_DB\n"
             "  --bind ENDPOINT        ZeroMQ endpoint for agents [tcp://*:5555]  env STATUSD_BIND\n"
+            "  --cert FILE            this collector's secret certificate (NAME.cert_secret from\n"
+            "                         statusd-keygen): agents are authenticated and encrypted\n"
+            "                         with CURVE                           env STATUSD_CERT\n"
+            "  --agents-dir DIR       public certificates (NAME.cert) of the agents allowed in;\n"
+            "                         read again every second               env STATUSD_AGENTS_DIR\n"
+            "  --insecure-plaintext   no authentication, no encryption (tests on one host only;\n"
+            "                         the agents need it too)    env STATUSD_INSECURE_PLAINTEXT=1\n"
+            "  --max-frame-bytes N    largest frame an agent may send [4194304, at least\n"
+            "                         1048576]; a larger one closes its connection\n"
+            "                                                        env STATUSD_MAX_FRAME_BYTES\n"
             "  --api-port PORT        REST API, /metrics, status page [8080]  env STATUSD_API_PORT\n"
             "  --api-bind ADDR        API listen address [all interfaces]  env STATUSD_API_BIND\n"
             "  --api-token-file PATH  bearer tokens for API writes, one per line (# comments);\n"
@@ -169,6 +186,11 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->deadman_url = s_env("STATUSD_DEADMAN_URL");
     a->deadman_interval = s_env("STATUSD_DEADMAN_INTERVAL");
     a->deadman_method = s_env("STATUSD_DEADMAN_METHOD");
+    a->cert = s_env("STATUSD_CERT");
+    a->agents_dir = s_env("STATUSD_AGENTS_DIR");
+    a->max_frame = s_env("STATUSD_MAX_FRAME_BYTES");
+    const char *plain = s_env("STATUSD_INSECURE_PLAINTEXT");
+    a->insecure_plaintext = plain && strcmp(plain, "0") != 0 && strcmp(plain, "false") != 0;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
@@ -190,6 +212,10 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'u': a->deadman_url = optarg; break;
         case 'i': a->deadman_interval = optarg; break;
         case 'x': a->deadman_method = optarg; break;
+        case 'C': a->cert = optarg; break;
+        case 'A': a->agents_dir = optarg; break;
+        case 'P': a->insecure_plaintext = true; break;
+        case 'F': a->max_frame = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -368,12 +394,53 @@ static store_t *s_prepare_db(const collector_ctx_t *ctx, const sigset_t *sigs, b
     return store;
 }
 
+/* The agents' transport: CURVE with --cert and --agents-dir, or plain text only with
+ * --insecure-plaintext. Exits 2 on a usage error, 1 when the certificate cannot be read. */
+static void s_transport(const args_t *a, collector_ctx_t *ctx)
+{
+    int max = GATEWAY_MAX_FRAME_DEFAULT;
+    if (a->max_frame && !s_int(a->max_frame, GATEWAY_MAX_FRAME_MIN, 256 * 1024 * 1024, &max)) {
+        fprintf(stderr, "statusd-collector: --max-frame-bytes: expected %d..%d, got %s\n",
+                GATEWAY_MAX_FRAME_MIN, 256 * 1024 * 1024, a->max_frame);
+        exit(2);
+    }
+    ctx->max_frame_bytes = (size_t) max;
+    if (a->insecure_plaintext) {
+        if (a->cert || a->agents_dir) {
+            fprintf(stderr, "statusd-collector: --insecure-plaintext and --cert/--agents-dir "
+                    "exclude each other\n");
+            exit(2);
+        }
+        ctx->insecure_plaintext = true;
+        return;
+    }
+    if (!a->cert || !a->agents_dir) {
+        fprintf(stderr, "statusd-collector: agents must be authenticated: give --cert FILE (this "
+                "collector's NAME.cert_secret) and --agents-dir DIR (the agents' NAME.cert "
+                "files); statusd-keygen makes both. For a test on one host only: "
+                "--insecure-plaintext\n");
+        exit(2);
+    }
+    struct stat st;
+    if (stat(a->agents_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "statusd-collector: --agents-dir %s: not a directory\n", a->agents_dir);
+        exit(1);
+    }
+    char err[600];
+    if (sd_cert_load_secret(a->cert, &ctx->server_cert, err, sizeof err) != 0) {
+        fprintf(stderr, "statusd-collector: --cert %s\n", err);
+        exit(1);
+    }
+    ctx->agents_dir = a->agents_dir;
+}
+
 int main(int argc, char **argv)
 {
     args_t args = {0};
     s_parse(argc, argv, &args);
     collector_ctx_t ctx = {0};
     s_ctx_numbers(&args, &ctx);
+    s_transport(&args, &ctx);
     watch_t watch;
     s_watch_options(&args, &watch);
     char migrations[PATH_MAX + 64];
@@ -399,6 +466,7 @@ int main(int argc, char **argv)
         sd_notifiers_load(args.notifiers, &notifiers, err, sizeof err) != 0) {
         fprintf(stderr, "statusd-collector: %s\n", err);
         sd_manifest_destroy(&manifest);
+        zcert_destroy(&ctx.server_cert);
         return 1;
     }
     auth_t *tokens = NULL;
@@ -407,6 +475,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "statusd-collector: --api-token-file %s\n", err);
         sd_notifiers_destroy(&notifiers);
         sd_manifest_destroy(&manifest);
+        zcert_destroy(&ctx.server_cert);
         return 1;
     }
     if (tokens)
@@ -447,8 +516,16 @@ int main(int argc, char **argv)
         goto out;
     }
     char *bound = gateway_endpoint(gateway);
-    sd_info(COMP, "collector ready bind=%s api_port=%d assets=%zu migrations=%s",
-            bound ? bound : ctx.bind, api_port(api), manifest->n_assets, ctx.migrations_dir);
+    sd_info(COMP, "collector ready bind=%s api_port=%d assets=%zu migrations=%s agents=%s",
+            bound ? bound : ctx.bind, api_port(api), manifest->n_assets, ctx.migrations_dir,
+            ctx.server_cert ? "curve" : "INSECURE-PLAINTEXT");
+    if (!ctx.server_cert)
+        sd_warn(COMP, "INSECURE: --insecure-plaintext: anyone who reaches %s can speak as any "
+                "agent and read every assignment; use --cert and --agents-dir",
+                bound ? bound : ctx.bind);
+    else
+        sd_info(COMP, "collector public key=%s (agents need its NAME.cert for "
+                "--collector-cert)", zcert_public_txt(ctx.server_cert));
     zstr_free(&bound);
     bool healthy = true;
     sd_ms_t next_health_log = 0;
@@ -478,6 +555,7 @@ out:
     store_destroy(&store);
     metrics_destroy(&ctx.metrics);
     health_destroy(&ctx.health);
+    zcert_destroy(&ctx.server_cert);
     sd_notifiers_destroy(&notifiers);
     sd_manifest_destroy(&manifest);
     auth_destroy(&tokens);

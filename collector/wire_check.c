@@ -113,10 +113,128 @@ static bool s_check_body(const Statusd__Envelope *env, const char **why)
     }
 }
 
+/* ---- the walk of wire_check_bounds ---------------------------------------------------- */
+
+enum { K_ENVELOPE, K_HELLO, K_BATCH, K_RESULT, K_PHASE, K_HEARTBEAT, K_LEAF };
+
+typedef struct {
+    size_t results, probe_types, unknown;
+    const char *why;
+} walk_t;
+
+static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t) (b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* What a length-delimited field of a message of kind holds: a message to walk (K_*), a
+ * known string or bytes (K_LEAF), or -1 when the field is unknown to the collector. */
+static int s_child(int kind, uint64_t field)
+{
+    switch (kind) {
+    case K_ENVELOPE:
+        return field == 1 ? K_HELLO : field == 3 ? K_BATCH : field == 5 ? K_HEARTBEAT
+               : (field == 2 || field == 4) ? K_LEAF : -1;
+    case K_HELLO: return field >= 1 && field <= 4 ? K_LEAF : -1;
+    case K_BATCH: return field == 1 ? K_RESULT : -1;
+    case K_RESULT: return field == 8 ? K_PHASE : (field == 2 || field == 7) ? K_LEAF : -1;
+    case K_PHASE: return field == 1 ? K_LEAF : -1;
+    default: return -1;
+    }
+}
+
+/* highest field number a kind knows (scalar fields above it are unknown) */
+static uint64_t s_max_field(int kind)
+{
+    static const uint64_t max[] = {5, 8, 1, 9, 2, 4, 0};
+    return max[kind];
+}
+
+static bool s_walk(const uint8_t *p, const uint8_t *end, int kind, walk_t *w)
+{
+    size_t phases = 0;
+    while (p < end) {
+        uint64_t key, len;
+        if (!s_varint(&p, end, &key)) {
+            w->why = "truncated field key";
+            return false;
+        }
+        uint64_t field = key >> 3;
+        int child = -1;
+        switch (key & 7) {
+        case 0:
+            if (!s_varint(&p, end, &len)) {
+                w->why = "truncated varint";
+                return false;
+            }
+            break;
+        case 1:
+        case 5: {
+            size_t n = (key & 7) == 1 ? 8 : 4;
+            if ((size_t) (end - p) < n) {
+                w->why = "truncated fixed field";
+                return false;
+            }
+            p += n;
+            break;
+        }
+        case 2:
+            if (!s_varint(&p, end, &len) || len > (uint64_t) (end - p)) {
+                w->why = "truncated length-delimited field";
+                return false;
+            }
+            child = s_child(kind, field);
+            if (child >= 0 && child != K_LEAF && !s_walk(p, p + len, child, w))
+                return false;
+            p += len;
+            break;
+        default:
+            w->why = "field of an unsupported wire type";
+            return false;
+        }
+        if ((key & 7) != 2 ? field == 0 || field > s_max_field(kind) : child < 0)
+            w->unknown++;
+        if (kind == K_BATCH && field == 1)
+            w->results++;
+        if (kind == K_RESULT && field == 8)
+            phases++;
+        if (kind == K_HELLO && field == 4)
+            w->probe_types++;
+        if (w->results > WIRE_MAX_RESULTS || phases > WIRE_MAX_PHASES ||
+            w->probe_types > WIRE_MAX_PROBE_TYPES || w->unknown > WIRE_MAX_UNKNOWN) {
+            w->why = "frame beyond the element bounds (results, phases, probe types or "
+                     "unknown fields)";
+            return false;
+        }
+    }
+    return true;
+}
+
+int wire_check_bounds(const uint8_t *data, size_t len, const char **why)
+{
+    walk_t w = {0};
+    if (!s_walk(data, data + len, K_ENVELOPE, &w)) {
+        *why = w.why;
+        return -EBADMSG;
+    }
+    return 0;
+}
+
 int wire_check_envelope(const uint8_t *data, size_t len, Statusd__Envelope **out,
                         const char **why)
 {
     *out = NULL;
+    if (wire_check_bounds(data, len, why) != 0)
+        return -EBADMSG;
     Statusd__Envelope *env = statusd__envelope__unpack(NULL, len, data);
     if (!env) {
         *why = "envelope does not decode";

@@ -24,10 +24,26 @@
 #define WIRE_MAX_ASSET_ID_LEN 256
 #define WIRE_MAX_PHASE_NAME_LEN 64
 
+/* Before anything is decoded, the wire bytes are walked (no allocation) and refused when they
+ * hold more than WIRE_MAX_RESULTS results, WIRE_MAX_PHASES phases in one result,
+ * WIRE_MAX_PROBE_TYPES probe types, or WIRE_MAX_UNKNOWN fields the collector does not know
+ * (in all): protobuf-c allocates a struct for every element, so a frame of empty elements
+ * would otherwise decode to some 50 times its size. With these bounds one decode allocates
+ * at most about 10 MiB plus twice the frame. */
+#define WIRE_MAX_RESULTS 10000
+#define WIRE_MAX_PHASES 16
+#define WIRE_MAX_PROBE_TYPES 64
+#define WIRE_MAX_UNKNOWN 256
+
+/* The walk above alone: 0 when data is well-formed protobuf within the bounds, else
+ * -EBADMSG with *why set. */
+int wire_check_bounds(const uint8_t *data, size_t len, const char **why);
+
 /* Decodes data (len bytes) as one Envelope sent by an agent and checks it. 0 with *out set
  * (the caller frees it with statusd__envelope__free_unpacked(*out, NULL)) when it is a
  * Hello, ResultBatch or Heartbeat that passes the checks above; otherwise -EBADMSG with
- * *out NULL and *why a static one-line reason ("envelope does not decode", ...). */
+ * *out NULL and *why a static one-line reason ("envelope does not decode", ...). Calls
+ * wire_check_bounds first. */
 int wire_check_envelope(const uint8_t *data, size_t len, Statusd__Envelope **out,
                         const char **why);
 

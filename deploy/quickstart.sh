@@ -134,14 +134,14 @@ bin="${STATUSD_BUILD_DIR:-$root/build}"
 if ((!no_build)); then
     say "building (log: var/log/build.log)"
     if ! { cmake -S "$root" -B "$bin" -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
-           cmake --build "$bin" -j "$jobs" --target statusd-agent statusd-collector; } \
+           cmake --build "$bin" -j "$jobs" --target statusd-agent statusd-collector statusd-keygen; } \
            >"$var/log/build.log" 2>&1; then
         tail -n 30 "$var/log/build.log" >&2
         echo "quickstart: build failed (full log: var/log/build.log)" >&2
         exit 1
     fi
 fi
-for b in statusd-collector statusd-agent; do
+for b in statusd-collector statusd-agent statusd-keygen; do
     [[ -x "$bin/$b" ]] || { echo "quickstart: $bin/$b missing (build first)" >&2; exit 1; }
 done
 
@@ -229,10 +229,23 @@ start_bg demo demo_targets "$var/log/targets.log" /usr/bin/python3 "$root/deploy
 # Slack answers 200 "ok", Teams Workflows 202; each request is one JSON line in webhook.log
 start_bg webhook fake_webhook "$var/log/webhook-server.log" /usr/bin/python3 \
     "$root/tests/lib/fake_webhook.py" --port "$webhook_port" --log "$var/log/webhook.log"
+# CURVE certificates (made once, kept in var/keys): the collector's pair, and one pair per
+# agent whose public half goes into the collector's agents directory (that is enrolment)
+keys="$var/keys"
+mkdir -p "$keys/collector" "$keys/agents" "$keys/agents.d"
+chmod 700 "$keys"
+[[ -f "$keys/collector/collector.cert_secret" ]] ||
+    "$bin/statusd-keygen" --dir "$keys/collector" collector >/dev/null
+for region in eu-west us-east; do
+    [[ -f "$keys/agents/agent-$region.cert_secret" ]] ||
+        "$bin/statusd-keygen" --dir "$keys/agents" --region "$region" "agent-$region" >/dev/null
+    cp "$keys/agents/agent-$region.cert" "$keys/agents.d/"
+done
 start_bg collector statusd-collector "$var/log/collector.log" "$bin/statusd-collector" \
     --manifest "$var/run/manifest.json" --notifiers "$var/run/notifiers.json" \
     --db "$conninfo" --bind "tcp://127.0.0.1:$zmq_port" --api-port "$api_port" \
-    --api-bind 127.0.0.1 --migrations "$root/migrations"
+    --api-bind 127.0.0.1 --migrations "$root/migrations" \
+    --cert "$keys/collector/collector.cert_secret" --agents-dir "$keys/agents.d"
 
 t0=$(date +%s)
 until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$api_port/api/health" 2>/dev/null; do
@@ -246,7 +259,9 @@ done
 
 for region in eu-west us-east; do
     start_bg "agent-$region" statusd-agent "$var/log/agent-$region.log" "$bin/statusd-agent" \
-        --collector "tcp://127.0.0.1:$zmq_port" --id "agent-$region" --region "$region"
+        --collector "tcp://127.0.0.1:$zmq_port" --id "agent-$region" --region "$region" \
+        --cert "$keys/agents/agent-$region.cert_secret" \
+        --collector-cert "$keys/collector/collector.cert"
 done
 
 cat <<EOF
@@ -256,7 +271,8 @@ cat <<EOF
   Status page   http://127.0.0.1:$api_port/
   REST API      http://127.0.0.1:$api_port/api/assets   /api/incidents?state=all   /api/health
   Metrics       http://127.0.0.1:$api_port/metrics
-  Agents        agent-eu-west, agent-us-east -> tcp://127.0.0.1:$zmq_port
+  Agents        agent-eu-west, agent-us-east -> tcp://127.0.0.1:$zmq_port (CURVE;
+                certificates in var/keys, admitted ones in var/keys/agents.d)
   Demo targets  http://127.0.0.1:$targets_port/   (demo-broken is red on purpose; demo-flaky
                 goes down for 2 minutes every 5)
   PostgreSQL    psql "$conninfo"

@@ -264,7 +264,7 @@ def setup(env):
         "--notifiers", env.write_json("notifiers.json", notifiers),
         "--db", pg.ns_conninfo, "--bind", "tcp://%s:5555" % COL, "--api-port", "8080",
         "--api-bind", COL, "--migrations", os.path.join(SOURCE_DIR, "migrations"),
-        "--heartbeat-ms", str(HB_MS)]), cwd=env.dir)
+        "--heartbeat-ms", str(HB_MS)] + env.secure_collector_args()), cwd=env.dir)
     w = World(env, topo, pg, hook_log)
     w.flap_flag = flap_flag
     start_collector(w, col)
@@ -276,7 +276,8 @@ def setup(env):
         os.makedirs(cwd)
         a = env.proc("agent-" + r, topo.argv(r, [
             AGENT_BIN, "--collector", "tcp://%s:5555" % COL, "--id", "agent-" + r,
-            "--region", r, "--heartbeat-ms", str(HB_MS)]), cwd=cwd)
+            "--region", r, "--heartbeat-ms", str(HB_MS)] +
+            env.secure_agent_args("agent-" + r, r)), cwd=cwd)
         a.start()
         w.agents[r] = a
     w.procs = [target, flap, hook, col] + list(w.agents.values())

@@ -40,6 +40,8 @@ BUILD_DIR = os.environ.get("STATUSD_BUILD_DIR") or os.path.join(SOURCE_DIR, "bui
 AGENT_BIN = os.environ.get("STATUSD_AGENT_BIN") or os.path.join(BUILD_DIR, "statusd-agent")
 COLLECTOR_BIN = os.environ.get("STATUSD_COLLECTOR_BIN") or os.path.join(BUILD_DIR,
                                                                           "statusd-collector")
+KEYGEN_BIN = os.environ.get("STATUSD_KEYGEN_BIN") or os.path.join(
+    os.path.dirname(COLLECTOR_BIN), "statusd-keygen")
 # Sanitizer builds are slower: scale every deadline by this factor.
 SLOW = float(os.environ.get("STATUSD_TEST_SLOWDOWN", "1"))
 if "sanitize" in COLLECTOR_BIN or "asan" in COLLECTOR_BIN:
@@ -541,6 +543,42 @@ class TestEnv:
             f.write(text)
         return p
 
+    # --- CURVE certificates (statusd-keygen) -------------------------------------------
+    def keygen(self, name, region=None, dirname="keys"):
+        """Writes DIR/name.cert and DIR/name.cert_secret under the test dir (once per
+        name); returns (public path, secret path)."""
+        d = self.path(dirname)
+        os.makedirs(d, exist_ok=True)
+        pub, sec = os.path.join(d, name + ".cert"), os.path.join(d, name + ".cert_secret")
+        if not os.path.exists(sec):
+            argv = [KEYGEN_BIN, "--dir", d] + (["--region", region] if region else []) + [name]
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        return pub, sec
+
+    def agents_dir(self):
+        """The collector's --agents-dir: the public certificates of the admitted agents."""
+        d = self.path("agents.d")
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def enrol(self, agent_id, region=None):
+        """Makes agent_id's certificate (naming region when given) and admits it: its public
+        certificate goes into agents_dir(). Returns the secret certificate's path."""
+        pub, sec = self.keygen(agent_id, region, dirname="agent-keys")
+        shutil.copy(pub, os.path.join(self.agents_dir(), agent_id + ".cert"))
+        return sec
+
+    def collector_cert(self):
+        return self.keygen("collector", dirname="collector-keys")
+
+    def secure_collector_args(self):
+        _, sec = self.collector_cert()
+        return ["--cert", sec, "--agents-dir", self.agents_dir()]
+
+    def secure_agent_args(self, agent_id, region):
+        pub, _ = self.collector_cert()
+        return ["--cert", self.enrol(agent_id, region), "--collector-cert", pub]
+
     def proc(self, name, argv, env=None, cwd=None):
         p = Proc(name, argv, self.logdir, env=env, cwd=cwd)
         self.procs.append(p)
@@ -567,9 +605,12 @@ class TestEnv:
         return h
 
     def start_collector(self, pg, manifest, notifiers, api_port=None, zmq_port=None,
-                        heartbeat_ms=1000, extra=(), wait_healthy=True, name="collector"):
-        """Starts statusd-collector (manifest/notifiers: dicts, or paths of files).
-        Returns the Proc with .api (base URL), .api_port, .zmq_port, .endpoint."""
+                        heartbeat_ms=1000, extra=(), wait_healthy=True, name="collector",
+                        secure=True):
+        """Starts statusd-collector (manifest/notifiers: dicts, or paths of files), with
+        CURVE (this env's collector certificate and agents_dir()) unless secure=False
+        (--insecure-plaintext). Returns the Proc with .api (base URL), .api_port,
+        .zmq_port, .endpoint."""
         mpath = manifest if isinstance(manifest, str) else self.write_json("manifest.json",
                                                                             manifest)
         npath = notifiers if isinstance(notifiers, str) else self.write_json("notifiers.json",
@@ -580,7 +621,9 @@ class TestEnv:
                 "--db", pg.conninfo, "--bind", "tcp://127.0.0.1:%d" % zmq_port,
                 "--api-port", str(api_port), "--api-bind", "127.0.0.1",
                 "--migrations", os.path.join(SOURCE_DIR, "migrations"),
-                "--heartbeat-ms", str(heartbeat_ms)] + list(extra)
+                "--heartbeat-ms", str(heartbeat_ms)]
+        argv += self.secure_collector_args() if secure else ["--insecure-plaintext"]
+        argv += list(extra)
         p = self.proc(name, argv, cwd=self.dir)
         p.api_port, p.zmq_port = api_port, zmq_port
         p.api = "http://127.0.0.1:%d" % api_port
@@ -604,14 +647,19 @@ class TestEnv:
         measure("%s start -> /api/health 200" % col.name, time.monotonic() - col.started_at)
         return dt
 
-    def start_agent(self, collector, agent_id, region, heartbeat_ms=1000, extra=()):
+    def start_agent(self, collector, agent_id, region, heartbeat_ms=1000, extra=(),
+                    secure=True):
         """Starts statusd-agent connected to `collector` (a collector Proc or an endpoint),
-        in its own working directory (for its spool)."""
+        in its own working directory (for its spool). secure: enrols agent_id (its
+        certificate names the region) and connects with CURVE; False: --insecure-plaintext."""
         endpoint = collector if isinstance(collector, str) else collector.endpoint
         cwd = self.path("agent-" + agent_id)
         os.makedirs(cwd, exist_ok=True)
         argv = [AGENT_BIN, "--collector", endpoint, "--id", agent_id, "--region", region,
-                "--heartbeat-ms", str(heartbeat_ms)] + list(extra)
+                "--heartbeat-ms", str(heartbeat_ms)]
+        argv += (self.secure_agent_args(agent_id, region) if secure
+                 else ["--insecure-plaintext"])
+        argv += list(extra)
         p = self.proc("agent-" + agent_id, argv, cwd=cwd)
         p.agent_id, p.region = agent_id, region
         return p.start()

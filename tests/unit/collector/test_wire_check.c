@@ -151,7 +151,7 @@ static void test_bodies(void **st)
     const uint8_t junk[] = {0x0a, 0x05, 0x0a, 0x10, 'x'}; /* a length past the end */
     assert_int_equal(wire_check_envelope(junk, sizeof junk, &out, &why), -EBADMSG);
     assert_null(out);
-    assert_string_equal(why, "envelope does not decode");
+    assert_string_equal(why, "truncated length-delimited field"); /* refused before decoding */
 
     /* a result with a field numbered 0 (key 0x81 0x00, fixed64): protobuf-c decodes it, but
      * the batch it packs again for ingest would not decode (found by fuzz_wire) */
@@ -166,12 +166,104 @@ static void test_bodies(void **st)
     statusd__envelope__free_unpacked(out, NULL);
 }
 
+/* A batch of n results of elem_len bytes each (every result: field 1 of ResultBatch),
+ * wrapped in Envelope field 3: what an agent, honest or not, puts on the wire. */
+static uint8_t *s_raw_batch(size_t n, const uint8_t *elem, size_t elem_len, size_t *len)
+{
+    size_t body = n * (2 + elem_len);
+    uint8_t *buf = malloc(body + 16);
+    assert_non_null(buf);
+    size_t o = 0;
+    buf[o++] = 0x1a; /* Envelope.result_batch */
+    for (size_t v = body; ; v >>= 7) {
+        buf[o++] = (uint8_t) ((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        buf[o++] = 0x0a; /* ResultBatch.results */
+        buf[o++] = (uint8_t) elem_len;
+        memcpy(buf + o, elem, elem_len);
+        o += elem_len;
+    }
+    *len = o;
+    return buf;
+}
+
+/* Frames that decode to far more memory than their size are refused before decoding: a
+ * frame of empty results (2 bytes each, ~100 bytes once decoded), a result with too many
+ * phases, too many unknown fields; honest batches up to the bounds pass. */
+static void test_bounds_before_decoding(void **st)
+{
+    (void) st;
+    const char *why = NULL;
+    Statusd__Envelope *out = NULL;
+    size_t len;
+    uint8_t *buf = s_raw_batch(WIRE_MAX_RESULTS + 1, NULL, 0, &len);
+    assert_int_equal(wire_check_bounds(buf, len, &why), -EBADMSG);
+    assert_int_equal(wire_check_envelope(buf, len, &out, &why), -EBADMSG);
+    assert_null(out);
+    printf("%d empty results in %zu bytes: refused (%s)\n", WIRE_MAX_RESULTS + 1, len, why);
+    free(buf);
+
+    /* the bound itself: WIRE_MAX_RESULTS results, each with an asset id, decode */
+    const uint8_t ok_result[] = {0x08, 0x01, 0x12, 0x01, 'a'};
+    buf = s_raw_batch(WIRE_MAX_RESULTS, ok_result, sizeof ok_result, &len);
+    assert_int_equal(wire_check_envelope(buf, len, &out, &why), 0);
+    assert_int_equal(out->result_batch->n_results, WIRE_MAX_RESULTS);
+    statusd__envelope__free_unpacked(out, NULL);
+    free(buf);
+
+    /* phases: WIRE_MAX_PHASES pass, one more is refused */
+    uint8_t res[64] = {0x12, 0x01, 'a'};
+    size_t rl = 3;
+    for (int i = 0; i < WIRE_MAX_PHASES; i++) {
+        res[rl++] = 0x42; /* ProbeResult.phases, an empty Phase */
+        res[rl++] = 0x00;
+    }
+    buf = s_raw_batch(1, res, rl, &len);
+    assert_int_equal(wire_check_envelope(buf, len, &out, &why), 0);
+    assert_int_equal(out->result_batch->results[0]->n_phases, WIRE_MAX_PHASES);
+    statusd__envelope__free_unpacked(out, NULL);
+    free(buf);
+    res[rl++] = 0x42;
+    res[rl++] = 0x00;
+    buf = s_raw_batch(1, res, rl, &len);
+    assert_int_equal(wire_check_bounds(buf, len, &why), -EBADMSG);
+    free(buf);
+
+    /* unknown fields (field 15, varint) inside a heartbeat: a few pass (a newer agent),
+     * more than WIRE_MAX_UNKNOWN are refused */
+    size_t n_unknown = WIRE_MAX_UNKNOWN + 1;
+    uint8_t *hb = malloc(3 + 2 * n_unknown);
+    size_t hl = 0;
+    hb[hl++] = 0x2a; /* Envelope.heartbeat */
+    size_t inner = 2 * n_unknown;
+    hb[hl++] = (uint8_t) ((inner & 0x7f) | 0x80);
+    hb[hl++] = (uint8_t) (inner >> 7);
+    for (size_t i = 0; i < n_unknown; i++) {
+        hb[hl++] = 0x78; /* field 15, varint */
+        hb[hl++] = 0x01;
+    }
+    assert_int_equal(wire_check_bounds(hb, hl, &why), -EBADMSG);
+    const uint8_t few[] = {0x2a, 0x04, 0x78, 0x01, 0x78, 0x02};
+    assert_int_equal(wire_check_bounds(few, sizeof few, &why), 0);
+    free(hb);
+
+    /* groups (wire types 3 and 4) are refused, as is a varint that never ends */
+    const uint8_t group[] = {0x2a, 0x02, 0x7b, 0x7c};
+    assert_int_equal(wire_check_bounds(group, sizeof group, &why), -EBADMSG);
+    const uint8_t endless[] = {0x2a, 0x02, 0x08, 0xff};
+    assert_int_equal(wire_check_bounds(endless, sizeof endless, &why), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_bounds_before_decoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,8 @@ typedef struct {
     zhashx_t *logged_keys;
     sd_ms_t next_keys_reload;
     zhashx_t *hello_rate;    /* route key -> rate_t (owned) */
+    zhashx_t *refused;       /* route key -> refusal time (sd_ms_t): connections whose Hello
+                                was refused get no answer at all, until they reconnect */
     bool terminated;
 } self_t;
 
@@ -281,6 +283,13 @@ static void s_sweep(self_t *self, sd_ms_t now)
             zlist_append(idle, (void *) zhashx_cursor(self->hello_rate));
     for (const char *k = zlist_first(idle); k; k = zlist_next(idle))
         zhashx_delete(self->hello_rate, k);
+    zlist_purge(idle);
+    /* a refused connection is forgotten once it must have given up (silence) */
+    for (void *t = zhashx_first(self->refused); t; t = zhashx_next(self->refused))
+        if (now - (sd_ms_t) (uintptr_t) t > 10 * (sd_ms_t) self->ctx->heartbeat_ms + 60000)
+            zlist_append(idle, (void *) zhashx_cursor(self->refused));
+    for (const char *k = zlist_first(idle); k; k = zlist_next(idle))
+        zhashx_delete(self->refused, k);
     zlist_destroy(&idle);
 }
 
@@ -392,6 +401,8 @@ static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const St
         return;
     }
     if (!s_hello_admitted(self, ckey, h)) {
+        if (zhashx_size(self->refused) < MAX_HELLO_BUCKETS)
+            zhashx_update(self->refused, key, (void *) (uintptr_t) (now ? now : 1));
         free(key);
         return;
     }
@@ -560,6 +571,7 @@ static void s_on_router(self_t *self)
     const char *why = NULL;
     char *rkey = route ? zframe_strhex(route) : NULL;
     agent_t *a = rkey ? zhashx_lookup(self->by_route, rkey) : NULL;
+    bool refused = rkey && zhashx_lookup(self->refused, rkey);
     free(rkey);
     /* the sender is judged before its frame is decoded: its key must still be admitted
      * (a removed certificate cuts a connection off), and a connection that has not said
@@ -567,6 +579,8 @@ static void s_on_router(self_t *self)
     const char *ckey = self->keys && body ? zframe_meta(body, "User-Id") : NULL;
     if (!route || !body || zmsg_size(msg) != 0) {
         s_malformed(self, "expected exactly one frame");
+    } else if (refused) {
+        s_count_refused(self, "refused_connection");
     } else if (self->keys && !agent_keys_lookup(self->keys, ckey)) {
         s_refuse(self, ckey, "unknown_key", "(message on a connection whose certificate is "
                  "no longer in the agents directory)");
@@ -750,6 +764,7 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->by_route);
     zhashx_destroy(&self->agents);
     zhashx_destroy(&self->hello_rate);
+    zhashx_destroy(&self->refused);
     zhashx_destroy(&self->logged_keys);
     zap_destroy(&self->zap);
     agent_keys_destroy(&self->keys);
@@ -797,7 +812,8 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         zhashx_set_destructor(self->agents, s_agent_free);
     self->hello_rate = zhashx_new();
     self->logged_keys = zhashx_new();
-    if (!self->hello_rate || !self->logged_keys) {
+    self->refused = zhashx_new();
+    if (!self->hello_rate || !self->logged_keys || !self->refused) {
         s_self_destroy(&self);
         return NULL;
     }

@@ -12,7 +12,8 @@ eu, a-us in region us) probing a local HTTP target, and a fake Slack receiver.
      numbered INT64_MAX (refused; a later result of the same agent is still stored), a frame
      over --max-frame-bytes, 1 MiB frames of empty results (decode ~50x their size): the
      collector stays under RSS_BOUND_MB, a-eu keeps its connection (no AGENT_DOWN), the real
-     agents' results keep being stored, and no page is sent
+     agents' results keep being stored, and no page is sent about the asset or the real
+     agents (the hostile key's own comings and goings are paged as AGENT DOWN/UP mallory)
   3. revocation: a-us's certificate leaves the agents dir; without a restart a-us is cut off
      (AGENT_DOWN, its results stop); rotation: a new certificate naming a-us is added and
      a-us, restarted with the new key, is stored again
@@ -79,6 +80,21 @@ def hostile(env, col, mode, arg=None, cert=None, agent_id="hostile", region="eu"
     log("hostile %s %s as %s/%s: %s (%.1f s) %s" % (mode, arg or "", agent_id, region, out,
                                                      time.monotonic() - t0, r.stderr.strip()))
     check(r.returncode == 0, "hostile_peer %s ran (rc=%d)" % (mode, r.returncode))
+    return out
+
+
+def pages_about_real(slack, allow_us_revocation=False):
+    """Pages about the asset or the enrolled agents. The hostile key's own connections come
+    and go, and an admitted agent that goes silent is paged (AGENT DOWN/UP mallory): that is
+    the engine working, not the attack succeeding. Revoking a-us pages its AGENT DOWN."""
+    out = []
+    for m in slack.messages():
+        text = (m.get("json") or {}).get("text", "")
+        if "mallory" in text:
+            continue
+        if allow_us_revocation and "AGENT" in text and "a-us" in text:
+            continue
+        out.append(text)
     return out
 
 
@@ -201,7 +217,7 @@ def main(env):
                    wait_ms=4000)
     timed_wait(lambda: metric(col, "statusd_wire_malformed_total") - malformed0 >= 40,
                20 * SLOW, "40 frames of empty results refused before decoding")
-    peak = rss_mb(col.pid())
+    peak = rss_mb(col.pid)
     measure("collector peak RSS after the hostile inputs (MB)", peak)
     check(peak < RSS_BOUND_MB, "collector peak RSS %.1f MB < %d MB" % (peak, RSS_BOUND_MB))
     check(bomb["acks"] == 0, "no bomb frame is acked")
@@ -210,7 +226,8 @@ def main(env):
     colog = open(col.logpath, errors="replace").read()
     check("agent disconnected agent=a-eu" not in colog,
           "a-eu kept its connection through the takeover attempts")
-    check(slack.messages() == [], "no page was sent (%d messages)" % len(slack.messages()))
+    check(pages_about_real(slack) == [], "no page about the real agents or the asset (%s)"
+          % pages_about_real(slack))
 
     # --- 3. revocation and rotation -----------------------------------------------------
     os.unlink(os.path.join(env.agents_dir(), "a-us.cert"))
@@ -240,7 +257,8 @@ def main(env):
         cwd=env.dir).start()
     timed_wait(lambda: stored(pg, "a-us") > n_us, 20 * SLOW, "a-us stored again with its "
                "rotated key")
-    check(slack.messages() == [], "still no page")
+    check(pages_about_real(slack, allow_us_revocation=True) == [],
+          "no page about the asset (%s)" % pages_about_real(slack, True))
     for p in (a_eu, rotated, col):
         check(p.stop() == 0, "%s exits 0" % p.name)
 

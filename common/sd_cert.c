@@ -33,7 +33,101 @@ const char *sd_cert_meta(zcert_t *cert, const char *key)
     return v ? v : "";
 }
 
-/* zcert_load also reads PATH_secret when it exists: load the file named, and only it */
+/* Largest certificate file read (they are a few hundred bytes) */
+#define CERT_MAX_FILE (64 * 1024)
+#define CERT_MAX_META 32
+
+typedef struct {
+    char pub[41], sec[41];
+    char meta_key[CERT_MAX_META][64], meta_val[CERT_MAX_META][256];
+    int n_meta;
+} parsed_t;
+
+/* One "name = value" or "name" line of ZPL (ZeroMQ property language), value unquoted. */
+static bool s_split(char *line, char **name, char **value)
+{
+    char *eq = strchr(line, '=');
+    char *end = eq ? eq : line + strlen(line);
+    while (end > line && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *end = '\0';
+    *name = line;
+    *value = NULL;
+    if (!eq)
+        return **name != '\0';
+    char *v = eq + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '"' || *v == '\'') {
+        char *close = strchr(v + 1, *v);
+        if (!close)
+            return false;
+        *close = '\0';
+        v++;
+    } else {
+        char *e = v;
+        while (*e && *e != ' ' && *e != '\t' && *e != '#')
+            e++;
+        *e = '\0';
+    }
+    *value = v;
+    return **name != '\0';
+}
+
+/* Reads the keys and metadata of a certificate file in CZMQ's format: a "curve" section
+ * with public-key / secret-key and a "metadata" section. CZMQ's own zconfig_load logs on
+ * stderr and leaks on a syntax error, so the few lines are read here. */
+static int s_parse(char *text, parsed_t *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    char section[32] = "";
+    int lineno = 0;
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[--len] = '\0';
+        size_t indent = strspn(line, " ");
+        if (line[indent] == '\0' || line[indent] == '#')
+            continue;
+        if (indent % 4 != 0 || line[indent] == '\t') {
+            *why = "indentation is not a multiple of 4 spaces";
+            return -EINVAL;
+        }
+        char *name, *value;
+        if (!s_split(line + indent, &name, &value)) {
+            *why = "a line is not `name = \"value\"`";
+            return -EINVAL;
+        }
+        if (indent == 0) {
+            snprintf(section, sizeof section, "%s", value ? "" : name);
+            continue;
+        }
+        if (indent != 4 || !value)
+            continue;
+        if (strcmp(section, "curve") == 0 && strcmp(name, "public-key") == 0)
+            snprintf(out->pub, sizeof out->pub, "%s", strlen(value) == 40 ? value : "");
+        else if (strcmp(section, "curve") == 0 && strcmp(name, "secret-key") == 0) {
+            if (strlen(value) != 40) {
+                *why = "curve/secret-key is not 40 Z85 characters";
+                return -EINVAL;
+            }
+            snprintf(out->sec, sizeof out->sec, "%s", value);
+        } else if (strcmp(section, "metadata") == 0 && out->n_meta < CERT_MAX_META &&
+                   strlen(name) < 64 && strlen(value) < 256) {
+            snprintf(out->meta_key[out->n_meta], 64, "%s", name);
+            snprintf(out->meta_val[out->n_meta], 256, "%s", value);
+            out->n_meta++;
+        }
+    }
+    if (!out->pub[0]) {
+        *why = "not a certificate (no curve/public-key of 40 Z85 characters)";
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int s_load(const char *path, zcert_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -43,42 +137,43 @@ static int s_load(const char *path, zcert_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path ? path : "(none)", strerror(e));
         return -e;
     }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+    if (!S_ISREG(st.st_mode) || st.st_size > CERT_MAX_FILE) {
+        snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path,
+                 CERT_MAX_FILE);
         return -EINVAL;
     }
-    zconfig_t *root = zconfig_load(path);
-    const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL) : NULL;
-    const char *sec = root ? zconfig_get(root, "/curve/secret-key", NULL) : NULL;
-    if (!pub || strlen(pub) != 40) {
-        snprintf(err, errlen, "%s: not a certificate (no curve/public-key of 40 Z85 characters)",
-                 path);
-        zconfig_destroy(&root);
-        return -EINVAL;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
     }
-    if (sec && strlen(sec) != 40) {
-        snprintf(err, errlen, "%s: curve/secret-key is not 40 Z85 characters", path);
-        zconfig_destroy(&root);
-        return -EINVAL;
+    char *text = calloc(1, (size_t) st.st_size + 1);
+    size_t n = text ? fread(text, 1, (size_t) st.st_size, f) : 0;
+    fclose(f);
+    parsed_t *p = malloc(sizeof *p);
+    const char *why = "out of memory";
+    int rc = text && p ? 0 : -ENOMEM;
+    if (rc == 0) {
+        text[n] = '\0';
+        rc = s_parse(text, p, &why);
     }
     uint8_t pk[32], sk[32] = {0};
-    if (!zmq_z85_decode(pk, pub) || (sec && !zmq_z85_decode(sk, sec))) {
-        snprintf(err, errlen, "%s: a key is not valid Z85 text", path);
-        zconfig_destroy(&root);
-        return -EINVAL;
+    if (rc == 0 && (!zmq_z85_decode(pk, p->pub) || (p->sec[0] && !zmq_z85_decode(sk, p->sec)))) {
+        why = "a key is not valid Z85 text";
+        rc = -EINVAL;
     }
-    zcert_t *cert = zcert_new_from(pk, sk);
-    if (!cert) {
-        zconfig_destroy(&root);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
-    }
-    zconfig_t *meta = zconfig_locate(root, "/metadata");
-    for (zconfig_t *item = meta ? zconfig_child(meta) : NULL; item; item = zconfig_next(item))
-        zcert_set_meta(cert, zconfig_name(item), "%s", zconfig_value(item));
-    zconfig_destroy(&root);
+    zcert_t *cert = rc == 0 ? zcert_new_from(pk, sk) : NULL;
+    if (rc == 0 && !cert)
+        rc = -ENOMEM;
+    for (int i = 0; cert && i < p->n_meta; i++)
+        zcert_set_meta(cert, p->meta_key[i], "%s", p->meta_val[i]);
+    if (rc < 0)
+        snprintf(err, errlen, "%s: %s", path, why);
+    free(text);
+    free(p);
     *out = cert;
-    return 0;
+    return rc;
 }
 
 int sd_cert_load_secret(const char *path, zcert_t **out, char *err, size_t errlen)

@@ -183,7 +183,8 @@ static uint8_t *s_raw_batch(size_t n, const uint8_t *elem, size_t elem_len, size
     for (size_t i = 0; i < n; i++) {
         buf[o++] = 0x0a; /* ResultBatch.results */
         buf[o++] = (uint8_t) elem_len;
-        memcpy(buf + o, elem, elem_len);
+        if (elem_len)
+            memcpy(buf + o, elem, elem_len);
         o += elem_len;
     }
     *len = o;

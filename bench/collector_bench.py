@@ -224,6 +224,8 @@ def main():
                     help="PostgreSQL with fsync, synchronous_commit and full_page_writes on "
                          "(default: off, as in the tests)")
     ap.add_argument("--perf-data", help="keep perf.data at this path")
+    ap.add_argument("--transport", choices=("curve", "plain"), default="curve",
+                    help="agents' transport: CURVE as deployed (default) or plain text")
     args = ap.parse_args()
     for b in (harness.COLLECTOR_BIN, LOADGEN_BIN):
         if not os.access(b, os.X_OK):
@@ -251,7 +253,7 @@ def main():
                                             "throttleSeconds": 0}}
         t0 = time.monotonic()
         col = env.start_collector(pg, {"assets": assets}, notifiers, heartbeat_ms=1000,
-                                  secure=False,  # statusd-loadgen speaks plain text
+                                  secure=args.transport == "curve",
                                   extra=["--log-level", "warn"] + (
                                       ["--metrics-max-series", str(args.max_series)]
                                       if args.max_series else []))
@@ -262,6 +264,10 @@ def main():
                    "--phases", str(args.phases),
                    "--duration", str(args.warmup + args.duration + 2),
                    "--fail-asset", fail_asset, "--fail-agents", str(args.fail_agents)]
+        if args.transport == "curve":
+            lg_argv += ["--agents-dir", env.agents_dir(),
+                        "--collector-cert", env.collector_cert()[0]]
+        res["transport"] = args.transport
         # the failure starts in the middle of the window (Hellos take a second or two)
         fail_at_ms = int((time.time() + 2 + args.warmup + args.duration / 2) * 1000)
         lg_argv += ["--fail-at-ms", str(fail_at_ms)]

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd_cert.h"
 #include "sd_clock.h"
 #include "statusd.pb-c.h"
 
@@ -48,6 +49,8 @@ typedef struct {
     const char *fail_asset;
     int fail_agents;
     int64_t fail_at_ms;
+    const char *agents_dir;      /* CURVE: write each agent's public certificate here */
+    const char *collector_cert;  /* CURVE: the collector's public certificate */
 } opts_t;
 
 typedef struct {
@@ -254,6 +257,9 @@ static void s_usage(FILE *f)
             "  --heartbeat-ms MS   heartbeat period [1000]\n"
             "  --phases N          phases per successful result, 0..4 [4]\n"
             "  --progress-ms MS    progress line period [1000]\n"
+            "  --agents-dir DIR --collector-cert FILE\n"
+            "                      CURVE: a key pair per agent, its public certificate written\n"
+            "                      to DIR (the collector's --agents-dir); else plain text\n"
             "  --fail-asset ID --fail-agents K --fail-at-ms UNIX_MS\n"
             "                      the first K agents report ID failing from that wall time\n");
 }
@@ -274,6 +280,8 @@ static int s_parse(int argc, char **argv)
         {"fail-asset", required_argument, NULL, 'f'},
         {"fail-agents", required_argument, NULL, 'k'},
         {"fail-at-ms", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {"agents-dir", required_argument, NULL, 'D'},
+        {"collector-cert", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -292,6 +300,8 @@ static int s_parse(int argc, char **argv)
         case 'f': s_o.fail_asset = optarg; break;
         case 'k': s_o.fail_agents = atoi(optarg); break;
         case 't': s_o.fail_at_ms = strtoll(optarg, NULL, 10); break;
+        case 'D': s_o.agents_dir = optarg; break;
+        case 'C': s_o.collector_cert = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         default: s_usage(stderr); return -EINVAL;
         }
@@ -374,6 +384,29 @@ int main(int argc, char **argv)
         return 2;
     }
     zmq_pollitem_t *items = calloc((size_t) s_o.agents, sizeof *items);
+    zcert_t *server = NULL, *certs[MAX_AGENTS] = {0};
+    if (s_o.agents_dir) {
+        char err[512];
+        if (!s_o.collector_cert ||
+            sd_cert_load_public(s_o.collector_cert, &server, err, sizeof err) != 0) {
+            fprintf(stderr, "statusd-loadgen: --collector-cert %s\n",
+                    s_o.collector_cert ? err : "is needed with --agents-dir");
+            return 2;
+        }
+        for (int i = 0; i < s_o.agents; i++) {
+            char id[32], path[4096];
+            snprintf(id, sizeof id, "loadgen-%d", i);
+            snprintf(path, sizeof path, "%s/%s.cert", s_o.agents_dir, id);
+            certs[i] = zcert_new();
+            zcert_set_meta(certs[i], "name", "%s", id);
+            if (zcert_save_public(certs[i], path) != 0) {
+                fprintf(stderr, "statusd-loadgen: cannot write %s\n", path);
+                return 1;
+            }
+        }
+        /* the collector reads its agents directory every second */
+        zclock_sleep(1500);
+    }
     uint64_t seq0 = (uint64_t) sd_wall_us();
     for (int i = 0; i < s_o.agents; i++) {
         sim_agent_t *a = &ag[i];
@@ -385,6 +418,10 @@ int main(int argc, char **argv)
         zsock_set_sndhwm(a->sock, s_o.window * 2 + 16);
         zsock_set_rcvhwm(a->sock, 100000);
         zsock_set_linger(a->sock, 0);
+        if (certs[i]) {
+            zcert_apply(certs[i], a->sock);
+            zsock_set_curve_serverkey(a->sock, zcert_public_txt(server));
+        }
         if (zsock_connect(a->sock, "%s", s_o.endpoint) != 0) {
             fprintf(stderr, "statusd-loadgen: cannot connect %s\n", s_o.endpoint);
             return 1;
@@ -478,8 +515,11 @@ int main(int argc, char **argv)
            sent, acked, unacked, resends, acks, assigns, malformed, hellos, secs,
            s_stop ? "true" : "false");
     fflush(stdout);
-    for (int i = 0; i < s_o.agents; i++)
+    for (int i = 0; i < s_o.agents; i++) {
         zsock_destroy(&ag[i].sock);
+        zcert_destroy(&certs[i]);
+    }
+    zcert_destroy(&server);
     for (int i = 0; i < s_o.assets; i++)
         free(s_ids[i]);
     free(s_ids);

@@ -259,9 +259,13 @@ static void s_adaptive(self_t *self, e_asset_t *a)
     if (zmsg_send(&m, self->to_gateway) != 0) {
         /* retried on the next evaluation (every tick) */
         zmsg_destroy(&m);
-        engine_count(self, "statusd_bus_dropped_total",
-                     "Inproc messages dropped because the receiver was full or absent", "to",
-                     "gateway", 1);
+        if (self->ctx->metrics)
+            metrics_add(self->ctx->metrics, "statusd_bus_dropped_total",
+                        "Inproc messages dropped because the receiver was full, absent or past "
+                        "its byte budget",
+                        (const char *[]){"from", "engine", "to", "gateway", "reason", "full",
+                                         NULL},
+                        1);
         if (!self->logged_gateway_drop)
             sd_warn(COMP, "interval change not delivered to the gateway asset=%s (retrying; "
                           "logged once)", a->conf->id);
@@ -594,7 +598,7 @@ static void s_on_results(self_t *self, zmsg_t *msg)
 
 static void s_on_message(self_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->pull);
+    zmsg_t *msg = bus_recv(self->pull);
     char *cmd = msg ? zmsg_popstr(msg) : NULL;
     if (cmd && strcmp(cmd, "RESULTS") == 0) {
         s_on_results(self, msg);
@@ -665,9 +669,9 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->agents);
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->pull);
-    zsock_destroy(&self->push);
-    zsock_destroy(&self->to_gateway);
+    bus_close(&self->pull);
+    bus_close(&self->push);
+    bus_close(&self->to_gateway);
     maintenance_destroy(&self->maint);
     store_destroy(&self->store);
     free(self);

@@ -200,16 +200,19 @@ static void s_beat_write(self_t *self)
 
 /* ---- sending -------------------------------------------------------------------------- */
 
-/* Sends without blocking; a full or absent peer drops the message (counted). */
+/* Sends without blocking; a full or absent peer, or one with its byte budget queued
+ * (bus.h), drops the message (counted). */
 static void s_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to)
 {
-    if (zmsg_send(msg, sock) != 0) {
-        zmsg_destroy(msg);
+    int rc = bus_send(sock, msg);
+    if (rc != 0) {
+        const char *why = rc == -ENOBUFS ? "bytes" : "full";
         s_count(self, "statusd_bus_dropped_total",
-                "Inproc messages dropped because the receiver was full or absent",
-                (const char *[]){"from", COMP, "to", to, NULL}, 1);
+                "Inproc messages dropped because the receiver was full, absent or past its "
+                "byte budget",
+                (const char *[]){"from", COMP, "to", to, "reason", why, NULL}, 1);
         if (!self->drop_logged)
-            sd_warn(COMP, "bus message dropped to=%s (receiver full or absent)", to);
+            sd_warn(COMP, "bus message dropped to=%s reason=%s (logged once)", to, why);
         self->drop_logged = true;
     }
 }
@@ -617,7 +620,7 @@ static void s_on_batch(self_t *self, zmsg_t *msg)
 
 static void s_on_bus(self_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->pull);
+    zmsg_t *msg = bus_recv(self->pull);
     if (!msg)
         return;
     char *kind = zmsg_popstr(msg);
@@ -651,9 +654,9 @@ static void s_self_destroy(self_t **p)
     if (!self)
         return;
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->pull);
-    zsock_destroy(&self->to_gateway);
-    zsock_destroy(&self->to_engine);
+    bus_close(&self->pull);
+    bus_close(&self->to_gateway);
+    bus_close(&self->to_engine);
     zhashx_destroy(&self->assets);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->gauges);

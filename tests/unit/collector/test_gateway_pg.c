@@ -616,7 +616,7 @@ static void test_batch_lost_before_ingest_forces_resync(void **state)
         seq += 2;
         zclock_sleep(20); /* pacing while polling a counter, not synchronisation */
         char *text = metrics_render(fx->ctx.metrics);
-        dropped = text && strstr(text, "statusd_bus_dropped_total{from=\"gateway\",to=\"ingest\"}");
+        dropped = text && strstr(text, "statusd_bus_dropped_total{from=\"gateway\",reason=\"full\",to=\"ingest\"}");
         free(text);
     }
     printf("first batch dropped before ingest: seq %" PRIu64 "\n", seq - 2);

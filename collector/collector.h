@@ -3,10 +3,16 @@
 #ifndef COLLECTOR_H
 #define COLLECTOR_H
 
+#include <stdint.h>
+
 #include "auth.h"
 #include "health.h"
 #include "metrics.h"
 #include "sd_config.h"
+
+/* An agent down (engine) or disconnected (ingest) this long is gone for good: its state in
+ * memory and its metric series are freed (--agent-forget-after; see README "Bounds"). */
+#define AGENT_FORGET_MS_DEFAULT ((int64_t) 24 * 3600 * 1000)
 
 typedef struct {
     const sd_manifest_t *manifest;
@@ -25,6 +31,13 @@ typedef struct {
     int retention_days;           /* probe_events partitions kept; default 30 */
     int metrics_max_series;       /* /metrics series bound; default METRICS_MAX_SERIES_DEFAULT */
     const auth_t *api_tokens;     /* --api-token-file; NULL: every API write is refused */
+    int64_t agent_forget_ms;      /* --agent-forget-after; <= 0: AGENT_FORGET_MS_DEFAULT */
 } collector_ctx_t;
+
+/* The period after which an agent is gone for good (see AGENT_FORGET_MS_DEFAULT). */
+static inline int64_t collector_forget_ms(const collector_ctx_t *ctx)
+{
+    return ctx->agent_forget_ms > 0 ? ctx->agent_forget_ms : AGENT_FORGET_MS_DEFAULT;
+}
 
 #endif

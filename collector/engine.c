@@ -108,6 +108,17 @@
  *     incident ('relapsed' event, no new DOWN). Bounded: (c) by its setting, (a) and (b) by
  *     the 20-round flapping window of a steady asset. The wait restarts at a rebuild.
  *     statusd_incident_recovery_holds_total{reason}, statusd_incident_relapses_total{asset}.
+ * 18. Agents gone for good (engine_agents.c): an agent down (AGENT_DOWN committed, or never
+ *     known as up) and silent for --agent-forget-after (ctx->agent_forget_ms, default 24 h),
+ *     with nothing pending, not isolated and stale for every asset, is forgotten: its runs
+ *     in every vote table, its series (statusd_agent_up, _clock_skew_seconds, _isolated) and
+ *     its entry are freed; statusd_agents_forgotten_total{actor="engine",reason="gone"}.
+ *     Stale votes count in no verdict, so forgetting changes none; if it comes back it is
+ *     judged afresh, like a new agent (its AGENT_UP is sent as the database's liveness
+ *     says). Its agents row stays (last_seq keeps its replays out; /api/agents lists it);
+ *     the rebuild does not load rows down for longer than the period. The table holds at
+ *     most 10,000 agents; when it is full, the forgettable agent silent longest is
+ *     forgotten at once (reason="table_full"), else the new agent is refused as before.
  *
  * Metrics: statusd_asset_up{asset} (0 DOWN, 1 otherwise, absent while UNKNOWN),
  * statusd_asset_state{asset,state} (state UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE),
@@ -479,7 +490,13 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
     if (rc == 0)
-        rc = store_agents_load(self->store, engine_load_agent_cb, self, err, sizeof err);
+        /* rule 18: rows down for longer than the period are gone for good, unless results
+         * of theirs may still be replayed below */
+        rc = store_agents_load(self->store,
+                               collector_forget_ms(self->ctx) > window
+                                   ? collector_forget_ms(self->ctx)
+                                   : window,
+                               engine_load_agent_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_flags(self->store, s_load_flag_cb, self, err, sizeof err);
     if (rc == 0)
@@ -651,6 +668,7 @@ static void s_tick(self_t *self)
     }
     engine_isolation_tick(self, now_mono, now_wall);
     engine_agents_tick(self, now_mono, now_wall);
+    engine_agents_forget(self, now_mono);
 }
 
 /* ---- actor --------------------------------------------------------------------------- */

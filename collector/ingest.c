@@ -33,6 +33,15 @@
 #define MAX_PHASE_NAME 32
 /* the longest phase name whose handle is cached (the agent's are all shorter) */
 #define CACHED_PHASE_NAME 15
+/* agents with a table of cached gauges: the gateway's 10,000 connected, plus as many gone
+ * and not yet forgotten; past it an agent's gauges are set uncached */
+#define MAX_GAUGE_AGENTS 30000
+/* agents disconnected and not yet forgotten (see s_forget); past it the one gone longest
+ * is forgotten at once */
+#define MAX_GONE 20000
+/* agents gone for good are looked for this often at most (and 4 times per forget period
+ * at least) */
+#define FORGET_SWEEP_MS 60000
 
 /* The batches of one agent since its HELLO. An Ack means "everything through N is stored"
  * and last_seq makes anything at or below it a duplicate, so no batch may be stored after an
@@ -72,6 +81,8 @@ typedef struct {
     zhashx_t *streams;       /* agent id -> stream_t (owned) */
     zhashx_t *gauges;        /* agent id -> zhashx_t of asset id -> gauges_t (owned) */
     size_t n_gauges;         /* gauges_t held in all of them */
+    zhashx_t *gone;          /* agent id -> sd_ms_t (owned): GONE, and no HELLO since then */
+    sd_ms_t next_forget_ms;
     sd_ms_t next_connect_ms;
     sd_ms_t reconnect_ms;     /* the wait after the next failed connection attempt */
     sd_ms_t next_upkeep_ms;
@@ -228,6 +239,95 @@ static void s_reply(self_t *self, const char *kind, const char *agent, uint64_t 
     s_send(self, self->to_gateway, &m, "gateway");
 }
 
+/* ---- agents gone for good ------------------------------------------------------------ */
+
+/* The families ingest labels with an agent: freed with it. */
+static const char *const s_agent_families[] = {
+    "statusd_probe_success",
+    "statusd_probe_duration_seconds",
+    "statusd_probe_phase_duration_seconds",
+    "statusd_probe_cert_expiry_timestamp_seconds",
+    "statusd_probe_http_status_code",
+    "statusd_probe_dns_rcode",
+    "statusd_results_received_total",
+    "statusd_results_duplicate_total",
+    "statusd_results_unknown_asset_total",
+    "statusd_ingest_phase_labels_refused_total",
+    "statusd_batches_held_back_total",
+    "statusd_batch_gaps_total",
+};
+
+/* Frees what ingest holds about an agent that is gone for good: its stream, its cached
+ * gauges, its series. The agents row stays (its last_seq keeps replays out). */
+static void s_forget(self_t *self, const char *agent, const char *reason, sd_ms_t gone_ms)
+{
+    sd_info(COMP, "agent forgotten agent=%s disconnected_s=%lld reason=%s: gone for good",
+            agent, (long long) (gone_ms / 1000), reason);
+    zhashx_t *t = zhashx_lookup(self->gauges, agent);
+    if (t) {
+        self->n_gauges -= zhashx_size(t);
+        zhashx_delete(self->gauges, agent);
+    }
+    zhashx_delete(self->streams, agent);
+    metrics_t *m = self->ctx->metrics;
+    for (size_t i = 0; m && i < sizeof s_agent_families / sizeof *s_agent_families; i++)
+        metrics_remove_matching(m, s_agent_families[i], "agent", agent);
+    s_count(self, "statusd_agents_forgotten_total",
+            "Agents whose state was freed: gone for good (down or disconnected for "
+            "--agent-forget-after), or to make room in a full table.",
+            (const char *[]){"actor", COMP, "reason", reason, NULL}, 1);
+    zhashx_delete(self->gone, agent); /* last: agent may be its key */
+}
+
+/* Forgets the agents disconnected for the forget period (collector.h), every
+ * FORGET_SWEEP_MS at most. */
+static void s_forget_sweep(self_t *self, sd_ms_t now)
+{
+    if (now < self->next_forget_ms)
+        return;
+    int64_t after = collector_forget_ms(self->ctx);
+    sd_ms_t every = after / 4 > FORGET_SWEEP_MS ? FORGET_SWEEP_MS : after / 4;
+    self->next_forget_ms = now + (every > 0 ? every : 1);
+    zlist_t *due = zlist_new();
+    for (sd_ms_t *since = zhashx_first(self->gone); due && since;
+         since = zhashx_next(self->gone))
+        if (now - *since >= after)
+            zlist_append(due, (void *) zhashx_cursor(self->gone));
+    /* freed after the iteration; the keys are copies owned by self->gone */
+    for (char *agent = due ? zlist_first(due) : NULL; agent; agent = zlist_next(due)) {
+        sd_ms_t *since = zhashx_lookup(self->gone, agent);
+        char *id = strdup(agent);
+        if (id && since)
+            s_forget(self, id, "gone", now - *since);
+        free(id);
+    }
+    zlist_destroy(&due);
+}
+
+/* GONE: the agent's disconnection starts its forget period. A full table forgets the agent
+ * gone longest first. */
+static void s_gone_since(self_t *self, const char *agent, sd_ms_t now)
+{
+    sd_ms_t *since = zhashx_lookup(self->gone, agent);
+    if (!since && zhashx_size(self->gone) >= MAX_GONE) {
+        const char *oldest = NULL;
+        sd_ms_t oldest_ms = 0;
+        for (sd_ms_t *t = zhashx_first(self->gone); t; t = zhashx_next(self->gone))
+            if (!oldest || *t < oldest_ms) {
+                oldest = zhashx_cursor(self->gone);
+                oldest_ms = *t;
+            }
+        char *id = oldest ? strdup(oldest) : NULL;
+        if (id)
+            s_forget(self, id, "table_full", now - oldest_ms);
+        free(id);
+    }
+    if (!since && (since = malloc(sizeof *since)))
+        zhashx_insert(self->gone, agent, since);
+    if (since)
+        *since = now;
+}
+
 /* ---- handlers ------------------------------------------------------------------------- */
 
 static void s_on_hello(self_t *self, zmsg_t *msg)
@@ -246,6 +346,7 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     }
     /* a new connection: the agent sends again from its first unacknowledged result */
     zhashx_delete(self->streams, agent);
+    zhashx_delete(self->gone, agent); /* back: not gone for good */
     if (s_db(self)) {
         int64_t peer = strtoll(clock, NULL, 10);
         int64_t skew = peer > 0 ? peer - sd_wall_ms() : 0;
@@ -269,8 +370,10 @@ static void s_on_gone(self_t *self, zmsg_t *msg)
 {
     char *agent = zmsg_popstr(msg);
     char err[512] = "";
-    if (agent)
+    if (agent) {
         zhashx_delete(self->streams, agent); /* it says HELLO before its next batch */
+        s_gone_since(self, agent, sd_mono_ms());
+    }
     if (!agent)
         s_malformed(self, "GONE frames");
     else if (s_db(self) && store_agents_disconnected(self->store, agent, err, sizeof err) != 0)
@@ -293,8 +396,8 @@ static void s_zhashx_free(void **item)
 static zhashx_t *s_agent_gauges(self_t *self, const char *agent)
 {
     zhashx_t *t = zhashx_lookup(self->gauges, agent);
-    if (t)
-        return t;
+    if (t || zhashx_size(self->gauges) >= MAX_GAUGE_AGENTS)
+        return t; /* NULL past the bound: uncached (s_gauges counts it) */
     t = zhashx_new();
     if (!t)
         return NULL;
@@ -660,6 +763,7 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->assets);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->gauges);
+    zhashx_destroy(&self->gone);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -680,12 +784,16 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->gauges = zhashx_new();
     if (self->gauges)
         zhashx_set_destructor(self->gauges, s_zhashx_free);
+    self->gone = zhashx_new();
+    if (self->gone)
+        zhashx_set_destructor(self->gone, s_free_item);
     self->pull = bus_pull(BUS_INGEST);
     self->to_gateway = bus_push(BUS_ACKS, 0);
     self->to_engine = bus_push(BUS_ENGINE, 0);
     if (self->pull)
         self->poller = zpoller_new(pipe, self->pull, NULL);
-    if (!self->assets || !self->streams || !self->gauges || !self->pull || !self->to_gateway ||
+    if (!self->assets || !self->streams || !self->gauges || !self->gone || !self->pull ||
+        !self->to_gateway ||
         !self->to_engine || !self->poller) {
         s_self_destroy(&self);
         return NULL;
@@ -715,6 +823,7 @@ static void s_actor(zsock_t *pipe, void *args)
             s_upkeep(self);
         if (sd_mono_ms() >= self->next_beat_write)
             s_beat_write(self);
+        s_forget_sweep(self, sd_mono_ms());
         sd_ms_t now = sd_mono_ms();
         /* without a connection, wake up to retry it (and the pending upkeep); at least
          * once a second for the health heartbeat */

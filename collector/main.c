@@ -42,6 +42,7 @@ typedef struct {
     const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
     const char *api_port, *heartbeat_ms, *retention_days, *api_token_file, *max_series;
     const char *health_stuck, *health_db, *deadman_url, *deadman_interval, *deadman_method;
+    const char *agent_forget;
 } args_t;
 
 static const struct option s_options[] = {
@@ -62,6 +63,7 @@ static const struct option s_options[] = {
     {"deadman-url", required_argument, NULL, 'u'},
     {"deadman-interval", required_argument, NULL, 'i'},
     {"deadman-method", required_argument, NULL, 'x'},
+    {"agent-forget-after", required_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -96,6 +98,9 @@ static void s_usage(FILE *out)
             "                         the collector is healthy     env STATUSD_DEADMAN_URL\n"
             "  --deadman-interval S   seconds between requests [60]  env STATUSD_DEADMAN_INTERVAL\n"
             "  --deadman-method M     GET or POST [GET]             env STATUSD_DEADMAN_METHOD\n"
+            "  --agent-forget-after S an agent down or disconnected for S seconds is gone for\n"
+            "                         good: its state and series are freed [86400]\n"
+            "                                                  env STATUSD_AGENT_FORGET_AFTER\n"
             "  --log-level LEVEL      debug, info, warn, error [info]      env STATUSD_LOG_LEVEL\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
@@ -169,6 +174,7 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->deadman_url = s_env("STATUSD_DEADMAN_URL");
     a->deadman_interval = s_env("STATUSD_DEADMAN_INTERVAL");
     a->deadman_method = s_env("STATUSD_DEADMAN_METHOD");
+    a->agent_forget = s_env("STATUSD_AGENT_FORGET_AFTER");
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
@@ -190,6 +196,7 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'u': a->deadman_url = optarg; break;
         case 'i': a->deadman_interval = optarg; break;
         case 'x': a->deadman_method = optarg; break;
+        case 'F': a->agent_forget = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -302,6 +309,13 @@ static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
                 a->retention_days);
         exit(2);
     }
+    int forget_s = (int) (AGENT_FORGET_MS_DEFAULT / 1000);
+    if (a->agent_forget && !s_int(a->agent_forget, 1, 31536000, &forget_s)) {
+        fprintf(stderr, "statusd-collector: --agent-forget-after: expected 1..31536000 "
+                        "(seconds), got %s\n", a->agent_forget);
+        exit(2);
+    }
+    ctx->agent_forget_ms = (int64_t) forget_s * 1000;
     ctx->metrics_max_series = METRICS_MAX_SERIES_DEFAULT;
     if (a->max_series && !s_int(a->max_series, 1000, 10000000, &ctx->metrics_max_series)) {
         fprintf(stderr,

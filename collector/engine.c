@@ -125,7 +125,8 @@
  * statusd_asset_down_votes{asset}, statusd_incidents_open, statusd_agent_isolated{agent},
  * statusd_asset_flapping{asset}, statusd_maintenance_windows_active,
  * statusd_agent_up{agent,region}, statusd_agent_clock_skew_seconds{agent},
- * statusd_notifications_queued_total{channel},
+ * statusd_notifications_queued_total{channel}, statusd_engine_agents_tracked,
+ * statusd_agents_forgotten_total{actor="engine",reason} (rule 18),
  * statusd_engine_results_dropped_total{reason} (malformed, unknown_asset, agent_limit,
  * agent_table_full). */
 #include "engine.h"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "gone.h"
 #include "health.h"
 #include "sd_clock.h"
 #include "sd_log.h"
@@ -36,8 +37,8 @@
 /* agents with a table of cached gauges: the gateway's 10,000 connected, plus as many gone
  * and not yet forgotten; past it an agent's gauges are set uncached */
 #define MAX_GAUGE_AGENTS 30000
-/* agents disconnected and not yet forgotten (see s_forget); past it the one gone longest
- * is forgotten at once */
+/* agents disconnected and not yet forgotten (gone.h); past it the one gone longest is
+ * forgotten at once */
 #define MAX_GONE 20000
 /* agents gone for good are looked for this often at most (and 4 times per forget period
  * at least) */
@@ -81,7 +82,7 @@ typedef struct {
     zhashx_t *streams;       /* agent id -> stream_t (owned) */
     zhashx_t *gauges;        /* agent id -> zhashx_t of asset id -> gauges_t (owned) */
     size_t n_gauges;         /* gauges_t held in all of them */
-    zhashx_t *gone;          /* agent id -> sd_ms_t (owned): GONE, and no HELLO since then */
+    gone_t *gone;            /* agents GONE, and no HELLO since then */
     sd_ms_t next_forget_ms;
     sd_ms_t next_connect_ms;
     sd_ms_t reconnect_ms;     /* the wait after the next failed connection attempt */
@@ -276,7 +277,18 @@ static void s_forget(self_t *self, const char *agent, const char *reason, sd_ms_
             "Agents whose state was freed: gone for good (down or disconnected for "
             "--agent-forget-after), or to make room in a full table.",
             (const char *[]){"actor", COMP, "reason", reason, NULL}, 1);
-    zhashx_delete(self->gone, agent); /* last: agent may be its key */
+}
+
+static void s_forget_expired(const char *agent, sd_ms_t since, void *arg)
+{
+    self_t *self = arg;
+    s_forget(self, agent, "gone", sd_mono_ms() - since);
+}
+
+static void s_forget_evicted(const char *agent, sd_ms_t since, void *arg)
+{
+    self_t *self = arg;
+    s_forget(self, agent, "table_full", sd_mono_ms() - since);
 }
 
 /* Forgets the agents disconnected for the forget period (collector.h), every
@@ -288,44 +300,7 @@ static void s_forget_sweep(self_t *self, sd_ms_t now)
     int64_t after = collector_forget_ms(self->ctx);
     sd_ms_t every = after / 4 > FORGET_SWEEP_MS ? FORGET_SWEEP_MS : after / 4;
     self->next_forget_ms = now + (every > 0 ? every : 1);
-    zlist_t *due = zlist_new();
-    for (sd_ms_t *since = zhashx_first(self->gone); due && since;
-         since = zhashx_next(self->gone))
-        if (now - *since >= after)
-            zlist_append(due, (void *) zhashx_cursor(self->gone));
-    /* freed after the iteration; the keys are copies owned by self->gone */
-    for (char *agent = due ? zlist_first(due) : NULL; agent; agent = zlist_next(due)) {
-        sd_ms_t *since = zhashx_lookup(self->gone, agent);
-        char *id = strdup(agent);
-        if (id && since)
-            s_forget(self, id, "gone", now - *since);
-        free(id);
-    }
-    zlist_destroy(&due);
-}
-
-/* GONE: the agent's disconnection starts its forget period. A full table forgets the agent
- * gone longest first. */
-static void s_gone_since(self_t *self, const char *agent, sd_ms_t now)
-{
-    sd_ms_t *since = zhashx_lookup(self->gone, agent);
-    if (!since && zhashx_size(self->gone) >= MAX_GONE) {
-        const char *oldest = NULL;
-        sd_ms_t oldest_ms = 0;
-        for (sd_ms_t *t = zhashx_first(self->gone); t; t = zhashx_next(self->gone))
-            if (!oldest || *t < oldest_ms) {
-                oldest = zhashx_cursor(self->gone);
-                oldest_ms = *t;
-            }
-        char *id = oldest ? strdup(oldest) : NULL;
-        if (id)
-            s_forget(self, id, "table_full", now - oldest_ms);
-        free(id);
-    }
-    if (!since && (since = malloc(sizeof *since)))
-        zhashx_insert(self->gone, agent, since);
-    if (since)
-        *since = now;
+    gone_expire(self->gone, now, after, s_forget_expired, self);
 }
 
 /* ---- handlers ------------------------------------------------------------------------- */
@@ -346,7 +321,7 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     }
     /* a new connection: the agent sends again from its first unacknowledged result */
     zhashx_delete(self->streams, agent);
-    zhashx_delete(self->gone, agent); /* back: not gone for good */
+    gone_clear(self->gone, agent); /* back: not gone for good */
     if (s_db(self)) {
         int64_t peer = strtoll(clock, NULL, 10);
         int64_t skew = peer > 0 ? peer - sd_wall_ms() : 0;
@@ -372,7 +347,8 @@ static void s_on_gone(self_t *self, zmsg_t *msg)
     char err[512] = "";
     if (agent) {
         zhashx_delete(self->streams, agent); /* it says HELLO before its next batch */
-        s_gone_since(self, agent, sd_mono_ms());
+        /* its forget period starts (out of memory: it is never forgotten, nothing worse) */
+        gone_mark(self->gone, agent, sd_mono_ms(), s_forget_evicted, self);
     }
     if (!agent)
         s_malformed(self, "GONE frames");
@@ -763,7 +739,7 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->assets);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->gauges);
-    zhashx_destroy(&self->gone);
+    gone_destroy(&self->gone);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -784,9 +760,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->gauges = zhashx_new();
     if (self->gauges)
         zhashx_set_destructor(self->gauges, s_zhashx_free);
-    self->gone = zhashx_new();
-    if (self->gone)
-        zhashx_set_destructor(self->gone, s_free_item);
+    self->gone = gone_new(MAX_GONE);
     self->pull = bus_pull(BUS_INGEST);
     self->to_gateway = bus_push(BUS_ACKS, 0);
     self->to_engine = bus_push(BUS_ENGINE, 0);

@@ -1,8 +1,9 @@
 /* engine_agents: agent liveness (rule 10), clock skew (rule 11), isolation (rule 13) and
- * forgetting agents gone for good (rule 18) of the alert engine. Besides the gateway's AGENT UP/DOWN, the engine itself declares down an
- * agent that the database holds as up at a rebuild and that is not heard from within 3
- * heartbeat periods (it died while no collector ran, so no gateway ever saw it go). A down
- * agent is never isolated: isolation judges a live agent's votes. */
+ * forgetting agents gone for good (rule 18) of the alert engine. Besides the gateway's AGENT
+ * UP/DOWN, the engine itself declares down an agent that the database holds as up at a
+ * rebuild and that is not heard from within 3 heartbeat periods (it died while no collector
+ * ran, so no gateway ever saw it go). A down agent is never isolated: isolation judges a
+ * live agent's votes. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>

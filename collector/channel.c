@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sd_utf8.h"
+
 static const channel_ops_t *const s_channels[] = {
     &channel_slack_ops,
     &channel_teams_ops,
@@ -82,32 +84,45 @@ const char *channel_event_title(const char *event)
     return "🔴 DOWN";
 }
 
-void channel_event_line(const json_t *event, char *buf, size_t len)
+/* The event's string at key escaped with esc into out. */
+static const char *s_esc(channel_escape_fn esc, const json_t *event, const char *key,
+                         const char *dflt, char *out, size_t cap)
+{
+    esc(out, cap, channel_event_str(event, key, dflt));
+    return out;
+}
+
+void channel_event_line(const json_t *event, channel_escape_fn esc, char *buf, size_t len)
 {
     const char *kind = channel_event_str(event, "event", "DOWN");
+    char v[1024];
     if (strcmp(kind, "RECOVERY") == 0) {
         json_int_t secs = json_integer_value(json_object_get(event, "duration_seconds"));
-        snprintf(buf, len, "back up after %lld s", (long long) secs);
+        sd_utf8_format(buf, len, 0, "back up after %lld s", (long long) secs);
     } else if (strcmp(kind, "FLAPPING") == 0) {
-        snprintf(buf, len, "state changes too often (%.0f%% of recent checks), now %s; DOWN and "
-                           "RECOVERY notifications paused until it settles",
-                 json_real_value(json_object_get(event, "percent_state_change")),
-                 channel_event_str(event, "state", "?"));
+        sd_utf8_format(buf, len, 0,
+                       "state changes too often (%.0f%% of recent checks), now %s; DOWN and "
+                       "RECOVERY notifications paused until it settles",
+                       json_real_value(json_object_get(event, "percent_state_change")),
+                       s_esc(esc, event, "state", "?", v, sizeof v));
     } else if (strcmp(kind, "STABLE") == 0) {
-        snprintf(buf, len, "settled %s; notifications resume",
-                 channel_event_str(event, "state", "?"));
+        sd_utf8_format(buf, len, 0, "settled %s; notifications resume",
+                       s_esc(esc, event, "state", "?", v, sizeof v));
     } else {
-        snprintf(buf, len, "%s", channel_event_str(event, "reason", "down"));
+        sd_utf8_format(buf, len, 0, "%s", s_esc(esc, event, "reason", "down", v, sizeof v));
     }
 }
 
-void channel_agent_line(const json_t *agent, char *title, size_t tlen, char *value, size_t vlen)
+void channel_agent_line(const json_t *agent, channel_escape_fn esc, char *title, size_t tlen,
+                        char *value, size_t vlen)
 {
-    const char *err = channel_event_str(agent, "error", "");
-    snprintf(title, tlen, "%s (%s)", channel_event_str(agent, "agent", "?"),
-             channel_event_str(agent, "region", "-"));
-    snprintf(value, vlen, "%s%s%s", channel_event_str(agent, "vote", "UNKNOWN"), *err ? ": " : "",
-             err);
+    char id[512], region[512], vote[64], err[1024];
+    s_esc(esc, agent, "agent", "?", id, sizeof id);
+    s_esc(esc, agent, "region", "-", region, sizeof region);
+    s_esc(esc, agent, "vote", "UNKNOWN", vote, sizeof vote);
+    s_esc(esc, agent, "error", "", err, sizeof err);
+    sd_utf8_format(title, tlen, 0, "%s (%s)", id, region);
+    sd_utf8_format(value, vlen, 0, "%s%s%s", vote, *err ? ": " : "", err);
 }
 
 bool channel_is_agent_event(const json_t *event)
@@ -115,15 +130,18 @@ bool channel_is_agent_event(const json_t *event)
     return strncmp(channel_event_str(event, "event", ""), "AGENT_", 6) == 0;
 }
 
-void channel_agent_headline(const json_t *event, char *buf, size_t len)
+void channel_agent_headline(const json_t *event, channel_escape_fn esc, char *buf, size_t len)
 {
-    const char *agent = channel_event_str(event, "agent", "?");
-    const char *region = channel_event_str(event, "region", "-");
-    const char *since = channel_event_str(event, "silent_since", "-");
+    char agent[512], region[512], since[128];
+    s_esc(esc, event, "agent", "?", agent, sizeof agent);
+    s_esc(esc, event, "region", "-", region, sizeof region);
+    s_esc(esc, event, "silent_since", "-", since, sizeof since);
     if (strcmp(channel_event_str(event, "event", ""), "AGENT_UP") == 0)
-        snprintf(buf, len, "✅ AGENT UP %s (%s): back after %lld s (silent since %s)", agent,
-                 region, (long long) json_integer_value(json_object_get(event, "down_seconds")),
-                 since);
+        sd_utf8_format(buf, len, 0, "✅ AGENT UP %s (%s): back after %lld s (silent since %s)",
+                       agent, region,
+                       (long long) json_integer_value(json_object_get(event, "down_seconds")),
+                       since);
     else
-        snprintf(buf, len, "🔴 AGENT DOWN %s (%s): silent since %s", agent, region, since);
+        sd_utf8_format(buf, len, 0, "🔴 AGENT DOWN %s (%s): silent since %s", agent, region,
+                       since);
 }

@@ -76,19 +76,27 @@ const channel_ops_t *channel_find(const char *type);
  * everything else (refused, reset, DNS, empty reply) is RETRY "network". */
 channel_outcome_t channel_classify_transport(int curl_code);
 
-/* Shared rendering helpers for channel_*.c. */
+/* Shared rendering helpers for channel_*.c. Every string of the event is text from outside
+ * (agent ids, regions, asset names and addresses, reasons, versions): a channel puts it into
+ * its message only through its format's escape (markup.h), never as markup. */
+typedef size_t (*channel_escape_fn)(char *dst, size_t cap, const char *src);
+/* The event's string at key, raw (dflt when absent or empty): escape it before use. */
 const char *channel_event_str(const json_t *event, const char *key, const char *dflt);
 /* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN", "🔀 FLAPPING", "🟰 STABLE" for the event kind. */
 const char *channel_event_title(const char *event);
 /* True for AGENT_DOWN / AGENT_UP events. */
 bool channel_is_agent_event(const json_t *event);
 /* "🔴 AGENT DOWN agent-eu-1 (eu-west): silent since 2026-...Z" or
- * "✅ AGENT UP agent-eu-1 (eu-west): back after 42 s (silent since ...)". */
-void channel_agent_headline(const json_t *event, char *buf, size_t len);
-/* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY. */
-void channel_event_line(const json_t *event, char *buf, size_t len);
-/* "agent (region)" and "VOTE: error" for one element of the event's agents array. */
-void channel_agent_line(const json_t *agent, char *title, size_t tlen, char *value, size_t vlen);
+ * "✅ AGENT UP agent-eu-1 (eu-west): back after 42 s (silent since ...)", the event's
+ * strings escaped with esc. */
+void channel_agent_headline(const json_t *event, channel_escape_fn esc, char *buf, size_t len);
+/* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY; the
+ * event's strings escaped with esc. */
+void channel_event_line(const json_t *event, channel_escape_fn esc, char *buf, size_t len);
+/* "agent (region)" and "VOTE: error" for one element of the event's agents array, its
+ * strings escaped with esc. */
+void channel_agent_line(const json_t *agent, channel_escape_fn esc, char *title, size_t tlen,
+                        char *value, size_t vlen);
 
 extern const channel_ops_t channel_slack_ops;
 extern const channel_ops_t channel_teams_ops;

@@ -14,31 +14,49 @@
 #include <string.h>
 
 #include "channel.h"
+#include "markup.h"
+#include "sd_utf8.h"
 
 #define TEXT_MAX 3000 /* Slack truncates at 40 000; keep a message readable */
+#define PIECE_MAX 1024 /* one escaped string of the event */
 
 static json_t *s_field(const char *title, const char *value, int is_short)
 {
     return json_pack("{s:s, s:s, s:b}", "title", title, "value", value, "short", is_short);
 }
 
+/* A field whose value is the event's string at key, escaped (markup.h). */
+static json_t *s_field_of(const json_t *ev, const char *title, const char *key, int is_short)
+{
+    char v[PIECE_MAX];
+    markup_slack(v, sizeof v, channel_event_str(ev, key, "-"));
+    return s_field(title, v, is_short);
+}
+
+/* The message: text, and one attachment (colour, title, fields; fallback = text). mrkdwn
+ * is off: the text has no formatting of its own, and outside text shows as written. */
+static json_t *s_message(const char *text, const char *color, const char *title, json_t *fields)
+{
+    return json_pack("{s:s, s:b, s:[{s:s, s:s, s:s, s:o}]}", "text", text, "mrkdwn", 0,
+                     "attachments", "color", color, "title", title, "fallback", text, "fields",
+                     fields);
+}
+
 /* One message per agent: the headline and the agent's facts. */
 static json_t *s_agent_body(const json_t *ev)
 {
-    char text[1024];
-    channel_agent_headline(ev, text, sizeof text);
+    char text[1024], agent[PIECE_MAX];
+    channel_agent_headline(ev, markup_slack, text, sizeof text);
+    markup_slack(agent, sizeof agent, channel_event_str(ev, "agent", "?"));
     int up = strcmp(channel_event_str(ev, "event", ""), "AGENT_UP") == 0;
     json_t *fields = json_array();
-    json_array_append_new(fields, s_field("Agent", channel_event_str(ev, "agent", "?"), 1));
-    json_array_append_new(fields, s_field("Region", channel_event_str(ev, "region", "-"), 1));
-    json_array_append_new(fields,
-                          s_field("Silent since", channel_event_str(ev, "silent_since", "-"), 1));
+    json_array_append_new(fields, s_field_of(ev, "Agent", "agent", 1));
+    json_array_append_new(fields, s_field_of(ev, "Region", "region", 1));
+    json_array_append_new(fields, s_field_of(ev, "Silent since", "silent_since", 1));
     if (up)
-        json_array_append_new(fields, s_field("Back at", channel_event_str(ev, "back_at", "-"), 1));
-    json_array_append_new(fields, s_field("Version", channel_event_str(ev, "version", "-"), 1));
-    return json_pack("{s:s, s:[{s:s, s:s, s:s, s:o}]}", "text", text, "attachments", "color",
-                     up ? "#36A64F" : "#DD0000", "title", channel_event_str(ev, "agent", "?"),
-                     "fallback", text, "fields", fields);
+        json_array_append_new(fields, s_field_of(ev, "Back at", "back_at", 1));
+    json_array_append_new(fields, s_field_of(ev, "Version", "version", 1));
+    return s_message(text, up ? "#36A64F" : "#DD0000", agent, fields);
 }
 
 static char *s_render(const json_t *ev, char *err, size_t errlen)
@@ -52,17 +70,18 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
         return o;
     }
     const char *kind = channel_event_str(ev, "event", "DOWN");
-    const char *name = channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?"));
-    char line[1024], text[TEXT_MAX + 1];
-    channel_event_line(ev, line, sizeof line);
-    snprintf(text, sizeof text, "%s %s: %s", channel_event_title(kind), name, line);
+    char name[PIECE_MAX], line[1024], text[TEXT_MAX + 1];
+    markup_slack(name, sizeof name,
+                 channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?")));
+    channel_event_line(ev, markup_slack, line, sizeof line);
+    sd_utf8_format(text, sizeof text, 0, "%s %s: %s", channel_event_title(kind), name, line);
     const char *color = strcmp(kind, "RECOVERY") == 0 ? "#36A64F" : "#DD0000";
 
     json_t *fields = json_array();
-    json_array_append_new(fields, s_field("Since", channel_event_str(ev, "started_at", "-"), 1));
+    json_array_append_new(fields, s_field_of(ev, "Since", "started_at", 1));
     if (strcmp(kind, "RECOVERY") == 0)
-        json_array_append_new(fields, s_field("Ended", channel_event_str(ev, "ended_at", "-"), 1));
-    json_array_append_new(fields, s_field("Address", channel_event_str(ev, "address", "-"), 1));
+        json_array_append_new(fields, s_field_of(ev, "Ended", "ended_at", 1));
+    json_array_append_new(fields, s_field_of(ev, "Address", "address", 1));
     char votes[64];
     snprintf(votes, sizeof votes, "%lld/%lld agents down",
              (long long) json_integer_value(json_object_get(ev, "down_votes")),
@@ -73,12 +92,11 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
     json_array_foreach(json_object_get(ev, "agents"), i, ag) {
         if (i >= 10)
             break;
-        char t[160], v[320];
-        channel_agent_line(ag, t, sizeof t, v, sizeof v);
+        char t[PIECE_MAX], v[PIECE_MAX];
+        channel_agent_line(ag, markup_slack, t, sizeof t, v, sizeof v);
         json_array_append_new(fields, s_field(t, v, 0));
     }
-    json_t *body = json_pack("{s:s, s:[{s:s, s:s, s:s, s:o}]}", "text", text, "attachments",
-                             "color", color, "title", name, "fallback", text, "fields", fields);
+    json_t *body = s_message(text, color, name, fields);
     char *out = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!out)

@@ -14,44 +14,58 @@
 #include <string.h>
 
 #include "channel.h"
+#include "markup.h"
+#include "sd_utf8.h"
+
+#define PIECE_MAX 1024 /* one escaped string of the event */
 
 static json_t *s_fact(const char *title, const char *value)
 {
     return json_pack("{s:s, s:s}", "title", title, "value", value);
 }
 
+/* A fact whose value is the event's string at key, escaped (markup.h). */
+static json_t *s_fact_of(const json_t *ev, const char *title, const char *key)
+{
+    char v[PIECE_MAX];
+    markup_teams(v, sizeof v, channel_event_str(ev, key, "-"));
+    return s_fact(title, v);
+}
+
 /* An agent liveness card: one per agent, the headline and the agent's facts. */
 static void s_agent_facts(const json_t *ev, int up, json_t *facts, char *title, size_t tlen,
                           char *line, size_t llen)
 {
-    channel_agent_headline(ev, title, tlen);
+    channel_agent_headline(ev, markup_teams, title, tlen);
     snprintf(line, llen, "probe agent %s", up ? "reconnected" : "stopped reporting");
-    json_array_append_new(facts, s_fact("Agent", channel_event_str(ev, "agent", "?")));
-    json_array_append_new(facts, s_fact("Region", channel_event_str(ev, "region", "-")));
-    json_array_append_new(facts, s_fact("Silent since", channel_event_str(ev, "silent_since", "-")));
+    json_array_append_new(facts, s_fact_of(ev, "Agent", "agent"));
+    json_array_append_new(facts, s_fact_of(ev, "Region", "region"));
+    json_array_append_new(facts, s_fact_of(ev, "Silent since", "silent_since"));
     if (up)
-        json_array_append_new(facts, s_fact("Back at", channel_event_str(ev, "back_at", "-")));
-    json_array_append_new(facts, s_fact("Version", channel_event_str(ev, "version", "-")));
+        json_array_append_new(facts, s_fact_of(ev, "Back at", "back_at"));
+    json_array_append_new(facts, s_fact_of(ev, "Version", "version"));
 }
 
 static void s_asset_facts(const json_t *ev, int recovery, json_t *facts, char *title,
                           size_t tlen, char *line, size_t llen)
 {
     const char *kind = channel_event_str(ev, "event", "DOWN");
-    const char *name = channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?"));
-    snprintf(title, tlen, "%s %s", channel_event_title(kind), name);
-    channel_event_line(ev, line, llen);
-    json_array_append_new(facts, s_fact("Since", channel_event_str(ev, "started_at", "-")));
+    char name[PIECE_MAX];
+    markup_teams(name, sizeof name,
+                 channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?")));
+    sd_utf8_format(title, tlen, 0, "%s %s", channel_event_title(kind), name);
+    channel_event_line(ev, markup_teams, line, llen);
+    json_array_append_new(facts, s_fact_of(ev, "Since", "started_at"));
     if (recovery)
-        json_array_append_new(facts, s_fact("Ended", channel_event_str(ev, "ended_at", "-")));
-    json_array_append_new(facts, s_fact("Address", channel_event_str(ev, "address", "-")));
+        json_array_append_new(facts, s_fact_of(ev, "Ended", "ended_at"));
+    json_array_append_new(facts, s_fact_of(ev, "Address", "address"));
     size_t i;
     json_t *ag;
     json_array_foreach(json_object_get(ev, "agents"), i, ag) {
         if (i >= 10)
             break;
-        char t[160], v[320];
-        channel_agent_line(ag, t, sizeof t, v, sizeof v);
+        char t[PIECE_MAX], v[PIECE_MAX];
+        channel_agent_line(ag, markup_teams, t, sizeof t, v, sizeof v);
         json_array_append_new(facts, s_fact(t, v));
     }
 }

@@ -6,11 +6,16 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth.h"
 #include "health.h"
 #include "metrics.h"
 #include "sd_config.h"
+
+/* An agent down (engine) or disconnected (ingest) this long is gone for good: its state in
+ * memory and its metric series are freed (--agent-forget-after; see README "Bounds"). */
+#define AGENT_FORGET_MS_DEFAULT ((int64_t) 24 * 3600 * 1000)
 
 typedef struct {
     const sd_manifest_t *manifest;
@@ -35,6 +40,13 @@ typedef struct {
     const char *agents_dir;
     bool insecure_plaintext;
     size_t max_frame_bytes;       /* largest frame from an agent; 0: GATEWAY_MAX_FRAME_DEFAULT */
+    int64_t agent_forget_ms;      /* --agent-forget-after; <= 0: AGENT_FORGET_MS_DEFAULT */
 } collector_ctx_t;
+
+/* The period after which an agent is gone for good (see AGENT_FORGET_MS_DEFAULT). */
+static inline int64_t collector_forget_ms(const collector_ctx_t *ctx)
+{
+    return ctx->agent_forget_ms > 0 ? ctx->agent_forget_ms : AGENT_FORGET_MS_DEFAULT;
+}
 
 #endif

@@ -108,13 +108,25 @@
  *     incident ('relapsed' event, no new DOWN). Bounded: (c) by its setting, (a) and (b) by
  *     the 20-round flapping window of a steady asset. The wait restarts at a rebuild.
  *     statusd_incident_recovery_holds_total{reason}, statusd_incident_relapses_total{asset}.
+ * 18. Agents gone for good (engine_agents.c): an agent down (AGENT_DOWN committed, or never
+ *     known as up) and silent for --agent-forget-after (ctx->agent_forget_ms, default 24 h),
+ *     with nothing pending, not isolated and stale for every asset, is forgotten: its runs
+ *     in every vote table, its series (statusd_agent_up, _clock_skew_seconds, _isolated) and
+ *     its entry are freed; statusd_agents_forgotten_total{actor="engine",reason="gone"}.
+ *     Stale votes count in no verdict, so forgetting changes none; if it comes back it is
+ *     judged afresh, like a new agent (its AGENT_UP is sent as the database's liveness
+ *     says). Its agents row stays (last_seq keeps its replays out; /api/agents lists it);
+ *     the rebuild does not load rows down for longer than the period. The table holds at
+ *     most 10,000 agents; when it is full, the forgettable agent silent longest is
+ *     forgotten at once (reason="table_full"), else the new agent is refused as before.
  *
  * Metrics: statusd_asset_up{asset} (0 DOWN, 1 otherwise, absent while UNKNOWN),
  * statusd_asset_state{asset,state} (state UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE),
  * statusd_asset_down_votes{asset}, statusd_incidents_open, statusd_agent_isolated{agent},
  * statusd_asset_flapping{asset}, statusd_maintenance_windows_active,
  * statusd_agent_up{agent,region}, statusd_agent_clock_skew_seconds{agent},
- * statusd_notifications_queued_total{channel},
+ * statusd_notifications_queued_total{channel}, statusd_engine_agents_tracked,
+ * statusd_agents_forgotten_total{actor="engine",reason} (rule 18),
  * statusd_engine_results_dropped_total{reason} (malformed, unknown_asset, agent_limit,
  * agent_table_full). */
 #include "engine.h"
@@ -259,9 +271,13 @@ static void s_adaptive(self_t *self, e_asset_t *a)
     if (zmsg_send(&m, self->to_gateway) != 0) {
         /* retried on the next evaluation (every tick) */
         zmsg_destroy(&m);
-        engine_count(self, "statusd_bus_dropped_total",
-                     "Inproc messages dropped because the receiver was full or absent", "to",
-                     "gateway", 1);
+        if (self->ctx->metrics)
+            metrics_add(self->ctx->metrics, "statusd_bus_dropped_total",
+                        "Inproc messages dropped because the receiver was full, absent or past "
+                        "its byte budget",
+                        (const char *[]){"from", "engine", "to", "gateway", "reason", "full",
+                                         NULL},
+                        1);
         if (!self->logged_gateway_drop)
             sd_warn(COMP, "interval change not delivered to the gateway asset=%s (retrying; "
                           "logged once)", a->conf->id);
@@ -475,7 +491,13 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
     if (rc == 0)
-        rc = store_agents_load(self->store, engine_load_agent_cb, self, err, sizeof err);
+        /* rule 18: rows down for longer than the period are gone for good, unless results
+         * of theirs may still be replayed below */
+        rc = store_agents_load(self->store,
+                               collector_forget_ms(self->ctx) > window
+                                   ? collector_forget_ms(self->ctx)
+                                   : window,
+                               engine_load_agent_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_flags(self->store, s_load_flag_cb, self, err, sizeof err);
     if (rc == 0)
@@ -594,7 +616,7 @@ static void s_on_results(self_t *self, zmsg_t *msg)
 
 static void s_on_message(self_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->pull);
+    zmsg_t *msg = bus_recv(self->pull);
     char *cmd = msg ? zmsg_popstr(msg) : NULL;
     if (cmd && strcmp(cmd, "RESULTS") == 0) {
         s_on_results(self, msg);
@@ -647,6 +669,7 @@ static void s_tick(self_t *self)
     }
     engine_isolation_tick(self, now_mono, now_wall);
     engine_agents_tick(self, now_mono, now_wall);
+    engine_agents_forget(self, now_mono);
 }
 
 /* ---- actor --------------------------------------------------------------------------- */
@@ -665,9 +688,9 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->agents);
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->pull);
-    zsock_destroy(&self->push);
-    zsock_destroy(&self->to_gateway);
+    bus_close(&self->pull);
+    bus_close(&self->push);
+    bus_close(&self->to_gateway);
     maintenance_destroy(&self->maint);
     store_destroy(&self->store);
     free(self);

@@ -1,8 +1,9 @@
-/* engine_agents: agent liveness (rule 10), clock skew (rule 11) and isolation (rule 13) of
- * the alert engine. Besides the gateway's AGENT UP/DOWN, the engine itself declares down an
- * agent that the database holds as up at a rebuild and that is not heard from within 3
- * heartbeat periods (it died while no collector ran, so no gateway ever saw it go). A down
- * agent is never isolated: isolation judges a live agent's votes. */
+/* engine_agents: agent liveness (rule 10), clock skew (rule 11), isolation (rule 13) and
+ * forgetting agents gone for good (rule 18) of the alert engine. Besides the gateway's AGENT
+ * UP/DOWN, the engine itself declares down an agent that the database holds as up at a
+ * rebuild and that is not heard from within 3 heartbeat periods (it died while no collector
+ * ran, so no gateway ever saw it go). A down agent is never isolated: isolation judges a
+ * live agent's votes. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,6 +19,11 @@
 
 #define COMP ENGINE_COMP
 #define MAX_AGENTS 10000      /* tracked for liveness and skew; as many as the gateway */
+/* rule 18: agents gone for good are looked for this often at most (and 4 times per
+ * forget period at least) */
+#define FORGET_SWEEP_MS 60000
+/* a full table that found nothing to forget is not searched again for this long */
+#define NO_ROOM_RETRY_MS 1000
 #define DEFAULT_HEARTBEAT_MS 5000
 #define SILENT_PERIODS 3      /* heartbeat periods of silence that make an agent down */
 /* the longest agent heartbeat honoured, as in the gateway (10 min) */
@@ -25,6 +31,7 @@
 
 static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall);
 static void s_isolation_write(self_t *self, e_agent_t *g);
+static bool s_make_room(self_t *self, sd_ms_t now_mono);
 
 
 void engine_agent_free(void **item)
@@ -45,12 +52,15 @@ static void s_metrics_isolated(self_t *self, const e_agent_t *g)
                     (const char *[]){"agent", g->id, NULL}, g->isolated);
 }
 
-/* The agent's entry, created on first sight; NULL past MAX_AGENTS (counted, logged once). */
+/* The agent's entry, created on first sight; NULL past MAX_AGENTS when no agent can be
+ * forgotten to make room (rule 18; counted, logged once). */
 e_agent_t *engine_agent(self_t *self, const char *id, const char *region)
 {
     e_agent_t *g = zhashx_lookup(self->agents, id);
     if (!g) {
-        if (zhashx_size(self->agents) >= MAX_AGENTS || strlen(id) > ENGINE_AGENT_FIELD_MAX) {
+        sd_ms_t now_mono = sd_mono_ms();
+        if (strlen(id) > ENGINE_AGENT_FIELD_MAX ||
+            (zhashx_size(self->agents) >= MAX_AGENTS && !s_make_room(self, now_mono))) {
             engine_drop(self, "agent_table_full", &self->logged_agents_full, id);
             return NULL;
         }
@@ -59,6 +69,7 @@ e_agent_t *engine_agent(self_t *self, const char *id, const char *region)
             free(g);
             return NULL;
         }
+        g->last_mono = now_mono;
         zhashx_insert(self->agents, g->id, g);
         s_metrics_isolated(self, g);
     }
@@ -171,6 +182,8 @@ void engine_on_agent(self_t *self, zmsg_t *msg)
         engine_drop(self, "malformed", &self->logged_malformed, "AGENT frames");
     else if ((g = engine_agent(self, id, region))) {
         g->heard = true;
+        g->live_known = true;
+        g->last_mono = sd_mono_ms();
         g->await_until = 0;
         g->unheard = false;
         g->pending = up ? LIVE_UP : LIVE_DOWN;
@@ -196,6 +209,7 @@ void engine_on_skew(self_t *self, zmsg_t *msg)
     else if ((g = engine_agent(self, id, NULL))) {
         char err[512] = "";
         g->heard = true; /* a Hello or heartbeat reached the gateway */
+        g->last_mono = sd_mono_ms();
         g->await_until = 0;
         g->skew_ms = skew;
         s_metrics_skew(self, g);
@@ -215,21 +229,25 @@ int64_t engine_skew_of(self_t *self, const char *agent)
     return g ? g->skew_ms : 0;
 }
 
-void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew,
-                          int heartbeat_ms, void *arg)
+void engine_load_agent_cb(const store_agent_row_t *row, void *arg)
 {
     self_t *self = arg;
-    e_agent_t *g = engine_agent(self, id, region);
+    e_agent_t *g = engine_agent(self, row->id, row->region);
     if (!g)
         return;
     if (!g->skew_ms)
-        g->skew_ms = skew; /* a SKEW message that came first wins */
+        g->skew_ms = row->clock_skew_ms; /* a SKEW message that came first wins */
     g->in_db = true;
-    g->down = !up;
-    g->heartbeat_ms = heartbeat_ms;
+    g->live_known = true;
+    g->down = !row->up;
+    g->heartbeat_ms = row->heartbeat_ms;
+    /* rule 18: a down agent's silence began when it went down, not at this load */
+    int64_t down_for = row->down_since_ms > 0 ? sd_wall_ms() - row->down_since_ms : 0;
+    if (g->down && !g->heard && down_for > 0)
+        g->last_mono = sd_mono_ms() - down_for;
     s_metrics_skew(self, g);
     if (g->pending == LIVE_NONE)
-        s_metrics_agent(self, g, up);
+        s_metrics_agent(self, g, row->up);
 }
 
 e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region)
@@ -239,6 +257,7 @@ e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region)
         g = engine_agent(self, id, region); /* known for isolation even before its AGENT UP */
     if (g) {
         g->heard = true;
+        g->last_mono = sd_mono_ms();
         g->await_until = 0;
     }
     return g;
@@ -319,9 +338,15 @@ void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
 
 void engine_agent_restore_isolated(self_t *self, const char *agent)
 {
+    bool loaded = zhashx_lookup(self->agents, agent) != NULL;
     e_agent_t *g = engine_agent(self, agent, NULL);
     if (!g)
         return;
+    if (!loaded) {
+        /* left out of the load as gone for good (rule 18), so it is down: the tick releases
+         * its isolation (rule 13), then it is forgotten again */
+        g->in_db = g->live_known = g->down = true;
+    }
     g->isolated = true;
     g->isolated_db = true;
     s_metrics_isolated(self, g);
@@ -427,4 +452,98 @@ static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t
         quorum_forget(self->assets[i].q, g->id);
     s_isolate(self, g, false, "it is down (AGENT_DOWN); judged afresh when it is back", now_mono,
               now_wall);
+}
+
+/* ---- rule 18: agents gone for good ----------------------------------------------------- */
+
+/* True when forgetting g changes nothing but memory: it is down as committed (or its
+ * liveness was never known), nothing about it waits to be written or decided, it is not
+ * isolated, and it is stale for every asset (so no verdict counts it). An agent known to be
+ * up is never forgotten: only its AGENT_DOWN ends that. */
+static bool s_forgettable(self_t *self, const e_agent_t *g, sd_ms_t now_mono)
+{
+    if (g->pending != LIVE_NONE || g->await_until || g->isolated || g->isolated_db)
+        return false;
+    if (g->live_known && !g->down)
+        return false;
+    for (size_t i = 0; i < self->n_assets; i++)
+        if (quorum_agent_live(self->assets[i].q, g->id, now_mono))
+            return false;
+    return true;
+}
+
+/* Frees everything the engine holds about g: its runs in every asset's vote table, its
+ * series, its entry. g is freed. */
+static void s_forget(self_t *self, e_agent_t *g, const char *reason, sd_ms_t now_mono)
+{
+    bool full = strcmp(reason, "table_full") == 0;
+    if (full && !self->logged_forget_full)
+        sd_warn(COMP, "agent table full (%d): forgetting the down (or never reported) agent "
+                      "silent longest for each new one agent=%s (logged once)", MAX_AGENTS,
+                g->id);
+    else
+        sd_log(full ? SD_LOG_DEBUG : SD_LOG_INFO, COMP,
+               "agent forgotten agent=%s region=%s silent_s=%lld reason=%s: gone for good; "
+               "judged afresh if it comes back",
+               g->id, g->region, (long long) ((now_mono - g->last_mono) / 1000), reason);
+    self->logged_forget_full |= full;
+    for (size_t i = 0; i < self->n_assets; i++)
+        quorum_forget(self->assets[i].q, g->id);
+    metrics_t *m = self->ctx->metrics;
+    if (m) {
+        metrics_remove_matching(m, "statusd_agent_up", "agent", g->id);
+        metrics_remove_matching(m, "statusd_agent_clock_skew_seconds", "agent", g->id);
+        metrics_remove_matching(m, "statusd_agent_isolated", "agent", g->id);
+        metrics_add(m, "statusd_agents_forgotten_total",
+                    "Agents whose state was freed: gone for good (down or disconnected for "
+                    "--agent-forget-after), or to make room in a full table.",
+                    (const char *[]){"actor", "engine", "reason", reason, NULL}, 1);
+    }
+    zhashx_delete(self->agents, g->id);
+}
+
+static sd_ms_t s_forget_sweep_ms(const self_t *self)
+{
+    sd_ms_t every = collector_forget_ms(self->ctx) / 4;
+    return every > FORGET_SWEEP_MS ? FORGET_SWEEP_MS : every < 1 ? 1 : every;
+}
+
+void engine_agents_forget(self_t *self, sd_ms_t now_mono)
+{
+    if (self->ctx->metrics)
+        metrics_set(self->ctx->metrics, "statusd_engine_agents_tracked",
+                    "Agents the alert engine holds in memory (at most 10,000).", NULL,
+                    (double) zhashx_size(self->agents));
+    if (now_mono < self->next_forget_sweep)
+        return;
+    self->next_forget_sweep = now_mono + s_forget_sweep_ms(self);
+    int64_t after = collector_forget_ms(self->ctx);
+    zlist_t *gone = zlist_new();
+    for (e_agent_t *g = zhashx_first(self->agents); gone && g; g = zhashx_next(self->agents))
+        if (now_mono - g->last_mono >= after && s_forgettable(self, g, now_mono))
+            zlist_append(gone, g);
+    /* freed after the iteration */
+    for (e_agent_t *g = gone ? zlist_first(gone) : NULL; g; g = zlist_next(gone))
+        s_forget(self, g, "gone", now_mono);
+    zlist_destroy(&gone);
+}
+
+/* The table is full: forgets the forgettable agent silent longest, before its period is
+ * over (safe: it is down and stale everywhere; judged afresh if it comes back). Not during
+ * the rebuild, whose load comes in the order of what matters most. True when room was
+ * made. */
+static bool s_make_room(self_t *self, sd_ms_t now_mono)
+{
+    if (!self->rebuilt || now_mono < self->no_room_until)
+        return false;
+    e_agent_t *oldest = NULL;
+    for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
+        if ((!oldest || g->last_mono < oldest->last_mono) && s_forgettable(self, g, now_mono))
+            oldest = g;
+    if (!oldest) {
+        self->no_room_until = now_mono + NO_ROOM_RETRY_MS;
+        return false;
+    }
+    s_forget(self, oldest, "table_full", now_mono);
+    return true;
 }

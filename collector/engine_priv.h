@@ -18,6 +18,7 @@
 #include "recovery_hold.h"
 #include "sd_clock.h"
 #include "store.h"
+#include "store_agents.h"
 
 #define ENGINE_COMP "engine"
 #define ENGINE_AGENT_FIELD_MAX 128
@@ -81,6 +82,11 @@ typedef struct {
     bool isolated;              /* rule 13: its votes do not count */
     bool isolated_db;           /* agents.isolated as committed (retried until equal) */
     int considered, contradicted; /* this tick's isolation tally */
+    /* rule 18: forgetting an agent gone for good */
+    sd_ms_t last_mono;          /* monotonic ms of its last AGENT, SKEW or RESULTS message, or
+                                   of its loading (an agent loaded down: when it went down) */
+    bool live_known;            /* an agents row was loaded or an AGENT message came: its
+                                   liveness is known (an agent known 'up' is never forgotten) */
 } e_agent_t;
 
 typedef struct {
@@ -107,9 +113,12 @@ typedef struct {
     sd_ms_t next_beat_write;    /* the next heartbeat row (health) */
     sd_ms_t next_decisions_prune;
     uint64_t last_pipeline_seq; /* the last ingest pipeline message evaluated */
+    sd_ms_t next_forget_sweep;  /* rule 18 */
+    sd_ms_t no_room_until;      /* rule 18: a full agent table found nothing to forget; not
+                                   searched again before this */
     bool maint_failing;
     bool logged_unknown, logged_malformed, logged_agent_limit, logged_agents_full;
-    bool logged_gateway_drop;
+    bool logged_gateway_drop, logged_forget_full;
     bool terminated;
 } self_t;
 
@@ -182,8 +191,7 @@ int engine_agent_apply(self_t *self, e_agent_t *g);
 void engine_on_agent(self_t *self, zmsg_t *msg);
 void engine_on_skew(self_t *self, zmsg_t *msg);
 int64_t engine_skew_of(self_t *self, const char *agent);
-void engine_load_agent_cb(const char *id, const char *region, bool up, int64_t skew,
-                          int heartbeat_ms, void *arg);
+void engine_load_agent_cb(const store_agent_row_t *row, void *arg);
 /* A RESULTS message of the agent reached the engine: its entry (created on first sight),
  * marked heard (rule 10); NULL past the agent table's bound. */
 e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region);
@@ -194,6 +202,8 @@ void engine_agents_rebuilt(self_t *self, sd_ms_t now_mono);
 /* Rule 10 on the tick: declares down the awaited agents whose wait ran out, releases the
  * isolation of down agents (rule 13) and commits pending liveness changes. */
 void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall);
+/* Rule 18 on the tick: forgets the agents gone for good (engine_agents.c). */
+void engine_agents_forget(self_t *self, sd_ms_t now_mono);
 /* Marks an agent isolated as stored in agents.isolated (rebuild). */
 void engine_agent_restore_isolated(self_t *self, const char *agent);
 /* True when the agent is isolated (its votes are excluded). */

@@ -1,6 +1,7 @@
 /* gateway: the ROUTER socket the agents connect to, and the table of connected agents. */
 #include "gateway.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -152,16 +153,19 @@ static void s_refuse(self_t *self, const char *key, const char *reason, const ch
             key && *key ? key : "-", detail ? detail : "");
 }
 
-/* Sends without blocking; a full or absent receiver drops the message (counted). */
+/* Sends without blocking; a full or absent receiver, or one with its byte budget queued
+ * (bus.h), drops the message (counted). */
 static bool s_bus_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to)
 {
-    if (zmsg_send(msg, sock) != 0) {
-        zmsg_destroy(msg);
+    int rc = bus_send(sock, msg);
+    if (rc != 0) {
+        const char *why = rc == -ENOBUFS ? "bytes" : "full";
         s_count(self, "statusd_bus_dropped_total",
-                "Inproc messages dropped because the receiver was full or absent",
-                (const char *[]){"from", COMP, "to", to, NULL});
+                "Inproc messages dropped because the receiver was full, absent or past its "
+                "byte budget",
+                (const char *[]){"from", COMP, "to", to, "reason", why, NULL});
         if (!self->drop_logged)
-            sd_warn(COMP, "bus message dropped to=%s (receiver full or absent)", to);
+            sd_warn(COMP, "bus message dropped to=%s reason=%s", to, why);
         self->drop_logged = true;
         return false;
     }
@@ -757,8 +761,8 @@ static void s_self_destroy(self_t **p)
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->router);
     zsock_destroy(&self->acks);
-    zsock_destroy(&self->to_ingest);
-    zsock_destroy(&self->to_engine);
+    bus_close(&self->to_ingest);
+    bus_close(&self->to_engine);
     zsock_destroy(&self->intervals);
     zhashx_destroy(&self->fast);
     zhashx_destroy(&self->by_route);

@@ -24,6 +24,8 @@
  * 1 MiB, UPLINK_MAX_FRAME). */
 #define GATEWAY_MAX_FRAME_DEFAULT (4 * 1024 * 1024)
 #define GATEWAY_MAX_FRAME_MIN (1024 * 1024)
+/* the largest --max-frame-bytes: a quarter of the byte budget of the queue to ingest */
+#define GATEWAY_MAX_FRAME_MAX (16 * 1024 * 1024)
 /* A connection that has not said Hello may send only a frame this small (a Hello or a
  * Heartbeat); anything larger is dropped undecoded. */
 #define GATEWAY_MAX_UNKNOWN_FRAME (16 * 1024)

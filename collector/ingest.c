@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "gone.h"
 #include "health.h"
 #include "sd_clock.h"
 #include "sd_log.h"
@@ -33,6 +34,15 @@
 #define MAX_PHASE_NAME 32
 /* the longest phase name whose handle is cached (the agent's are all shorter) */
 #define CACHED_PHASE_NAME 15
+/* agents with a table of cached gauges: the gateway's 10,000 connected, plus as many gone
+ * and not yet forgotten; past it an agent's gauges are set uncached */
+#define MAX_GAUGE_AGENTS 30000
+/* agents disconnected and not yet forgotten (gone.h); past it the one gone longest is
+ * forgotten at once */
+#define MAX_GONE 20000
+/* agents gone for good are looked for this often at most (and 4 times per forget period
+ * at least) */
+#define FORGET_SWEEP_MS 60000
 
 /* The batches of one agent since its HELLO. An Ack means "everything through N is stored"
  * and last_seq makes anything at or below it a duplicate, so no batch may be stored after an
@@ -72,6 +82,8 @@ typedef struct {
     zhashx_t *streams;       /* agent id -> stream_t (owned) */
     zhashx_t *gauges;        /* agent id -> zhashx_t of asset id -> gauges_t (owned) */
     size_t n_gauges;         /* gauges_t held in all of them */
+    gone_t *gone;            /* agents GONE, and no HELLO since then */
+    sd_ms_t next_forget_ms;
     sd_ms_t next_connect_ms;
     sd_ms_t reconnect_ms;     /* the wait after the next failed connection attempt */
     sd_ms_t next_upkeep_ms;
@@ -200,16 +212,19 @@ static void s_beat_write(self_t *self)
 
 /* ---- sending -------------------------------------------------------------------------- */
 
-/* Sends without blocking; a full or absent peer drops the message (counted). */
+/* Sends without blocking; a full or absent peer, or one with its byte budget queued
+ * (bus.h), drops the message (counted). */
 static void s_send(self_t *self, zsock_t *sock, zmsg_t **msg, const char *to)
 {
-    if (zmsg_send(msg, sock) != 0) {
-        zmsg_destroy(msg);
+    int rc = bus_send(sock, msg);
+    if (rc != 0) {
+        const char *why = rc == -ENOBUFS ? "bytes" : "full";
         s_count(self, "statusd_bus_dropped_total",
-                "Inproc messages dropped because the receiver was full or absent",
-                (const char *[]){"from", COMP, "to", to, NULL}, 1);
+                "Inproc messages dropped because the receiver was full, absent or past its "
+                "byte budget",
+                (const char *[]){"from", COMP, "to", to, "reason", why, NULL}, 1);
         if (!self->drop_logged)
-            sd_warn(COMP, "bus message dropped to=%s (receiver full or absent)", to);
+            sd_warn(COMP, "bus message dropped to=%s reason=%s (logged once)", to, why);
         self->drop_logged = true;
     }
 }
@@ -223,6 +238,69 @@ static void s_reply(self_t *self, const char *kind, const char *agent, uint64_t 
     zmsg_addstr(m, agent);
     zmsg_addstr(m, num);
     s_send(self, self->to_gateway, &m, "gateway");
+}
+
+/* ---- agents gone for good ------------------------------------------------------------ */
+
+/* The families ingest labels with an agent: freed with it. */
+static const char *const s_agent_families[] = {
+    "statusd_probe_success",
+    "statusd_probe_duration_seconds",
+    "statusd_probe_phase_duration_seconds",
+    "statusd_probe_cert_expiry_timestamp_seconds",
+    "statusd_probe_http_status_code",
+    "statusd_probe_dns_rcode",
+    "statusd_results_received_total",
+    "statusd_results_duplicate_total",
+    "statusd_results_unknown_asset_total",
+    "statusd_ingest_phase_labels_refused_total",
+    "statusd_batches_held_back_total",
+    "statusd_batch_gaps_total",
+};
+
+/* Frees what ingest holds about an agent that is gone for good: its stream, its cached
+ * gauges, its series. The agents row stays (its last_seq keeps replays out). */
+static void s_forget(self_t *self, const char *agent, const char *reason, sd_ms_t gone_ms)
+{
+    sd_info(COMP, "agent forgotten agent=%s disconnected_s=%lld reason=%s: gone for good",
+            agent, (long long) (gone_ms / 1000), reason);
+    zhashx_t *t = zhashx_lookup(self->gauges, agent);
+    if (t) {
+        self->n_gauges -= zhashx_size(t);
+        zhashx_delete(self->gauges, agent);
+    }
+    zhashx_delete(self->streams, agent);
+    metrics_t *m = self->ctx->metrics;
+    for (size_t i = 0; m && i < sizeof s_agent_families / sizeof *s_agent_families; i++)
+        metrics_remove_matching(m, s_agent_families[i], "agent", agent);
+    s_count(self, "statusd_agents_forgotten_total",
+            "Agents whose state was freed: gone for good (down or disconnected for "
+            "--agent-forget-after), or to make room in a full table.",
+            (const char *[]){"actor", COMP, "reason", reason, NULL}, 1);
+}
+
+static void s_forget_expired(const char *agent, sd_ms_t since, void *arg)
+{
+    self_t *self = arg;
+    s_forget(self, agent, "gone", sd_mono_ms() - since);
+}
+
+static void s_forget_evicted(const char *agent, sd_ms_t since, void *arg)
+{
+    self_t *self = arg;
+    s_forget(self, agent, "table_full", sd_mono_ms() - since);
+}
+
+/* Forgets the agents disconnected for the forget period (collector.h), every
+ * FORGET_SWEEP_MS at most. */
+static void s_forget_sweep(self_t *self, sd_ms_t now)
+{
+    if (now < self->next_forget_ms)
+        return;
+    int64_t after = collector_forget_ms(self->ctx);
+    sd_ms_t every = after / 4 > FORGET_SWEEP_MS ? FORGET_SWEEP_MS : after / 4;
+    self->next_forget_ms = now + (every > 0 ? every : 1);
+    gone_expire(self->gone, now, after, s_forget_expired, self);
 }
 
 /* ---- handlers ------------------------------------------------------------------------- */
@@ -243,6 +321,7 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     }
     /* a new connection: the agent sends again from its first unacknowledged result */
     zhashx_delete(self->streams, agent);
+    gone_clear(self->gone, agent); /* back: not gone for good */
     if (s_db(self)) {
         int64_t peer = strtoll(clock, NULL, 10);
         int64_t skew = peer > 0 ? peer - sd_wall_ms() : 0;
@@ -266,8 +345,11 @@ static void s_on_gone(self_t *self, zmsg_t *msg)
 {
     char *agent = zmsg_popstr(msg);
     char err[512] = "";
-    if (agent)
+    if (agent) {
         zhashx_delete(self->streams, agent); /* it says HELLO before its next batch */
+        /* its forget period starts (out of memory: it is never forgotten, nothing worse) */
+        gone_mark(self->gone, agent, sd_mono_ms(), s_forget_evicted, self);
+    }
     if (!agent)
         s_malformed(self, "GONE frames");
     else if (s_db(self) && store_agents_disconnected(self->store, agent, err, sizeof err) != 0)
@@ -290,8 +372,8 @@ static void s_zhashx_free(void **item)
 static zhashx_t *s_agent_gauges(self_t *self, const char *agent)
 {
     zhashx_t *t = zhashx_lookup(self->gauges, agent);
-    if (t)
-        return t;
+    if (t || zhashx_size(self->gauges) >= MAX_GAUGE_AGENTS)
+        return t; /* NULL past the bound: uncached (s_gauges counts it) */
     t = zhashx_new();
     if (!t)
         return NULL;
@@ -617,7 +699,7 @@ static void s_on_batch(self_t *self, zmsg_t *msg)
 
 static void s_on_bus(self_t *self)
 {
-    zmsg_t *msg = zmsg_recv(self->pull);
+    zmsg_t *msg = bus_recv(self->pull);
     if (!msg)
         return;
     char *kind = zmsg_popstr(msg);
@@ -651,12 +733,13 @@ static void s_self_destroy(self_t **p)
     if (!self)
         return;
     zpoller_destroy(&self->poller);
-    zsock_destroy(&self->pull);
-    zsock_destroy(&self->to_gateway);
-    zsock_destroy(&self->to_engine);
+    bus_close(&self->pull);
+    bus_close(&self->to_gateway);
+    bus_close(&self->to_engine);
     zhashx_destroy(&self->assets);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->gauges);
+    gone_destroy(&self->gone);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -677,12 +760,14 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->gauges = zhashx_new();
     if (self->gauges)
         zhashx_set_destructor(self->gauges, s_zhashx_free);
+    self->gone = gone_new(MAX_GONE);
     self->pull = bus_pull(BUS_INGEST);
     self->to_gateway = bus_push(BUS_ACKS, 0);
     self->to_engine = bus_push(BUS_ENGINE, 0);
     if (self->pull)
         self->poller = zpoller_new(pipe, self->pull, NULL);
-    if (!self->assets || !self->streams || !self->gauges || !self->pull || !self->to_gateway ||
+    if (!self->assets || !self->streams || !self->gauges || !self->gone || !self->pull ||
+        !self->to_gateway ||
         !self->to_engine || !self->poller) {
         s_self_destroy(&self);
         return NULL;
@@ -712,6 +797,7 @@ static void s_actor(zsock_t *pipe, void *args)
             s_upkeep(self);
         if (sd_mono_ms() >= self->next_beat_write)
             s_beat_write(self);
+        s_forget_sweep(self, sd_mono_ms());
         sd_ms_t now = sd_mono_ms();
         /* without a connection, wake up to retry it (and the pending upkeep); at least
          * once a second for the health heartbeat */

@@ -7,7 +7,10 @@
  * statusd_batch_gaps_total), the agent's later batches are dropped unacked
  * (statusd_batches_held_back_total) until it starts over from its first unacknowledged
  * result (resend after its ack timeout, or a new HELLO), because their ACK would also cover
- * the lost results. Keeps probe_events partitions (at start and hourly). */
+ * the lost results. Keeps probe_events partitions (at start and hourly). An agent
+ * disconnected (GONE, no HELLO since) for ctx->agent_forget_ms is gone for good: its cached
+ * series handles and its series are freed (statusd_agents_forgotten_total{actor="ingest"});
+ * its agents row stays. */
 #ifndef INGEST_H
 #define INGEST_H
 

@@ -45,6 +45,7 @@ typedef struct {
     const char *health_stuck, *health_db, *deadman_url, *deadman_interval, *deadman_method;
     const char *cert, *agents_dir, *max_frame;
     bool insecure_plaintext;
+    const char *agent_forget;
 } args_t;
 
 static const struct option s_options[] = {
@@ -69,6 +70,7 @@ static const struct option s_options[] = {
     {"agents-dir", required_argument, NULL, 'A'},
     {"insecure-plaintext", no_argument, NULL, 'P'},
     {"max-frame-bytes", required_argument, NULL, 'F'},
+    {"agent-forget-after", required_argument, NULL, 'G'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -91,8 +93,8 @@ static void s_usage(FILE *out)
             "                         read again every second               env STATUSD_AGENTS_DIR\n"
             "  --insecure-plaintext   no authentication, no encryption (tests on one host only;\n"
             "                         the agents need it too)    env STATUSD_INSECURE_PLAINTEXT=1\n"
-            "  --max-frame-bytes N    largest frame an agent may send [4194304, at least\n"
-            "                         1048576]; a larger one closes its connection\n"
+            "  --max-frame-bytes N    largest frame an agent may send [4194304, 1048576 to\n"
+            "                         16777216]; a larger one closes its connection\n"
             "                                                        env STATUSD_MAX_FRAME_BYTES\n"
             "  --api-port PORT        REST API, /metrics, status page [8080]  env STATUSD_API_PORT\n"
             "  --api-bind ADDR        API listen address [all interfaces]  env STATUSD_API_BIND\n"
@@ -113,6 +115,9 @@ static void s_usage(FILE *out)
             "                         the collector is healthy     env STATUSD_DEADMAN_URL\n"
             "  --deadman-interval S   seconds between requests [60]  env STATUSD_DEADMAN_INTERVAL\n"
             "  --deadman-method M     GET or POST [GET]             env STATUSD_DEADMAN_METHOD\n"
+            "  --agent-forget-after S an agent down or disconnected for S seconds is gone for\n"
+            "                         good: its state and series are freed [86400]\n"
+            "                                                  env STATUSD_AGENT_FORGET_AFTER\n"
             "  --log-level LEVEL      debug, info, warn, error [info]      env STATUSD_LOG_LEVEL\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
@@ -191,6 +196,7 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->max_frame = s_env("STATUSD_MAX_FRAME_BYTES");
     const char *plain = s_env("STATUSD_INSECURE_PLAINTEXT");
     a->insecure_plaintext = plain && strcmp(plain, "0") != 0 && strcmp(plain, "false") != 0;
+    a->agent_forget = s_env("STATUSD_AGENT_FORGET_AFTER");
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", s_options, NULL)) != -1) {
@@ -216,6 +222,7 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'A': a->agents_dir = optarg; break;
         case 'P': a->insecure_plaintext = true; break;
         case 'F': a->max_frame = optarg; break;
+        case 'G': a->agent_forget = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -328,6 +335,13 @@ static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
                 a->retention_days);
         exit(2);
     }
+    int forget_s = (int) (AGENT_FORGET_MS_DEFAULT / 1000);
+    if (a->agent_forget && !s_int(a->agent_forget, 1, 31536000, &forget_s)) {
+        fprintf(stderr, "statusd-collector: --agent-forget-after: expected 1..31536000 "
+                        "(seconds), got %s\n", a->agent_forget);
+        exit(2);
+    }
+    ctx->agent_forget_ms = (int64_t) forget_s * 1000;
     ctx->metrics_max_series = METRICS_MAX_SERIES_DEFAULT;
     if (a->max_series && !s_int(a->max_series, 1000, 10000000, &ctx->metrics_max_series)) {
         fprintf(stderr,
@@ -399,9 +413,9 @@ static store_t *s_prepare_db(const collector_ctx_t *ctx, const sigset_t *sigs, b
 static void s_transport(const args_t *a, collector_ctx_t *ctx)
 {
     int max = GATEWAY_MAX_FRAME_DEFAULT;
-    if (a->max_frame && !s_int(a->max_frame, GATEWAY_MAX_FRAME_MIN, 256 * 1024 * 1024, &max)) {
+    if (a->max_frame && !s_int(a->max_frame, GATEWAY_MAX_FRAME_MIN, GATEWAY_MAX_FRAME_MAX, &max)) {
         fprintf(stderr, "statusd-collector: --max-frame-bytes: expected %d..%d, got %s\n",
-                GATEWAY_MAX_FRAME_MIN, 256 * 1024 * 1024, a->max_frame);
+                GATEWAY_MAX_FRAME_MIN, GATEWAY_MAX_FRAME_MAX, a->max_frame);
         exit(2);
     }
     ctx->max_frame_bytes = (size_t) max;

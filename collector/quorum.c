@@ -168,6 +168,12 @@ static bool s_stale(const quorum_t *q, const agent_t *a, sd_ms_t now_mono)
     return now_mono - a->received_mono > 3 * q->conf.interval_ms;
 }
 
+bool quorum_agent_live(const quorum_t *q, const char *agent_id, sd_ms_t now_mono)
+{
+    const agent_t *a = q && agent_id ? s_find(q, agent_id) : NULL;
+    return a && !s_stale(q, a, now_mono);
+}
+
 void quorum_evaluate(const quorum_t *q, sd_ms_t now_mono, quorum_eval_t *out)
 {
     memset(out, 0, sizeof *out);

@@ -83,6 +83,10 @@ int quorum_apply(quorum_t *q, const quorum_result_t *r, sd_ms_t received_mono);
 /* The agent's current vote; QUORUM_VOTE_UNKNOWN when it is not tracked. */
 quorum_vote_t quorum_agent_vote(const quorum_t *q, const char *agent_id);
 
+/* True when the agent is tracked and not stale at now_mono (it counts in the verdict unless
+ * excluded); false for an untracked or stale agent, whose removal changes no verdict. */
+bool quorum_agent_live(const quorum_t *q, const char *agent_id, sd_ms_t now_mono);
+
 /* Removes an agent's state (e.g. it left the asset's assignment); no-op when absent. */
 void quorum_forget(quorum_t *q, const char *agent_id);
 

@@ -153,24 +153,37 @@ int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char 
     return 0;
 }
 
-int store_agents_load(store_t *s,
-                      void (*cb)(const char *, const char *, bool, int64_t, int, void *),
-                      void *arg,
-                      char *err, size_t errlen)
+int store_agents_load(store_t *s, int64_t forget_ms,
+                      void (*cb)(const store_agent_row_t *row, void *arg), void *arg, char *err,
+                      size_t errlen)
 {
-    PGresult *r = PQexecParams(store_conn(s),
-                               "SELECT id, region, liveness = 'up', clock_skew_ms,"
-                               " coalesce(heartbeat_ms, 0) FROM agents ORDER BY id",
-                               0, NULL, NULL, NULL, NULL, 0);
+    char forget[24];
+    snprintf(forget, sizeof forget, "%lld", (long long) forget_ms);
+    const char *params[1] = {forget};
+    PGresult *r = PQexecParams(
+        store_conn(s),
+        "SELECT id, region, liveness = 'up', clock_skew_ms, coalesce(heartbeat_ms, 0),"
+        " coalesce((extract(epoch FROM down_since) * 1000)::bigint, 0) FROM agents"
+        " WHERE $1::bigint <= 0 OR liveness = 'up' OR down_since IS NULL"
+        "  OR down_since > now() - $1::bigint * interval '1 millisecond'"
+        " ORDER BY liveness = 'up' DESC, down_since DESC NULLS FIRST, id",
+        1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         store_set_error(s, "load agents", err, errlen);
         return -EIO;
     }
-    for (int i = 0; i < PQntuples(r); i++)
-        cb(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)[0] == 't',
-           strtoll(PQgetvalue(r, i, 3), NULL, 10), (int) strtol(PQgetvalue(r, i, 4), NULL, 10),
-           arg);
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_agent_row_t row = {
+            .id = PQgetvalue(r, i, 0),
+            .region = PQgetvalue(r, i, 1),
+            .up = PQgetvalue(r, i, 2)[0] == 't',
+            .clock_skew_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10),
+            .heartbeat_ms = (int) strtol(PQgetvalue(r, i, 4), NULL, 10),
+            .down_since_ms = strtoll(PQgetvalue(r, i, 5), NULL, 10),
+        };
+        cb(&row, arg);
+    }
     PQclear(r);
     return 0;
 }

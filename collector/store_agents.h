@@ -48,13 +48,22 @@ int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, cha
  * 0 or -EIO. */
 int store_agents_last_heard(store_t *s, const char *agent_id, int64_t *ms, char *err,
                             size_t errlen);
-/* Calls cb(agent_id, region, up, clock_skew_ms, heartbeat_ms (0: unknown)) for every agents
- * row (engine start).
- * 0 or -EIO. */
-int store_agents_load(store_t *s,
-                      void (*cb)(const char *agent_id, const char *region, bool up,
-                                 int64_t clock_skew_ms, int heartbeat_ms, void *arg),
-                      void *arg, char *err, size_t errlen);
+/* One agents row as the engine loads it at its start. */
+typedef struct {
+    const char *id;
+    const char *region;
+    bool up;                   /* liveness 'up' */
+    int64_t clock_skew_ms;
+    int heartbeat_ms;          /* 0: unknown */
+    int64_t down_since_ms;     /* wall ms, 0: none */
+} store_agent_row_t;
+/* Calls cb for every agents row except those gone for good: liveness 'down' since longer
+ * than forget_ms ago (forget_ms <= 0: every row). The 'up' ones come first, then the down
+ * ones, most recently down first, so a caller that can hold only so many keeps the ones
+ * that matter. 0 or -EIO. */
+int store_agents_load(store_t *s, int64_t forget_ms,
+                      void (*cb)(const store_agent_row_t *row, void *arg), void *arg, char *err,
+                      size_t errlen);
 
 /* Upserts every manifest asset into assets (in_manifest = true) and sets
  * in_manifest = false for rows not in the manifest, in one transaction. 0 or -errno. */

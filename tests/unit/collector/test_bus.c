@@ -1,5 +1,8 @@
 /* test_bus: the collector's inproc sockets: a round trip, a sender that never blocks on a
- * full or absent receiver, and a bind that waits for the endpoint's previous owner. */
+ * full or absent receiver, a bind that waits for the endpoint's previous owner, and the byte
+ * budget of an endpoint (bytes queued never above it, refusals counted, room again once the
+ * receiver reads). */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,12 +116,122 @@ static void test_pull_waits_for_previous_owner(void **state)
     zsock_destroy(&held);
 }
 
+/* A frame of size bytes. */
+static zmsg_t *s_msg(size_t size)
+{
+    zmsg_t *m = zmsg_new();
+    zframe_t *f = zframe_new(NULL, size);
+    memset(zframe_data(f), 'x', size);
+    zmsg_append(m, &f);
+    return m;
+}
+
+/* Many large messages to a receiver that does not read: the bytes queued never exceed the
+ * budget, every refusal is -ENOBUFS; once the receiver has read everything the count is 0
+ * and sends succeed again. */
+static void test_byte_budget(void **state)
+{
+    (void) state;
+    const char *ep = "inproc://test-bus-bytes";
+    const size_t budget = 1 << 20, size = 64 << 10;
+    assert_int_equal(bus_set_budget(ep, budget), 0);
+    assert_int_equal(bus_budget(ep), budget);
+    zsock_t *pull = bus_pull(ep);
+    zsock_t *push = bus_push(ep, 0);
+    assert_non_null(pull);
+    assert_non_null(push);
+    int sent = 0, refused = 0, other = 0;
+    size_t peak = 0;
+    for (int i = 0; i < 1000; i++) {
+        zmsg_t *m = s_msg(size);
+        int rc = bus_send(push, &m);
+        assert_null(m); /* taken, sent or destroyed */
+        sent += rc == 0;
+        refused += rc == -ENOBUFS;
+        other += rc != 0 && rc != -ENOBUFS;
+        size_t q = bus_queued_bytes(ep);
+        peak = q > peak ? q : peak;
+        assert_true(q <= budget);
+    }
+    printf("budget %zu B, 1000 x %zu B to a receiver not reading: %d sent, %d refused "
+           "(bytes), %d other; peak queued %zu B\n", budget, size, sent, refused, other, peak);
+    assert_int_equal(sent, (int) (budget / size));
+    assert_int_equal(refused, 1000 - sent);
+    assert_int_equal(other, 0);
+    assert_int_equal(peak, budget);
+    /* a message larger than the whole budget never goes */
+    zmsg_t *big = s_msg(budget + 1);
+    assert_int_equal(bus_send(push, &big), -ENOBUFS);
+
+    /* the receiver drains: the count follows it down to 0 */
+    zsock_set_rcvtimeo(pull, 2000);
+    for (int i = 0; i < sent; i++) {
+        zmsg_t *m = bus_recv(pull);
+        assert_non_null(m);
+        assert_int_equal(zmsg_content_size(m), size);
+        zmsg_destroy(&m);
+    }
+    printf("after draining: %zu B queued\n", bus_queued_bytes(ep));
+    assert_int_equal(bus_queued_bytes(ep), 0);
+    for (int i = 0; i < sent; i++) {
+        zmsg_t *m = s_msg(size);
+        assert_int_equal(bus_send(push, &m), 0);
+    }
+    assert_int_equal(bus_queued_bytes(ep), budget);
+    for (int i = 0; i < sent; i++) {
+        zmsg_t *m = bus_recv(pull);
+        assert_non_null(m);
+        zmsg_destroy(&m);
+    }
+    assert_int_equal(bus_queued_bytes(ep), 0);
+    bus_close(&push);
+    bus_close(&pull);
+    assert_null(push);
+    assert_null(pull);
+}
+
+/* A send refused by the message bound (-EAGAIN) gives its bytes back: the count is exactly
+ * the bytes of the messages in the queue. A new receiver starts the count at 0. */
+static void test_byte_budget_hwm_refusal(void **state)
+{
+    (void) state;
+    const char *ep = "inproc://test-bus-bytes-hwm";
+    assert_int_equal(bus_set_budget(ep, 1 << 20), 0);
+    zsock_t *pull = bus_pull(ep);
+    zsock_t *push = bus_push(ep, 2);
+    assert_non_null(pull);
+    assert_non_null(push);
+    int sent = 0, full = 0;
+    for (int i = 0; i < 20000; i++) {
+        zmsg_t *m = s_msg(10);
+        int rc = bus_send(push, &m);
+        sent += rc == 0;
+        full += rc == -EAGAIN;
+    }
+    printf("10-byte messages: %d sent, %d refused (full); %zu B queued\n", sent, full,
+           bus_queued_bytes(ep));
+    assert_true(full > 0);
+    assert_int_equal(bus_queued_bytes(ep), (size_t) sent * 10);
+    bus_close(&push);
+    bus_close(&pull);
+    zsock_t *again = bus_pull(ep);
+    assert_non_null(again);
+    assert_int_equal(bus_queued_bytes(ep), 0);
+    bus_close(&again);
+    /* an endpoint without a budget counts nothing */
+    assert_int_equal(bus_budget("inproc://test-bus-rt"), 0);
+    assert_int_equal(bus_budget(BUS_INGEST), BUS_BYTES_DEFAULT);
+    assert_int_equal(bus_budget(BUS_ENGINE), BUS_BYTES_DEFAULT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_push_never_blocks),
         cmocka_unit_test(test_pull_waits_for_previous_owner),
+        cmocka_unit_test(test_byte_budget),
+        cmocka_unit_test(test_byte_budget_hwm_refusal),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

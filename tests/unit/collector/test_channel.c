@@ -1,4 +1,5 @@
-/* channel: rendered Slack/Teams bodies are valid JSON with the fields each service expects;
+/* channel: rendered Slack/Teams bodies are valid JSON with the fields each service expects,
+ * and text from outside in them is escaped for each format (hostile markup shown as written);
  * the classification of every status (and body) per channel, and of transport errors. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,6 +104,101 @@ static void test_teams_render(void **st)
     card = json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "content");
     title = json_array_get(json_object_get(card, "body"), 0);
     assert_string_equal(json_string_value(json_object_get(title, "color")), "Good");
+    json_decref(j);
+    json_decref(ev);
+}
+
+/* An event whose every string from outside is hostile markup (and some non-ASCII). */
+static json_t *s_hostile(const char *kind)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:[{s:s, s:s, s:s, s:s}]}", "event", kind,
+        "asset_id", "api-prod", "asset_name", "<!channel> *Köln* [x](http://y) ☃", "address",
+        "<https://evil|click>", "incident_id", (json_int_t) 7, "started_at",
+        "2026-09-01T12:01:00.000Z", "reason", "<@U1> down _now_ & then `rm`", "down_votes", 1,
+        "live_agents", 1, "agents", "agent", "<!here>", "region", "eu`", "vote", "DOWN", "error",
+        "# 1. [x](http://y) ~~s~~");
+}
+
+/* Slack: every & < > from outside is an entity, so no control sequence (<!channel>, <@U1>,
+ * <https://evil|click>) reaches Slack: the body holds no '<' at all; formatting characters
+ * stay as written with mrkdwn off; non-ASCII is kept. */
+static void test_slack_escapes_outside_text(void **st)
+{
+    (void) st;
+    json_t *ev = s_hostile("DOWN");
+    char err[128] = "";
+    char *raw = channel_slack_ops.render(ev, err, sizeof err);
+    assert_non_null(raw);
+    print_message("slack: %s\n", raw);
+    assert_null(strchr(raw, '<'));
+    assert_null(strchr(raw, '>'));
+    free(raw);
+    json_t *j = s_render(&channel_slack_ops, ev);
+    assert_true(json_is_false(json_object_get(j, "mrkdwn")));
+    assert_string_equal(json_string_value(json_object_get(j, "text")),
+                        "🔴 DOWN &lt;!channel&gt; *Köln* [x](http://y) ☃: &lt;@U1&gt; down _now_ "
+                        "&amp; then `rm`");
+    json_t *att = json_array_get(json_object_get(j, "attachments"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "title")),
+                        "&lt;!channel&gt; *Köln* [x](http://y) ☃");
+    assert_string_equal(json_string_value(json_object_get(att, "fallback")),
+                        json_string_value(json_object_get(j, "text")));
+    json_t *fields = json_object_get(att, "fields");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 1), "value")),
+                        "&lt;https://evil|click&gt;");
+    json_t *ag = json_array_get(fields, 3);
+    assert_string_equal(json_string_value(json_object_get(ag, "title")), "&lt;!here&gt; (eu`)");
+    assert_string_equal(json_string_value(json_object_get(ag, "value")),
+                        "DOWN: # 1. [x](http://y) ~~s~~");
+    json_decref(j);
+    json_decref(ev);
+}
+
+/* The card's texts: every character of set in s is escaped with a backslash. */
+static void s_all_escaped(const char *s, const char *set)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p == '\\') {
+            p += p[1] != 0;
+            continue;
+        }
+        if (strchr(set, *p))
+            fail_msg("unescaped '%c' at %zu in: %s", *p, (size_t) (p - s), s);
+    }
+}
+
+/* Teams: Markdown and tags from outside arrive backslash-escaped in the title, the line and
+ * every fact (no link, emphasis, code, mention tag or list forms); non-ASCII is kept. */
+static void test_teams_escapes_outside_text(void **st)
+{
+    (void) st;
+    json_t *ev = s_hostile("DOWN");
+    json_t *j = s_render(&channel_teams_ops, ev);
+    json_t *card = json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "content");
+    json_t *body = json_object_get(card, "body");
+    const char *title = json_string_value(json_object_get(json_array_get(body, 0), "text"));
+    const char *line = json_string_value(json_object_get(json_array_get(body, 1), "text"));
+    print_message("teams title: %s\nteams line: %s\n", title, line);
+    assert_string_equal(title, "🔴 DOWN \\<!channel\\> \\*Köln\\* \\[x\\]\\(http://y\\) ☃");
+    assert_string_equal(line, "\\<@U1\\> down \\_now\\_ \\& then \\`rm\\`");
+    json_t *facts = json_object_get(json_array_get(body, 2), "facts");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(facts, 1), "value")),
+                        "\\<https://evil|click\\>");
+    json_t *ag = json_array_get(facts, 2);
+    const char *at = json_string_value(json_object_get(ag, "title"));
+    const char *av = json_string_value(json_object_get(ag, "value"));
+    print_message("teams agent fact: %s = %s\n", at, av);
+    assert_string_equal(at, "\\<!here\\> (eu\\`)");
+    assert_string_equal(av, "DOWN: \\# 1. \\[x\\]\\(http://y\\) \\~\\~s\\~\\~");
+    const char *set = "<>[]*_`~&";
+    s_all_escaped(title, set);
+    s_all_escaped(line, set);
+    size_t i;
+    json_t *f;
+    json_array_foreach(facts, i, f) {
+        s_all_escaped(json_string_value(json_object_get(f, "value")), set);
+    }
     json_decref(j);
     json_decref(ev);
 }
@@ -281,6 +377,8 @@ int main(void)
         cmocka_unit_test(test_teams_render),   cmocka_unit_test(test_slack_classify),
         cmocka_unit_test(test_teams_classify), cmocka_unit_test(test_classify_reads_only_len),
         cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_slack_escapes_outside_text),
+        cmocka_unit_test(test_teams_escapes_outside_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

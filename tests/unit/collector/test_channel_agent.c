@@ -1,5 +1,6 @@
 /* Slack and Teams rendering of agent liveness events: one message per agent with the
- * headline "🔴 AGENT DOWN agent-eu-1 (eu-west): silent since ..." (green AGENT UP). */
+ * headline "🔴 AGENT DOWN agent-eu-1 (eu-west): silent since ..." (green AGENT UP); an
+ * agent's own strings escaped in each format. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,8 +63,53 @@ static void test_teams(void **st)
     json_decref(b);
 }
 
+/* An agent's id, region and version come from the agent: escaped in every format. */
+static json_t *s_render_hostile(const char *type)
+{
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "AGENT_DOWN", "agent",
+                           "<!channel>", "region", "*eu*", "version", "[v](http://x)",
+                           "silent_since", "2026-11-25T08:43:00.000Z");
+    char err[128] = "";
+    char *body = channel_find(type)->render(ev, err, sizeof err);
+    assert_non_null(body);
+    print_message("%s hostile: %s\n", type, body);
+    if (strcmp(type, "slack") == 0)
+        assert_null(strchr(body, '<')); /* no control sequence at all */
+    json_t *out = json_loads(body, 0, NULL);
+    assert_non_null(out);
+    free(body);
+    json_decref(ev);
+    return out;
+}
+
+static void test_hostile(void **st)
+{
+    (void) st;
+    json_t *b = s_render_hostile("slack");
+    assert_string_equal(json_string_value(json_object_get(b, "text")),
+                        "🔴 AGENT DOWN &lt;!channel&gt; (*eu*): silent since "
+                        "2026-11-25T08:43:00.000Z");
+    json_t *att = json_array_get(json_object_get(b, "attachments"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "title")), "&lt;!channel&gt;");
+    json_decref(b);
+    b = s_render_hostile("teams");
+    json_t *card = json_object_get(json_array_get(json_object_get(b, "attachments"), 0),
+                                   "content");
+    json_t *body = json_object_get(card, "body");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(body, 0), "text")),
+                        "🔴 AGENT DOWN \\<!channel\\> (\\*eu\\*): silent since "
+                        "2026-11-25T08:43:00.000Z");
+    json_t *facts = json_object_get(json_array_get(body, 2), "facts");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(facts, 0), "value")),
+                        "\\<!channel\\>");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(facts, 3), "value")),
+                        "\\[v\\]\\(http://x\\)");
+    json_decref(b);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_slack), cmocka_unit_test(test_teams)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_slack), cmocka_unit_test(test_teams),
+                                       cmocka_unit_test(test_hostile)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

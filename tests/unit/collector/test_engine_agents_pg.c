@@ -3,7 +3,9 @@
  * channel, nothing on repeats or after a restart; the notifier's lease holds an AGENT_UP
  * back until its AGENT_DOWN is done; SKEW moves agents.clock_skew_ms and the metric, and
  * an agent 5 minutes fast opens an incident whose started_at is on the collector's clock;
- * vote changes during an open incident join its timeline; statusd_asset_down_votes. */
+ * vote changes during an open incident join its timeline; statusd_asset_down_votes; an agent
+ * gone for good is forgotten (only once it is stale everywhere), its series with it, and is
+ * judged afresh when it comes back; the agent table stays at its bound with 12,000 ids. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,6 +164,105 @@ static void test_skewed_agent_and_vote_events(void **state)
     assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 1);
 }
 
+/* Rule 18: an agent down for longer than the forget period is forgotten, but never while
+ * its vote still counts (stale after 3 intervals); its series go and it is counted; its
+ * agents row stays. Back, it is judged afresh: its AGENT_UP goes out as the database says,
+ * and its run of failures starts over. */
+static void test_agent_gone_for_good_forgotten(void **state)
+{
+    fx_t *f = *state;
+    f->asset.interval_seconds = 1; /* stale after 3 s */
+    f->ctx.agent_forget_ms = 500;
+    s_agent_row(f, "a1", "eu");
+    s_agent_row(f, "a2", "us");
+    s_start(f);
+    s_agent_msg(f, "a1", "eu", "UP", sd_wall_ms());
+    s_agent_msg(f, "a2", "us", "UP", sd_wall_ms());
+    s_skew_msg(f, "a1", 40);
+    int64_t t = sd_wall_ms();
+    s_result(f, ASSET, "a1", "eu", false, t, true);
+    s_result(f, ASSET, "a2", "us", true, t + 50, true);
+    s_result(f, ASSET, "a1", "eu", false, t + 100, true);
+    sd_ms_t last_result = sd_mono_ms();
+    s_wait_metric(f, "statusd_asset_down_votes{asset=\"" ASSET "\"}", 1, 5000);
+    s_agent_msg(f, "a1", "eu", "DOWN", sd_wall_ms());
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'AGENT_DOWN'", 2, 5000);
+    assert_int_equal(s_metric(f, "statusd_agent_up{agent=\"a1\",region=\"eu\"}"), 0);
+    assert_true(s_metric(f, "statusd_agent_clock_skew_seconds{agent=\"a1\"}") == 0.04);
+    /* down for longer than the period at once, but its DOWN vote counts for 3 intervals */
+    s_wait_metric(f, "statusd_agents_forgotten_total{actor=\"engine\",reason=\"gone\"}", 1,
+                  10000);
+    sd_ms_t took = sd_mono_ms() - last_result;
+    print_message("a1 forgotten %lld ms after its last result (period 500 ms, stale after "
+                  "3000 ms)\n", (long long) took);
+    assert_true(took >= 3000);
+    assert_true(s_metric(f, "statusd_agent_up{agent=\"a1\",region=\"eu\"}") < 0);
+    assert_true(s_metric(f, "statusd_agent_clock_skew_seconds{agent=\"a1\"}") < 0);
+    assert_true(s_metric(f, "statusd_agent_isolated{agent=\"a1\"}") < 0);
+    /* a2 is up: never forgotten, however long it is silent */
+    assert_int_equal(s_metric(f, "statusd_agent_up{agent=\"a2\",region=\"us\"}"), 1);
+    s_wait_metric(f, "statusd_engine_agents_tracked", 1, 3000);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM agents WHERE id = 'a1' AND liveness = "
+                                "'down'"), 1);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 0);
+
+    /* back: its AGENT_UP, and a run that starts over (it had 2 failures: one more would have
+     * been a DOWN vote at once) */
+    s_agent_msg(f, "a1", "eu", "UP", sd_wall_ms());
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'AGENT_UP'", 2, 5000);
+    assert_int_equal(s_metric(f, "statusd_agent_up{agent=\"a1\",region=\"eu\"}"), 1);
+    s_result(f, ASSET, "a2", "us", true, sd_wall_ms(), true);
+    s_result(f, ASSET, "a1", "eu", false, sd_wall_ms(), true);
+    s_sync(f);
+    assert_int_equal(s_metric(f, "statusd_asset_down_votes{asset=\"" ASSET "\"}"), 0);
+    s_result(f, ASSET, "a1", "eu", false, sd_wall_ms(), true);
+    s_wait_metric(f, "statusd_asset_down_votes{asset=\"" ASSET "\"}", 1, 5000);
+}
+
+/* Rule 18: 12,000 agent ids (results only, nothing known of their liveness) against a table
+ * of 10,000: the table stays full, never above, by forgetting the one silent longest for
+ * each new one (counted); no agent is refused; the series of forgotten agents go too. */
+static void test_agent_table_bounded(void **state)
+{
+    fx_t *f = *state;
+    s_start(f);
+    const int n = 12000;
+    sd_ms_t t0 = sd_mono_ms();
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "many-%05d", i);
+        Statusd__ProbeResult pr = STATUSD__PROBE_RESULT__INIT;
+        pr.seq = 1;
+        pr.asset_id = "elsewhere"; /* not in the manifest: only the agent table grows */
+        pr.started_at_ms = sd_wall_ms();
+        pr.success = true;
+        s_send_result(f, id, "xx", &pr);
+    }
+    /* each result is counted as one for an unknown asset once judged */
+    s_wait_metric(f, "statusd_engine_results_dropped_total{reason=\"unknown_asset\"}", n,
+                  30000);
+    print_message("%d agents sent and judged in %lld ms\n", n, (long long) (sd_mono_ms() - t0));
+    s_wait_metric(f, "statusd_engine_agents_tracked", 10000, 3000);
+    assert_int_equal(
+        s_metric(f, "statusd_agents_forgotten_total{actor=\"engine\",reason=\"table_full\"}"),
+        n - 10000);
+    assert_true(
+        s_metric(f, "statusd_engine_results_dropped_total{reason=\"agent_table_full\"}") < 0);
+    /* the last one is in, and as many statusd_agent_isolated series as agents are left */
+    assert_int_equal(s_metric(f, "statusd_agent_isolated{agent=\"many-11999\"}"), 0);
+    char *text = metrics_render(f->metrics);
+    assert_non_null(text);
+    int isolated_series = 0;
+    for (const char *p = text; (p = strstr(p, "\nstatusd_agent_isolated{")); p++)
+        isolated_series++;
+    free(text);
+    size_t series = metrics_series_count(f->metrics);
+    print_message("statusd_agent_isolated series: %d; series held in all: %zu\n",
+                  isolated_series, series);
+    assert_int_equal(isolated_series, 10000);
+    assert_true(series < 10000 + 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +270,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_sends_nothing_but_remembers_down, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_skewed_agent_and_vote_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_gone_for_good_forgotten, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_table_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

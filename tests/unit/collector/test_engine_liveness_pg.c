@@ -10,7 +10,10 @@
  *  - an isolated agent that goes AGENT_DOWN is no longer isolated (memory, agents.isolated,
  *    metric), its old DOWN votes never count, it is not isolated again while down, and back
  *    it is judged afresh; an agent stored isolated and 'down', or isolated and silent since
- *    the restart, is released too. */
+ *    the restart, is released too;
+ *  - agents down for longer than the forget period are not loaded at a restart, one down
+ *    for less is forgotten when its period (counted from its down_since) ends, and one that
+ *    comes back after it was left out gets its AGENT_UP. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -330,6 +333,48 @@ static void test_isolated_agents_down_at_restart_are_released(void **state)
     s_hold_count(f, "SELECT count(*) FROM notifications", 2, TICK_MS + 200);
 }
 
+/* Rule 18 at a restart: an agent down for 2 days (period 6 s) is not loaded; one down for
+ * 5 s is loaded and forgotten about 1 s later (its silence counts from its down_since, not
+ * from the load); one up stays. Back after 2 days, its AGENT_UP goes out. */
+static void test_restart_leaves_out_agents_gone_for_good(void **state)
+{
+    fx_t *f = *state;
+    f->asset.interval_seconds = 1; /* results may not be replayed beyond 3 s */
+    f->ctx.agent_forget_ms = 6000;
+    s_agent_row(f, "old", "eu");
+    s_agent_row(f, "recent", "us");
+    s_agent_row(f, "live", "ap");
+    s_exec(f, "UPDATE agents SET liveness = 'down', down_since = now() - interval '2 days'"
+              " WHERE id = 'old'");
+    s_exec(f, "UPDATE agents SET liveness = 'down', down_since = now() - interval '5 s'"
+              " WHERE id = 'recent'");
+    sd_ms_t t0 = sd_mono_ms();
+    s_start_hb(f);
+    s_agent_msg(f, "live", "ap", "UP", sd_wall_ms());
+    s_wait_metric(f, "statusd_agent_up{agent=\"recent\",region=\"us\"}", 0, 5000);
+    assert_true(s_metric(f, "statusd_agent_up{agent=\"old\",region=\"eu\"}") < 0);
+    s_wait_metric(f, "statusd_agents_forgotten_total{actor=\"engine\",reason=\"gone\"}", 1,
+                  6000);
+    sd_ms_t took = sd_mono_ms() - t0;
+    print_message("the agent down for 5 s forgotten %lld ms after the engine started (period "
+                  "6000 ms)\n", (long long) took);
+    assert_true(took < 6000);
+    assert_true(s_metric(f, "statusd_agent_up{agent=\"recent\",region=\"us\"}") < 0);
+    assert_int_equal(s_metric(f, "statusd_agent_up{agent=\"live\",region=\"ap\"}"), 1);
+    s_wait_metric(f, "statusd_engine_agents_tracked", 1, 3000);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM agents"), 3);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications"), 0);
+
+    s_agent_msg(f, "old", "eu", "UP", sd_wall_ms());
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'AGENT_UP'", 2, 5000);
+    assert_int_equal(s_rows_of(f, "AGENT_UP", "old"), 2);
+    PGresult *r = s_sql(f, "SELECT payload->>'down_seconds' FROM notifications LIMIT 1");
+    print_message("AGENT_UP of the agent left out: down_seconds=%s\n", PQgetvalue(r, 0, 0));
+    assert_true(atoi(PQgetvalue(r, 0, 0)) >= 2 * 86400);
+    PQclear(r);
+    assert_int_equal(s_metric(f, "statusd_agent_up{agent=\"old\",region=\"eu\"}"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +388,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_isolated_agent_down_is_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolated_agents_down_at_restart_are_released, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restart_leaves_out_agents_gone_for_good, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,7 @@
 /* gateway + ingest as real actors on a real tcp port and a real database; a DEALER in the
- * test speaks the wire protocol, a PULL bound on BUS_ENGINE stands in for the engine. */
+ * test speaks the wire protocol, a PULL bound on BUS_ENGINE stands in for the engine.
+ * Also: ingest forgets an agent gone for good, and a batch over ingest's byte budget makes
+ * the agent resync. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,8 +32,12 @@
 static char *s_eu[] = {"eu"};
 static char *s_ap[] = {"ap"};
 
+/* the forget period ingest is started with (0: the default); see setup_forget */
+static int64_t s_forget_ms;
+
 static void s_configure(fx_t *fx)
 {
+    fx->ctx.agent_forget_ms = s_forget_ms;
     fx->assets[0] = (sd_asset_t){.id = "web", .asset_type = "http", .name = "Web",
                                  .address = "https://example.com", .interval_seconds = 60,
                                  .timeout_seconds = 5, .locations = s_eu, .n_locations = 1};
@@ -487,6 +493,7 @@ static void test_unknown_peer_asked_for_hello(void **state)
 static void test_db_failure_no_ack(void **state)
 {
     fx_t *fx = *state;
+    s_hello_heartbeat_ms = 0; /* silent after 3 of the collector's heartbeats */
     zsock_t *d = s_dealer(fx);
     s_handshake(d, "f1", "eu", 0);
     s_expect_engine(fx, "AGENT|f1|eu|UP");
@@ -616,7 +623,7 @@ static void test_batch_lost_before_ingest_forces_resync(void **state)
         seq += 2;
         zclock_sleep(20); /* pacing while polling a counter, not synchronisation */
         char *text = metrics_render(fx->ctx.metrics);
-        dropped = text && strstr(text, "statusd_bus_dropped_total{from=\"gateway\",to=\"ingest\"}");
+        dropped = text && strstr(text, "statusd_bus_dropped_total{from=\"gateway\",to=\"ingest\",reason=\"full\"}");
         free(text);
     }
     printf("first batch dropped before ingest: seq %" PRIu64 "\n", seq - 2);
@@ -649,6 +656,124 @@ static void test_batch_lost_before_ingest_forces_resync(void **state)
     zsock_destroy(&d);
 }
 
+/* Ingest forgets an agent gone for good: disconnected (GONE) for the forget period (here
+ * 1.5 s), its cached gauges and every series labelled with it are freed and counted; an
+ * agent still connected keeps its series. The agents row stays, so the forgotten agent,
+ * back, learns its high-water mark and nothing is stored twice. */
+static void test_agent_gone_for_good_forgotten(void **state)
+{
+    fx_t *fx = *state;
+    s_hello_heartbeat_ms = 0; /* silent after 3 of the collector's heartbeats */
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "f1", "eu", 0);
+    s_expect_engine(fx, "AGENT|f1|eu|UP");
+    s_batch(d, 1, 2);
+    s_expect_ack(d, 2, false);
+    zsock_t *k = s_dealer(fx);
+    s_handshake(k, "k1", "eu", 0);
+    s_batch(k, 1, 1);
+    s_expect_ack(k, 1, false);
+    assert_true(s_metric_has(fx, "statusd_probe_success{asset=\"web\",agent=\"f1\",region=\"eu\"} 0"));
+    assert_true(s_metric_has(fx, "statusd_results_received_total{agent=\"f1\",region=\"eu\"} 2"));
+    /* f1 falls silent: the gateway's GONE after 3 heartbeat periods, then the period */
+    zsock_destroy(&d);
+    sd_ms_t t0 = sd_mono_ms();
+    bool forgotten = false;
+    while (!forgotten && sd_mono_ms() - t0 < 15000) {
+        s_heartbeat(k, sd_wall_ms()); /* k1 stays connected */
+        Statusd__Envelope *e = s_recv_env(k, 300);
+        if (e)
+            statusd__envelope__free_unpacked(e, NULL);
+        char *text = metrics_render(fx->ctx.metrics);
+        forgotten = text && strstr(text, "statusd_agents_forgotten_total{actor=\"ingest\","
+                                         "reason=\"gone\"} 1\n");
+        free(text);
+    }
+    sd_ms_t took = sd_mono_ms() - t0;
+    printf("f1 forgotten by ingest %lld ms after it fell silent (3 heartbeats of %d ms, then "
+           "1500 ms)\n", (long long) took, fx->ctx.heartbeat_ms);
+    assert_true(forgotten);
+    assert_true(took >= 3 * fx->ctx.heartbeat_ms + 1500 - 300);
+    char *text = metrics_render(fx->ctx.metrics);
+    assert_non_null(text);
+    const char *left = strstr(text, "agent=\"f1\"");
+    if (left)
+        fprintf(stderr, "series of f1 left: %.200s\n", left);
+    assert_null(left);
+    free(text);
+    assert_true(s_metric_has(fx, "statusd_probe_success{asset=\"web\",agent=\"k1\",region=\"eu\"} 0"));
+    assert_true(s_metric_has(fx, "statusd_results_received_total{agent=\"k1\",region=\"eu\"} 1"));
+    /* back: the row kept its high-water mark */
+    assert_int_equal(s_count(fx, "SELECT last_seq FROM agents WHERE id = 'f1'"), 2);
+    d = s_dealer(fx);
+    s_handshake(d, "f1", "eu", 2);
+    s_batch(d, 2, 3);
+    s_expect_ack(d, 3, false);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'f1'"), 3);
+    assert_true(s_metric_wait(fx, "statusd_results_received_total{agent=\"f1\",region=\"eu\"} 1"));
+    zsock_destroy(&d);
+    zsock_destroy(&k);
+}
+
+static int setup_forget(void **state)
+{
+    s_forget_ms = 1500;
+    int rc = setup(state);
+    s_forget_ms = 0;
+    return rc;
+}
+
+/* ingest's queue with a byte budget smaller than a batch of 8 results (bus.h) */
+static int setup_small_budget(void **state)
+{
+    assert_int_equal(bus_set_budget(BUS_INGEST, 512), 0);
+    return setup(state);
+}
+
+static int teardown_budget(void **state)
+{
+    int rc = teardown(state);
+    assert_int_equal(bus_set_budget(BUS_INGEST, BUS_BYTES_DEFAULT), 0);
+    return rc;
+}
+
+/* A batch whose bytes would take ingest's queue past its byte budget is lost before
+ * storage like one the queue has no room for: counted (reason "bytes"), and the gateway
+ * ignores the connection until the agent reconnects and resends. */
+static void test_batch_over_byte_budget_forces_resync(void **state)
+{
+    fx_t *fx = *state;
+    s_hello_heartbeat_ms = 60000; /* no silence verdict while the test waits */
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "b1", "eu", 0); /* a Hello is small: it fits */
+    s_expect_engine(fx, "AGENT|b1|eu|UP");
+    s_batch(d, 1, 1);
+    s_expect_ack(d, 1, false);
+    s_batch(d, 2, 9); /* about 800 bytes */
+    assert_true(s_metric_wait(
+        fx, "statusd_bus_dropped_total{from=\"gateway\",to=\"ingest\",reason=\"bytes\"} 1"));
+    s_batch(d, 10, 10); /* it would fit, but it must not be acked past the lost one */
+    assert_true(s_metric_wait(fx, "statusd_batches_resync_dropped_total 1"));
+    s_heartbeat(d, 42);
+    Statusd__Envelope *e = s_recv_env(d, 500);
+    assert_null(e);
+    printf("bytes queued towards ingest: %zu of %zu\n", bus_queued_bytes(BUS_INGEST),
+           bus_budget(BUS_INGEST));
+    assert_true(bus_queued_bytes(BUS_INGEST) <= 512);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'b1'"), 1);
+    /* a new connection resends what is unacked, in batches that fit */
+    zsock_t *d2 = s_dealer(fx);
+    s_handshake(d2, "b1", "eu", 1);
+    for (uint64_t q = 2; q <= 10; q++) {
+        s_batch(d2, q, q);
+        s_expect_ack(d2, q, false);
+    }
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'b1'"), 10);
+    s_hello_heartbeat_ms = 0;
+    zsock_destroy(&d2);
+    zsock_destroy(&d);
+}
+
 int main(void)
 {
     zsys_init();
@@ -663,6 +788,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gap_in_stream_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_lost_before_ingest_forces_resync, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_agent_gone_for_good_forgotten, setup_forget,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_batch_over_byte_budget_forces_resync,
+                                        setup_small_budget, teardown_budget),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

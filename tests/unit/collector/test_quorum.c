@@ -172,6 +172,19 @@ static void test_stale_agents_do_not_vote(void **st)
     quorum_agent_t ag;
     assert_int_equal(quorum_agent_at(q, 0, 1001 + 3 * IV, &ag), 0);
     assert_true(ag.stale);
+    /* live is the contrary of stale for a tracked agent; an untracked one is never live */
+    assert_false(quorum_agent_live(q, "a1", 1001 + 3 * IV));
+    assert_true(quorum_agent_live(q, "a1", 1000 + 3 * IV));
+    assert_true(quorum_agent_live(q, "a3", 1001 + 3 * IV));
+    assert_false(quorum_agent_live(q, "nobody", 1000));
+    /* forgetting a stale agent changes no verdict */
+    quorum_evaluate(q, 1001 + 3 * IV, &e);
+    quorum_forget(q, "a1");
+    quorum_eval_t after;
+    quorum_evaluate(q, 1001 + 3 * IV, &after);
+    assert_int_equal(after.state, e.state);
+    assert_int_equal(after.live, e.live);
+    assert_int_equal(after.down_votes, e.down_votes);
     /* everyone stale: UNKNOWN */
     assert_int_equal(s_state(q, 1000 + 10 * IV), QUORUM_UNKNOWN);
     quorum_destroy(&q);

@@ -41,8 +41,9 @@ admit() {
 }
 
 init() {
-    [ -d "$KEYS/collector" ] && [ -d "$KEYS/agents.d" ] ||
+    if [ ! -d "$KEYS/collector" ] || [ ! -d "$KEYS/agents.d" ]; then
         die "no volumes at $KEYS/collector and $KEYS/agents.d"
+    fi
     if [ ! -f "$KEYS/collector/collector.cert_secret" ]; then
         statusd-keygen --dir "$KEYS/collector" --force collector >/dev/null
         echo "keys: made the collector's certificate"
@@ -67,7 +68,11 @@ init() {
         mv -f "$dir/.collector.cert.tmp" "$dir/collector.cert"
         admit "$dir/$name.cert" "$name"
     done
-    echo "keys: admitted agents: $(cd "$KEYS/agents.d" && ls -- *.cert 2>/dev/null | tr '\n' ' ')"
+    admitted=
+    for f in "$KEYS"/agents.d/*.cert; do
+        [ -f "$f" ] && admitted="$admitted ${f##*/}"
+    done
+    echo "keys: admitted agents:${admitted:- none}"
 }
 
 cmd=${1:-init}
@@ -77,7 +82,7 @@ case "$cmd" in
         init
         ;;
     enrol | enroll)
-        [ $# -eq 1 ] && valid_name "$1" || die "usage: enrol NAME < NAME.cert"
+        if [ $# -ne 1 ] || ! valid_name "$1"; then die "usage: enrol NAME < NAME.cert"; fi
         tmp=$(mktemp)
         trap 'rm -f "$tmp"' EXIT
         head -c 65536 >"$tmp"
@@ -90,7 +95,7 @@ case "$cmd" in
         echo "keys: admitted $1 ($(grep -E '^ +(name|region) = ' "$tmp" | tr -s ' ' | tr '\n' ' '))"
         ;;
     revoke)
-        [ $# -eq 1 ] && valid_name "$1" || die "usage: revoke NAME"
+        if [ $# -ne 1 ] || ! valid_name "$1"; then die "usage: revoke NAME"; fi
         [ -f "$KEYS/agents.d/$1.cert" ] || die "no $1.cert in agents.d"
         rm -f "$KEYS/agents.d/$1.cert"
         echo "keys: revoked $1"

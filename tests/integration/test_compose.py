@@ -15,6 +15,7 @@ for health, then asserts:
     delivers results; `keys revoke NAME` cuts it off again;
   - restarting the collector container loses no result (every agent's sequence numbers are
     stored without a gap and results keep coming);
+  - a second `up` runs `keys` again and changes no certificate;
   - `down -v` leaves no container, network or volume of the project.
 Fails (never skips) when Docker cannot run. In the sanitizer build it does nothing: the stack
 builds its own binaries from source, so the gcc run covers it.
@@ -385,6 +386,21 @@ def test(docker):
                 raise AssertionError("agent %s: early results vanished: %r -> %r"
                                      % (a, before[a], s))
         log("after restart, per agent (no gap, no duplicate): %s" % after)
+
+        # `up` again runs `keys` again: it must keep every certificate
+        def sums():
+            return run(["docker", "exec", st.cid("collector"), "sh", "-c",
+                        "sha256sum /keys/collector/* /keys/agents.d/*"])
+        before_sums = sums()
+        started = run(["docker", "inspect", "-f", "{{.State.StartedAt}}", st.cid("keys")])
+        st.compose("up", "-d", timeout=300)
+        if run(["docker", "inspect", "-f", "{{.State.StartedAt}}", st.cid("keys")]) == started:
+            raise AssertionError("`up` did not run the keys service again")
+        if sums() != before_sums:
+            raise AssertionError("a second `up` changed the certificates:\n%s\n->\n%s"
+                                 % (before_sums, sums()))
+        log("second `up`: keys ran again (%s), certificates unchanged"
+            % run(["docker", "logs", "--tail", "1", st.cid("keys")]).strip())
     except BaseException:
         if st.up:
             st.logs()

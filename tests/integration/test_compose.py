@@ -3,21 +3,30 @@
 docker-compose.yml + deploy/compose.test.yml (stand-ins from Debian packages for postgres,
 prometheus and nginx; no registry is reachable here). Brings the stack up with --build, waits
 for health, then asserts:
+  - the one-shot `keys` service made the CURVE certificates and exited 0; the collector runs
+    with CURVE; each agent container sees only its own secret (0600, uid 10001) and the
+    collector's public certificate;
   - results from both agents (two regions) are stored in PostgreSQL;
   - /api/assets and the status page answer through nginx (published on 127.0.0.1 only);
   - Prometheus (through nginx, /prometheus/) reports the collector target up and has
     statusd_probe_success series for both regions;
+  - an agent the stack did not make (its certificate made with the agent image, as on
+    another host) is refused until `docker-compose run -T keys enrol NAME < NAME.cert`, then
+    delivers results; `keys revoke NAME` cuts it off again;
   - restarting the collector container loses no result (every agent's sequence numbers are
     stored without a gap and results keep coming);
+  - a second `up` runs `keys` again and changes no certificate;
   - `down -v` leaves no container, network or volume of the project.
 Fails (never skips) when Docker cannot run. In the sanitizer build it does nothing: the stack
 builds its own binaries from source, so the gcc run covers it.
 """
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,6 +94,19 @@ class Stack:
         return run(self.base + list(args), timeout=timeout, check=check, cwd=SOURCE_DIR,
                    env=self.env)
 
+    def compose_out(self, *args, stdin=None, timeout=300):
+        """docker-compose's stdout alone (its progress lines go to stderr). Without
+        COMPOSE_INTERACTIVE_NO_CLI: docker-compose 1.29's own `run` never sees stdin's end."""
+        env = dict(self.env)
+        env.pop("COMPOSE_INTERACTIVE_NO_CLI", None)
+        r = subprocess.run(self.base + list(args), input=stdin, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=timeout, cwd=SOURCE_DIR, env=env)
+        if r.returncode != 0:
+            raise AssertionError("docker-compose %s: exit %d\n%s%s" % (
+                " ".join(args), r.returncode, r.stdout.decode(errors="replace"),
+                r.stderr.decode(errors="replace")))
+        return r.stdout.decode(errors="replace")
+
     def cid(self, service):
         out = self.compose("ps", "-q", service).split()
         if not out:
@@ -127,6 +149,116 @@ def per_agent_seqs(stack):
         a, region, n, nd, lo, hi = line.split("|")
         out[a] = dict(region=region, n=int(n), distinct=int(nd), lo=int(lo), hi=int(hi))
     return out
+
+
+def refused(st):
+    """statusd_agents_refused_total{reason="unknown_key"} of the collector (through nginx)."""
+    body = http_get(st.url("/metrics"))[1].decode()
+    m = re.search(r'^statusd_agents_refused_total\{reason="unknown_key"\} (\d+)', body, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def check_keys(st):
+    """What the keys service made, and what each container of the stack can see of it."""
+    keys = st.cid("keys")
+    code = run(["docker", "inspect", "-f", "{{.State.ExitCode}}", keys]).strip()
+    if code != "0":
+        raise AssertionError("keys service exited %s:\n%s" % (code, run(["docker", "logs", keys])))
+    log("keys service: %s" % run(["docker", "logs", keys]).strip().replace("\n", " | "))
+    health = http_json(st.url("/api/health"))
+    if health.get("agent_transport") != "curve":
+        raise AssertionError("collector transport: %r" % health)
+
+    def ls(service, path):
+        out = run(["docker", "exec", st.cid(service), "sh", "-c", "ls -ln " + path])
+        return {l.split()[-1]: " ".join(l.split()[0:1] + l.split()[2:4])
+                for l in out.splitlines() if l.startswith("-")}
+    coll = ls("collector", "/keys/collector")
+    if coll != {"collector.cert": "-rw-r--r-- 0 0",
+                "collector.cert_secret": "-rw------- 10001 10001"}:
+        raise AssertionError("collector's /keys/collector: %r" % coll)
+    admitted = set(ls("collector", "/keys/agents.d"))
+    if admitted != {"%s.cert" % a for a in AGENTS}:
+        raise AssertionError("collector's agents.d: %r" % admitted)
+    for a in sorted(AGENTS):
+        got = ls(a, "/keys")
+        want = {"%s.cert" % a: "-rw-r--r-- 0 0", "%s.cert_secret" % a: "-rw------- 10001 10001",
+                "collector.cert": "-rw-r--r-- 0 0"}
+        if got != want:
+            raise AssertionError("%s sees in /keys %r, want only %r" % (a, got, want))
+    log("certificates: collector %s; agents.d %s; each agent only its own pair + collector.cert"
+        % (coll, sorted(admitted)))
+
+
+def other_host_agent(st):
+    """The README's enrolment of an agent of another host, with the agent image."""
+    d = tempfile.mkdtemp(prefix="statusd-compose-remote.")
+    os.chmod(d, 0o777)   # written by the image's user (uid 10001)
+    name = "%s-remote-agent" % st.project
+    net = run(["docker", "inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}"
+               "{{end}}", st.cid("collector")]).strip()
+    try:
+        run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "statusd-keygen",
+             "-v", "%s:/out" % d, "statusd/agent:test", "--dir", "/out", "--region", "ap-south",
+             "agent-remote"])
+        cert = st.compose_out("run", "--rm", "-T", "keys", "collector-cert")
+        if "public-key" not in cert or "secret-key" in cert:
+            raise AssertionError("keys collector-cert printed %r" % cert)
+        with open(os.path.join(d, "collector.cert"), "w") as f:
+            f.write(cert)
+        os.chmod(os.path.join(d, "collector.cert"), 0o644)
+        t0 = time.monotonic()
+        r0 = refused(st)
+        run(["docker", "run", "-d", "--name", name, "--network", net, "-v", "%s:/keys:ro" % d,
+             "-e", "STATUSD_COLLECTOR=tcp://collector:5555",
+             "-e", "STATUSD_CERT=/keys/agent-remote.cert_secret",
+             "-e", "STATUSD_COLLECTOR_CERT=/keys/collector.cert",
+             "-e", "STATUSD_HEARTBEAT_MS=1000", "statusd/agent:test"])
+        wait_for(lambda: refused(st) > r0, 60, "the collector refusing the agent not enrolled")
+        if "agent-remote" in per_agent_seqs(st):
+            raise AssertionError("results of agent-remote stored before its enrolment")
+        measure("agent of another host refused before enrolment", t0)
+        with open(os.path.join(d, "agent-remote.cert"), "rb") as f:
+            said = st.compose_out("run", "--rm", "-T", "keys", "enrol", "agent-remote",
+                                  stdin=f.read())
+        log("keys enrol: %s" % said.strip())
+        with open(os.path.join(d, "agent-remote.cert_secret"), "rb") as f:
+            try:
+                st.compose_out("run", "--rm", "-T", "keys", "enrol", "leaked", stdin=f.read())
+                raise AssertionError("keys enrol accepted a secret certificate")
+            except AssertionError as e:
+                if "SECRET key" not in str(e):
+                    raise
+        t0 = time.monotonic()
+
+        def remote_results():
+            s = per_agent_seqs(st).get("agent-remote")
+            return s and s["region"] == "ap-south" and s["n"] >= 3 and s
+        got = wait_for(remote_results, 60, "results of the enrolled agent-remote")
+        measure("enrol -> results of the agent of another host", t0)
+        log("agent-remote after enrolment: %s" % got)
+
+        t0 = time.monotonic()
+        r1 = refused(st)
+        st.compose_out("run", "--rm", "-T", "keys", "revoke", "agent-remote")
+        wait_for(lambda: refused(st) > r1, 30, "the collector refusing agent-remote once revoked")
+        base = per_agent_seqs(st)
+        hi = base["agent-remote"]["hi"]
+        # a window in which agent-remote would have delivered: the stack's agents deliver
+        # at least 6 more results each (2 probe rounds of 3 assets)
+        wait_for(lambda: all(per_agent_seqs(st)[a]["n"] >= base[a]["n"] + 6 for a in AGENTS),
+                 60, "two more probe rounds of the stack's agents")
+        after = per_agent_seqs(st)["agent-remote"]["hi"]
+        if after != hi:
+            raise AssertionError("agent-remote still stored results after its revocation: "
+                                 "seq %d -> %d" % (hi, after))
+        measure("revoke -> agent-remote refused, nothing more stored", t0)
+        admitted = st.compose_out("run", "--rm", "-T", "keys", "list")
+        if "agent-remote" in admitted or len(admitted.splitlines()) != len(AGENTS):
+            raise AssertionError("keys list after the revocation: %r" % admitted)
+    finally:
+        run(["docker", "rm", "-f", name], check=False)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test(docker):
@@ -181,6 +313,7 @@ def test(docker):
         seqs = wait_for(both_agents, 120, "results from both agents in PostgreSQL")
         measure("results from both agents stored", t0)
         log("probe_events per agent: %s" % seqs)
+        check_keys(st)
 
         # the API and status page through nginx
         assets = http_json(st.url("/api/assets"))
@@ -231,6 +364,8 @@ def test(docker):
             raise AssertionError("Prometheus did not load statusd.rules.yml: %r" % groups)
         measure("Prometheus target up + series for %s" % sorted(got), t0)
 
+        other_host_agent(st)
+
         # restart the collector: no result lost
         t0 = time.monotonic()
         before = per_agent_seqs(st)
@@ -251,6 +386,21 @@ def test(docker):
                 raise AssertionError("agent %s: early results vanished: %r -> %r"
                                      % (a, before[a], s))
         log("after restart, per agent (no gap, no duplicate): %s" % after)
+
+        # `up` again runs `keys` again: it must keep every certificate
+        def sums():
+            return run(["docker", "exec", st.cid("collector"), "sh", "-c",
+                        "sha256sum /keys/collector/* /keys/agents.d/*"])
+        before_sums = sums()
+        started = run(["docker", "inspect", "-f", "{{.State.StartedAt}}", st.cid("keys")])
+        st.compose("up", "-d", timeout=300)
+        if run(["docker", "inspect", "-f", "{{.State.StartedAt}}", st.cid("keys")]) == started:
+            raise AssertionError("`up` did not run the keys service again")
+        if sums() != before_sums:
+            raise AssertionError("a second `up` changed the certificates:\n%s\n->\n%s"
+                                 % (before_sums, sums()))
+        log("second `up`: keys ran again (%s), certificates unchanged"
+            % run(["docker", "logs", "--tail", "1", st.cid("keys")]).strip())
     except BaseException:
         if st.up:
             st.logs()

@@ -1,7 +1,8 @@
 """test_systemd_units: the two systemd units, as the .debs install them, pass
 `systemd-analyze verify` (offline, in a root made of the packages' files plus the host's own
-unit files) with no warning at all, carry the hardening the issue asks for, and score "OK" or
-better in `systemd-analyze security --offline=true`.
+unit files) with no warning at all, carry the hardening the issue asks for (and the agent's
+certificate handed over by LoadCredential=), and score "OK" or better in
+`systemd-analyze security --offline=true`. test_packages.py runs both units for real.
 """
 import os
 import re
@@ -21,7 +22,11 @@ WANT = {
     "statusd-agent.service": dict(COMMON, AmbientCapabilities="CAP_NET_RAW",
                                   CapabilityBoundingSet="CAP_NET_RAW",
                                   StateDirectory="statusd-agent",
-                                  EnvironmentFile="/etc/statusd/agent.env"),
+                                  EnvironmentFile="/etc/statusd/agent.env",
+                                  # the secret certificate (0600 root) for the dynamic user
+                                  LoadCredential="agent.cert_secret:"
+                                                 "/etc/statusd/agent.cert_secret",
+                                  Environment="STATUSD_CERT=%d/agent.cert_secret"),
     "statusd-collector.service": dict(COMMON, AmbientCapabilities="", CapabilityBoundingSet="",
                                       EnvironmentFile="/etc/statusd/collector.env"),
 }

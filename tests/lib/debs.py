@@ -1,4 +1,4 @@
-"""debs: builds the two .deb packages with CPack from the tests' build directory (stdlib only).
+"""debs: builds the three .deb packages with CPack from the tests' build directory (stdlib only).
 
 The build dir's binaries are used as they are; in a sanitizer build they would need the ASan
 runtime, so callers only package the gcc build (see deploy_common.sanitizer_build()).
@@ -10,7 +10,7 @@ import subprocess
 
 from deploy_common import BUILD_DIR, run
 
-NAMES = ("statusd-agent", "statusd-collector")
+NAMES = ("statusd-common", "statusd-agent", "statusd-collector")
 
 
 def version():

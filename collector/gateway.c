@@ -259,7 +259,17 @@ static void s_reload_keys(self_t *self, bool first)
         metrics_set(self->ctx->metrics, "statusd_agent_keys",
                     "Agent public keys admitted from the agents directory", NULL,
                     (double) agent_keys_count(self->keys));
-    zhashx_purge(self->logged_keys); /* a key refused before may be admitted now */
+    /* a key refused as unknown before may be admitted now: log its next refusal again */
+    zlist_t *unknown = zlist_new();
+    for (void *v = zhashx_first(self->logged_keys); v; v = zhashx_next(self->logged_keys)) {
+        const char *tag = zhashx_cursor(self->logged_keys);
+        size_t n = strlen(tag);
+        if (n > 12 && strcmp(tag + n - 12, "/unknown_key") == 0)
+            zlist_append(unknown, (void *) tag);
+    }
+    for (const char *t = zlist_first(unknown); t; t = zlist_next(unknown))
+        zhashx_delete(self->logged_keys, t);
+    zlist_destroy(&unknown);
     zlist_t *gone = zlist_new();
     for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
         if (!s_still_admitted(self, a))

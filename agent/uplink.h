@@ -27,6 +27,9 @@ typedef struct {
     int hwm;                      /* ZeroMQ send/receive high-water mark, default 1000 */
     int backoff_min_ms;           /* default 200 */
     int backoff_max_ms;           /* default 10000 */
+    uint64_t replayed_through;    /* results numbered <= this came from the spool and may have
+                                     been sent by an earlier process: a hello reply's mark at
+                                     or above them drops them as stored (0: none) */
 } uplink_config_t;
 
 /* A new Assignment (version differs from the one held). Return >= 0 when applied: the

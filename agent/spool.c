@@ -324,26 +324,6 @@ static int s_read_file(spool_t *self, const char *name, uint8_t **buf, size_t *l
     return 0;
 }
 
-/* The offset of the next valid record after off, or len when none (a stretch to skip). */
-static size_t s_resync(const uint8_t *b, size_t len, size_t off)
-{
-    static const uint8_t magic[4] = {'S', 'D', 'R', '1'};
-    for (size_t at = off + 1; at + 4 <= len;) {
-        const uint8_t *m = memmem(b + at, len - at, magic, 4);
-        if (!m)
-            break;
-        at = (size_t) (m - b);
-        probe_result_t *r = NULL;
-        size_t rl;
-        if (spool_rec_decode(b + at, len - at, &r, &rl) == 0) {
-            probe_result_destroy(&r);
-            return at;
-        }
-        at++;
-    }
-    return len;
-}
-
 /* Replays one segment's records into fn; the segment's entry is the last of the list. */
 static int s_replay_seg(spool_t *self, const uint8_t *b, size_t len, uint64_t size,
                         spool_replay_fn *fn, void *ctx)
@@ -366,7 +346,7 @@ static int s_replay_seg(spool_t *self, const uint8_t *b, size_t len, uint64_t si
             rc = -EBADMSG;
         }
         if (rc < 0) {
-            size_t next = s_resync(b, len, off);
+            size_t next = spool_rec_resync(b, len, off);
             self->stats.corrupt++;
             self->stats.corrupt_bytes += next - off;
             if (next == len)

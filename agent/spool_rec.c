@@ -219,3 +219,22 @@ int spool_rec_decode(const uint8_t *buf, size_t len, probe_result_t **out, size_
         *rec_len = SPOOL_REC_HEADER + (size_t) pl;
     return rc;
 }
+
+size_t spool_rec_resync(const uint8_t *buf, size_t len, size_t off)
+{
+    static const uint8_t magic[4] = {'S', 'D', 'R', '1'};
+    for (size_t at = off + 1; at + 4 <= len;) {
+        const uint8_t *m = memmem(buf + at, len - at, magic, 4);
+        if (!m)
+            break;
+        at = (size_t) (m - buf);
+        probe_result_t *r = NULL;
+        size_t rl;
+        int rc = spool_rec_decode(buf + at, len - at, &r, &rl);
+        probe_result_destroy(&r);
+        if (rc == 0)
+            return at;
+        at++;
+    }
+    return len;
+}

@@ -36,5 +36,8 @@ size_t spool_rec_encode(const probe_result_t *r, uint8_t *buf, size_t cap);
  * Whatever the bytes, it never reads outside buf. A decoded result encodes back to the
  * same bytes. */
 int spool_rec_decode(const uint8_t *buf, size_t len, probe_result_t **out, size_t *rec_len);
+/* Where reading goes on after bytes at off that are no record: the offset (> off) of the
+ * next valid record in buf, or len when none follows (the stretch in between is skipped). */
+size_t spool_rec_resync(const uint8_t *buf, size_t len, size_t off);
 
 #endif

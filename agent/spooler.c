@@ -215,10 +215,9 @@ static void s_log_replay(spooler_t *self, const s_replay_t *rp)
     spool_stats_t st = spool_stats(self->spool);
     size_t n = outq_len(self->outq);
     sd_info(COMP, "spool opened dir=%s replayed=%" PRIu64 " pending=%zu first_seq=%" PRIu64
-            " last_seq=%" PRIu64 " segments=%" PRIu64 " bytes=%" PRIu64 " floor=%" PRIu64,
-            self->dir, st.replayed, n, n ? outq_first_seq(self->outq) : 0,
-            n ? outq_next_seq(self->outq) - 1 : 0, st.segments, st.bytes,
-            spool_floor(self->spool));
+            " next_seq=%" PRIu64 " segments=%" PRIu64 " bytes=%" PRIu64 " floor=%" PRIu64,
+            self->dir, st.replayed, n, outq_first_seq(self->outq), outq_next_seq(self->outq),
+            st.segments, st.bytes, spool_floor(self->spool));
     if (st.corrupt)
         sd_warn(COMP, "spool held damaged data, skipped corrupt=%" PRIu64
                 " corrupt_bytes=%" PRIu64 " torn=%" PRIu64 " dir=%s", st.corrupt,

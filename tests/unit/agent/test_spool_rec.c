@@ -177,6 +177,25 @@ static void test_bad_payload_with_good_crc(void **state)
     }
 }
 
+/* After bytes that are no record, reading goes on at the next valid record: not at a stray
+ * magic, not at a record cut short. */
+static void test_resync(void **state)
+{
+    uint8_t buf[1024];
+    probe_result_t *r = s_result(1);
+    size_t n1 = spool_rec_encode(r, buf, sizeof buf);
+    memcpy(buf + n1, "xxSDR1yySDR1", 12); /* garbage with two stray magics */
+    r->seq = 2;
+    size_t n2 = spool_rec_encode(r, buf + n1 + 12, sizeof buf - n1 - 12);
+    probe_result_destroy(&r);
+    size_t len = n1 + 12 + n2;
+    assert_int_equal(spool_rec_resync(buf, len, n1), n1 + 12);
+    assert_int_equal(spool_rec_resync(buf, len, 0), n1 + 12); /* from inside record 1 */
+    assert_int_equal(spool_rec_resync(buf, len - 1, n1), len - 1); /* record 2 cut short */
+    assert_int_equal(spool_rec_resync(buf, len, n1 + 12), len);
+    assert_int_equal(spool_rec_resync(buf, 3, 0), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_not_encodable),
         cmocka_unit_test(test_cut_and_flipped),
         cmocka_unit_test(test_bad_payload_with_good_crc),
+        cmocka_unit_test(test_resync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

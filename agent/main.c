@@ -52,14 +52,15 @@ static void s_usage(FILE *f)
             "      --heartbeat-ms N    heartbeat period, ms (default 5000)      [STATUSD_HEARTBEAT_MS]\n"
             "      --max-pending N     unacked results kept (default 100000)   [STATUSD_MAX_PENDING]\n"
             "      --batch-max N       results per batch (default 500)          [STATUSD_BATCH_MAX]\n"
-            "      --spool-dir DIR     keep unacked results on disk here too, replayed after\n"
-            "                          a restart (default: none, memory only)   [STATUSD_SPOOL_DIR]\n"
-            "      --spool-max-bytes N spool size bound, e.g. 64M (default 256M;\n"
-            "                          at least 64K)                    [STATUSD_SPOOL_MAX_BYTES]\n"
-            "      --spool-max-age D   results older than D are dropped, seconds or\n"
-            "                          30m/24h/7d (default 24h)           [STATUSD_SPOOL_MAX_AGE]\n"
-            "      --spool-fsync-ms N  fsync the spool at most every N ms; 0: after every\n"
-            "                          loop iteration that wrote (default 1000) [STATUSD_SPOOL_FSYNC_MS]\n"
+            "      --spool-dir DIR     also keep unacked results on disk, replayed\n"
+            "                          after a restart (default: none)             [STATUSD_SPOOL_DIR]\n"
+            "      --spool-max-bytes N spool size bound: bytes, or 64K, 256M, 1G\n"
+            "                          (default 256M, at least 64K)          [STATUSD_SPOOL_MAX_BYTES]\n"
+            "      --spool-max-age D   drop older results: seconds, or 30m, 24h, 7d\n"
+            "                          (default 24h)                           [STATUSD_SPOOL_MAX_AGE]\n"
+            "      --spool-fsync-ms N  fsync the spool at most every N ms; 0: after\n"
+            "                          each loop iteration that wrote (default 1000)\n"
+            "                                                                 [STATUSD_SPOOL_FSYNC_MS]\n"
             "      --log-level LEVEL   debug|info|warn|error (default info)     [STATUSD_LOG_LEVEL]\n"
             "  -h, --help              this text\n"
             "  -V, --version           print the version\n"
@@ -326,6 +327,8 @@ int main(int argc, char **argv)
         .heartbeat_ms = (int) o.heartbeat_ms,
         .batch_max = (size_t) o.batch_max,
         .replayed_through = replayed_through,
+        .before_send = a.spooler ? spooler_before_send : NULL,
+        .before_send_ctx = a.spooler,
     };
     a.uplink = a.outq ? uplink_new(a.loop, a.outq, &ucfg, s_on_assignment, &a) : NULL;
     if (!curl || !a.outq || !a.sched || !a.uplink) {

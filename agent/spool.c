@@ -1,6 +1,7 @@
 /* The spool's directory: segments in seq order (the newest one open for appending), the
- * floor file, the lock. Records are written with one write() each, straight to the page
- * cache, so a SIGKILL loses nothing; spool_sync decides what a power cut may lose. */
+ * floor file, the lock. An append writes its records with one write() per segment, straight
+ * to the page cache, so a SIGKILL loses nothing written; spool_sync decides what a power cut
+ * may lose. */
 #include "spool.h"
 #include "spool_rec.h"
 
@@ -37,6 +38,7 @@ struct spool {
     size_t n_segs, cap_segs;
     uint64_t last_seq, floor;
     bool replayed, dirty, dir_dirty;
+    bool floor_dirty; /* the floor changed since it was last written */
     uint8_t *buf;
     size_t buf_cap;
     spool_stats_t stats;
@@ -232,6 +234,8 @@ void spool_close(spool_t **p)
         return;
     spool_t *self = *p;
     s_close_cur(self);
+    if (self->floor_dirty && self->dir_fd >= 0)
+        s_write_floor(self);
     if (self->floor_fd >= 0)
         close(self->floor_fd);
     if (self->dir_fd >= 0)
@@ -455,48 +459,120 @@ static void s_undo_write(spool_t *self, uint64_t old)
         s_remove_seg(self, self->n_segs - 1);
 }
 
-int spool_append(spool_t *self, const probe_result_t *r, uint64_t *dropped_through)
+/* Records encoded into self->buf for the current segment, not yet written. */
+typedef struct {
+    size_t len, n;
+    uint64_t last;
+    int64_t newest_ms;
+} s_pend_t;
+
+/* Writes the pending records with one write(); 0 (they are in the spool), or -errno (they
+ * are not: the segment is cut back). */
+static int s_flush(spool_t *self, s_pend_t *p)
 {
-    *dropped_through = 0;
-    if (!self->replayed || r->seq <= spool_last_seq(self))
-        return -EINVAL;
-    size_t size = spool_rec_size(r);
-    if (size == 0 || size > self->seg_bytes)
-        return -EMSGSIZE;
-    if (size > self->buf_cap) {
-        uint8_t *b = realloc(self->buf, size);
-        if (!b)
-            return -ENOMEM;
-        self->buf = b;
-        self->buf_cap = size;
-    }
-    spool_rec_encode(r, self->buf, self->buf_cap);
-    while (self->n_segs > 0 && self->total_bytes + size > self->max_bytes)
-        s_drop_oldest(self, dropped_through);
-    if (self->cur_fd >= 0 && self->segs[self->n_segs - 1].bytes + size > self->seg_bytes)
-        s_rotate(self);
-    if (self->cur_fd < 0) {
-        int rc = s_open_new_seg(self, r->seq);
-        if (rc < 0)
-            return rc;
-    }
+    if (p->n == 0)
+        return 0;
     seg_t *seg = &self->segs[self->n_segs - 1];
-    int rc = s_write_all(self->cur_fd, self->buf, size);
+    int rc = s_write_all(self->cur_fd, self->buf, p->len);
     if (rc < 0) {
         self->stats.write_errors++;
         s_undo_write(self, seg->bytes);
-        return rc;
+    } else {
+        seg->bytes += p->len;
+        seg->last = p->last;
+        seg->records += p->n;
+        if (p->newest_ms > seg->newest_ms)
+            seg->newest_ms = p->newest_ms;
+        self->total_bytes += p->len;
+        self->last_seq = p->last;
+        self->dirty = true;
+        self->stats.appended += p->n;
     }
-    seg->bytes += size;
-    seg->last = r->seq;
-    seg->records++;
-    if (r->started_at_ms > seg->newest_ms)
-        seg->newest_ms = r->started_at_ms;
-    self->total_bytes += size;
-    self->last_seq = r->seq;
-    self->dirty = true;
-    self->stats.appended++;
+    *p = (s_pend_t){.newest_ms = INT64_MIN};
+    return rc;
+}
+
+/* At least need bytes in self->buf. */
+static int s_reserve(spool_t *self, size_t need)
+{
+    if (need <= self->buf_cap)
+        return 0;
+    size_t cap = self->buf_cap ? self->buf_cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *b = realloc(self->buf, cap);
+    if (!b)
+        return -ENOMEM;
+    self->buf = b;
+    self->buf_cap = cap;
     return 0;
+}
+
+int spool_append_many(spool_t *self, const probe_result_t *const *rs, size_t n, size_t *done,
+                      uint64_t *dropped_through)
+{
+    *done = 0;
+    *dropped_through = 0;
+    if (!self->replayed)
+        return -EINVAL;
+    s_pend_t p = {.newest_ms = INT64_MIN};
+    size_t taken = 0; /* records handled (written, pending or skipped) */
+    uint64_t prev = spool_last_seq(self);
+    int rc = 0;
+    for (; taken < n && rc == 0; taken++) {
+        const probe_result_t *r = rs[taken];
+        if (r->seq <= prev) {
+            rc = -EINVAL;
+            break;
+        }
+        size_t size = spool_rec_size(r);
+        if (size == 0 || size > self->seg_bytes) { /* never fits: skipped, not retried */
+            self->stats.skipped++;
+            prev = r->seq;
+            if (p.n == 0)
+                self->last_seq = r->seq;
+            else
+                p.last = r->seq;
+            continue;
+        }
+        if (self->total_bytes + p.len + size > self->max_bytes) {
+            if ((rc = s_flush(self, &p)) < 0)
+                break;
+            *done = taken;
+            while (self->n_segs > 0 && self->total_bytes + size > self->max_bytes)
+                s_drop_oldest(self, dropped_through);
+        }
+        if (self->cur_fd >= 0 &&
+            self->segs[self->n_segs - 1].bytes + p.len + size > self->seg_bytes) {
+            if ((rc = s_flush(self, &p)) < 0)
+                break;
+            *done = taken;
+            s_rotate(self);
+        }
+        if (self->cur_fd < 0 && (rc = s_open_new_seg(self, r->seq)) < 0)
+            break;
+        if ((rc = s_reserve(self, p.len + size)) < 0)
+            break;
+        spool_rec_encode(r, self->buf + p.len, size);
+        p.len += size;
+        p.n++;
+        p.last = r->seq;
+        if (r->started_at_ms > p.newest_ms)
+            p.newest_ms = r->started_at_ms;
+        prev = r->seq;
+    }
+    /* all taken, or stopped at record `taken` that is out of order or found no memory:
+     * what was encoded before it is good (after a failed write or open, nothing is pending) */
+    int frc = s_flush(self, &p);
+    if (frc == 0)
+        *done = taken;
+    return rc < 0 ? rc : frc;
+}
+
+int spool_append(spool_t *self, const probe_result_t *r, uint64_t *dropped_through)
+{
+    size_t done = 0;
+    return spool_append_many(self, &r, 1, &done, dropped_through);
 }
 
 int spool_release(spool_t *self, uint64_t through)
@@ -504,9 +580,10 @@ int spool_release(spool_t *self, uint64_t through)
     if (through <= self->floor)
         return 0;
     self->floor = through;
+    self->floor_dirty = true; /* written by the next sync: an ack costs no system call */
     while (self->n_segs > 0 && self->segs[0].last <= through)
         s_remove_seg(self, 0);
-    return s_write_floor(self);
+    return 0;
 }
 
 int spool_expire(spool_t *self, int64_t before_ms, uint64_t *dropped_through)
@@ -519,25 +596,34 @@ int spool_expire(spool_t *self, int64_t before_ms, uint64_t *dropped_through)
 
 int spool_sync(spool_t *self)
 {
-    if (!self->dirty && !self->dir_dirty)
-        return 0;
-    if (self->dirty && self->cur_fd >= 0 && fdatasync(self->cur_fd) < 0) {
-        int e = -errno;
-        self->stats.sync_errors++;
-        s_close_cur(self); /* what the kernel could not write may be gone: start afresh */
-        return e;
+    int rc = 0;
+    if (self->floor_dirty) { /* not synced itself: losing it only replays acked records */
+        rc = s_write_floor(self);
+        self->floor_dirty = rc < 0;
+    }
+    if (self->dirty && self->cur_fd >= 0) {
+        if (fdatasync(self->cur_fd) < 0) {
+            rc = -errno;
+            self->stats.sync_errors++;
+            s_close_cur(self); /* what the kernel could not write may be gone: start afresh */
+        } else
+            self->stats.syncs++;
     }
     self->dirty = false;
-    if (self->dir_dirty && fsync(self->dir_fd) < 0) {
-        self->stats.sync_errors++;
-        return -errno;
+    if (self->dir_dirty) {
+        if (fsync(self->dir_fd) < 0) {
+            rc = -errno;
+            self->stats.sync_errors++;
+        } else
+            self->dir_dirty = false;
     }
-    self->dir_dirty = false;
-    self->stats.syncs++;
-    return 0;
+    return rc;
 }
 
-bool spool_dirty(const spool_t *self) { return self->dirty || self->dir_dirty; }
+bool spool_dirty(const spool_t *self)
+{
+    return self->dirty || self->dir_dirty || self->floor_dirty;
+}
 
 int spool_reset(spool_t *self, uint64_t floor)
 {
@@ -545,6 +631,7 @@ int spool_reset(spool_t *self, uint64_t floor)
         s_remove_seg(self, self->n_segs - 1);
     self->floor = floor;
     self->last_seq = floor;
+    self->floor_dirty = false;
     return s_write_floor(self);
 }
 

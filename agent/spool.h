@@ -34,6 +34,7 @@ typedef struct {
     uint64_t corrupt_bytes;  /* their bytes */
     uint64_t torn;           /* of those stretches, the ones that ended their segment */
     uint64_t appended;
+    uint64_t skipped;        /* results too large for a segment, never written */
     uint64_t write_errors;   /* failed record writes, segment creations and floor writes */
     uint64_t syncs, sync_errors;
     uint64_t segments_dropped; /* by max_bytes or by age */
@@ -42,7 +43,8 @@ typedef struct {
 /* Opens dir (created with mode 0700 if missing; its parent must exist), locks it and reads
  * its floor. NULL with *err = -errno (-EWOULDBLOCK: another process holds the lock). */
 spool_t *spool_open(const char *dir, const spool_config_t *cfg, int *err);
-/* Closes the files (no sync) and unlocks. Accepts NULL; sets *p = NULL. */
+/* Writes the floor if it changed, closes the files (no sync) and unlocks. Accepts NULL;
+ * sets *p = NULL. */
 void spool_close(spool_t **p);
 
 /* Takes r (owned by the callee) with its number; a negative return stops the replay. */
@@ -52,31 +54,38 @@ typedef int(spool_replay_fn)(probe_result_t *r, void *ctx);
  * first append. 0, fn's negative return, or -errno when the directory cannot be read. */
 int spool_replay(spool_t *self, spool_replay_fn *fn, void *ctx);
 
-/* Writes r (r->seq above every number appended or replayed) at the end of the spool. To stay
- * within max_bytes it may first delete the oldest segments: *dropped_through is then the
- * highest number they held (else 0), even when the write fails. 0; -EMSGSIZE when r cannot
- * be a record of a segment this size (nothing written); -EINVAL (out of order, or before
- * spool_replay); or the write's -errno (-ENOSPC, -EDQUOT, -EIO ...), after which the spool
- * holds nothing of r (a partial write is cut off, or its segment closed) and the next append
- * is tried afresh. */
+/* Writes rs[0..n) (numbered in increasing order, above every number appended or replayed)
+ * at the end of the spool, with one write() per segment touched. To stay within max_bytes it
+ * may first delete the oldest segments: *dropped_through is then the highest number they held
+ * (else 0), even when a write fails. A result that cannot be a record of a segment this size
+ * is skipped (counted in stats.skipped, never tried again). *done is how many of rs, from
+ * the first, are now in the spool (or skipped). 0 when all are; -EINVAL (out of order, or
+ * before spool_replay); -ENOMEM; or a write's -errno (-ENOSPC, -EDQUOT, -EIO ...), after which
+ * the spool holds nothing of rs[*done..] (a partial write is cut off, or its segment closed)
+ * and the next append is tried afresh. */
+int spool_append_many(spool_t *self, const probe_result_t *const *rs, size_t n, size_t *done,
+                      uint64_t *dropped_through);
+/* spool_append_many of one result. */
 int spool_append(spool_t *self, const probe_result_t *r, uint64_t *dropped_through);
 /* Everything numbered <= through is no longer needed: deletes the segments it covers
- * wholly and records the floor. 0, or -errno when the floor could not be written (the
- * segments are deleted anyway). */
+ * wholly and raises the floor, which the next spool_sync or spool_close writes (until then
+ * a crash may replay released records again). 0. */
 int spool_release(spool_t *self, uint64_t through);
 /* Deletes the oldest segments whose newest result started before before_ms (wall clock,
  * unix ms). *dropped_through as spool_append. 0 or -errno. */
 int spool_expire(spool_t *self, int64_t before_ms, uint64_t *dropped_through);
-/* Makes what was appended since the last sync durable (fdatasync of the segment, fsync of
- * the directory after files were created or deleted). 0 (also when there was nothing to
- * do), or -errno: the segment is then closed, so later records go to a new one. */
+/* Writes the floor if it changed and makes what was appended since the last sync durable
+ * (fdatasync of the segment, fsync of the directory after files were created or deleted).
+ * 0 (also when there was nothing to do), or -errno (the floor is tried again next time; a
+ * failed fdatasync closes the segment, so later records go to a new one). */
 int spool_sync(spool_t *self);
-/* True when records were appended (or files created or deleted) since the last sync. */
+/* True when records were appended, files created or deleted, or the floor raised since the
+ * last sync. */
 bool spool_dirty(const spool_t *self);
 /* Deletes every segment and sets the floor (pending results were renumbered: they are
  * appended again under their new numbers, which must be above floor). 0 or -errno. */
 int spool_reset(spool_t *self, uint64_t floor);
-/* The highest number appended or replayed (the floor when none). */
+/* The highest number appended, skipped or replayed (the floor when none). */
 uint64_t spool_last_seq(const spool_t *self);
 uint64_t spool_floor(const spool_t *self);
 spool_stats_t spool_stats(const spool_t *self);

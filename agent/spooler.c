@@ -12,9 +12,10 @@
 #include <string.h>
 
 #define COMP "spool"
-#define RETRY_MS 1000     /* a failed write is tried again after this */
+#define RETRY_MS 1000      /* a failed write is tried again after this */
 #define CATCHUP_CHUNK 4096 /* results written per loop iteration while catching up */
-#define AGE_TICK_MS 5000  /* how often the age bound is applied */
+#define WRITE_CHUNK 256    /* results per spool_append_many */
+#define AGE_TICK_MS 5000   /* how often the age bound is applied */
 
 struct spooler {
     loop_t *loop;
@@ -25,11 +26,10 @@ struct spooler {
     int fsync_ms;
     loop_hook_t *hook;
     loop_timer_t sync_timer, retry_timer, age_timer;
-    /* the spool lacks pending results numbered above spool_last_seq: a write failed
-     * (degraded) or they were renumbered; the retry timer writes them */
-    bool behind, degraded;
-    uint64_t caught_up; /* results written while catching up, this episode */
-    bool floor_err_logged, sync_err_logged;
+    /* a write failed: the retry timer writes what the spool lacks, nothing else does */
+    bool degraded;
+    uint64_t caught_up; /* results written by the retries, this episode */
+    bool sync_err_logged;
     uint64_t dropped, not_spooled, episodes;
 };
 
@@ -48,7 +48,6 @@ static void s_drop(spooler_t *self, uint64_t through, const char *bound)
 
 static void s_degrade(spooler_t *self, int rc)
 {
-    self->behind = true;
     if (!self->degraded) {
         self->degraded = true;
         self->episodes++;
@@ -66,49 +65,51 @@ static void s_arm_sync(spooler_t *self)
         loop_timer_start_in(&self->sync_timer, self->fsync_ms);
 }
 
-/* Writes r; 0, or the failed write's -errno (the spooler is then degraded). */
-static int s_write(spooler_t *self, const probe_result_t *r)
+/* Writes the pending results numbered above what the spool holds, at most limit of them
+ * (more: the retry timer goes on at once). 0, or the failed write's -errno (degraded). */
+static int s_write_pending(spooler_t *self, size_t limit)
 {
-    uint64_t dropped_through = 0;
-    int rc = spool_append(self->spool, r, &dropped_through);
-    if (dropped_through)
-        s_drop(self, dropped_through, "max_bytes");
-    if (rc == -EMSGSIZE) { /* larger than a segment: in memory only */
-        self->not_spooled++;
-        return 0;
-    }
-    if (rc < 0) {
-        s_degrade(self, rc);
-        return rc;
-    }
-    s_arm_sync(self);
-    return 0;
-}
-
-/* Writes the pending results the spool lacks, a chunk per call. */
-static void s_catch_up(spooler_t *self, size_t limit)
-{
-    size_t n = 0;
+    size_t total = 0;
     for (;;) {
-        const probe_result_t *r =
-            outq_at(self->outq, outq_pos(self->outq, spool_last_seq(self->spool) + 1));
-        if (!r)
+        size_t pos = outq_pos(self->outq, spool_last_seq(self->spool) + 1);
+        size_t len = outq_len(self->outq);
+        if (pos >= len)
             break;
-        if (n == limit) {
+        if (total >= limit) {
             loop_timer_start_in(&self->retry_timer, 0);
-            return;
+            return 0;
         }
-        if (s_write(self, r) < 0)
-            return;
-        n++;
-        self->caught_up++;
+        const probe_result_t *rs[WRITE_CHUNK];
+        size_t n = len - pos < WRITE_CHUNK ? len - pos : WRITE_CHUNK, done = 0;
+        for (size_t i = 0; i < n; i++)
+            rs[i] = outq_at(self->outq, pos + i);
+        uint64_t dropped_through = 0;
+        int rc = spool_append_many(self->spool, rs, n, &done, &dropped_through);
+        total += done;
+        if (self->degraded)
+            self->caught_up += done;
+        if (done)
+            s_arm_sync(self);
+        if (dropped_through) /* frees older results than rs: rs is not used again */
+            s_drop(self, dropped_through, "max_bytes");
+        if (rc < 0) {
+            s_degrade(self, rc);
+            return rc;
+        }
     }
-    self->behind = false;
     if (self->degraded) {
         self->degraded = false;
         sd_info(COMP, "spool writable again, results kept in memory written records=%" PRIu64
                 " not_spooled_total=%" PRIu64, self->caught_up, self->not_spooled);
     }
+    return 0;
+}
+
+void spooler_before_send(void *spooler)
+{
+    spooler_t *self = spooler;
+    if (!self->degraded)
+        s_write_pending(self, SIZE_MAX);
 }
 
 /* --- the outq observer ------------------------------------------------------------------- */
@@ -116,23 +117,14 @@ static void s_catch_up(spooler_t *self, size_t limit)
 static void s_on_pushed(const probe_result_t *r, void *ctx)
 {
     spooler_t *self = ctx;
-    if (self->behind) {
-        self->not_spooled++;
-        return;
-    }
-    s_write(self, r);
+    if (self->degraded)
+        self->not_spooled++; /* else written before it can be sent (s_before_send) */
 }
 
 static void s_on_released(uint64_t through, void *ctx)
 {
     spooler_t *self = ctx;
-    int rc = spool_release(self->spool, through);
-    if (rc < 0 && !self->floor_err_logged) {
-        sd_warn(COMP, "cannot write the spool's floor file, acknowledged results may be "
-                "replayed again after a restart (the collector skips them) dir=%s error=%s "
-                "(logged once)", self->dir, strerror(-rc));
-        self->floor_err_logged = true;
-    }
+    spool_release(self->spool, through);
     s_arm_sync(self);
     if (self->degraded) /* space may be back */
         loop_timer_start_in(&self->retry_timer, 0);
@@ -144,8 +136,6 @@ static void s_on_renumbered(void *ctx)
     int rc = spool_reset(self->spool, outq_first_seq(self->outq) - 1);
     sd_info(COMP, "pending results renumbered, writing them again records=%zu%s%s",
             outq_len(self->outq), rc < 0 ? " error=" : "", rc < 0 ? strerror(-rc) : "");
-    self->behind = true;
-    loop_timer_start_in(&self->retry_timer, 0);
 }
 
 static const outq_observer_t s_observer = {s_on_pushed, s_on_released, s_on_renumbered};
@@ -156,8 +146,9 @@ static void s_sync(spooler_t *self)
 {
     int rc = spool_sync(self->spool);
     if (rc < 0 && !self->sync_err_logged) {
-        sd_warn(COMP, "spool fsync failed, a power cut may lose the results written since "
-                "the last one dir=%s error=%s (logged once)", self->dir, strerror(-rc));
+        sd_warn(COMP, "spool sync failed: a power cut may lose the results written since the "
+                "last sync, a restart may replay acknowledged ones (the collector skips them) "
+                "dir=%s error=%s (logged once)", self->dir, strerror(-rc));
         self->sync_err_logged = true;
     }
 }
@@ -170,15 +161,14 @@ static void s_on_sync_timer(loop_t *loop, loop_timer_t *t, void *ctx)
 static void s_before_sleep(loop_t *loop, void *ctx)
 {
     spooler_t *self = ctx;
+    spooler_before_send(self);
     if (self->fsync_ms == 0 && spool_dirty(self->spool))
         s_sync(self);
 }
 
 static void s_on_retry(loop_t *loop, loop_timer_t *t, void *ctx)
 {
-    spooler_t *self = ctx;
-    if (self->behind)
-        s_catch_up(self, CATCHUP_CHUNK);
+    s_write_pending(ctx, CATCHUP_CHUNK);
 }
 
 static void s_on_age(loop_t *loop, loop_timer_t *t, void *ctx)
@@ -288,24 +278,22 @@ void spooler_destroy(spooler_t **p)
     if (!p || !*p)
         return;
     spooler_t *self = *p;
-    loop_timer_stop(&self->sync_timer);
-    loop_timer_stop(&self->retry_timer);
-    loop_timer_stop(&self->age_timer);
-    loop_hook_remove(&self->hook);
-    if (self->spool && self->outq) {
-        if (self->behind)
-            s_catch_up(self, SIZE_MAX);
-        loop_timer_stop(&self->retry_timer);
+    if (self->spool && self->outq && self->hook) {
+        s_write_pending(self, SIZE_MAX);
         s_sync(self);
-        if (self->behind)
-            sd_warn(COMP, "results held in memory only are lost at exit records=%zu",
-                    outq_len(self->outq) - outq_pos(self->outq,
-                                                     spool_last_seq(self->spool) + 1));
+        size_t lost = outq_len(self->outq) -
+                      outq_pos(self->outq, spool_last_seq(self->spool) + 1);
+        if (lost)
+            sd_warn(COMP, "results held in memory only are lost at exit records=%zu", lost);
         outq_observe(self->outq, NULL, NULL);
         spool_stats_t st = spool_stats(self->spool);
         sd_info(COMP, "spool closed dir=%s pending=%zu segments=%" PRIu64 " bytes=%" PRIu64,
                 self->dir, outq_len(self->outq), st.segments, st.bytes);
     }
+    loop_timer_stop(&self->sync_timer);
+    loop_timer_stop(&self->retry_timer);
+    loop_timer_stop(&self->age_timer);
+    loop_hook_remove(&self->hook);
     spool_close(&self->spool);
     free(self->dir);
     free(self);

@@ -1,7 +1,8 @@
 /* spooler: the agent's disk spool (spool.h) kept in step with its pending results (outq.h).
  * At start it replays the spool into the outq under the results' own numbers; from then on
- * it follows the outq: every new result is written before the uplink sends it, acks and
- * drops release records, a renumbering rewrites them. Syncs by the fsync policy. The bounds
+ * it follows the outq: new results are written (one write() per loop iteration, or when the
+ * uplink is about to send, whichever comes first), acks and drops release records, a
+ * renumbering rewrites them. Syncs by the fsync policy. The bounds
  * (bytes, age) drop the oldest results from the spool and from memory alike, counted and
  * logged with the count. A failed write (full disk, quota, I/O error) keeps results in memory
  * only ("degraded", logged once) and writes them all once the disk takes them again.
@@ -45,6 +46,10 @@ typedef struct {
  * with a one-line message in err when the directory cannot be made, read or locked. */
 spooler_t *spooler_new(loop_t *loop, outq_t *outq, const spooler_config_t *cfg,
                        uint64_t *replayed_through, char *err, size_t errlen);
+/* Writes the pending results the spool lacks (unless degraded: then the retry does), for
+ * uplink_config_t.before_send: what the uplink sends is in the spool first. Results are
+ * written once per loop iteration anyway (a before-sleep hook). */
+void spooler_before_send(void *spooler);
 /* Writes what is held in memory only (if the disk lets), syncs, stops following the outq,
  * closes. Accepts NULL; sets *p = NULL. */
 void spooler_destroy(spooler_t **p);

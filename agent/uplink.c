@@ -49,6 +49,8 @@ struct uplink {
     sd_ms_t last_rx, last_progress, connected_at;
     int backoff_ms;
     uint64_t assignment_version;
+    void (*before_send)(void *ctx);
+    void *before_send_ctx;
     bool malformed_logged, blocked_logged;
     uplink_stats_t stats;
 };
@@ -167,6 +169,8 @@ static void s_pump(uplink_t *self)
 {
     if (!self->sock || !self->hello_acked)
         return;
+    if (self->before_send)
+        self->before_send(self->before_send_ctx);
     while (self->n_inflight < self->max_inflight) {
         size_t pos = outq_pos(self->outq, self->sent_through + 1);
         size_t len = outq_len(self->outq);
@@ -537,6 +541,8 @@ uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
     self->backoff_ms = self->backoff_min_ms;
     self->stats.rtt_ms = -1;
     self->max_sent_ever = cfg->replayed_through;
+    self->before_send = cfg->before_send;
+    self->before_send_ctx = cfg->before_send_ctx;
     loop_timer_init(loop, &self->hb_timer, s_on_heartbeat, self);
     loop_timer_init(loop, &self->reconnect_timer, s_on_reconnect, self);
     return self;

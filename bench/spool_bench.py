@@ -24,6 +24,11 @@ fsync on tmpfs costs nothing). The collector acknowledges results as they come, 
 stays small: this measures what the spool costs in normal operation (a write per result, a
 release per ack, a segment deleted now and then, the fsyncs).
 
+First, statusd-spool-bench (bench/spool_append.c, built with the project) measures on the
+same file system what the spool costs per result below the process level: CPU per append
+and per fsync. From those and each variant's fsyncs per second the table derives the spool's
+expected share of the agent's CPU per probe, a figure that the machine's noise does not blur.
+
 Prints the median of each variant's runs and a Markdown table for bench/RESULTS.md.
 """
 import argparse
@@ -37,7 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
-from harness import TestEnv  # noqa: E402
+from harness import BUILD_DIR, TestEnv  # noqa: E402
 from probe_bench import (NOTIFIERS, cpu_seconds, nginx_entries, status_kb,  # noqa: E402
                          summarize)
 from targets.nginx import Nginx  # noqa: E402
@@ -46,6 +51,24 @@ from targets.nginx import Nginx  # noqa: E402
 def fs_type(path):
     r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
     return r.stdout.strip() or "?"
+
+
+def micro(parent):
+    """statusd-spool-bench's figures: {"append_us", "sync_cpu_us", "sync_ms"} (empty if the
+    tool is not built) and its output."""
+    tool = os.environ.get("STATUSD_SPOOL_BENCH_BIN") or os.path.join(BUILD_DIR,
+                                                                     "statusd-spool-bench")
+    if not os.access(tool, os.X_OK):
+        return {}, "(%s not built)" % tool
+    out = subprocess.run([tool, os.path.join(parent, "micro")], capture_output=True,
+                         text=True, check=True).stdout
+    m = {}
+    a = re.search(r"append 3 at a time, then release: ([\d.]+) us", out)
+    s = re.search(r"sync after 1000 records: median ([\d.]+) ms wall.*?, ([\d.]+) us CPU", out)
+    if a and s:
+        m = {"append_us": float(a.group(1)), "sync_ms": float(s.group(1)),
+             "sync_cpu_us": float(s.group(2))}
+    return m, out.strip()
 
 
 def run_variant(env, col, ng, n_assets, name, extra, interval, duration, tag):
@@ -88,6 +111,8 @@ def main():
     fst = fs_type(parent)
     print("spool directories under %s (%s)" % (parent, fst), flush=True)
     results = {name: [] for name, _ in variants}
+    mb, mb_out = micro(parent)
+    print(mb_out, flush=True)
     try:
         ng = Nginx(env.path("nginx"), access_log=True).start(env)
         pg = env.start_pg()
@@ -131,6 +156,16 @@ def main():
     print("|---|" + "---:|" * len(names))
     for label, key, fmt in rows:
         print("| %s | %s |" % (label, " | ".join(fmt.format(med(nm, key)) for nm in names)))
+    if mb:
+        def share(nm):
+            if nm == "off":
+                return "-"
+            per_probe = mb["append_us"] + mb["sync_cpu_us"] * med(nm, "syncs_per_s") / \
+                med(nm, "per_s")
+            return "%.1f us = %.1f%%" % (per_probe, per_probe / (base * 1000.0) * 100)
+        print("| spool's own CPU per probe (statusd-spool-bench: %.2f us per record written 3 at "
+              "a time, %.0f us per fsync) | %s |" % (mb["append_us"], mb["sync_cpu_us"],
+                                     " | ".join(share(nm) for nm in names)))
     print("| CPU per probe vs off | %s |" % " | ".join(
         "%+.1f%%" % ((med(nm, "cpu_per_1000") / base - 1) * 100) for nm in names))
     print("| each run's CPU s per 1,000 probes | %s |" % " | ".join(

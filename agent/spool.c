@@ -38,7 +38,9 @@ struct spool {
     size_t n_segs, cap_segs;
     uint64_t last_seq, floor;
     bool replayed, dirty, dir_dirty;
-    bool floor_dirty; /* the floor changed since it was last written */
+    bool floor_dirty;  /* the floor changed since it was last written */
+    bool floor_failed; /* and writing it failed: spool_dirty does not insist */
+    bool write_failed; /* the last write failed (the disk may be full) */
     uint8_t *buf;
     size_t buf_cap;
     spool_stats_t stats;
@@ -423,6 +425,7 @@ static int s_open_new_seg(spool_t *self, uint64_t seq)
         rc = -errno;
         self->n_segs--;
         self->stats.write_errors++;
+        self->write_failed = true;
         return rc;
     }
     self->dir_dirty = true;
@@ -474,6 +477,7 @@ static int s_flush(spool_t *self, s_pend_t *p)
         return 0;
     seg_t *seg = &self->segs[self->n_segs - 1];
     int rc = s_write_all(self->cur_fd, self->buf, p->len);
+    self->write_failed = rc < 0;
     if (rc < 0) {
         self->stats.write_errors++;
         s_undo_write(self, seg->bytes);
@@ -581,8 +585,15 @@ int spool_release(spool_t *self, uint64_t through)
         return 0;
     self->floor = through;
     self->floor_dirty = true; /* written by the next sync: an ack costs no system call */
-    while (self->n_segs > 0 && self->segs[0].last <= through)
+    self->floor_failed = false;
+    while (self->n_segs > 0 && self->segs[0].last <= through) {
+        /* the open segment is kept (its released records lie below the floor), so that
+         * quick acks do not cost a file created and deleted per write; unless writes fail:
+         * then its space may be what the disk lacks */
+        if (self->n_segs == 1 && self->cur_fd >= 0 && !self->write_failed)
+            break;
         s_remove_seg(self, 0);
+    }
     return 0;
 }
 
@@ -599,7 +610,7 @@ int spool_sync(spool_t *self)
     int rc = 0;
     if (self->floor_dirty) { /* not synced itself: losing it only replays acked records */
         rc = s_write_floor(self);
-        self->floor_dirty = rc < 0;
+        self->floor_dirty = self->floor_failed = rc < 0;
     }
     if (self->dirty && self->cur_fd >= 0) {
         if (fdatasync(self->cur_fd) < 0) {
@@ -622,7 +633,7 @@ int spool_sync(spool_t *self)
 
 bool spool_dirty(const spool_t *self)
 {
-    return self->dirty || self->dir_dirty || self->floor_dirty;
+    return self->dirty || self->dir_dirty || (self->floor_dirty && !self->floor_failed);
 }
 
 int spool_reset(spool_t *self, uint64_t floor)

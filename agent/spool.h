@@ -68,7 +68,8 @@ int spool_append_many(spool_t *self, const probe_result_t *const *rs, size_t n, 
 /* spool_append_many of one result. */
 int spool_append(spool_t *self, const probe_result_t *r, uint64_t *dropped_through);
 /* Everything numbered <= through is no longer needed: deletes the segments it covers
- * wholly and raises the floor, which the next spool_sync or spool_close writes (until then
+ * wholly (the one open for appending only after a failed write: otherwise it is kept until it
+ * is full) and raises the floor, which the next spool_sync or spool_close writes (until then
  * a crash may replay released records again). 0. */
 int spool_release(spool_t *self, uint64_t through);
 /* Deletes the oldest segments whose newest result started before before_ms (wall clock,

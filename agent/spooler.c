@@ -71,6 +71,8 @@ static int s_write_pending(spooler_t *self, size_t limit)
 {
     size_t total = 0;
     for (;;) {
+        if (spool_last_seq(self->spool) + 1 >= outq_next_seq(self->outq))
+            break; /* all written (the usual case: one comparison) */
         size_t pos = outq_pos(self->outq, spool_last_seq(self->spool) + 1);
         size_t len = outq_len(self->outq);
         if (pos >= len)

@@ -1,35 +1,37 @@
 #!/usr/bin/python3
 """spool_bench: the agent's CPU per probe with its disk spool off and on, side by side.
 
-    bench/spool_bench.py [--rate 1000] [--interval 2] [--duration 20] [--rounds 3]
+    bench/spool_bench.py [--rate 1000] [--interval 2] [--window 20] [--windows 5]
                          [--fsync 1000,0] [--spool-parent DIR]
 
 The workload of bench/probe_bench.py (one local nginx, rate x interval HTTP assets, each
-GET /bench?a=ID every `interval` seconds, assigned by a real collector with a private
-PostgreSQL) is probed by one statusd-agent at a time in these variants:
+GET /bench?a=ID every `interval` seconds) is assigned by a real collector (private
+PostgreSQL) to several agents at once, one per variant, which probe the same assets on the
+same schedule at the same time, so that whatever else the machine does weighs on every
+variant alike:
 
   off         no --spool-dir (results in memory only)
   fsync N     --spool-dir DIR --spool-fsync-ms N, for each N of --fsync (1000 is the
               default: fdatasync at most once a second; 0: after every loop iteration that
               wrote results)
 
-Each variant runs --rounds times, interleaved (off, fsync 1000, fsync 0, off, ...), so a
-slow phase of the shared machine does not land on one variant only. In each run, after one
-interval of warm-up, a window of `duration` seconds is measured: probes completed (requests
-nginx logged in the window), the agent's CPU seconds (utime + stime from /proc), the CPU
-seconds per 1,000 probes, the p99 lateness of probe starts at nginx, peak RSS, and, from the
-agent's stats line at exit, the fsyncs done. The spool directory is a fresh one under
---spool-parent (default: the bench's temp dir) on a real file system (its type is printed:
-fsync on tmpfs costs nothing). The collector acknowledges results as they come, so the spool
-stays small: this measures what the spool costs in normal operation (a write per result, a
-release per ack, a segment deleted now and then, the fsyncs).
+After one interval of warm-up, --windows consecutive windows of --window seconds are
+measured; per agent and window: results stored (probe_events rows whose probe started in the
+window), CPU seconds (utime + stime from /proc), CPU seconds per 1,000 probes, and the p99
+lateness of probe starts against the schedule (from the stored start times); then peak RSS
+and, from each agent's stats line at exit, the fsyncs it did. The table shows each
+variant's median window. The collector acknowledges results as they come, so the spool
+stays small: this is what the spool costs in normal operation (a write per loop iteration
+that completed results, a release per ack, a segment deleted now and then, the fsyncs).
+The spool directories are fresh ones under --spool-parent (default: the bench's temp dir) on
+a real file system (its type is printed: fsync on tmpfs costs nothing).
 
 First, statusd-spool-bench (bench/spool_append.c, built with the project) measures on the
-same file system what the spool costs per result below the process level: CPU per append
-and per fsync. From those and each variant's fsyncs per second the table derives the spool's
-expected share of the agent's CPU per probe, a figure that the machine's noise does not blur.
+same file system what the spool costs below the process level: CPU per record written and
+per fsync; with each variant's fsyncs per second the table derives the spool's own share of
+the CPU per probe.
 
-Prints the median of each variant's runs and a Markdown table for bench/RESULTS.md.
+Prints a Markdown table for bench/RESULTS.md.
 """
 import argparse
 import os
@@ -43,8 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
 from harness import BUILD_DIR, TestEnv  # noqa: E402
-from probe_bench import (NOTIFIERS, cpu_seconds, nginx_entries, status_kb,  # noqa: E402
-                         summarize)
+from probe_bench import NOTIFIERS, cpu_seconds, pct, phase_ms, status_kb  # noqa: E402
 from targets.nginx import Nginx  # noqa: E402
 
 
@@ -71,35 +72,19 @@ def micro(parent):
     return m, out.strip()
 
 
-def run_variant(env, col, ng, n_assets, name, extra, interval, duration, tag):
-    agent = env.start_agent(col, "spool-" + tag, "bench", extra=extra)
-    agent.wait_log(r"assignment applied version=\d+ assets=%d\b" % n_assets, 60)
-    t_start = time.time() + interval + 1.0
-    time.sleep(t_start - time.time())
-    cpu0 = cpu_seconds(agent.pid)
-    time.sleep(duration)
-    cpu1 = cpu_seconds(agent.pid)
-    hwm = status_kb(agent.pid, "VmHWM")
-    t_end = t_start + duration
-    time.sleep(1.0)  # let nginx log the window's last requests
-    agent.stop()
-    stats = re.findall(r"stats .*", agent.log_text())
-    line = stats[-1] if stats else ""
-    syncs = re.search(r"spool_syncs=(\d+)", line)
-    entries = nginx_entries(ng.access_log, "sp-", t_start, t_end)
-    r = summarize(name, entries, cpu1 - cpu0, hwm, duration, interval * 1000)
-    up = re.search(r"probes_started=(\d+)", line)
-    r["syncs_per_s"] = (int(syncs.group(1)) / (duration + interval + 2.0)) if syncs else 0.0
-    r["probes_started"] = int(up.group(1)) if up else 0
-    return r
+def window_rows(pg, agent, t0, t1):
+    """(asset id, start in unix ms) of agent's results that started in [t0, t1)."""
+    return [(r[0], int(float(r[1]) * 1000)) for r in pg.query(
+        "SELECT asset_id, extract(epoch FROM ts) FROM probe_events WHERE agent_id = '%s' AND "
+        "ts >= to_timestamp(%f) AND ts < to_timestamp(%f)" % (agent, t0, t1))]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--rate", type=int, default=1000, help="probes per second per agent")
     ap.add_argument("--interval", type=int, default=2)
-    ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--window", type=float, default=20.0)
+    ap.add_argument("--windows", type=int, default=5)
     ap.add_argument("--fsync", default="1000,0")
     ap.add_argument("--spool-parent", default=None)
     args = ap.parse_args()
@@ -110,66 +95,94 @@ def main():
     os.makedirs(parent, exist_ok=True)
     fst = fs_type(parent)
     print("spool directories under %s (%s)" % (parent, fst), flush=True)
-    results = {name: [] for name, _ in variants}
     mb, mb_out = micro(parent)
     print(mb_out, flush=True)
+    n = args.rate * args.interval
+    iv_ms = args.interval * 1000
+    per = {name: [] for name, _ in variants}
+    extra_info = {}
     try:
-        ng = Nginx(env.path("nginx"), access_log=True).start(env)
+        ng = Nginx(env.path("nginx"), access_log=False).start(env)
         pg = env.start_pg()
-        n = args.rate * args.interval
         assets = [{"id": "sp-%d" % i, "assetType": "http", "name": "bench %d" % i,
                    "address": ng.url("/bench?a=sp-%d" % i), "intervalSeconds": args.interval,
                    "timeoutSeconds": args.interval, "expectedStatusCodes": [200]}
                   for i in range(n)]
         col = env.start_collector(pg, {"assets": assets}, NOTIFIERS)
-        for rnd in range(args.rounds):
-            for name, f in variants:
-                tag = "%s-%d" % (name.replace(" ", ""), rnd)
-                extra = []
-                if f is not None:
-                    extra = ["--spool-dir", os.path.join(parent, tag), "--spool-fsync-ms",
-                             str(f)]
-                print("== round %d: %s ..." % (rnd + 1, name), flush=True)
-                r = run_variant(env, col, ng, n, name, extra, args.interval, args.duration,
-                                tag)
-                print("   %.1f probes/s, %.3f CPU s per 1,000 probes, p99 %s ms, %.1f fsync/s"
-                      % (r["per_s"], r["cpu_per_1000"], r["p99"], r["syncs_per_s"]),
-                      flush=True)
-                results[name].append(r)
+        agents = {}
+        for k, (name, f) in enumerate(variants):
+            extra = []
+            if f is not None:
+                extra = ["--spool-dir", os.path.join(parent, "v%d" % k), "--spool-fsync-ms",
+                         str(f)]
+            agents[name] = env.start_agent(col, "spool-v%d" % k, "bench", extra=extra)
+        for name, a in agents.items():
+            a.wait_log(r"assignment applied version=\d+ assets=%d\b" % n, 60)
+        t = time.time() + args.interval + 1.0
+        time.sleep(t - time.time())
+        cpu = {name: cpu_seconds(a.pid) for name, a in agents.items()}
+        marks = [(t, cpu)]
+        for w in range(args.windows):
+            t += args.window
+            time.sleep(t - time.time())
+            marks.append((t, {name: cpu_seconds(a.pid) for name, a in agents.items()}))
+            print("== window %d of %d done" % (w + 1, args.windows), flush=True)
+        for name, a in agents.items():
+            extra_info[name] = {"hwm_mb": status_kb(a.pid, "VmHWM") / 1024.0}
+        time.sleep(3.0)  # the windows' last results reach the database
+        for name, a in agents.items():
+            life = time.monotonic() - a.started_at  # fsyncs over the agent's life
+            a.stop()
+            line = (re.findall(r"stats .*", a.log_text()) or [""])[-1]
+            s = re.search(r"spool_syncs=(\d+)", line)
+            extra_info[name]["syncs_per_s"] = int(s.group(1)) / life if s else 0.0
+        for (t0, c0), (t1, c1) in zip(marks, marks[1:]):
+            for name, a in agents.items():
+                rows = window_rows(pg, a.agent_id, t0, t1)
+                late = [(ms - phase_ms(aid, iv_ms)) % iv_ms for aid, ms in rows]
+                cpu_s = c1[name] - c0[name]
+                per[name].append({"per_s": len(rows) / (t1 - t0), "cpu_s": cpu_s,
+                                  "cpu_per_1000": cpu_s / len(rows) * 1000 if rows else 0.0,
+                                  "p99": pct(late, 99)})
         col.stop()
     finally:
         env.cleanup()
 
-    def med(name, key):
-        return statistics.median(r[key] for r in results[name])
-    base = med("off", "cpu_per_1000")
-    rows = [("probes completed per second", "per_s", "{:.1f}"),
-            ("CPU seconds per 1,000 probes (median)", "cpu_per_1000", "{:.3f}"),
-            ("peak RSS (VmHWM), MB", "hwm_mb", "{:.1f}"),
-            ("start lateness p99, ms", "p99", "{:.0f}"),
-            ("fsyncs per second", "syncs_per_s", "{:.1f}")]
     names = [name for name, _ in variants]
+
+    def med(name, key):
+        return statistics.median(r[key] for r in per[name])
+    base = med("off", "cpu_per_1000")
     print()
-    print("%d probes/s (%d assets every %d s), %d rounds of %.0f s, spool on %s"
-          % (args.rate, n, args.interval, args.rounds, args.duration, fst))
-    print("| %d probes/s | %s |" % (args.rate, " | ".join(names)))
+    print("%d probes/s per agent (%d assets every %d s), %d agents side by side, %d windows "
+          "of %.0f s, spool on %s" % (args.rate, n, args.interval, len(names), args.windows,
+                                       args.window, fst))
+    print("| %d probes/s, agents side by side | %s |" % (args.rate, " | ".join(names)))
     print("|---|" + "---:|" * len(names))
+    rows = [("probes per second (median window)", "per_s", "{:.1f}"),
+            ("CPU seconds per 1,000 probes (median window)", "cpu_per_1000", "{:.3f}"),
+            ("start lateness p99, ms (median window)", "p99", "{:.0f}")]
     for label, key, fmt in rows:
         print("| %s | %s |" % (label, " | ".join(fmt.format(med(nm, key)) for nm in names)))
+    print("| peak RSS (VmHWM), MB | %s |" % " | ".join(
+        "%.1f" % extra_info[nm]["hwm_mb"] for nm in names))
+    print("| fsyncs per second | %s |" % " | ".join(
+        "%.1f" % extra_info[nm]["syncs_per_s"] for nm in names))
     if mb:
         def share(nm):
             if nm == "off":
                 return "-"
-            per_probe = mb["append_us"] + mb["sync_cpu_us"] * med(nm, "syncs_per_s") / \
+            us = mb["append_us"] + mb["sync_cpu_us"] * extra_info[nm]["syncs_per_s"] / \
                 med(nm, "per_s")
-            return "%.1f us = %.1f%%" % (per_probe, per_probe / (base * 1000.0) * 100)
-        print("| spool's own CPU per probe (statusd-spool-bench: %.2f us per record written 3 at "
-              "a time, %.0f us per fsync) | %s |" % (mb["append_us"], mb["sync_cpu_us"],
-                                     " | ".join(share(nm) for nm in names)))
-    print("| CPU per probe vs off | %s |" % " | ".join(
+            return "%.1f us = %.1f%%" % (us, us / (base * 1000.0) * 100)
+        print("| the spool's own CPU per probe (statusd-spool-bench: %.2f us per record written "
+              "3 at a time, %.0f us per fsync) | %s |" % (mb["append_us"], mb["sync_cpu_us"],
+                                                        " | ".join(share(nm) for nm in names)))
+    print("| CPU per probe vs off (median window) | %s |" % " | ".join(
         "%+.1f%%" % ((med(nm, "cpu_per_1000") / base - 1) * 100) for nm in names))
-    print("| each run's CPU s per 1,000 probes | %s |" % " | ".join(
-        ", ".join("%.3f" % r["cpu_per_1000"] for r in results[nm]) for nm in names))
+    print("| CPU per probe vs off, each window | %s |" % " | ".join(
+        ", ".join("%+.0f%%" % ((r["cpu_per_1000"] / o["cpu_per_1000"] - 1) * 100)
+                  for r, o in zip(per[nm], per["off"])) for nm in names))
 
 
 if __name__ == "__main__":

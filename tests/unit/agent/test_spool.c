@@ -155,7 +155,8 @@ static void test_append_replay_release(void **state)
     spool_close(&sp);
     sp = s_open(fx, 1 << 20, 34 * REC);
     s_expect_range(fx, 106, 299);
-    /* releasing everything deletes every segment */
+    /* releasing everything deletes every segment (none is open for appending in this
+     * process: it wrote nothing) */
     assert_int_equal(spool_release(sp, 299), 0);
     assert_int_equal(s_files(fx, "seg-"), 0);
     assert_int_equal(spool_stats(sp).bytes, 0);
@@ -164,6 +165,13 @@ static void test_append_replay_release(void **state)
     sp = s_open(fx, 1 << 20, 34 * REC);
     assert_int_equal(fx->n_got, 0);
     assert_int_equal(spool_floor(sp), 299);
+    /* the segment being written to stays when all of it is released (no file created and
+     * deleted per ack), the closed ones go; after a failed write it goes too (test_enospc) */
+    for (uint64_t s = 300; s < 340; s++)
+        assert_int_equal(s_append(sp, s, 1, NULL), 0); /* 2 segments: 300..333, 334..339 */
+    assert_int_equal(spool_release(sp, 339), 0);
+    assert_int_equal(s_files(fx, "seg-"), 1);
+    assert_int_equal(spool_stats(sp).bytes, 6 * REC);
     spool_close(&sp);
 }
 
@@ -338,9 +346,13 @@ static void test_damaged_files(void **state)
             assert_true(fx->got[i] > fx->got[i - 1]); /* in order */
         assert_int_equal(fx->got[0], first);
         assert_int_equal(fx->got[fx->n_got - 1], 90); /* the third segment is intact */
-        /* appending goes on after the last number seen, and a release clears it all */
+        /* appending goes on after the last number seen; a release clears it all (the next
+         * process the segment that was open) */
         assert_int_equal(s_append(sp, 91, 1, NULL), 0);
         assert_int_equal(spool_release(sp, 91), 0);
+        assert_int_equal(s_files(fx, "seg-"), 1);
+        spool_close(&sp);
+        sp = s_open(fx, 1 << 20, 30 * REC);
         assert_int_equal(s_files(fx, "seg-"), 0);
         spool_close(&sp);
         assert_int_equal(unlink(floor), 0);
@@ -411,6 +423,17 @@ static void test_short_write_cut_off(void **state)
     assert_int_equal(fx->n_got, s);
     assert_int_equal(fx->got[s - 1], s + 1);
     assert_int_equal(spool_stats(sp).corrupt, 0);
+    /* after a failed write, a release frees the segment being written to as well: its space
+     * may be what a full disk lacks */
+    for (uint64_t q = s + 2; q < s + 5; q++)
+        assert_int_equal(s_append(sp, q, 1, NULL), 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint64_t q = s + 5;
+    while (s_append(sp, q, 1, NULL) == 0)
+        q++;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(spool_release(sp, q - 1), 0);
+    assert_int_equal(s_files(fx, "seg-"), 0);
     spool_close(&sp);
 }
 

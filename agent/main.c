@@ -5,6 +5,7 @@
 #include "probe.h"
 #include "scheduler.h"
 #include "sd_cert.h"
+#include "spooler.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "uplink.h"
@@ -28,6 +29,7 @@ typedef struct {
     long heartbeat_ms, max_pending, batch_max;
     const char *cert, *collector_cert; /* CURVE: our secret certificate, the collector's */
     bool insecure_plaintext;
+    spooler_config_t spool; /* spool.dir NULL: no spool */
 } s_opts_t;
 
 typedef struct {
@@ -35,6 +37,7 @@ typedef struct {
     outq_t *outq;
     sched_t *sched;
     uplink_t *uplink;
+    spooler_t *spooler;
     loop_timer_t stats_timer;
     bool dropping;      /* inside a burst of drop-oldest (logged once per burst) */
 } s_agent_t;
@@ -60,6 +63,15 @@ static void s_usage(FILE *f)
             "      --heartbeat-ms N    heartbeat period, ms (default 5000)      [STATUSD_HEARTBEAT_MS]\n"
             "      --max-pending N     unacked results kept (default 100000)   [STATUSD_MAX_PENDING]\n"
             "      --batch-max N       results per batch (default 500)          [STATUSD_BATCH_MAX]\n"
+            "      --spool-dir DIR     also keep unacked results on disk, replayed\n"
+            "                          after a restart (default: none)             [STATUSD_SPOOL_DIR]\n"
+            "      --spool-max-bytes N spool size bound: bytes, or 64K, 256M, 1G\n"
+            "                          (default 256M, at least 64K)          [STATUSD_SPOOL_MAX_BYTES]\n"
+            "      --spool-max-age D   drop older results: seconds, or 30m, 24h, 7d\n"
+            "                          (default 24h)                           [STATUSD_SPOOL_MAX_AGE]\n"
+            "      --spool-fsync-ms N  fsync the spool at most every N ms; 0: after\n"
+            "                          each loop iteration that wrote (default 1000)\n"
+            "                                                                 [STATUSD_SPOOL_FSYNC_MS]\n"
             "      --log-level LEVEL   debug|info|warn|error (default info)     [STATUSD_LOG_LEVEL]\n"
             "  -h, --help              this text\n"
             "  -V, --version           print the version\n"
@@ -99,6 +111,11 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
                *bm = getenv("STATUSD_BATCH_MAX");
     const char *hb_name = "STATUSD_HEARTBEAT_MS", *mp_name = "STATUSD_MAX_PENDING",
                *bm_name = "STATUSD_BATCH_MAX";
+    const char *sb = getenv("STATUSD_SPOOL_MAX_BYTES"), *sa = getenv("STATUSD_SPOOL_MAX_AGE"),
+               *sf = getenv("STATUSD_SPOOL_FSYNC_MS");
+    const char *sb_name = "STATUSD_SPOOL_MAX_BYTES", *sa_name = "STATUSD_SPOOL_MAX_AGE",
+               *sf_name = "STATUSD_SPOOL_FSYNC_MS";
+    o->spool.dir = getenv("STATUSD_SPOOL_DIR");
     o->collector = getenv("STATUSD_COLLECTOR");
     o->agent_id = getenv("STATUSD_AGENT_ID");
     o->region = getenv("STATUSD_REGION");
@@ -118,6 +135,10 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
         {"heartbeat-ms", required_argument, NULL, 'H'},
         {"max-pending", required_argument, NULL, 'P'},
         {"batch-max", required_argument, NULL, 'B'},
+        {"spool-dir", required_argument, NULL, 'S'},
+        {"spool-max-bytes", required_argument, NULL, 'M'},
+        {"spool-max-age", required_argument, NULL, 'A'},
+        {"spool-fsync-ms", required_argument, NULL, 'F'},
         {"log-level", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -133,6 +154,10 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
         case 'H': hb = optarg; hb_name = "--heartbeat-ms"; break;
         case 'P': mp = optarg; mp_name = "--max-pending"; break;
         case 'B': bm = optarg; bm_name = "--batch-max"; break;
+        case 'S': o->spool.dir = optarg; break;
+        case 'M': sb = optarg; sb_name = "--spool-max-bytes"; break;
+        case 'A': sa = optarg; sa_name = "--spool-max-age"; break;
+        case 'F': sf = optarg; sf_name = "--spool-fsync-ms"; break;
         case 'L': o->log_level = optarg; break;
         case 'K': o->cert = optarg; break;
         case 'C': o->collector_cert = optarg; break;
@@ -154,6 +179,22 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
         return s_usage_error("%s: expected an integer 1..100000000, got \"%s\"", mp_name, mp);
     if (bm && s_parse_long(bm, 1, 10000, &o->batch_max) < 0)
         return s_usage_error("%s: expected an integer 1..10000, got \"%s\"", bm_name, bm);
+    o->spool.max_bytes = SPOOLER_DEFAULT_MAX_BYTES;
+    o->spool.max_age_ms = SPOOLER_DEFAULT_MAX_AGE_MS;
+    long fsync_ms = SPOOLER_DEFAULT_FSYNC_MS;
+    if (sb && (spooler_parse_bytes(sb, &o->spool.max_bytes) < 0 ||
+               o->spool.max_bytes < SPOOL_MIN_BYTES))
+        return s_usage_error("%s: expected a size of at least 64K (bytes, or with K, M, G), "
+                             "got \"%s\"", sb_name, sb);
+    if (sa && (spooler_parse_duration_ms(sa, &o->spool.max_age_ms) < 0 ||
+               o->spool.max_age_ms < 1000))
+        return s_usage_error("%s: expected at least 1 s (seconds, or with s, m, h, d), got "
+                             "\"%s\"", sa_name, sa);
+    if (sf && s_parse_long(sf, 0, 3600000, &fsync_ms) < 0)
+        return s_usage_error("%s: expected an integer 0..3600000, got \"%s\"", sf_name, sf);
+    o->spool.fsync_ms = (int) fsync_ms;
+    if (o->spool.dir && !*o->spool.dir)
+        o->spool.dir = NULL;
     sd_log_level_t lvl;
     if (o->log_level && sd_log_parse_level(o->log_level, &lvl) < 0)
         return s_usage_error("--log-level: expected debug|info|warn|error, got %s", o->log_level);
@@ -249,6 +290,9 @@ static void s_log_stats(s_agent_t *a)
 {
     sched_stats_t s = sched_stats(a->sched);
     uplink_stats_t u = uplink_stats(a->uplink);
+    char sp[400] = "";
+    if (a->spooler)
+        spooler_format_stats(a->spooler, sp, sizeof sp);
     sd_info("agent",
             "stats assets=%zu probes_started=%" PRIu64 " probes_skipped=%" PRIu64
             " probes_start_failed=%" PRIu64 " in_flight=%zu pending=%zu next_seq=%" PRIu64
@@ -256,12 +300,12 @@ static void s_log_stats(s_agent_t *a)
             " acks=%" PRIu64 " resends=%" PRIu64 " connects=%" PRIu64 " collector_lost=%" PRIu64
             " malformed=%" PRIu64 " send_blocked=%" PRIu64 " renumbered=%" PRIu64
             " heartbeats_sent=%" PRIu64 " heartbeats_received=%" PRIu64 " rtt_ms=%" PRId64
-            " clock_skew_ms=%" PRId64 " assignment_version=%" PRIu64,
+            " clock_skew_ms=%" PRId64 " assignment_version=%" PRIu64 "%s",
             s.assets, s.started, s.skipped, s.start_failed, s.in_flight, outq_len(a->outq),
             outq_next_seq(a->outq), outq_dropped(a->outq), u.batches_sent, u.results_sent,
             u.acks, u.resends, u.connects, u.collector_lost, u.malformed, u.send_blocked,
             u.renumbered, u.heartbeats_sent, u.heartbeats_received, u.rtt_ms, u.clock_skew_ms,
-            uplink_assignment_version(a->uplink));
+            uplink_assignment_version(a->uplink), sp);
 }
 
 static void s_on_stats(loop_t *loop, loop_timer_t *t, void *ctx)
@@ -329,6 +373,15 @@ int main(int argc, char **argv)
         goto out;
     }
     a.outq = outq_new((size_t) o.max_pending, (uint64_t) sd_wall_us());
+    uint64_t replayed_through = 0;
+    if (a.outq && o.spool.dir) {
+        char serr[512] = "";
+        a.spooler = spooler_new(a.loop, a.outq, &o.spool, &replayed_through, serr, sizeof serr);
+        if (!a.spooler) {
+            sd_error("agent", "%s", serr);
+            goto out;
+        }
+    }
     probe_env_t env = {.loop = a.loop, .curl = curl};
     probe_set_resolver(a.loop, resolver);
     a.sched = curl ? sched_new(&env, s_on_result, &a) : NULL;
@@ -341,6 +394,9 @@ int main(int argc, char **argv)
         .batch_max = (size_t) o.batch_max,
         .cert = cert,
         .server_key = server_cert ? zcert_public_txt(server_cert) : NULL,
+        .replayed_through = replayed_through,
+        .before_send = a.spooler ? spooler_before_send : NULL,
+        .before_send_ctx = a.spooler,
     };
     a.uplink = a.outq ? uplink_new(a.loop, a.outq, &ucfg, s_on_assignment, &a) : NULL;
     if (!curl || !a.outq || !a.sched || !a.uplink) {
@@ -371,6 +427,7 @@ int main(int argc, char **argv)
 out:
     uplink_destroy(&a.uplink);
     sched_destroy(&a.sched);
+    spooler_destroy(&a.spooler); /* before the outq it follows */
     curl_glue_destroy(&curl);
     probe_set_resolver(a.loop, NULL);
     resolver_destroy(&resolver);

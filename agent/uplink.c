@@ -56,6 +56,8 @@ struct uplink {
     sd_ms_t last_rx, last_progress, connected_at;
     int backoff_ms;
     uint64_t assignment_version;
+    void (*before_send)(void *ctx);
+    void *before_send_ctx;
     bool malformed_logged, blocked_logged;
     uplink_stats_t stats;
 };
@@ -118,9 +120,9 @@ static void s_send_heartbeat(uplink_t *self)
         self->stats.heartbeats_sent++;
 }
 
-/* Sends results first..first+count-1 (all pending) as one ResultBatch; -EMSGSIZE when its
- * frame would exceed UPLINK_MAX_FRAME (nothing sent). */
-static int s_send_batch(uplink_t *self, uint64_t first, size_t count)
+/* Sends the pending results at positions pos..pos+count-1 as one ResultBatch; -EMSGSIZE
+ * when its frame would exceed UPLINK_MAX_FRAME (nothing sent). */
+static int s_send_batch(uplink_t *self, size_t pos, size_t count)
 {
     Statusd__ProbeResult *res = calloc(count, sizeof *res);
     Statusd__ProbeResult **resp = calloc(count, sizeof *resp);
@@ -130,7 +132,7 @@ static int s_send_batch(uplink_t *self, uint64_t first, size_t count)
     if (!res || !resp || !phases || !phasep)
         goto out;
     for (size_t i = 0; i < count; i++) {
-        const probe_result_t *r = outq_get(self->outq, first + i);
+        const probe_result_t *r = outq_at(self->outq, pos + i);
         Statusd__ProbeResult *p = &res[i];
         statusd__probe_result__init(p);
         p->seq = r->seq;
@@ -174,21 +176,33 @@ static void s_pump(uplink_t *self)
 {
     if (!self->sock || !self->hello_acked)
         return;
+    if (self->before_send)
+        self->before_send(self->before_send_ctx);
     while (self->n_inflight < self->max_inflight) {
-        uint64_t first = outq_first_seq(self->outq);
-        uint64_t start = self->sent_through + 1 > first ? self->sent_through + 1 : first;
-        uint64_t end = outq_next_seq(self->outq); /* exclusive */
-        if (start >= end)
+        size_t pos = outq_pos(self->outq, self->sent_through + 1);
+        size_t len = outq_len(self->outq);
+        if (pos >= len)
             return;
-        size_t count = end - start > self->batch_max ? self->batch_max : (size_t) (end - start);
+        uint64_t first = outq_first_seq(self->outq);
+        uint64_t start = outq_at(self->outq, pos)->seq;
+        /* numbers missing before start: drop-oldest discarded results never sent, or the
+         * spool lost records. The collector holds back a batch that does not continue the
+         * previous one (one may have been lost on the way) until we start over from our
+         * first unacked result: such a batch waits until it is that start (the results
+         * before it acked), then goes out twice, the copy being the start over, so results
+         * flow on at once instead of after the ack timeout */
+        bool gap = self->last_batch_hi && start > self->last_batch_hi + 1;
+        if (gap && start != first && self->n_inflight > 0)
+            return;
+        size_t count = len - pos > self->batch_max ? self->batch_max : len - pos;
         int rc;
-        while ((rc = s_send_batch(self, start, count)) == -EMSGSIZE)
+        while ((rc = s_send_batch(self, pos, count)) == -EMSGSIZE)
             count /= 2; /* large results: fewer per frame */
         if (rc < 0)
             return;
         if (self->n_inflight == 0)
             self->last_progress = loop_now(self->loop); /* the ack clock starts now */
-        self->sent_through = start + count - 1;
+        self->sent_through = outq_at(self->outq, pos + count - 1)->seq;
         if (self->sent_through > self->max_sent)
             self->max_sent = self->sent_through;
         self->inflight[self->n_inflight++] = self->sent_through;
@@ -196,13 +210,7 @@ static void s_pump(uplink_t *self)
             self->max_sent_ever = self->sent_through;
         self->stats.batches_sent++;
         self->stats.results_sent += count;
-        if (self->last_batch_hi && start > self->last_batch_hi + 1 && start == first &&
-            s_send_batch(self, start, count) == 0) {
-            /* drop-oldest discarded results never sent. The collector holds back a batch
-             * that does not continue the previous one (one may have been lost on the way)
-             * until we start over from our first unacked result; this copy is that start
-             * (it begins at the first pending result), so results flow on at once instead
-             * of after the ack timeout */
+        if (gap && start == first && s_send_batch(self, pos, count) == 0) {
             self->inflight[self->n_inflight++] = self->sent_through;
             self->stats.batches_sent++;
             self->stats.gap_restarts++;
@@ -632,6 +640,9 @@ uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
         self->backoff_max_ms = self->backoff_min_ms;
     self->backoff_ms = self->backoff_min_ms;
     self->stats.rtt_ms = -1;
+    self->max_sent_ever = cfg->replayed_through;
+    self->before_send = cfg->before_send;
+    self->before_send_ctx = cfg->before_send_ctx;
     loop_timer_init(loop, &self->hb_timer, s_on_heartbeat, self);
     loop_timer_init(loop, &self->reconnect_timer, s_on_reconnect, self);
     return self;

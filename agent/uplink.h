@@ -33,6 +33,12 @@ typedef struct {
      * uplink) and the collector's public key in Z85; both NULL: plain text */
     zcert_t *cert;
     const char *server_key;
+    uint64_t replayed_through;    /* results numbered <= this came from the spool and may have
+                                     been sent by an earlier process: a hello reply's mark at
+                                     or above them drops them as stored (0: none) */
+    void (*before_send)(void *ctx); /* called before results are sent (the spool writes them
+                                     first); NULL: none */
+    void *before_send_ctx;
 } uplink_config_t;
 
 /* A new Assignment (version differs from the one held). Return >= 0 when applied: the

@@ -12,6 +12,8 @@ format; the files are committed, so the fuzz tests need neither this script nor 
   dns        replies of the tests' DNS server (tests/lib/dns_server.py), and compressed ones
   tcp_expect expected string, NUL, reply
   tls_name   one byte n, n bytes of host name, a DER certificate (made with openssl)
+  spool      spool segment bytes (agent/spool_rec.h, encoded here): records, a torn tail,
+             damage in the middle, and bare payloads (the harness wraps them in a header)
 """
 import json
 import os
@@ -332,6 +334,58 @@ def gen_tls_name():
                 write(d, name, bytes([len(h)]) + h + f.read())
 
 
+# --- the agent's spool records (agent/spool_rec.h) -----------------------------------------
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def spool_payload(asset, started=1765000000123, ok=True, latency=1234, code=200, reason="",
+                  phases=(), expiry=0):
+    a, r = asset.encode(), reason.encode()
+    out = struct.pack("<BBBBqIiq", 1, 1 if ok else 0, len(phases), 0, started, latency, code,
+                      expiry)
+    out += struct.pack("<H", len(a)) + a + struct.pack("<H", len(r)) + r
+    for name, us in phases:
+        n = name.encode()
+        out += struct.pack("<B", len(n)) + n + struct.pack("<I", us)
+    return out
+
+
+def spool_record(seq, payload):
+    head = struct.pack("<IQ", len(payload), seq)
+    return b"SDR1" + head + struct.pack("<I", crc32c(payload, crc32c(head))) + payload
+
+
+def gen_spool():
+    d = out_dir("spool")
+    http = [("connect", 120), ("tls", 2300), ("processing", 15000), ("transfer", 40)]
+    pls = [spool_payload("api-prod", phases=http, expiry=1800000000),
+           spool_payload("db", ok=False, code=-1, reason="connect: connection refused",
+                         phases=[("connect", 80)]),
+           spool_payload("mx", code=3, reason="rcode NXDOMAIN not in [NOERROR]",
+                         phases=[("dns", 4000)]),
+           spool_payload("gw", reason="", phases=[("rtt", 900)]),
+           spool_payload("caf\u00e9", ok=False, code=503,
+                         reason="status 503 not in [200] \u2026", phases=http[:2])]
+    recs = [spool_record(1765000000000001 + i, p) for i, p in enumerate(pls)]
+    seg = b"".join(recs)
+    write(d, "segment", seg)
+    write(d, "one-record", recs[0])
+    write(d, "torn-tail", seg[:-7])
+    write(d, "header-only", seg + recs[1][:20])
+    mid = len(recs[0]) + 30
+    write(d, "flipped-middle", seg[:mid] + bytes([seg[mid] ^ 0xFF]) + seg[mid + 1:])
+    write(d, "garbage-between", recs[0] + b"SDR1SDR1\0\0garbage" + recs[1])
+    for i, p in enumerate(pls):
+        write(d, "payload-%d" % i, p)
+
+
 def main():
     gen_config()
     gen_wire()
@@ -340,6 +394,7 @@ def main():
     gen_dns()
     gen_tcp_expect()
     gen_tls_name()
+    gen_spool()
     for name in sorted(os.listdir(os.path.join(HERE, "corpus"))):
         n = len(os.listdir(os.path.join(HERE, "corpus", name)))
         print("corpus/%s: %d files" % (name, n))

@@ -1,6 +1,8 @@
-/* outq: sequence numbers, bound with drop-oldest, ack, renumber. */
+/* outq: sequence numbers, bound with drop-oldest, ack, renumber, numbers skipped by
+ * outq_push_at (spool replay), positions, and the observer. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <cmocka.h>
@@ -78,12 +80,134 @@ static void test_renumber(void **state)
     outq_destroy(&q);
 }
 
+/* Results replayed from the spool keep their numbers, holes included; positions address
+ * them, and lookups by number find them (or NULL inside a hole). */
+static void test_push_at_holes(void **state)
+{
+    outq_t *q = outq_new(8, 1);
+    uint64_t seqs[] = {100, 101, 105, 106, 107, 200};
+    for (size_t i = 0; i < 6; i++) {
+        probe_result_t *r = probe_result_new("h");
+        assert_int_equal(outq_push_at(q, &r, seqs[i]), 0);
+        assert_null(r);
+    }
+    probe_result_t *low = probe_result_new("low");
+    assert_int_equal(outq_push_at(q, &low, 150), -EINVAL); /* below next_seq: not taken */
+    assert_non_null(low);
+    probe_result_destroy(&low);
+    s_push(q, "new", NULL); /* numbering continues after the last */
+    assert_int_equal(outq_len(q), 7);
+    assert_int_equal(outq_first_seq(q), 100);
+    assert_int_equal(outq_next_seq(q), 202);
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(outq_at(q, i)->seq, seqs[i]);
+        assert_int_equal(outq_get(q, seqs[i])->seq, seqs[i]);
+        assert_int_equal(outq_pos(q, seqs[i]), i);
+    }
+    assert_int_equal(outq_at(q, 6)->seq, 201);
+    assert_null(outq_at(q, 7));
+    assert_null(outq_get(q, 102));
+    assert_null(outq_get(q, 199));
+    assert_int_equal(outq_pos(q, 1), 0);
+    assert_int_equal(outq_pos(q, 102), 2);  /* the next pending number: 105 */
+    assert_int_equal(outq_pos(q, 108), 5);  /* 200 */
+    assert_int_equal(outq_pos(q, 202), 7);  /* none */
+    assert_int_equal(outq_ack(q, 104), 2);
+    assert_int_equal(outq_first_seq(q), 105);
+    /* 5 pending; 4 more fill the 8 places: the oldest goes */
+    for (int i = 0; i < 4; i++)
+        s_push(q, "new", NULL);
+    assert_int_equal(outq_dropped(q), 1);
+    assert_int_equal(outq_first_seq(q), 106);
+    assert_int_equal(outq_len(q), 8);
+    /* renumbering closes the holes */
+    outq_renumber(q, 1000);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(outq_at(q, i)->seq, 1000 + i);
+    assert_int_equal(outq_next_seq(q), 1008);
+    outq_destroy(&q);
+}
+
+typedef struct {
+    uint64_t pushed[16];
+    size_t n_pushed;
+    uint64_t released[16];
+    size_t n_released;
+    int renumbered;
+    outq_t *q;
+    uint64_t ack_in_push; /* acks through this from inside pushed (0: no) */
+} obs_t;
+
+static void s_obs_pushed(const probe_result_t *r, void *ctx)
+{
+    obs_t *o = ctx;
+    o->pushed[o->n_pushed++] = r->seq;
+    if (o->ack_in_push) {
+        uint64_t through = o->ack_in_push;
+        o->ack_in_push = 0;
+        outq_ack(o->q, through); /* nested: reported as its own release */
+    }
+}
+
+static void s_obs_released(uint64_t through, void *ctx)
+{
+    obs_t *o = ctx;
+    o->released[o->n_released++] = through;
+}
+
+static void s_obs_renumbered(void *ctx)
+{
+    ((obs_t *) ctx)->renumbered++;
+}
+
+static void test_observer(void **state)
+{
+    static const outq_observer_t ops = {s_obs_pushed, s_obs_released, s_obs_renumbered};
+    obs_t o = {0};
+    outq_t *q = outq_new(3, 10);
+    o.q = q;
+    probe_result_t *r = probe_result_new("replayed");
+    outq_observe(q, &ops, &o);
+    assert_int_equal(outq_push_at(q, &r, 5000), 0); /* from the spool: not reported */
+    assert_int_equal(o.n_pushed, 0);
+    s_push(q, "a", NULL);
+    s_push(q, "b", NULL);
+    assert_int_equal(o.n_pushed, 2);
+    assert_int_equal(o.pushed[0], 5001);
+    assert_int_equal(o.pushed[1], 5002);
+    s_push(q, "c", NULL); /* full: 5000 dropped, then 5003 pushed */
+    assert_int_equal(o.n_released, 1);
+    assert_int_equal(o.released[0], 5000);
+    assert_int_equal(o.pushed[2], 5003);
+    assert_int_equal(outq_ack(q, 5001), 1);
+    assert_int_equal(o.released[1], 5001);
+    assert_int_equal(outq_ack(q, 5001), 0); /* nothing freed: nothing reported */
+    assert_int_equal(o.n_released, 2);
+    o.ack_in_push = 5002;
+    s_push(q, "d", NULL);
+    assert_int_equal(o.pushed[3], 5004);
+    assert_int_equal(o.released[2], 5002);
+    assert_int_equal(outq_first_seq(q), 5003);
+    outq_renumber(q, 9000);
+    assert_int_equal(o.renumbered, 1);
+    outq_observe(q, NULL, NULL);
+    s_push(q, "e", NULL);
+    assert_int_equal(o.n_pushed, 4);
+    /* destroy frees without reporting */
+    o.n_released = 0;
+    outq_observe(q, &ops, &o);
+    outq_destroy(&q);
+    assert_int_equal(o.n_released, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seq_and_ack),
         cmocka_unit_test(test_bound_drops_oldest),
         cmocka_unit_test(test_renumber),
+        cmocka_unit_test(test_push_at_holes),
+        cmocka_unit_test(test_observer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,6 +61,9 @@ static void s_bind(fx_t *fx)
     snprintf(fx->ep, sizeof fx->ep, "tcp://127.0.0.1:%d", fx->port);
 }
 
+/* Results numbered <= this came "from the spool" (uplink_config_t.replayed_through). */
+static uint64_t s_replayed_through;
+
 static fx_t *s_fx_cfg(uint64_t first_seq, size_t batch_max, size_t inflight,
                       size_t max_pending, int heartbeat_ms)
 {
@@ -71,7 +74,8 @@ static fx_t *s_fx_cfg(uint64_t first_seq, size_t batch_max, size_t inflight,
     const char *eps[] = {fx->ep};
     uplink_config_t cfg = {.agent_id = "agent-eu-1", .region = "eu", .endpoints = eps,
                            .n_endpoints = 1, .heartbeat_ms = heartbeat_ms,
-                           .batch_max = batch_max, .max_inflight_batches = inflight};
+                           .batch_max = batch_max, .max_inflight_batches = inflight,
+                           .replayed_through = s_replayed_through};
     fx->up = uplink_new(fx->loop, fx->outq, &cfg, s_on_assignment, fx);
     assert_non_null(fx->up);
     return fx;
@@ -560,6 +564,106 @@ static void test_hello_required_says_hello_at_once(void **state)
     s_fx_end(fx);
 }
 
+/* Pushes results "replayed from the spool" with the given numbers (holes allowed). */
+static void s_push_replayed(fx_t *fx, const uint64_t *seqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        probe_result_t *r = probe_result_new("asset-1");
+        probe_result_add_phase(r, "connect", 99);
+        assert_int_equal(outq_push_at(fx->outq, &r, seqs[i]), 0);
+    }
+}
+
+/* The next ResultBatch holds exactly these numbers. */
+static void s_expect_seqs(fx_t *fx, const uint64_t *seqs, size_t n)
+{
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_RESULT_BATCH, 3000);
+    assert_non_null(env);
+    Statusd__ResultBatch *b = env->result_batch;
+    printf("batch: %zu results, seqs %llu..%llu\n", b->n_results,
+           (unsigned long long) (b->n_results ? b->results[0]->seq : 0),
+           (unsigned long long) (b->n_results ? b->results[b->n_results - 1]->seq : 0));
+    assert_int_equal(b->n_results, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(b->results[i]->seq, seqs[i]);
+    statusd__envelope__free_unpacked(env, NULL);
+}
+
+/* Replayed results with a hole (records the spool lost): a batch that would not continue
+ * the previous one waits until everything before it is acked, then goes out twice (the
+ * collector holds back the first copy and stores the second, the "start over"). */
+static void test_replayed_hole_waits_then_sent_twice(void **state)
+{
+    s_replayed_through = 21;
+    fx_t *fx = s_fx_cfg(1, 3, 4, 1000, 2000); /* ack timeout 6 s, far beyond this test */
+    s_replayed_through = 0;
+    fx->answer_heartbeats = true;
+    static const uint64_t seqs[] = {10, 11, 12, 20, 21};
+    s_push_replayed(fx, seqs, 5);
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    assert_int_equal(env->hello->first_unacked_seq, 10);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 0, true);
+    s_expect_seqs(fx, seqs, 3);
+    assert_null(s_expect(fx, STATUSD__ENVELOPE__BODY_RESULT_BATCH, 300)); /* waits */
+    s_send_ack(fx, 12, false);
+    s_expect_seqs(fx, seqs + 3, 2);
+    s_expect_seqs(fx, seqs + 3, 2);
+    s_push(fx, 2); /* new results continue after the last replayed: 22, 23 */
+    s_send_ack(fx, 21, false);
+    static const uint64_t next[] = {22, 23};
+    s_expect_seqs(fx, next, 2);
+    uplink_stats_t st = uplink_stats(fx->up);
+    assert_int_equal(st.gap_restarts, 1);
+    assert_int_equal(st.resends, 0);
+    s_fx_end(fx);
+}
+
+/* Replayed results the collector already stored (the earlier process sent them before it
+ * died): the hello reply's mark drops them; those above it and the new ones are sent under
+ * their own numbers, not renumbered. */
+static void test_replayed_stored_dropped_by_hello_reply(void **state)
+{
+    s_replayed_through = 14;
+    fx_t *fx = s_fx_cfg(1, 500, 4, 1000, 1000);
+    s_replayed_through = 0;
+    static const uint64_t seqs[] = {10, 11, 12, 13, 14};
+    s_push_replayed(fx, seqs, 5);
+    s_push(fx, 2); /* 15, 16 */
+    uplink_start(fx->up);
+    Statusd__Envelope *env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 12, true);
+    static const uint64_t want[] = {13, 14, 15, 16};
+    s_expect_seqs(fx, want, 4);
+    uplink_stats_t st = uplink_stats(fx->up);
+    assert_int_equal(st.dropped_stored, 3);
+    assert_int_equal(st.renumbered, 0);
+    s_fx_end(fx);
+
+    /* the collector holds more than the spool had (a power cut lost the spool's last
+     * records after they were stored): replayed ones go, the new ones are renumbered */
+    s_replayed_through = 14;
+    fx = s_fx_cfg(1, 500, 4, 1000, 1000);
+    s_replayed_through = 0;
+    s_push_replayed(fx, seqs, 5);
+    s_push(fx, 2);
+    uplink_start(fx->up);
+    env = s_expect(fx, STATUSD__ENVELOPE__BODY_HELLO, 3000);
+    assert_non_null(env);
+    statusd__envelope__free_unpacked(env, NULL);
+    s_send_ack(fx, 30, true);
+    static const uint64_t above[] = {31, 32};
+    s_expect_seqs(fx, above, 2);
+    st = uplink_stats(fx->up);
+    assert_int_equal(st.dropped_stored, 5);
+    assert_int_equal(st.renumbered, 1);
+    s_fx_end(fx);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -577,6 +681,8 @@ int main(void)
         cmocka_unit_test(test_large_results_split_below_frame_limit),
         cmocka_unit_test(test_gap_batch_sent_twice),
         cmocka_unit_test(test_hello_required_says_hello_at_once),
+        cmocka_unit_test(test_replayed_hole_waits_then_sent_twice),
+        cmocka_unit_test(test_replayed_stored_dropped_by_hello_reply),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zsys_shutdown();

@@ -27,7 +27,7 @@ typedef struct {
     uint64_t name_seq;  /* the number in its file name */
     uint64_t last;      /* highest record number in it (0: none yet) */
     uint64_t bytes;     /* file size */
-    uint64_t records;
+    uint64_t records;   /* appended (at replay: those above the floor) */
     int64_t newest_ms;  /* latest started_at_ms of its records */
 } seg_t;
 

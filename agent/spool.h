@@ -2,8 +2,10 @@
  * power cut) loses none. A directory of segment files seg-<first seq, 20 digits>.log, each a
  * sequence of records (spool_rec.h) in increasing seq order, plus a file "floor" holding the
  * number through which everything is released (acknowledged or dropped): records at or
- * below it are never replayed, and a segment is deleted once all of it is released.
- * Appends go to the newest segment, a new one is started past the segment size, and whole
+ * below it are never replayed, and a segment is deleted once all of it is released (the
+ * one being appended to only when it is full, or after a failed write, so that quick acks do
+ * not create and delete a file per append). Appends go to a segment of this process's own,
+ * a new one is started past the segment size, and whole
  * oldest segments are dropped to stay within max_bytes (or by age, spool_expire). Replay
  * validates every record: a torn or corrupt stretch is skipped and counted, never fatal.
  * Durability is the caller's choice of when to call spool_sync. The directory is locked

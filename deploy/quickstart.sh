@@ -258,10 +258,11 @@ until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$api_port/api/health
 done
 
 for region in eu-west us-east; do
+    mkdir -p "$var/spool/agent-$region"
     start_bg "agent-$region" statusd-agent "$var/log/agent-$region.log" "$bin/statusd-agent" \
         --collector "tcp://127.0.0.1:$zmq_port" --id "agent-$region" --region "$region" \
         --cert "$keys/agents/agent-$region.cert_secret" \
-        --collector-cert "$keys/collector/collector.cert"
+        --collector-cert "$keys/collector/collector.cert" --spool-dir "$var/spool/agent-$region"
 done
 
 cat <<EOF

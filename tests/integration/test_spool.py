@@ -81,8 +81,11 @@ def spool_records(d):
     for name in sorted(os.listdir(d)):
         if not re.match(r"^seg-\d{20}\.log$", name):
             continue
-        with open(os.path.join(d, name), "rb") as f:
-            data = f.read()
+        try:
+            with open(os.path.join(d, name), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:  # deleted by a running agent meanwhile
+            continue
         off = 0
         while off + 20 <= len(data) and data[off:off + 4] == b"SDR1":
             plen, seq = struct.unpack_from("<IQ", data, off + 4)
@@ -93,8 +96,16 @@ def spool_records(d):
 
 
 def dir_bytes(d):
-    return sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)
-               if n.startswith("seg-"))
+    """Bytes of the segment files in d; a segment the running agent deletes between the
+    listing and its stat counts 0 (it is gone)."""
+    total = 0
+    for n in os.listdir(d):
+        if n.startswith("seg-"):
+            try:
+                total += os.path.getsize(os.path.join(d, n))
+            except FileNotFoundError:
+                pass
+    return total
 
 
 def stats_line(agent):

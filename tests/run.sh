@@ -132,7 +132,7 @@ run_ctest() {
     if ((!quick)); then
         STATUSD_FAULTS="$faults" ctest --test-dir "$dir" --output-on-failure --no-tests=ignore \
             -LE 'unit|fuzz|long' -j 1 "${sel[@]}" || rc=1
-        # 30 s of fuzzing per harness: ~2 min at -j2
+        # 25 s of fuzzing per harness: ~2 min for eight at -j2
         ctest --test-dir "$dir" --output-on-failure --no-tests=ignore -L fuzz -j "$unit_j" "${sel[@]}" || rc=1
     fi
     if [[ -n "$long_pid" ]]; then

@@ -14,7 +14,8 @@
 #include "sd_config.h"
 
 /* An agent down (engine) or disconnected (ingest) this long is gone for good: its state in
- * memory and its metric series are freed (--agent-forget-after; see README "Bounds"). */
+ * memory and its metric series are freed (--agent-forget-after; see docs/wire-protocol.md,
+ * "Bounds inside the collector"). */
 #define AGENT_FORGET_MS_DEFAULT ((int64_t) 24 * 3600 * 1000)
 
 typedef struct {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # compose-keys.sh: the `keys` service of docker-compose.yml, the CURVE certificates of the
-# stack (README: Security). It runs in the collector image as root, writes its volumes, and
+# stack (docs/security.md). It runs in the collector image as root, writes its volumes, and
 # gives every secret to uid 10001 (the user "statusd" of both images), mode 0600:
 #   /keys/collector     the collector's pair (collector.cert, collector.cert_secret)
 #   /keys/agents.d      public certificates of the admitted agents (the collector's

@@ -191,7 +191,7 @@ def check_keys(st):
 
 
 def other_host_agent(st):
-    """The README's enrolment of an agent of another host, with the agent image."""
+    """The enrolment of an agent of another host in docs/deployment.md, with the agent image."""
     d = tempfile.mkdtemp(prefix="statusd-compose-remote.")
     os.chmod(d, 0o777)   # written by the image's user (uid 10001)
     name = "%s-remote-agent" % st.project

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include "spooler.h"
 
 #include <dirent.h>
@@ -42,18 +44,7 @@ static int s_teardown(void **state)
     spooler_destroy(&fx->sp);
     outq_destroy(&fx->outq);
     assert_int_equal(loop_destroy(&fx->loop), 0);
-    DIR *d = opendir(fx->dir);
-    struct dirent *de;
-    char p[512];
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(p, sizeof p, "%s/%s", fx->dir, de->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(fx->dir);
+    test_tmpdir_remove(fx->dir);
     free(fx);
     return 0;
 }

@@ -17,6 +17,8 @@ eu, a-us in region us) probing a local HTTP target, and a fake Slack receiver.
   3. revocation: a-us's certificate leaves the agents dir; without a restart a-us is cut off
      (AGENT_DOWN, its results stop); rotation: a new certificate naming a-us is added and
      a-us, restarted with the new key, is stored again
+  4. after all of it, the target goes 503: exactly one DOWN page for the asset; back to 200:
+     exactly one RECOVERY
 """
 import json
 import os
@@ -26,8 +28,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BUILD_DIR, SLOW, check, http_get, http_get_json, log, measure,  # noqa
-                     run_test, timed_wait, webhook_url)
+from harness import (BUILD_DIR, SLOW, check, classify_message, http_get,  # noqa
+                     http_get_json, log, measure, message_text, run_test, timed_wait,
+                     webhook_url)
 
 HOSTILE_BIN = os.environ.get("STATUSD_HOSTILE_BIN") or os.path.join(BUILD_DIR, "hostile_peer")
 ASSET = "web"
@@ -264,6 +267,22 @@ def main(env):
                "rotated key")
     check(pages_about_real(slack, allow_us_revocation=True) == [],
           "no page about the asset (%s)" % pages_about_real(slack, True))
+
+    # --- 4. after all of it, a real outage still pages exactly once ------------------------
+    def asset_pages(kind):
+        return [m for m in slack.messages() if classify_message(m) == kind
+                and not re.search(r"AGENT[ _](DOWN|UP)", message_text(m).upper())]
+    target.set_status(503)
+    t0 = time.monotonic()
+    timed_wait(lambda: len(asset_pages("DOWN")) >= 1, 30 * SLOW, "the asset's DOWN page")
+    measure("target 503 -> DOWN page", time.monotonic() - t0)
+    target.set_status(200)
+    t0 = time.monotonic()
+    timed_wait(lambda: len(asset_pages("RECOVERY")) >= 1, 60 * SLOW, "the asset's RECOVERY")
+    measure("target 200 -> RECOVERY page", time.monotonic() - t0)
+    check(len(asset_pages("DOWN")) == 1 and len(asset_pages("RECOVERY")) == 1,
+          "exactly one DOWN and one RECOVERY for the asset (%d, %d)"
+          % (len(asset_pages("DOWN")), len(asset_pages("RECOVERY"))))
     for p in (a_eu, rotated, col):
         check(p.stop() == 0, "%s exits 0" % p.name)
 

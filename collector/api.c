@@ -194,6 +194,8 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
         return store_api_health(s);
     case ROUTE_ASSETS:
         return store_api_assets(s, out, err, errlen);
+    case ROUTE_ASSET:
+        return store_api_asset(s, q->asset_id, out, err, errlen);
     case ROUTE_EVENTS:
         return store_api_events(s, q->asset_id, q->limit, out, err, errlen);
     case ROUTE_INCIDENTS:
@@ -277,7 +279,7 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
         s_reply_error(r, MHD_HTTP_BAD_REQUEST, err); /* unknown asset ids */
     else if (rc == -ENOENT)
         s_reply_error(r, MHD_HTTP_NOT_FOUND,
-                      q->route == ROUTE_EVENTS             ? "asset not found"
+                      q->route == ROUTE_EVENTS || q->route == ROUTE_ASSET ? "asset not found"
                       : q->route == ROUTE_MAINTENANCE_ONE ? "maintenance window not found"
                                                           : "incident not found");
     else if (rc == -EALREADY || rc == -ESRCH || rc == -EPERM || rc == -ENOSPC)
@@ -449,6 +451,14 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_health(api, r);
         return;
     case ROUTE_ASSETS:
+        s_do_query(api, &q, r);
+        return;
+    case ROUTE_ASSET:
+        if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+            return;
+        }
+        q.asset_id = idbuf;
         s_do_query(api, &q, r);
         return;
     case ROUTE_EVENTS: {

@@ -19,7 +19,8 @@ static const char SQL_ASSETS[] =
     " 'intervalSeconds', a.interval_seconds, 'timeoutSeconds', a.timeout_seconds,"
     " 'expectedStatusCodes', a.expected_status_codes,"
     " 'metadata', COALESCE(a.metadata, '{}'::jsonb),"
-    " 'locations', a.locations, 'state', a.state, 'stateSince', " TS("a.state_since") ","
+    " 'locations', a.locations, 'state', a.state, 'state_reason', a.state_reason,"
+    " 'stateSince', " TS("a.state_since") ","
     " 'flapping', a.flapping, 'flappingSince', " TS("a.flapping_since") ","
     " 'maintenance', EXISTS (SELECT 1 FROM maintenance_windows w WHERE w.starts_at <= now()"
     "   AND w.ends_at > now() AND (w.asset_ids IS NULL OR a.id = ANY (w.asset_ids))),"
@@ -37,7 +38,7 @@ static const char SQL_ASSETS[] =
     "          AND pe.ts >= now() - make_interval(secs => GREATEST(86400, 10 * a.interval_seconds))"
     "        ORDER BY pe.agent_id, pe.ts DESC, pe.seq DESC) l"
     " ) r ON true"
-    " WHERE a.in_manifest = $1"
+    " WHERE a.in_manifest AND ($1::text IS NULL OR a.id = $1)"
     " ORDER BY a.id";
 
 static const char SQL_ASSET_EXISTS[] = "SELECT 1 FROM assets WHERE id = $1";
@@ -150,8 +151,27 @@ int store_api_health(store_t *s)
 
 int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen)
 {
-    const char *params[] = {"true"};
+    const char *params[] = {NULL};
     return s_json_rows(s, "assets", SQL_ASSETS, 1, params, out, err, errlen);
+}
+
+int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, size_t errlen)
+{
+    if (!asset_id)
+        return -EINVAL;
+    const char *params[] = {asset_id};
+    json_t *rows = NULL;
+    int rc = s_json_rows(s, "asset", SQL_ASSETS, 1, params, &rows, err, errlen);
+    if (rc)
+        return rc;
+    if (json_array_size(rows) != 1) {
+        json_decref(rows);
+        snprintf(err, errlen, "asset not found");
+        return -ENOENT;
+    }
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
 }
 
 int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, char *err,

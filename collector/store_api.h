@@ -23,11 +23,16 @@ int store_api_session_setup(store_t *s, int statement_timeout_ms);
 int store_api_health(store_t *s);
 
 /* Assets in the manifest, ordered by id: [{id, name, assetType, address, intervalSeconds,
- * timeoutSeconds, expectedStatusCodes, metadata, locations, state, stateSince,
+ * timeoutSeconds, expectedStatusCodes, metadata, locations, state (UP, DEGRADED, DOWN,
+ * UNCONFIRMED, UNKNOWN, MAINTENANCE), state_reason (one line, "" when none), stateSince,
+ * flapping, flappingSince, maintenance,
  * results: [{agent, region, success, latencyMs, code, message, ts}]}] where results holds
  * each agent's latest result of the last day (or of 10 intervals when longer).
  * 0 with *out set, or -EIO/-EPROTO with a message in err. */
 int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen);
+/* One manifest asset as store_api_assets lists it. -ENOENT when no manifest asset has this
+ * id. */
+int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, size_t errlen);
 
 /* The latest limit (1..1000) results of one asset, newest first: [{assetId, agent, region,
  * seq, ts, receivedAt, success, latencyMs, code, message, phases, certExpiry}].

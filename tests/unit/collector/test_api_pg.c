@@ -379,6 +379,7 @@ static void test_state_reason_and_unconfirmed(void **state)
     assert_null(strchr(why, '\n'));
     assert_string_equal(why + strlen(why) - 3, "\xe2\x80\xa6"); /* cut with "…" */
     assert_true(json_is_array(json_object_get(w, "results")));
+    char *why_copy = strdup(why);
     json_decref(w);
 
     s_http(f, "GET", "/api/assets", &h);
@@ -388,7 +389,8 @@ static void test_state_reason_and_unconfirmed(void **state)
     json_t *prod = json_array_get(all, 0);
     assert_string_equal(json_string_value(json_object_get(prod, "state_reason")), "");
     assert_string_equal(
-        json_string_value(json_object_get(json_array_get(all, 1), "state_reason")), why);
+        json_string_value(json_object_get(json_array_get(all, 1), "state_reason")), why_copy);
+    free(why_copy);
     json_decref(all);
     s_expect_error(f, "GET", "/api/assets/gone", 404); /* not in the manifest */
     s_expect_error(f, "GET", "/api/assets/nope", 404);

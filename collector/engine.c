@@ -146,6 +146,7 @@
 #include "sd_log.h"
 #include "statusd.pb-c.h"
 #include "store_agents.h"
+#include "store_assets.h"
 #include "store_decisions.h"
 #include "store_health.h"
 #include "store_incidents.h"
@@ -359,8 +360,8 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     if ((!a->db_shown || strcmp(a->db_shown, shown) != 0 || strcmp(a->db_reason, a->reason) != 0) &&
         !self->journal_head) {
         char err[512] = "";
-        if (store_incidents_set_asset_state(self->store, a->conf->id, shown, a->state_since_ms,
-                                            err, sizeof err) == 0) {
+        if (store_assets_set_state(self->store, a->conf->id, shown, "", a->state_since_ms, err,
+                                   sizeof err) == 0) {
             a->db_shown = shown;
             memcpy(a->db_reason, a->reason, sizeof a->reason);
             engine_db_ok(self);
@@ -466,6 +467,17 @@ static void s_load_flag_cb(bool agent, const char *id, void *arg)
     }
 }
 
+/* store_assets_load_flapping / store_agents_load_isolated into s_load_flag_cb */
+static void s_load_flapping_cb(const char *id, void *arg)
+{
+    s_load_flag_cb(false, id, arg);
+}
+
+static void s_load_isolated_cb(const char *id, void *arg)
+{
+    s_load_flag_cb(true, id, arg);
+}
+
 /* Rule 14: the manifest's windows into maintenance_windows, at start and every
  * MAINTENANCE_SYNC_MS (weekly windows are written a week ahead). */
 static int s_maint_sync(self_t *self, char *err, size_t errlen)
@@ -536,7 +548,7 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = store_assets_sync(self->store, self->ctx->manifest, err, sizeof err);
     if (rc == 0)
-        rc = store_incidents_load_assets(self->store, s_load_asset_cb, self, err, sizeof err);
+        rc = store_assets_load(self->store, s_load_asset_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
     if (rc == 0)
@@ -548,7 +560,9 @@ static int s_rebuild(self_t *self)
                                    : window,
                                engine_load_agent_cb, self, err, sizeof err);
     if (rc == 0)
-        rc = store_incidents_load_flags(self->store, s_load_flag_cb, self, err, sizeof err);
+        rc = store_assets_load_flapping(self->store, s_load_flapping_cb, self, err, sizeof err);
+    if (rc == 0)
+        rc = store_agents_load_isolated(self->store, s_load_isolated_cb, self, err, sizeof err);
     if (rc == 0)
         rc = s_maint_sync(self, err, sizeof err);
     if (rc == 0)

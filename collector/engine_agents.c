@@ -394,7 +394,7 @@ static void s_isolation_write(self_t *self, e_agent_t *g)
     if (g->isolated == g->isolated_db)
         return;
     char err[512] = "";
-    if (store_incidents_set_isolated(self->store, g->id, g->isolated, err, sizeof err) != 0) {
+    if (store_agents_set_isolated(self->store, g->id, g->isolated, err, sizeof err) != 0) {
         engine_db_failed(self, "agent isolation", g->id, err);
         return;
     }

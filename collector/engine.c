@@ -356,12 +356,15 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     if (a->inc && ev->state == QUORUM_DOWN)
         engine_hold_reset(a); /* a relapse ends the wait */
     const char *shown = engine_shown(a);
+    char reason[QUORUM_REASON_MAX + 48];
+    snprintf(reason, sizeof reason, "%s%s", a->maint ? "maintenance window; the probes say: " : "",
+             a->reason);
     /* the display column follows the journal: the incident rows first */
     if ((!a->db_shown || strcmp(a->db_shown, shown) != 0 || strcmp(a->db_reason, a->reason) != 0) &&
         !self->journal_head) {
         char err[512] = "";
-        if (store_assets_set_state(self->store, a->conf->id, shown, "", a->state_since_ms, err,
-                                   sizeof err) == 0) {
+        if (store_assets_set_state(self->store, a->conf->id, shown, reason, a->state_since_ms,
+                                   err, sizeof err) == 0) {
             a->db_shown = shown;
             memcpy(a->db_reason, a->reason, sizeof a->reason);
             engine_db_ok(self);

@@ -483,7 +483,10 @@ static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const St
              a->region, h->version, h->assignment_version);
 }
 
-static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
+/* b is the decoded batch (judged here); bytes/n its encoding in the agent's frame, which is
+ * what ingest gets: the batch is not packed again on its way to the store and the engine. */
+static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b,
+                       const uint8_t *bytes, size_t n)
 {
     if (a->resync) {
         s_count(self, "statusd_batches_resync_dropped_total",
@@ -506,11 +509,9 @@ static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
             return;
         }
     }
-    size_t len = statusd__result_batch__get_packed_size(b);
-    zframe_t *payload = zframe_new(NULL, len);
+    zframe_t *payload = zframe_new(bytes, n);
     if (!payload)
         return;
-    statusd__result_batch__pack(b, zframe_data(payload));
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "BATCH");
     zmsg_addstr(m, a->id);
@@ -619,7 +620,13 @@ static void s_on_router(self_t *self)
                 s_ask_hello(self, route);
             } else {
                 a->last_heard = now;
-                s_on_batch(self, a, env->result_batch);
+                const uint8_t *bytes = NULL;
+                size_t n = 0;
+                /* wire_check_envelope refused a batch whose bytes are not in one place */
+                if (wire_check_batch_bytes(zframe_data(body), zframe_size(body), &bytes, &n))
+                    s_malformed(self, "result batch bytes not found");
+                else
+                    s_on_batch(self, a, env->result_batch, bytes, n);
             }
             break;
         case STATUSD__ENVELOPE__BODY_HEARTBEAT:

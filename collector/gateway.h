@@ -1,10 +1,11 @@
 /* gateway: the agents' side of the collector. Binds a ROUTER on ctx->bind; speaks the wire
  * protocol (one protobuf Envelope per frame, see proto/statusd.proto): answers Hello with
  * Ack{hello_reply, through_seq = stored high-water mark} and the agent's Assignment,
- * forwards ResultBatches to ingest and relays ingest's ACKs, answers Heartbeats, and
- * declares an agent gone after 3 silent heartbeat periods (GONE to ingest, AGENT DOWN to
- * the engine). Input that does not decode or that wire_check.h refuses (ids, asset ids and
- * phase names not bounded valid text, ...) is dropped and counted
+ * forwards each ResultBatch to ingest as the bytes it came in (not packed again), relays
+ * ingest's ACKs, answers Heartbeats, and declares an agent gone after 3 silent heartbeat
+ * periods (GONE to ingest, AGENT DOWN to the engine). Input that does not decode or that
+ * wire_check.h refuses (ids, asset ids and phase names not bounded valid text, ...) is
+ * dropped and counted
  * (statusd_wire_malformed_total{component="gateway"}), never answered, stored or exported.
  * With ctx->server_cert the socket is a CURVE server: only keys with a certificate in
  * ctx->agents_dir complete the handshake (zap.h), and a Hello must name the certificate's

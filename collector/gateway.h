@@ -17,14 +17,15 @@
 #include <czmq.h>
 
 #include "collector.h"
+#include "sd_limits.h"
 
 /* Most agents connected at once; a Hello beyond it is dropped and counted. */
 #define GATEWAY_MAX_AGENTS 10000
 /* Largest frame accepted from an agent (ZMQ_MAXMSGSIZE: a larger one closes the
  * connection): the default and the smallest allowed (the agent's own frames are at most
- * 1 MiB, UPLINK_MAX_FRAME). */
+ * SD_AGENT_FRAME_MAX). */
 #define GATEWAY_MAX_FRAME_DEFAULT (4 * 1024 * 1024)
-#define GATEWAY_MAX_FRAME_MIN (1024 * 1024)
+#define GATEWAY_MAX_FRAME_MIN SD_AGENT_FRAME_MAX
 /* the largest --max-frame-bytes: a quarter of the byte budget of the queue to ingest */
 #define GATEWAY_MAX_FRAME_MAX (16 * 1024 * 1024)
 /* A connection that has not said Hello may send only a frame this small (a Hello or a

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sd_limits.h"
 #include "statusd.pb-c.h"
 
 /* Hello: agent_id 1..WIRE_MAX_ID_LEN bytes, region 0..WIRE_MAX_ID_LEN, version
@@ -32,7 +33,7 @@
  * (in all): protobuf-c allocates a struct for every element, so a frame of empty elements
  * would otherwise decode to some 50 times its size. With these bounds one decode allocates
  * at most about 10 MiB plus twice the frame. */
-#define WIRE_MAX_RESULTS 10000
+#define WIRE_MAX_RESULTS SD_BATCH_RESULTS_MAX /* the most an agent sends */
 #define WIRE_MAX_PHASES 16
 #define WIRE_MAX_PROBE_TYPES 64
 #define WIRE_MAX_UNKNOWN 256

@@ -54,7 +54,7 @@
  *     collector started, so at the rebuild (rule 8) every agent 'up' in the database that is
  *     not heard from (AGENT, SKEW or RESULTS message) within 3 heartbeat periods (the
  *     collector's --heartbeat-ms, or the agent's own from agents.heartbeat_ms when longer)
- *     plus the agents' reconnect backoff (ctx->restart_grace_ms, 10 s) of
+ *     plus the agents' reconnect backoff (ctx->restart_grace_ms, SD_RESTART_GRACE_MS: 10 s) of
  *     the rebuild is declared down by the engine itself: the same
  *     transition and AGENT_DOWN rows, silent_since = its newest agents.last_seen or stored
  *     result. Agents that stay alive reconnect within that time: a restart sends nothing.
@@ -150,6 +150,7 @@
 #include "store_decisions.h"
 #include "store_health.h"
 #include "store_incidents.h"
+#include "store_results.h"
 
 #define COMP ENGINE_COMP
 #define TICK_MS 1000
@@ -451,7 +452,7 @@ static void s_replay_cb(const store_recent_result_t *r, void *arg)
         return;
     quorum_result_t qr = {.agent_id = r->agent_id, .region = r->region, .success = r->success,
                           .started_at_ms = r->ts_ms - r->clock_skew_ms, .error = r->error,
-                          .seq = r->seq};
+                          .seq = r->seq, .latency_ms = r->latency_ms};
     if (quorum_apply(a->q, &qr, rp->now_mono - (age > 0 ? age : 0)) == 0)
         rp->replayed++;
 }
@@ -571,7 +572,7 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = maintenance_refresh(self->maint, self->store, err, sizeof err);
     if (rc == 0 && per_agent > 0)
-        rc = store_incidents_recent_results(self->store, window, per_agent, s_replay_cb, &rp, err,
+        rc = store_results_recent(self->store, window, per_agent, s_replay_cb, &rp, err,
                                             sizeof err);
     if (rc != 0) {
         engine_db_failed(self, "rebuild", "-", err);

@@ -58,11 +58,11 @@ int bus_send(zsock_t *sock, zmsg_t **msg);
 zmsg_t *bus_recv(zsock_t *sock);
 
 /* gateway -> ingest
- *   ["HELLO", agent_id, region, version, peer_clock_ms, heartbeat_ms]
- *                                                          agent (re)connected; ingest upserts
+ *   ["HELLO", agent_id, region, version, heartbeat_ms]     agent (re)connected; ingest upserts
  *                                                          the agents row (heartbeat_ms: the
- *                                                          period its silence is judged by;
- *                                                          optional) and answers "HWM"
+ *                                                          period its silence is judged by,
+ *                                                          agent_heartbeat_ms; optional) and
+ *                                                          answers "HWM"
  *   ["BATCH", agent_id, region, payload]                   payload = ResultBatch bytes
  *                                                          (binary): the agent's own, cut out
  *                                                          of its Envelope, not re-encoded
@@ -84,7 +84,9 @@ zmsg_t *bus_recv(zsock_t *sock);
  *   ["AGENT", agent_id, region, "UP"|"DOWN", last_heard_ms]   last frame optional: when the
  *                                                              agent was last heard (wall ms)
  *   ["SKEW", agent_id, decimal skew_ms]   the agent's clock minus the collector's, estimated
- *                                         from heartbeats; sent when it moves by >= 25 ms */
+ *                                         by the gateway from Hellos and heartbeats
+ *                                         (agent_skew_report: first, on a move of >= 25 ms,
+ *                                         or every minute); the engine stores it */
 #define BUS_ENGINE "inproc://statusd-engine"
 
 /* engine -> notifier

@@ -10,16 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_rules.h"
 #include "engine_priv.h"
 #include "isolation.h"
-#include "sd_limits.h"
 #include "sd_log.h"
 #include "store_agents.h"
 #include "store_incidents.h"
 #include "store_outbox.h"
 
 #define COMP ENGINE_COMP
-#define MAX_AGENTS 10000      /* tracked for liveness and skew; as many as the gateway */
 /* rule 18: agents gone for good are looked for this often at most (and 4 times per
  * forget period at least) */
 #define FORGET_SWEEP_MS 60000
@@ -49,7 +48,7 @@ static void s_metrics_isolated(self_t *self, const e_agent_t *g)
                     (const char *[]){"agent", g->id, NULL}, g->isolated);
 }
 
-/* The agent's entry, created on first sight; NULL past MAX_AGENTS when no agent can be
+/* The agent's entry, created on first sight; NULL past AGENT_TABLE_MAX when no agent can be
  * forgotten to make room (rule 18; counted, logged once). */
 e_agent_t *engine_agent(self_t *self, const char *id, const char *region)
 {
@@ -57,7 +56,7 @@ e_agent_t *engine_agent(self_t *self, const char *id, const char *region)
     if (!g) {
         sd_ms_t now_mono = sd_mono_ms();
         if (strlen(id) > ENGINE_AGENT_FIELD_MAX ||
-            (zhashx_size(self->agents) >= MAX_AGENTS && !s_make_room(self, now_mono))) {
+            (zhashx_size(self->agents) >= AGENT_TABLE_MAX && !s_make_room(self, now_mono))) {
             engine_drop(self, "agent_table_full", &self->logged_agents_full, id);
             return NULL;
         }
@@ -195,6 +194,8 @@ void engine_on_agent(self_t *self, zmsg_t *msg)
     free(heard);
 }
 
+/* The gateway estimates each agent's skew (agent_rules.h); the engine applies it to the
+ * agent's probe times and is the one writer of agents.clock_skew_ms. */
 void engine_on_skew(self_t *self, zmsg_t *msg)
 {
     char *id = zmsg_popstr(msg), *v = zmsg_popstr(msg);
@@ -260,17 +261,14 @@ e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region)
     return g;
 }
 
-/* 3 heartbeat periods (the agent's own, stored at its last Hello, when longer than the
- * collector's: the gateway judges its silence the same way), plus the agents' reconnect
+/* The deadline of an agent awaited after a rebuild (agent_rules.h): the silence of the
+ * period the gateway judges it by (stored at its last Hello), plus the agents' reconnect
  * backoff (ctx->restart_grace_ms): a living agent in backoff after a long collector outage
  * retries up to that much later. g NULL: the collector's period. */
 static sd_ms_t s_silence_ms(const self_t *self, const e_agent_t *g)
 {
-    sd_ms_t grace = self->ctx->restart_grace_ms > 0 ? self->ctx->restart_grace_ms : 0;
-    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : SD_HEARTBEAT_MS_DEFAULT;
-    if (g && g->heartbeat_ms > hb && g->heartbeat_ms <= SD_HEARTBEAT_MS_MAX)
-        hb = g->heartbeat_ms;
-    return SD_SILENT_PERIODS * hb + grace;
+    int64_t hb = agent_heartbeat_ms(self->ctx->heartbeat_ms, g ? g->heartbeat_ms : 0);
+    return agent_silence_ms(hb, self->ctx->restart_grace_ms);
 }
 
 static void s_metrics_awaited(self_t *self, size_t n)
@@ -472,7 +470,7 @@ static void s_forget(self_t *self, e_agent_t *g, const char *reason, sd_ms_t now
     bool full = strcmp(reason, "table_full") == 0;
     if (full && !self->logged_forget_full)
         sd_warn(COMP, "agent table full (%d): forgetting the down (or never reported) agent "
-                      "silent longest for each new one agent=%s (logged once)", MAX_AGENTS,
+                      "silent longest for each new one agent=%s (logged once)", AGENT_TABLE_MAX,
                 g->id);
     else
         sd_log(full ? SD_LOG_DEBUG : SD_LOG_INFO, COMP,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent_keys.h"
+#include "agent_rules.h"
 #include "assign.h"
 #include "bus.h"
 #include "rate.h"
@@ -20,12 +21,6 @@
 #define COMP "gateway"
 #define AGENT_HWM 1000
 #define MALFORMED_LOG_MS 10000
-/* clock skew: the estimate is the largest of the last SKEW_SAMPLES (agent send time minus
- * collector receive time = offset - one-way delay, so the largest is the least delayed);
- * it goes to the engine when it moved by SKEW_REPORT_MS, or every SKEW_REFRESH_MS */
-#define SKEW_SAMPLES 8
-#define SKEW_REPORT_MS 25
-#define SKEW_REFRESH_MS 60000
 /* connections with a Hello rate bucket at once; keys whose refusal was logged */
 #define MAX_HELLO_BUCKETS 65536
 #define MAX_LOGGED_KEYS 4096
@@ -39,13 +34,10 @@ typedef struct {
     uint64_t hwm;            /* highest seq stored (from ingest's HWM and ACKs) */
     bool seq_logged;         /* a batch with a seq far ahead was refused and logged */
     sd_ms_t last_heard;
-    sd_ms_t heartbeat_ms;    /* the agent's period from its Hello, else the collector's */
+    sd_ms_t heartbeat_ms;    /* the period its silence is judged by (agent_heartbeat_ms) */
     uint64_t assignment_version; /* last Assignment version sent, 0 = none */
     bool hello_acked;
-    int64_t skew[SKEW_SAMPLES];  /* ring of (agent sent_at - collector receive) samples */
-    int n_skew, next_skew;
-    int64_t skew_reported;       /* last estimate sent to the engine */
-    sd_ms_t skew_reported_mono;  /* 0: none sent yet */
+    agent_skew_t skew;       /* its clock skew samples: the gateway owns the estimate */
     /* a batch of this connection was dropped before ingest: accept nothing more from it and
      * stop answering heartbeats, so the agent reconnects, says Hello and resends everything
      * unacked (a later batch must never be acked past the lost one) */
@@ -187,21 +179,13 @@ static void s_engine_agent(self_t *self, const agent_t *a, const char *state)
 }
 
 /* One clock sample from a Hello or Heartbeat (agent wall ms, 0 = none); reports the
- * estimate to the engine as ["SKEW", id, skew_ms] when it moved (see SKEW_*). */
+ * estimate to the engine, the one writer of agents.clock_skew_ms, as ["SKEW", id, skew_ms]
+ * when it is due (agent_skew_report). */
 static void s_skew_sample(self_t *self, agent_t *a, int64_t agent_sent_ms, sd_ms_t now)
 {
-    if (agent_sent_ms <= 0)
-        return;
-    a->skew[a->next_skew] = agent_sent_ms - sd_wall_ms();
-    a->next_skew = (a->next_skew + 1) % SKEW_SAMPLES;
-    if (a->n_skew < SKEW_SAMPLES)
-        a->n_skew++;
-    int64_t est = a->skew[0];
-    for (int i = 1; i < a->n_skew; i++)
-        est = a->skew[i] > est ? a->skew[i] : est;
-    int64_t moved = est > a->skew_reported ? est - a->skew_reported : a->skew_reported - est;
-    if (a->skew_reported_mono && moved < SKEW_REPORT_MS &&
-        now - a->skew_reported_mono < SKEW_REFRESH_MS)
+    int64_t est;
+    if (agent_skew_add(&a->skew, agent_sent_ms, sd_wall_ms()) != 0 ||
+        !agent_skew_report(&a->skew, now, &est))
         return;
     char v[32];
     snprintf(v, sizeof v, "%" PRId64, est);
@@ -210,8 +194,6 @@ static void s_skew_sample(self_t *self, agent_t *a, int64_t agent_sent_ms, sd_ms
     zmsg_addstr(m, a->id);
     zmsg_addstr(m, v);
     s_bus_send(self, self->to_engine, &m, "engine");
-    a->skew_reported = est;
-    a->skew_reported_mono = now ? now : 1;
 }
 
 /* Forgets an agent: GONE to ingest, AGENT DOWN to the engine (when it was up). */
@@ -285,7 +267,7 @@ static void s_sweep(self_t *self, sd_ms_t now)
 {
     zlist_t *stale = zlist_new();
     for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
-        if (now - a->last_heard > SD_SILENT_PERIODS * a->heartbeat_ms)
+        if (agent_silent(now - a->last_heard, a->heartbeat_ms, 0))
             zlist_append(stale, a);
     for (agent_t *a = zlist_first(stale); a; a = zlist_next(stale))
         s_disconnect(self, a,
@@ -426,12 +408,12 @@ static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const St
     if (prev && strcmp(prev->id, h->agent_id) != 0)
         s_disconnect(self, prev, "connection now speaks for another agent");
     agent_t *a = zhashx_lookup(self->agents, h->agent_id);
-    if (!a && zhashx_size(self->agents) >= GATEWAY_MAX_AGENTS) {
+    if (!a && zhashx_size(self->agents) >= AGENT_TABLE_MAX) {
         s_count(self, "statusd_agents_rejected_total",
                 "Hellos dropped because the agent table is full", NULL);
         if (!self->full_logged)
             sd_warn(COMP, "agent table full, hello dropped agent=%s max=%d", h->agent_id,
-                    GATEWAY_MAX_AGENTS);
+                    AGENT_TABLE_MAX);
         self->full_logged = true;
         free(key);
         return;
@@ -459,26 +441,20 @@ static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const St
     a->routing = zframe_dup(route);
     a->last_heard = now;
     a->resync = false;
-    /* judge silence by the agent's own heartbeat period: an agent configured slower than
-     * the collector is not silent (bounded to 1 s .. 10 min) */
-    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms
-                                             : SD_HEARTBEAT_MS_DEFAULT;
-    if (h->heartbeat_ms >= 1000 && h->heartbeat_ms <= SD_HEARTBEAT_MS_MAX)
-        hb = h->heartbeat_ms > hb ? h->heartbeat_ms : hb;
+    /* an agent configured slower than the collector is not silent between its heartbeats */
+    sd_ms_t hb = agent_heartbeat_ms(self->ctx->heartbeat_ms, h->heartbeat_ms);
     a->heartbeat_ms = hb;
     zhashx_insert(self->by_route, a->route_key, a);
     s_connected_gauge(self);
     s_skew_sample(self, a, h->sent_at_ms, now);
 
-    char clock[32], period[32];
-    snprintf(clock, sizeof clock, "%" PRId64, h->sent_at_ms);
+    char period[32];
     snprintf(period, sizeof period, "%" PRId64, (int64_t) hb);
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "HELLO");
     zmsg_addstr(m, a->id);
     zmsg_addstr(m, a->region);
     zmsg_addstr(m, h->version);
-    zmsg_addstr(m, clock);
     zmsg_addstr(m, period); /* the period its silence is judged by (stored for restarts) */
     s_bus_send(self, self->to_ingest, &m, "ingest");
     sd_debug(COMP, "hello agent=%s region=%s version=%s holds_assignment=%" PRIu64, a->id,
@@ -888,7 +864,7 @@ static void s_actor(zsock_t *pipe, void *args)
         return;
     }
     zstr_send(pipe, "OK");
-    sd_ms_t period = ctx->heartbeat_ms > 0 ? ctx->heartbeat_ms : SD_HEARTBEAT_MS_DEFAULT;
+    sd_ms_t period = agent_heartbeat_ms(ctx->heartbeat_ms, 0);
     sd_ms_t sweep_every = period / 2 > 50 ? period / 2 : 50;
     self->next_sweep_ms = sd_mono_ms() + sweep_every;
     while (!self->terminated) {

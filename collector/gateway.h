@@ -3,9 +3,10 @@
  * Ack{hello_reply, through_seq = stored high-water mark} and the agent's Assignment,
  * forwards each ResultBatch to ingest as the bytes it came in (not packed again), relays
  * ingest's ACKs, answers Heartbeats, and declares an agent gone after 3 silent heartbeat
- * periods (GONE to ingest, AGENT DOWN to the engine). Input that does not decode or that
- * wire_check.h refuses (ids, asset ids and phase names not bounded valid text, ...) is
- * dropped and counted
+ * periods (agent_rules.h: GONE to ingest, AGENT DOWN to the engine). It owns each agent's
+ * clock skew estimate (agent_rules.h) and reports it to the engine, which stores it.
+ * Input that does not decode or that wire_check.h refuses (ids, asset ids and phase names
+ * not bounded valid text, ...) is dropped and counted
  * (statusd_wire_malformed_total{component="gateway"}), never answered, stored or exported.
  * With ctx->server_cert the socket is a CURVE server: only keys with a certificate in
  * ctx->agents_dir complete the handshake (zap.h), and a Hello must name the certificate's
@@ -19,8 +20,8 @@
 #include "collector.h"
 #include "sd_limits.h"
 
-/* Most agents connected at once; a Hello beyond it is dropped and counted. */
-#define GATEWAY_MAX_AGENTS 10000
+/* Most agents connected at once: AGENT_TABLE_MAX (agent_rules.h); a Hello beyond it is
+ * dropped and counted. */
 /* Largest frame accepted from an agent (ZMQ_MAXMSGSIZE: a larger one closes the
  * connection): the default and the smallest allowed (the agent's own frames are at most
  * SD_AGENT_FRAME_MAX). */

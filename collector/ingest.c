@@ -15,6 +15,7 @@
 #include "sd_utf8.h"
 #include "statusd.pb-c.h"
 #include "store.h"
+#include "agent_rules.h"
 #include "store_agents.h"
 #include "store_health.h"
 #include "store_results.h"
@@ -24,8 +25,9 @@
 #define RECONNECT_MIN_MS 250
 #define RECONNECT_MAX_MS 5000
 #define UPKEEP_MS (3600 * 1000)
-/* agents whose batch streams are tracked at one time (see stream_t) */
-#define MAX_STREAMS 100000
+/* agents whose batch streams are tracked at one time (see stream_t): one per agent connected
+ * to the gateway (a HELLO or GONE ends it), and the gateway holds at most AGENT_TABLE_MAX */
+#define MAX_STREAMS AGENT_TABLE_MAX
 /* (agent, asset) pairs whose gauge handles are cached (see gauges_t); past it the gauges
  * are still set, only without the cache */
 #define MAX_GAUGE_CACHE 200000
@@ -34,12 +36,12 @@
 #define MAX_PHASE_NAME 32
 /* the longest phase name whose handle is cached (the agent's are all shorter) */
 #define CACHED_PHASE_NAME 15
-/* agents with a table of cached gauges: the gateway's 10,000 connected, plus as many gone
- * and not yet forgotten; past it an agent's gauges are set uncached */
-#define MAX_GAUGE_AGENTS 30000
 /* agents disconnected and not yet forgotten (gone.h); past it the one gone longest is
  * forgotten at once */
-#define MAX_GONE 20000
+#define MAX_GONE (2 * AGENT_TABLE_MAX)
+/* agents with a table of cached gauges: the gateway's connected, plus as many gone and not
+ * yet forgotten; past it an agent's gauges are set uncached */
+#define MAX_GAUGE_AGENTS (AGENT_TABLE_MAX + MAX_GONE)
 /* agents gone for good are looked for this often at most (and 4 times per forget period
  * at least) */
 #define FORGET_SWEEP_MS 60000
@@ -308,14 +310,13 @@ static void s_forget_sweep(self_t *self, sd_ms_t now)
 static void s_on_hello(self_t *self, zmsg_t *msg)
 {
     char *agent = zmsg_popstr(msg), *region = zmsg_popstr(msg);
-    char *version = zmsg_popstr(msg), *clock = zmsg_popstr(msg);
-    char *period = zmsg_popstr(msg); /* optional: the agent's heartbeat period in ms */
-    if (!agent || !region || !version || !clock || !*agent) {
+    char *version = zmsg_popstr(msg);
+    char *period = zmsg_popstr(msg); /* optional: the period its silence is judged by, ms */
+    if (!agent || !region || !version || !*agent) {
         s_malformed(self, "HELLO frames");
         free(agent);
         free(region);
         free(version);
-        free(clock);
         free(period);
         return;
     }
@@ -323,12 +324,11 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     zhashx_delete(self->streams, agent);
     gone_clear(self->gone, agent); /* back: not gone for good */
     if (s_db(self)) {
-        int64_t peer = strtoll(clock, NULL, 10);
-        int64_t skew = peer > 0 ? peer - sd_wall_ms() : 0;
         uint64_t hwm = 0;
         char err[512] = "";
         int hb_ms = period ? (int) strtol(period, NULL, 10) : 0;
-        if (store_agents_hello(self->store, agent, region, version, skew, hb_ms, &hwm, err,
+        /* the clock skew is not ingest's: the gateway estimates it, the engine stores it */
+        if (store_agents_hello(self->store, agent, region, version, hb_ms, &hwm, err,
                                sizeof err) == 0)
             s_reply(self, "HWM", agent, hwm);
         else
@@ -337,7 +337,6 @@ static void s_on_hello(self_t *self, zmsg_t *msg)
     free(agent);
     free(region);
     free(version);
-    free(clock);
     free(period);
 }
 

@@ -8,25 +8,23 @@
 #include <string.h>
 
 int store_agents_hello(store_t *s, const char *agent_id, const char *region,
-                       const char *version, int64_t clock_skew_ms, int heartbeat_ms,
-                       uint64_t *last_seq, char *err, size_t errlen)
+                       const char *version, int heartbeat_ms, uint64_t *last_seq, char *err,
+                       size_t errlen)
 {
-    char skew[32], hb[16];
-    snprintf(skew, sizeof skew, "%" PRId64, clock_skew_ms);
+    char hb[16];
     snprintf(hb, sizeof hb, "%d", heartbeat_ms);
-    const char *params[5] = {agent_id, region ? region : "", version ? version : "", skew,
+    const char *params[4] = {agent_id, region ? region : "", version ? version : "",
                              heartbeat_ms > 0 ? hb : NULL};
     PGresult *r = PQexecParams(store_conn(s),
                                "INSERT INTO agents (id, region, version, last_seen, connected,"
-                               " clock_skew_ms, heartbeat_ms) VALUES ($1, $2, $3, now(), true,"
-                               " $4::bigint, $5::integer)"
+                               " heartbeat_ms) VALUES ($1, $2, $3, now(), true, $4::integer)"
                                " ON CONFLICT (id) DO UPDATE SET region = EXCLUDED.region,"
                                " version = EXCLUDED.version, last_seen = now(),"
-                               " connected = true, clock_skew_ms = EXCLUDED.clock_skew_ms,"
+                               " connected = true,"
                                " heartbeat_ms = COALESCE(EXCLUDED.heartbeat_ms,"
                                " agents.heartbeat_ms)"
                                " RETURNING last_seq",
-                               5, NULL, params, NULL, NULL, 0);
+                               4, NULL, params, NULL, NULL, 0);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         store_set_error(s, "agent hello", err, errlen);

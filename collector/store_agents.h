@@ -12,11 +12,12 @@
 #include "store.h"
 
 /* Upserts an agent on Hello: region, version, last_seen = now(), connected = true,
- * clock_skew_ms, heartbeat_ms (the period its silence is judged by; <= 0 keeps the stored
- * one). *last_seq (written on success) = the highest stored seq. 0 or -EIO. */
+ * heartbeat_ms (the period its silence is judged by; <= 0 keeps the stored one). The clock
+ * skew is left alone (store_agents_set_skew is its one writer). *last_seq (written on
+ * success) = the highest stored seq. 0 or -EIO. */
 int store_agents_hello(store_t *s, const char *agent_id, const char *region,
-                       const char *version, int64_t clock_skew_ms, int heartbeat_ms,
-                       uint64_t *last_seq, char *err, size_t errlen);
+                       const char *version, int heartbeat_ms, uint64_t *last_seq, char *err,
+                       size_t errlen);
 /* connected = false, last_seen = now() for one agent; 0 or -EIO (0 also when absent). */
 int store_agents_disconnected(store_t *s, const char *agent_id, char *err, size_t errlen);
 /* connected = false for every agent (collector start). 0 or -EIO. */
@@ -39,8 +40,9 @@ int store_agents_mark_down(store_t *s, const char *agent_id, const char *region,
                            char *err, size_t errlen);
 int store_agents_mark_up(store_t *s, const char *agent_id, const char *region, bool *changed,
                          store_agent_info_t *info, char *err, size_t errlen);
-/* agents.clock_skew_ms (agent clock minus collector clock). 0, -ENOENT when the agent has
- * no row yet (ingest writes it at the agent's Hello), or -EIO. */
+/* agents.clock_skew_ms (agent clock minus collector clock): its only writer, called by the
+ * engine with the gateway's estimate. 0, -ENOENT when the agent has no row yet (ingest
+ * inserts it at the agent's Hello), or -EIO. */
 int store_agents_set_skew(store_t *s, const char *agent_id, int64_t skew_ms, char *err,
                           size_t errlen);
 /* When the agent was last heard as far as the database knows (wall ms in *ms, 0 when it

@@ -13,9 +13,10 @@ import shutil
 import sys
 import tempfile
 
-# headers of common/ the rules may use: sd_utf8 (linked through statusd_text) and sd_clock
-# (its sd_ms_t type only; the rules never read a clock)
-ALLOWED_COMMON = {"sd_utf8.h", "sd_clock.h"}
+# headers of common/ the rules may use: sd_utf8 (linked through statusd_text), sd_clock
+# (its sd_ms_t type only; the rules never read a clock) and sd_limits (macros only: the
+# numbers agent and collector agree on)
+ALLOWED_COMMON = {"sd_utf8.h", "sd_clock.h", "sd_limits.h"}
 C_LIBRARY = {
     "assert.h", "ctype.h", "errno.h", "float.h", "inttypes.h", "limits.h", "math.h",
     "stdarg.h", "stdbool.h", "stddef.h", "stdint.h", "stdio.h", "stdlib.h", "string.h",

@@ -219,9 +219,9 @@ static void test_flapping_and_isolated(void **state)
     free(v);
 
     uint64_t hwm = 0;
-    assert_int_equal(store_agents_hello(f->s, "a1", "eu", "1", 0, 0, &hwm, f->err,
+    assert_int_equal(store_agents_hello(f->s, "a1", "eu", "1", 0, &hwm, f->err,
                                         sizeof f->err), 0);
-    assert_int_equal(store_agents_hello(f->s, "a2", "us", "1", 0, 0, &hwm, f->err,
+    assert_int_equal(store_agents_hello(f->s, "a2", "us", "1", 0, &hwm, f->err,
                                         sizeof f->err), 0);
     assert_int_equal(store_agents_set_isolated(f->s, "a2", true, f->err, sizeof f->err), 0);
     assert_int_equal(store_agents_set_isolated(f->s, "ghost", true, f->err, sizeof f->err), 0);

@@ -539,7 +539,7 @@ static void test_agents_and_assets(void **state)
     char err[512] = "";
     uint64_t hwm = 99;
     assert_int_equal(
-        store_agents_hello(s, "a1", "eu", "0.1.0", -42, 7000, &hwm, err, sizeof err), 0);
+        store_agents_hello(s, "a1", "eu", "0.1.0", 7000, &hwm, err, sizeof err), 0);
     assert_int_equal(hwm, 0);
     assert_int_equal(s_count(s, "SELECT heartbeat_ms FROM agents WHERE id = 'a1'"), 7000);
     Statusd__ResultBatch *b = s_batch(1, 4);
@@ -549,8 +549,11 @@ static void test_agents_and_assets(void **state)
                                           sizeof err),
                      0);
     s_batch_free(b);
-    assert_int_equal(store_agents_hello(s, "a1", "us", "0.2.0", 0, 0, &hwm, err, sizeof err), 0);
+    /* the skew has one writer (the engine, store_agents_set_skew): a Hello keeps it */
+    assert_int_equal(store_agents_set_skew(s, "a1", -42, err, sizeof err), 0);
+    assert_int_equal(store_agents_hello(s, "a1", "us", "0.2.0", 0, &hwm, err, sizeof err), 0);
     assert_int_equal(hwm, 4);
+    assert_int_equal(s_count(s, "SELECT clock_skew_ms FROM agents WHERE id = 'a1'"), -42);
     /* a Hello without a period keeps the known one */
     assert_int_equal(s_count(s, "SELECT heartbeat_ms FROM agents WHERE id = 'a1'"), 7000);
     assert_int_equal(s_count(s, "SELECT count(*) FROM agents WHERE id = 'a1' AND connected"
@@ -558,8 +561,8 @@ static void test_agents_and_assets(void **state)
                      1);
     assert_int_equal(store_agents_disconnected(s, "a1", err, sizeof err), 0);
     assert_int_equal(s_count(s, "SELECT count(*) FROM agents WHERE connected"), 0);
-    assert_int_equal(store_agents_hello(s, "a2", "eu", "x", 0, 0, &hwm, err, sizeof err), 0);
-    assert_int_equal(store_agents_hello(s, "a3", "eu", "x", 0, 0, &hwm, err, sizeof err), 0);
+    assert_int_equal(store_agents_hello(s, "a2", "eu", "x", 0, &hwm, err, sizeof err), 0);
+    assert_int_equal(store_agents_hello(s, "a3", "eu", "x", 0, &hwm, err, sizeof err), 0);
     assert_int_equal(store_agents_all_disconnected(s, err, sizeof err), 0);
     assert_int_equal(s_count(s, "SELECT count(*) FROM agents WHERE connected"), 0);
 

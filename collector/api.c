@@ -23,6 +23,8 @@
 #include "sd_log.h"
 #include "status_page.h"
 #include "store_api.h"
+#include "store_incidents.h"
+#include "store_maintenance.h"
 
 #ifndef STATUSD_VERSION
 #define STATUSD_VERSION "0.0.0"
@@ -159,13 +161,41 @@ typedef struct {
     const char *reason;
 } query_t;
 
+/* Creates (ROUTE_MAINTENANCE) or ends (ROUTE_MAINTENANCE_ONE) a window and reads it back
+ * in one transaction: a retry after a lost connection never finds half of it done. */
+static int s_maint_write(store_t *s, const query_t *q, json_t **out, char *err, size_t errlen)
+{
+    int64_t id = q->incident_id;
+    int rc = store_begin(s, err, errlen);
+    if (rc == 0)
+        rc = q->route == ROUTE_MAINTENANCE
+                 ? store_maintenance_create(s, q->asset_ids, q->n_assets, q->start_ms, q->end_ms,
+                                            q->reason, q->token_fp, &id, err, errlen)
+                 : store_maintenance_end(s, id, err, errlen);
+    json_t *w = NULL;
+    if (rc == 0)
+        rc = store_api_maintenance_window(s, id, &w, err, errlen);
+    if (rc == 0)
+        rc = store_commit(s, err, errlen);
+    if (rc != 0) {
+        store_rollback(s);
+        json_decref(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
 static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, size_t errlen)
 {
+    int rc;
     switch (q->route) {
     case ROUTE_HEALTH:
         return store_api_health(s);
     case ROUTE_ASSETS:
         return store_api_assets(s, out, err, errlen);
+    case ROUTE_ASSET:
+        return store_api_asset(s, q->asset_id, out, err, errlen);
     case ROUTE_EVENTS:
         return store_api_events(s, q->asset_id, q->limit, out, err, errlen);
     case ROUTE_INCIDENTS:
@@ -173,16 +203,15 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
     case ROUTE_INCIDENT:
         return store_api_incident(s, q->incident_id, out, err, errlen);
     case ROUTE_ACK:
-        return store_api_ack(s, q->incident_id, q->token_fp, q->by, q->note, out, err, errlen);
+        rc = store_incidents_ack(s, q->incident_id, q->token_fp, q->by, q->note, err, errlen);
+        return rc ? rc : store_api_incident(s, q->incident_id, out, err, errlen);
     case ROUTE_AGENTS:
         return store_api_agents(s, out, err, errlen);
     case ROUTE_MAINTENANCE:
-        return q->write ? store_api_maintenance_create(s, q->asset_ids, q->n_assets, q->start_ms,
-                                                       q->end_ms, q->reason, q->token_fp, out,
-                                                       err, errlen)
+        return q->write ? s_maint_write(s, q, out, err, errlen)
                         : store_api_maintenance_list(s, out, err, errlen);
     case ROUTE_MAINTENANCE_ONE:
-        return store_api_maintenance_end(s, q->incident_id, out, err, errlen);
+        return s_maint_write(s, q, out, err, errlen);
     default:
         return -EINVAL;
     }
@@ -250,7 +279,7 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
         s_reply_error(r, MHD_HTTP_BAD_REQUEST, err); /* unknown asset ids */
     else if (rc == -ENOENT)
         s_reply_error(r, MHD_HTTP_NOT_FOUND,
-                      q->route == ROUTE_EVENTS             ? "asset not found"
+                      q->route == ROUTE_EVENTS || q->route == ROUTE_ASSET ? "asset not found"
                       : q->route == ROUTE_MAINTENANCE_ONE ? "maintenance window not found"
                                                           : "incident not found");
     else if (rc == -EALREADY || rc == -ESRCH || rc == -EPERM || rc == -ENOSPC)
@@ -422,6 +451,14 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_health(api, r);
         return;
     case ROUTE_ASSETS:
+        s_do_query(api, &q, r);
+        return;
+    case ROUTE_ASSET:
+        if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+            return;
+        }
+        q.asset_id = idbuf;
         s_do_query(api, &q, r);
         return;
     case ROUTE_EVENTS: {

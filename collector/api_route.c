@@ -9,7 +9,7 @@
 
 /* the route label of each; bounded, never the raw path */
 static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/assets",
-                                          "/api/assets/{id}/events", "/api/incidents",
+                                          "/api/assets/{id}", "/api/assets/{id}/events", "/api/incidents",
                                           "/api/incidents/{id}", "/api/incidents/{id}/ack",
                                           "/api/agents", "/api/maintenance",
                                           "/api/maintenance/{id}", "other"};
@@ -56,6 +56,11 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         *id = url + p;
         *id_len = n - p - s;
         return ROUTE_EVENTS;
+    }
+    if (n > p && strncmp(url, prefix, p) == 0 && !strchr(url + p, '/')) {
+        *id = url + p;
+        *id_len = n - p;
+        return ROUTE_ASSET;
     }
     return ROUTE_UNKNOWN;
 }

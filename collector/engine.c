@@ -146,6 +146,7 @@
 #include "sd_log.h"
 #include "statusd.pb-c.h"
 #include "store_agents.h"
+#include "store_assets.h"
 #include "store_decisions.h"
 #include "store_health.h"
 #include "store_incidents.h"
@@ -195,7 +196,8 @@ void engine_metrics_asset(self_t *self, const e_asset_t *a)
     else
         metrics_set(m, "statusd_asset_up", "1 unless the alert engine sees the asset DOWN.",
                     (const char *[]){"asset", id, NULL}, a->state == QUORUM_DOWN ? 0 : 1);
-    static const char *const names[] = {"UNKNOWN", "UP", "DEGRADED", "DOWN", "MAINTENANCE"};
+    static const char *const names[] = {"UNKNOWN", "UP", "DEGRADED", "DOWN", "UNCONFIRMED",
+                                         "MAINTENANCE"};
     const char *shown = engine_shown(a);
     for (size_t s = 0; s < sizeof names / sizeof *names; s++)
         metrics_set(m, "statusd_asset_state", "1 for the asset's current alert state.",
@@ -208,14 +210,21 @@ const char *engine_shown(const e_asset_t *a)
     return a->maint ? "MAINTENANCE" : quorum_state_name(a->state);
 }
 
-static void s_metrics_votes(self_t *self, e_asset_t *a, int down_votes)
+static void s_metrics_votes(self_t *self, e_asset_t *a, const quorum_eval_t *ev)
 {
-    if (!self->ctx->metrics || a->down_votes_shown == down_votes)
+    if (!self->ctx->metrics)
         return;
-    metrics_set(self->ctx->metrics, "statusd_asset_down_votes",
-                "Live agents whose vote for the asset is DOWN.",
-                (const char *[]){"asset", a->conf->id, NULL}, down_votes);
-    a->down_votes_shown = down_votes;
+    if (a->down_votes_shown != ev->down_votes)
+        metrics_set(self->ctx->metrics, "statusd_asset_down_votes",
+                    "Live agents whose vote for the asset is DOWN.",
+                    (const char *[]){"asset", a->conf->id, NULL}, ev->down_votes);
+    if (a->down_locations_shown != ev->down_locations)
+        metrics_set(self->ctx->metrics, "statusd_asset_down_locations",
+                    "Locations (regions) whose live agents' majority votes the asset DOWN; the "
+                    "quorum counts these.",
+                    (const char *[]){"asset", a->conf->id, NULL}, ev->down_locations);
+    a->down_votes_shown = ev->down_votes;
+    a->down_locations_shown = ev->down_locations;
 }
 
 void engine_metrics_open(self_t *self)
@@ -256,10 +265,8 @@ void engine_kick(self_t *self)
 
 static void s_adaptive(self_t *self, e_asset_t *a)
 {
-    uint32_t normal = (uint32_t) a->conf->interval_seconds * 1000;
-    uint32_t want = a->state == QUORUM_DEGRADED || a->state == QUORUM_DOWN
-                        ? (uint32_t) sd_asset_incident_interval(a->conf) * 1000
-                        : normal;
+    uint32_t want = asset_rules_interval_ms(a->state, (uint32_t) a->conf->interval_seconds * 1000,
+                                            (uint32_t) sd_asset_incident_interval(a->conf) * 1000);
     if (want == a->interval_sent_ms || !self->rebuilt)
         return;
     char v[16];
@@ -289,34 +296,74 @@ static void s_adaptive(self_t *self, e_asset_t *a)
     a->interval_sent_ms = want;
 }
 
+/* Rules 3-7, 14 and 17: the facts of the asset for asset_rules_decide, whose actions are
+ * applied here (engine_incidents.c journals them). */
 static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                         int64_t now_wall)
 {
     if (!self->rebuilt)
         return;
-    int throttle = engine_throttle_s(self);
+    if (a->inc && (ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) &&
+        !a->out_of_down_mono)
+        a->out_of_down_mono = now_mono ? now_mono : 1;
     char **names;
-    if (a->maint) {
-        /* rule 14: no incident opens or closes, nothing is sent */
-    } else if (ev->state == QUORUM_DOWN && !a->inc) {
-        engine_open(self, a, ev, now_mono, now_wall);
-    } else if ((ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) && a->inc) {
-        engine_hold_recovered(self, a, ev, now_mono, now_wall); /* rule 17 */
-    } else {
-        if (ev->state == QUORUM_DOWN && a->inc)
-            engine_hold_down(self, a, now_mono, now_wall);
-        if (a->inc && self->ctx->notifiers && self->ctx->notifiers->repeat_alerts &&
-            throttle > 0 && !a->flap.flapping && engine_channels(self, true, &names) > 0 &&
-            now_wall - a->last_notify_ms >= (int64_t) throttle * 1000)
+    const sd_notifiers_t *n = self->ctx->notifiers;
+    asset_facts_t f = {
+        .verdict = ev->state,
+        .maint = a->maint,
+        .open = a->inc != NULL,
+        .flapping = a->flap.flapping,
+        .percent = flapping_percent(&a->flap),
+        .low_percent = a->flap_low,
+        .out_of_down_ms = a->out_of_down_mono ? now_mono - a->out_of_down_mono : 0,
+        .hold_ms = a->hold_ms,
+        .held = a->held,
+        .throttle_s = engine_throttle_s(self),
+        .repeat_alerts = n && n->repeat_alerts,
+        .down_channels = engine_channels(self, true, &names) > 0,
+        .now_wall = now_wall,
+        .last_notify_ms = a->last_notify_ms,
+    };
+    asset_decision_t d;
+    asset_rules_decide(&f, &d);
+    for (int i = 0; i < d.n; i++) {
+        switch (d.actions[i]) {
+        case ASSET_OPEN:
+            engine_open(self, a, ev, &d, now_mono, now_wall);
+            break;
+        case ASSET_CLOSE: {
+            recovery_verdict_t was = a->held;
+            int64_t since = a->held_since_wall;
+            if (engine_close(self, a, ev, now_mono, now_wall) != 0)
+                break; /* out of memory: decided again on the next tick (rule 9) */
+            if (was != RECOVERY_CLOSE)
+                sd_info(COMP, "recovery released asset=%s waited_ms=%lld last_reason=%s",
+                        a->conf->id, (long long) (now_wall - since), recovery_hold_reason(was));
+            engine_hold_reset(a);
+            break;
+        }
+        case ASSET_HOLD:
+            engine_hold(self, a, d.held, now_mono, now_wall);
+            break;
+        case ASSET_RELAPSE:
+            engine_relapse(self, a, now_mono, now_wall);
+            break;
+        case ASSET_REMIND:
             engine_remind(self, a, ev, now_mono, now_wall);
+            break;
+        }
     }
+    if (a->inc && ev->state == QUORUM_DOWN)
+        engine_hold_reset(a); /* a relapse ends the wait */
     const char *shown = engine_shown(a);
     /* the display column follows the journal: the incident rows first */
-    if ((!a->db_shown || strcmp(a->db_shown, shown) != 0) && !self->journal_head) {
+    if ((!a->db_shown || strcmp(a->db_shown, shown) != 0 || strcmp(a->db_reason, a->reason) != 0) &&
+        !self->journal_head) {
         char err[512] = "";
-        if (store_incidents_set_asset_state(self->store, a->conf->id, shown, a->state_since_ms,
-                                            err, sizeof err) == 0) {
+        if (store_assets_set_state(self->store, a->conf->id, shown, "", a->state_since_ms, err,
+                                   sizeof err) == 0) {
             a->db_shown = shown;
+            memcpy(a->db_reason, a->reason, sizeof a->reason);
             engine_db_ok(self);
         } else {
             engine_db_failed(self, "write asset state", a->conf->id, err);
@@ -328,11 +375,13 @@ void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_w
 {
     quorum_eval_t ev;
     quorum_evaluate(a->q, now_mono, &ev);
-    s_metrics_votes(self, a, ev.down_votes);
+    s_metrics_votes(self, a, &ev);
     if (ev.state != a->state) {
-        sd_info(COMP, "asset state asset=%s from=%s to=%s down=%d live=%d quorum=%d",
+        sd_info(COMP, "asset state asset=%s from=%s to=%s down_locations=%d live_locations=%d "
+                      "locations=%d quorum=%d down=%d live=%d reason=\"%s\"",
                 a->conf->id, quorum_state_name(a->state), quorum_state_name(ev.state),
-                ev.down_votes, ev.live, ev.quorum);
+                ev.down_locations, ev.live_locations, ev.locations, ev.quorum, ev.down_votes,
+                ev.live, ev.reason);
         a->state = ev.state;
         if (!a->maint)
             a->state_since_ms = now_wall;
@@ -340,6 +389,7 @@ void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_w
         engine_metrics_asset(self, a);
     }
     a->live = ev.live;
+    memcpy(a->reason, ev.reason, sizeof a->reason);
     s_reconcile(self, a, &ev, now_mono, now_wall);
     s_adaptive(self, a);
 }
@@ -417,6 +467,17 @@ static void s_load_flag_cb(bool agent, const char *id, void *arg)
     }
 }
 
+/* store_assets_load_flapping / store_agents_load_isolated into s_load_flag_cb */
+static void s_load_flapping_cb(const char *id, void *arg)
+{
+    s_load_flag_cb(false, id, arg);
+}
+
+static void s_load_isolated_cb(const char *id, void *arg)
+{
+    s_load_flag_cb(true, id, arg);
+}
+
 /* Rule 14: the manifest's windows into maintenance_windows, at start and every
  * MAINTENANCE_SYNC_MS (weekly windows are written a week ahead). */
 static int s_maint_sync(self_t *self, char *err, size_t errlen)
@@ -487,7 +548,7 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = store_assets_sync(self->store, self->ctx->manifest, err, sizeof err);
     if (rc == 0)
-        rc = store_incidents_load_assets(self->store, s_load_asset_cb, self, err, sizeof err);
+        rc = store_assets_load(self->store, s_load_asset_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
     if (rc == 0)
@@ -499,7 +560,9 @@ static int s_rebuild(self_t *self)
                                    : window,
                                engine_load_agent_cb, self, err, sizeof err);
     if (rc == 0)
-        rc = store_incidents_load_flags(self->store, s_load_flag_cb, self, err, sizeof err);
+        rc = store_assets_load_flapping(self->store, s_load_flapping_cb, self, err, sizeof err);
+    if (rc == 0)
+        rc = store_agents_load_isolated(self->store, s_load_isolated_cb, self, err, sizeof err);
     if (rc == 0)
         rc = s_maint_sync(self, err, sizeof err);
     if (rc == 0)
@@ -585,7 +648,8 @@ static void s_on_results(self_t *self, zmsg_t *msg)
             /* on the collector's clock (rule 11) */
             quorum_result_t qr = {.agent_id = agent, .region = region, .success = r->success,
                                   .started_at_ms = r->started_at_ms - skew, .error = error,
-                                  .seq = r->seq};
+                                  .seq = r->seq,
+                                  .latency_ms = (int64_t) (r->latency_us + 999) / 1000};
             quorum_vote_t before = quorum_agent_vote(a->q, agent);
             int rc = quorum_apply(a->q, &qr, sd_mono_ms());
             if (rc == -ENOSPC) {
@@ -597,7 +661,8 @@ static void s_on_results(self_t *self, zmsg_t *msg)
                 if (after != before)
                     s_vote_event(self, a, agent, region, before, after, error);
                 engine_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
-                engine_flap_result(self, a, sd_mono_ms());
+                if (engine_flap_result(self, a, sd_mono_ms()))
+                    engine_evaluate(self, a, sd_mono_ms(), sd_wall_ms()); /* rule 17 */
             }
         }
         statusd__result_batch__free_unpacked(b, NULL);
@@ -663,13 +728,15 @@ static void s_tick(self_t *self)
     sd_ms_t now_mono = sd_mono_ms();
     int64_t now_wall = sd_wall_ms();
     s_maint_tick(self, now_mono, now_wall);
-    for (size_t i = 0; i < self->n_assets; i++) {
-        engine_evaluate(self, &self->assets[i], now_mono, now_wall);
-        engine_flap_tick(self, &self->assets[i], now_mono);
-    }
-    engine_isolation_tick(self, now_mono, now_wall);
+    /* agents first: isolation and liveness change vote tables, judged right below */
+    engine_isolation_tick(self, now_mono);
     engine_agents_tick(self, now_mono, now_wall);
     engine_agents_forget(self, now_mono);
+    for (size_t i = 0; i < self->n_assets; i++) {
+        engine_evaluate(self, &self->assets[i], now_mono, now_wall);
+        if (engine_flap_tick(self, &self->assets[i], now_mono))
+            engine_evaluate(self, &self->assets[i], now_mono, now_wall); /* rule 17 */
+    }
 }
 
 /* ---- actor --------------------------------------------------------------------------- */
@@ -737,10 +804,19 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         quorum_conf_t qc = {.failure_threshold = c->failure_threshold,
                             .success_threshold = c->success_threshold,
                             .quorum = c->quorum,
-                            .interval_ms = (int64_t) c->interval_seconds * 1000};
+                            .interval_ms = (int64_t) c->interval_seconds * 1000,
+                            .locations = c->locations,
+                            .n_locations = c->n_locations,
+                            .degraded_latency_ms = c->degraded_latency_ms,
+                            .max_latency_ms = c->max_latency_ms};
         e_asset_t *a = &self->assets[self->n_assets];
         a->conf = c;
         a->down_votes_shown = -1;
+        a->down_locations_shown = -1;
+        int hold_s;
+        sd_asset_flapping(ctx->manifest, c, &a->flap_high, &a->flap_low, &hold_s);
+        flapping_thresholds(&a->flap_high, &a->flap_low);
+        a->hold_ms = recovery_hold_ms(hold_s, c->interval_seconds);
         a->interval_sent_ms = (uint32_t) c->interval_seconds * 1000;
         a->q = quorum_new(&qc);
         if (!a->q) {

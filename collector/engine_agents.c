@@ -29,7 +29,7 @@
 /* the longest agent heartbeat honoured, as in the gateway (10 min) */
 #define MAX_AGENT_HEARTBEAT_MS 600000
 
-static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall);
+static void s_release_down(self_t *self, e_agent_t *g);
 static void s_isolation_write(self_t *self, e_agent_t *g);
 static bool s_make_room(self_t *self, sd_ms_t now_mono);
 
@@ -168,7 +168,7 @@ int engine_agent_apply(self_t *self, e_agent_t *g)
         engine_kick(self);
     }
     if (down && g->isolated)
-        s_release_down(self, g, sd_mono_ms(), now_wall);
+        s_release_down(self, g);
     return 0;
 }
 
@@ -321,7 +321,7 @@ void engine_agents_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
     s_metrics_awaited(self, awaited);
     /* applied after the iteration, as in engine_isolation_tick */
     for (e_agent_t *g = release ? zlist_first(release) : NULL; g; g = zlist_next(release))
-        s_release_down(self, g, now_mono, now_wall);
+        s_release_down(self, g);
     zlist_destroy(&release);
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
         if (g->pending != LIVE_NONE && engine_agent_apply(self, g) != 0)
@@ -394,7 +394,7 @@ static void s_isolation_write(self_t *self, e_agent_t *g)
     if (g->isolated == g->isolated_db)
         return;
     char err[512] = "";
-    if (store_incidents_set_isolated(self->store, g->id, g->isolated, err, sizeof err) != 0) {
+    if (store_agents_set_isolated(self->store, g->id, g->isolated, err, sizeof err) != 0) {
         engine_db_failed(self, "agent isolation", g->id, err);
         return;
     }
@@ -403,9 +403,9 @@ static void s_isolation_write(self_t *self, e_agent_t *g)
 }
 
 /* Decides one agent's isolation change, applies it to every asset's vote table at once
- * and writes the flag (now, or on a later tick when the database is away). */
-static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why,
-                      sd_ms_t now_mono, int64_t now_wall)
+ * and writes the flag (now, or on a later tick when the database is away). The assets are
+ * judged right after, in the same tick (engine.c s_tick). */
+static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why)
 {
     g->isolated = isolated;
     if (isolated)
@@ -416,14 +416,11 @@ static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why
         sd_info(COMP, "agent no longer isolated agent=%s region=%s: %s", g->id, g->region, why);
     s_metrics_isolated(self, g);
     s_isolation_write(self, g);
-    for (size_t i = 0; i < self->n_assets; i++) {
-        e_asset_t *a = &self->assets[i];
-        if (quorum_set_excluded(a->q, g->id, isolated))
-            engine_evaluate(self, a, now_mono, now_wall);
-    }
+    for (size_t i = 0; i < self->n_assets; i++)
+        quorum_set_excluded(self->assets[i].q, g->id, isolated);
 }
 
-void engine_isolation_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
+void engine_isolation_tick(self_t *self, sd_ms_t now_mono)
 {
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
         g->considered = g->contradicted = 0;
@@ -437,21 +434,20 @@ void engine_isolation_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
         if (isolation_judge(g->isolated, &t) != g->isolated)
             zlist_append(changed, g);
     }
-    /* applied after the iteration: re-evaluating assets must not run inside it */
+    /* applied after the iteration (s_isolate writes the flag) */
     for (e_agent_t *g = changed ? zlist_first(changed) : NULL; g; g = zlist_next(changed))
-        s_isolate(self, g, !g->isolated, "its votes count again", now_mono, now_wall);
+        s_isolate(self, g, !g->isolated, "its votes count again");
     zlist_destroy(&changed);
 }
 
 /* Rule 13: isolation is about a live agent's votes, so a down agent is not isolated. Its
  * runs are forgotten first: its last (excluded) votes must not count once the flag is off,
  * and when it is back it is judged afresh. The change is retried every tick until stored. */
-static void s_release_down(self_t *self, e_agent_t *g, sd_ms_t now_mono, int64_t now_wall)
+static void s_release_down(self_t *self, e_agent_t *g)
 {
     for (size_t i = 0; i < self->n_assets; i++)
         quorum_forget(self->assets[i].q, g->id);
-    s_isolate(self, g, false, "it is down (AGENT_DOWN); judged afresh when it is back", now_mono,
-              now_wall);
+    s_isolate(self, g, false, "it is down (AGENT_DOWN); judged afresh when it is back");
 }
 
 /* ---- rule 18: agents gone for good ----------------------------------------------------- */

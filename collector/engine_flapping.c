@@ -1,5 +1,5 @@
-/* engine_flapping: flap detection (rule 15 in engine.c) and its FLAPPING / STABLE
- * notifications.
+/* engine_flapping: check rounds for flap detection (rule 15 in engine.c) and the
+ * FLAPPING / STABLE actions (what goes out: asset_rules_flap).
  *
  * A check round of an asset starts with its first result and ends when as many results
  * arrived as the asset had live agents at the last verdict (one from each, normally), or
@@ -48,34 +48,35 @@ static json_t *s_page_payload(const e_asset_t *a, int64_t now_wall)
     return p;
 }
 
-/* Decides assets.flapping = a->flap.flapping with one FLAPPING (onDown channels) or STABLE
- * (onRecovery channels) row per channel, journaled as one entry. Maintenance silences
- * both: the flag is still stored. */
-static int s_commit(self_t *self, e_asset_t *a, int64_t now_wall)
+/* Applies a FLAPPING/STABLE transition: assets.flapping = a->flap.flapping with one FLAPPING
+ * (onDown channels) or STABLE (onRecovery channels) row per channel, journaled as one entry,
+ * as asset_rules_flap says. True when the asset must be judged again at once. */
+static bool s_commit(self_t *self, e_asset_t *a, int64_t now_wall)
 {
     bool flapping = a->flap.flapping;
     const char *event = flapping ? "FLAPPING" : "STABLE";
     char **names;
-    size_t n = a->maint ? 0 : engine_channels(self, flapping, &names);
+    flap_facts_t f = {.flapping = flapping, .maint = a->maint, .open = a->inc != NULL,
+                      .notified = a->inc && a->inc->notified, .verdict = a->state,
+                      .down_channels = engine_channels(self, true, &names) > 0,
+                      .recovery_channels = engine_channels(self, false, &names) > 0};
+    flap_decision_t d;
+    asset_rules_flap(&f, &d);
     e_op_t *op = engine_op_new(self, flapping ? "flapping" : "stable", a, a->inc, now_wall,
                                false);
     int rc = op ? engine_op_flapping(op, flapping) : -ENOMEM;
-    if (rc == 0 && n > 0)
+    if (rc == 0 && d.notify)
         rc = engine_op_outbox(op, flapping, event, s_flap_payload(a, flapping, now_wall));
     if (rc == 0 && a->inc)
         rc = engine_op_event(op, flapping ? "flapping" : "stable", NULL);
-    /* settled DOWN with an incident whose DOWN was suppressed: page it now */
-    char **down;
-    bool page = !flapping && !a->maint && a->inc && !a->inc->notified &&
-                a->state == QUORUM_DOWN && engine_channels(self, true, &down) > 0;
-    if (rc == 0 && page)
+    if (rc == 0 && d.page_down)
         rc = engine_op_outbox(op, true, "DOWN", s_page_payload(a, now_wall));
     if (rc != 0) {
         engine_op_destroy(&op); /* retried on the next tick */
-        return rc;
+        return false;
     }
     a->flap_db = flapping;
-    if (page) {
+    if (d.page_down) {
         a->inc->notified = true;
         a->last_notify_ms = now_wall;
     }
@@ -84,43 +85,39 @@ static int s_commit(self_t *self, e_asset_t *a, int64_t now_wall)
                     "1 while the asset's state changes too often (percent state change over "
                     "its last 20 check rounds above the flapping threshold).",
                     (const char *[]){"asset", a->conf->id, NULL}, flapping);
-    sd_warn(COMP, "asset %s asset=%s state=%s percent_state_change=%.1f notified=%zu paged=%s",
-            event, a->conf->id, quorum_state_name(a->state), flapping_percent(&a->flap), n,
-            page ? "yes" : "no");
+    sd_warn(COMP, "asset %s asset=%s state=%s percent_state_change=%.1f notified=%s paged=%s",
+            event, a->conf->id, quorum_state_name(a->state), flapping_percent(&a->flap),
+            d.notify ? "yes" : "no", d.page_down ? "yes" : "no");
     engine_journal_push(self, op);
-    /* rule 17: an incident held while it flapped may resolve now, right after the STABLE */
-    if (!flapping && a->inc)
-        engine_evaluate(self, a, sd_mono_ms(), sd_wall_ms());
-    return 0;
+    return d.reevaluate;
 }
 
-static void s_round_end(self_t *self, e_asset_t *a, int64_t now_wall)
+static bool s_round_end(self_t *self, e_asset_t *a, int64_t now_wall)
 {
     bool changed = a->round_changed;
     a->round_results = 0;
     a->round_changed = false;
     if (a->maint)
-        return; /* maintenance is expected to be noisy */
-    const sd_manifest_t *m = self->ctx->manifest;
-    flapping_sample(&a->flap, changed, m ? m->flap_high_percent : 0,
-                    m ? m->flap_low_percent : 0);
-    if (a->flap.flapping != a->flap_db && self->rebuilt)
-        s_commit(self, a, now_wall);
+        return false; /* maintenance is expected to be noisy */
+    flapping_sample(&a->flap, changed, a->flap_high, a->flap_low);
+    return a->flap.flapping != a->flap_db && self->rebuilt && s_commit(self, a, now_wall);
 }
 
-void engine_flap_result(self_t *self, e_asset_t *a, sd_ms_t now_mono)
+bool engine_flap_result(self_t *self, e_asset_t *a, sd_ms_t now_mono)
 {
     if (a->round_results++ == 0)
         a->round_start = now_mono;
     if (a->round_results >= (a->live > 0 ? a->live : 1))
-        s_round_end(self, a, sd_wall_ms());
+        return s_round_end(self, a, sd_wall_ms());
+    return false;
 }
 
-void engine_flap_tick(self_t *self, e_asset_t *a, sd_ms_t now_mono)
+bool engine_flap_tick(self_t *self, e_asset_t *a, sd_ms_t now_mono)
 {
     int64_t iv = (int64_t) a->conf->interval_seconds * 1000;
     if (a->round_results > 0 && now_mono - a->round_start >= iv + iv / 2)
-        s_round_end(self, a, sd_wall_ms());
-    else if (a->flap.flapping != a->flap_db && self->rebuilt)
-        s_commit(self, a, sd_wall_ms());
+        return s_round_end(self, a, sd_wall_ms());
+    if (a->flap.flapping != a->flap_db && self->rebuilt)
+        return s_commit(self, a, sd_wall_ms());
+    return false;
 }

@@ -1,6 +1,7 @@
-/* engine_incidents: the incident decisions of the alert engine (rules 3-7 in engine.c) and
- * the outbox payloads. A decision changes the engine's memory at once and is journaled
- * (engine_journal.c): it reaches the database when the database takes it. */
+/* engine_incidents: applies the incident actions of the rules (asset_rules.h: rules 3-7 and
+ * 17 in engine.c) and builds the outbox payloads. An action changes the engine's memory at
+ * once and is journaled (engine_journal.c): it reaches the database when the database
+ * takes it. What to do is never decided here. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -46,12 +47,14 @@ json_t *engine_payload(const e_asset_t *a, const char *event, int64_t started_ms
 {
     char started[40], ended[40];
     sd_format_rfc3339(started_ms, started, sizeof started);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:O}", "event", event,
-                          "asset_id", a->conf->id, "asset_name",
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:O}",
+                          "event", event, "asset_id", a->conf->id, "asset_name",
                           a->conf->name ? a->conf->name : a->conf->id, "address",
                           a->conf->address ? a->conf->address : "", "started_at", started,
                           "reason", reason, "down_votes", ev->down_votes, "live_agents",
-                          ev->live, "agents", agents);
+                          ev->live, "down_locations", ev->down_locations, "live_locations",
+                          ev->live_locations, "locations", ev->locations, "quorum", ev->quorum,
+                          "agents", agents);
     if (p && strcmp(event, "RECOVERY") == 0) {
         sd_format_rfc3339(now_wall, ended, sizeof ended);
         json_object_set_new(p, "ended_at", json_string(ended));
@@ -98,31 +101,31 @@ static void s_reason(const char *first_err, const char *dflt, char *buf, size_t 
                   SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
 }
 
-int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                int64_t now_wall)
+int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, const asset_decision_t *dc,
+                sd_ms_t now_mono, int64_t now_wall)
 {
     char summary[800], reason[300], name[256], d[160];
     const char *first_err;
     json_t *agents = engine_agents_json(a, now_mono, &first_err);
     s_reason(first_err, "probe failed", reason, sizeof reason);
     s_name(a, name, sizeof name);
-    snprintf(summary, sizeof summary, "%s is DOWN: %d/%d agents fail: %s", name, ev->down_votes,
-             ev->live, reason);
+    snprintf(summary, sizeof summary, "%s is DOWN from %d of %d locations (%d/%d agents fail): %s",
+             name, ev->down_locations, ev->locations, ev->down_votes, ev->live, reason);
     char *details = agents ? json_dumps(agents, JSON_COMPACT) : NULL;
     int64_t started = ev->started_at_ms ? ev->started_at_ms : now_wall;
     int throttle = engine_throttle_s(self);
-    bool throttled = throttle > 0 && a->last_notify_ms > 0 &&
-                     now_wall - a->last_notify_ms < (int64_t) throttle * 1000;
-    char **names;
-    bool page = !a->flap.flapping && !throttled && engine_channels(self, true, &names) > 0;
+    bool throttled = dc->quiet && strcmp(dc->quiet, "throttled") == 0;
+    bool flapping = dc->quiet && strcmp(dc->quiet, "flapping") == 0;
+    bool page = dc->page;
     e_incident_t *inc = engine_incident_new(started);
     e_op_t *op = inc ? engine_op_new(self, "open incident", a, inc, now_wall, false) : NULL;
     int rc = details && op ? engine_op_open(op, summary, details) : -ENOMEM;
-    snprintf(d, sizeof d, "{\"down_votes\":%d,\"live_agents\":%d,\"quorum\":%d}",
-             ev->down_votes, ev->live, ev->quorum);
+    snprintf(d, sizeof d, "{\"down_votes\":%d,\"live_agents\":%d,\"down_locations\":%d,"
+             "\"live_locations\":%d,\"quorum\":%d}", ev->down_votes, ev->live,
+             ev->down_locations, ev->live_locations, ev->quorum);
     if (rc == 0)
         rc = engine_op_event(op, "opened", d);
-    if (rc == 0 && a->flap.flapping) {
+    if (rc == 0 && flapping) {
         /* rule 15: the FLAPPING notification stands for the storm */
         rc = engine_op_event(op, "notification_suppressed", "{\"reason\":\"flapping\"}");
     } else if (rc == 0 && throttled) {
@@ -146,9 +149,10 @@ int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now
     inc->notified = page;
     if (page)
         a->last_notify_ms = now_wall;
-    sd_warn(COMP, "incident opened asset=%s down=%d/%d throttled=%s paged=%s summary=\"%s\"",
-            a->conf->id, ev->down_votes, ev->live, throttled ? "yes" : "no", page ? "yes" : "no",
-            summary);
+    sd_warn(COMP, "incident opened asset=%s down_locations=%d/%d down=%d/%d paged=%s%s%s "
+                  "summary=\"%s\"",
+            a->conf->id, ev->down_locations, ev->locations, ev->down_votes, ev->live,
+            page ? "yes" : "no", dc->quiet ? " quiet=" : "", dc->quiet ? dc->quiet : "", summary);
     engine_metrics_open(self);
     engine_journal_push(self, op);
     return 0;
@@ -210,4 +214,57 @@ int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t n
     sd_info(COMP, "reminder queued asset=%s", a->conf->id);
     engine_journal_push(self, op);
     return 0;
+}
+
+/* ---- rule 17: waits for a recovery ---------------------------------------------------- */
+
+void engine_hold_reset(e_asset_t *a)
+{
+    a->out_of_down_mono = 0;
+    a->held = RECOVERY_CLOSE;
+    a->held_since_wall = 0;
+}
+
+void engine_hold(self_t *self, e_asset_t *a, recovery_verdict_t held, sd_ms_t now_mono,
+                 int64_t now_wall)
+{
+    int64_t out_ms = a->out_of_down_mono ? now_mono - a->out_of_down_mono : 0;
+    double percent = flapping_percent(&a->flap);
+    const char *reason = recovery_hold_reason(held);
+    engine_incident_event(self, a, "recovery_held",
+                          json_pack("{s:s, s:s, s:I, s:I, s:f, s:i}", "reason", reason, "state",
+                                    quorum_state_name(a->state), "out_of_down_ms",
+                                    (json_int_t) out_ms, "hold_ms", (json_int_t) a->hold_ms,
+                                    "percent_state_change", percent, "low_threshold",
+                                    a->flap_low),
+                          now_wall);
+    engine_count(self, "statusd_incident_recovery_holds_total",
+                 "Times an incident whose asset left DOWN was kept open, by reason (restless: "
+                 "percent state change above the low flapping threshold, within "
+                 "flapping.recoveryHoldSeconds of leaving DOWN; flapping: until its STABLE).",
+                 "reason", reason, 1);
+    sd_info(COMP, "recovery held asset=%s incident=%lld reason=%s state=%s out_of_down_ms=%lld "
+                  "hold_ms=%lld percent_state_change=%.1f",
+            a->conf->id, (long long) a->inc->db_id, reason, quorum_state_name(a->state),
+            (long long) out_ms, (long long) a->hold_ms, percent);
+    if (a->held == RECOVERY_CLOSE)
+        a->held_since_wall = now_wall;
+    a->held = held;
+}
+
+void engine_relapse(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall)
+{
+    int64_t out_ms = a->out_of_down_mono ? now_mono - a->out_of_down_mono : 0;
+    engine_incident_event(self, a, "relapsed",
+                          json_pack("{s:s, s:I}", "held_reason", recovery_hold_reason(a->held),
+                                    "out_of_down_ms", (json_int_t) out_ms),
+                          now_wall);
+    engine_count(self, "statusd_incident_relapses_total",
+                 "DOWN again while the incident waited for its recovery: the same incident goes "
+                 "on, no new DOWN notification.",
+                 "asset", a->conf->id, 1);
+    sd_info(COMP, "incident relapsed asset=%s incident=%lld out_of_down_ms=%lld held_ms=%lld "
+                  "(same incident, nothing sent)",
+            a->conf->id, (long long) a->inc->db_id, (long long) out_ms,
+            (long long) (now_wall - a->held_since_wall));
 }

@@ -28,6 +28,7 @@
 #include "engine_priv.h"
 #include "health.h"
 #include "sd_log.h"
+#include "store_assets.h"
 #include "store_decisions.h"
 #include "store_incidents.h"
 #include "store_outbox.h"
@@ -268,7 +269,7 @@ static int s_apply_steps(self_t *self, e_op_t *op, applied_t *out, char *err, si
             rc = s_apply_outbox(self, op, st, out, err, errlen);
             break;
         case STEP_FLAPPING:
-            rc = store_incidents_set_flapping(self->store, asset, st->flag, err, errlen);
+            rc = store_assets_set_flapping(self->store, asset, st->flag, err, errlen);
             break;
         }
         if (rc != 0)

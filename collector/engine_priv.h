@@ -1,8 +1,11 @@
 /* engine_priv: the alert engine's state, shared by its files (engine.c: actor, messages,
- * verdicts, rebuild; engine_incidents.c: incident decisions and payloads;
- * engine_journal.c: decisions on their way to the database; engine_agents.c: agent
- * liveness, clock skew and isolation; engine_flapping.c: flap detection and its
- * notifications). Not a public interface: only engine*.c include it. */
+ * facts for the rules, rebuild; engine_incidents.c: applies the rules' incident actions
+ * and builds the payloads; engine_journal.c: decisions on their way to the database;
+ * engine_agents.c: agent liveness, clock skew and isolation; engine_flapping.c: check
+ * rounds and the FLAPPING / STABLE actions). What to do is decided by the pure rules in
+ * collector/rules/ (asset_rules.h, quorum.h, flapping.h, recovery_hold.h, isolation.h);
+ * these files only gather facts and apply actions. Not a public interface: only engine*.c
+ * include it. */
 #ifndef ENGINE_PRIV_H
 #define ENGINE_PRIV_H
 
@@ -11,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "asset_rules.h"
 #include "collector.h"
 #include "flapping.h"
 #include "maintenance.h"
@@ -47,6 +51,12 @@ typedef struct {
     e_incident_t *inc;          /* the open incident (decided), NULL none */
     int64_t last_notify_ms;     /* wall ms of the asset's newest DOWN/REMINDER, 0 never */
     int down_votes_shown;       /* value of statusd_asset_down_votes, -1 none yet */
+    int down_locations_shown;   /* value of statusd_asset_down_locations, -1 none yet */
+    char reason[QUORUM_REASON_MAX]; /* the latest verdict's reason */
+    char db_reason[QUORUM_REASON_MAX]; /* the reason assets.state_reason holds */
+    /* the asset's effective flapping settings (its own, else the manifest's) */
+    int flap_high, flap_low;
+    int64_t hold_ms;
     int live;                   /* live agents at the last verdict */
     bool maint;                 /* a maintenance window covers the asset now */
     /* flapping (rule 15): the current check round and the detector */
@@ -57,7 +67,7 @@ typedef struct {
     bool round_changed;
     /* adaptive interval (rule 16): the interval last told to the gateway */
     uint32_t interval_sent_ms;
-    /* recovery hold (rule 17, engine_hold.c) of the open incident */
+    /* recovery hold (rule 17, recovery_hold.h) of the open incident */
     sd_ms_t out_of_down_mono;   /* when the verdict left DOWN (monotonic), 0 while DOWN */
     recovery_verdict_t held;    /* why the incident waits (RECOVERY_CLOSE: it does not) */
     int64_t held_since_wall;    /* wall ms the current wait began (its timeline event) */
@@ -147,8 +157,9 @@ json_t *engine_payload(const e_asset_t *a, const char *event, int64_t started_ms
                        int64_t now_wall);
 void engine_db_failed(self_t *self, const char *what, const char *subject, const char *err);
 void engine_db_ok(self_t *self);
-int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
-                int64_t now_wall);
+/* ASSET_OPEN (asset_rules.h): d->page says whether its DOWN goes out, d->quiet why not. */
+int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, const asset_decision_t *d,
+                sd_ms_t now_mono, int64_t now_wall);
 int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                  int64_t now_wall);
 int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
@@ -209,24 +220,24 @@ void engine_agent_restore_isolated(self_t *self, const char *agent);
 /* True when the agent is isolated (its votes are excluded). */
 bool engine_agent_isolated(self_t *self, const char *agent);
 /* Rule 13: tallies every agent against the others and commits isolation changes. */
-void engine_isolation_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall);
+void engine_isolation_tick(self_t *self, sd_ms_t now_mono);
 
-/* engine_hold.c (rule 17) */
-/* The verdict of an asset with an open incident is UP or DEGRADED: resolves the incident
- * (engine_close) when recovery_hold_check allows it, else keeps it open and records why
- * (one 'recovery_held' event per wait). */
-void engine_hold_recovered(self_t *self, e_asset_t *a, const quorum_eval_t *ev,
-                           sd_ms_t now_mono, int64_t now_wall);
-/* The verdict of an asset with an open incident is DOWN: a wait ends as a relapse (the same
- * incident goes on: a 'relapsed' event, no new DOWN). */
-void engine_hold_down(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall);
-/* Forgets the hold (the incident closed, or the engine rebuilds). */
+/* engine_incidents.c, rule 17: the incident keeps waiting for its recovery (held: why), a
+ * 'recovery_held' event and a count; and a relapse (DOWN during the wait: 'relapsed' event,
+ * the same incident goes on, nothing is sent). Both best effort, like the vote events. */
+void engine_hold(self_t *self, e_asset_t *a, recovery_verdict_t held, sd_ms_t now_mono,
+                 int64_t now_wall);
+void engine_relapse(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall);
+/* Forgets the wait (the incident closed, the asset is DOWN again, or the engine rebuilds). */
 void engine_hold_reset(e_asset_t *a);
 
 /* engine_flapping.c */
-/* Rule 15: one result of the asset was applied; closes the check round when complete. */
-void engine_flap_result(self_t *self, e_asset_t *a, sd_ms_t now_mono);
-/* Rule 15 on the tick: closes overdue rounds and retries uncommitted flag changes. */
-void engine_flap_tick(self_t *self, e_asset_t *a, sd_ms_t now_mono);
+/* Rule 15: one result of the asset was applied; closes the check round when complete.
+ * True when the asset settled (STABLE) with an open incident: the caller judges it again
+ * (asset_rules_flap), so its RECOVERY may go out right after the STABLE. */
+bool engine_flap_result(self_t *self, e_asset_t *a, sd_ms_t now_mono);
+/* Rule 15 on the tick: closes overdue rounds and retries uncommitted flag changes; returns
+ * like engine_flap_result. */
+bool engine_flap_tick(self_t *self, e_asset_t *a, sd_ms_t now_mono);
 
 #endif

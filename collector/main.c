@@ -33,6 +33,7 @@
 #include "sd_log.h"
 #include "store.h"
 #include "store_agents.h"
+#include "store_assets.h"
 
 #define COMP "collector"
 #define DB_WAIT_MS 60000

@@ -1,10 +1,8 @@
-/* store_agents: agents rows (connection state and high-water mark) and the assets table's
- * sync from the manifest. */
+/* store_agents: the agents table (see store_agents.h). */
 #include "store_agents.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,94 +186,65 @@ int store_agents_load(store_t *s, int64_t forget_ms,
     return 0;
 }
 
-/* ---- assets -------------------------------------------------------------------------- */
-
-static char *s_json_or_null(json_t *j)
+int store_agents_set_isolated(store_t *s, const char *agent_id, bool isolated, char *err,
+                              size_t errlen)
 {
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    json_decref(j);
-    return s;
+    const char *p[] = {agent_id, isolated ? "t" : "f"};
+    return store_command(s, "set isolated",
+                         "UPDATE agents SET isolated = $2::boolean,"
+                         " isolated_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
+                         2, p, err, errlen);
 }
 
-static int s_upsert_asset(store_t *s, const sd_asset_t *a, char *err, size_t errlen)
+int store_agents_load_isolated(store_t *s, void (*cb)(const char *agent_id, void *arg),
+                               void *arg, char *err, size_t errlen)
 {
-    char interval[16], timeout[16];
-    snprintf(interval, sizeof interval, "%d", a->interval_seconds);
-    snprintf(timeout, sizeof timeout, "%d", a->timeout_seconds);
-    json_t *codes = NULL, *locs = NULL;
-    if (a->expected_status_codes) {
-        codes = json_array();
-        for (size_t i = 0; i < a->n_expected_status_codes; i++)
-            json_array_append_new(codes, json_integer(a->expected_status_codes[i]));
+    PGresult *r = store_exec(s, "load isolated", "SELECT id FROM agents WHERE isolated", 0,
+                             NULL, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++)
+        cb(PQgetvalue(r, i, 0), arg);
+    PQclear(r);
+    return 0;
+}
+
+int store_agents_lock_seq(store_t *s, const char *agent_id, const char *region,
+                          uint64_t *last_seq, char *err, size_t errlen)
+{
+    const char *params[2] = {agent_id, region};
+    PGresult *r = PQexecParams(store_conn(s),
+                               "INSERT INTO agents (id, region, last_seen, connected)"
+                               " VALUES ($1, $2, now(), true)"
+                               " ON CONFLICT (id) DO UPDATE SET last_seen = now()"
+                               " RETURNING last_seq",
+                               2, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        store_set_error(s, "lock agent", err, errlen);
+        rc = -EIO;
+    } else {
+        *last_seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
     }
-    if (a->locations) {
-        locs = json_array();
-        for (size_t i = 0; i < a->n_locations; i++)
-            json_array_append_new(locs, json_string(a->locations[i]));
-    }
-    char *codes_s = s_json_or_null(codes);
-    char *locs_s = s_json_or_null(locs);
-    char *meta_s = a->metadata ? json_dumps(a->metadata, JSON_COMPACT) : NULL;
-    const char *params[9] = {a->id,       a->name ? a->name : a->id,
-                             a->address ? a->address : "",
-                             a->asset_type ? a->asset_type : "http",
-                             interval,    timeout,
-                             codes_s,     meta_s,
-                             locs_s};
-    int rc = store_command(
-        s, "upsert asset",
-        "INSERT INTO assets (id, name, address, asset_type, interval_seconds, timeout_seconds,"
-        " expected_status_codes, metadata, locations, in_manifest, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5::integer, $6::integer,"
-        " CASE WHEN $7::jsonb IS NULL THEN NULL ELSE"
-        "  ARRAY(SELECT (jsonb_array_elements_text($7::jsonb))::integer) END,"
-        " $8::jsonb,"
-        " CASE WHEN $9::jsonb IS NULL THEN NULL ELSE"
-        "  ARRAY(SELECT jsonb_array_elements_text($9::jsonb)) END,"
-        " true, now())"
-        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address,"
-        " asset_type = EXCLUDED.asset_type, interval_seconds = EXCLUDED.interval_seconds,"
-        " timeout_seconds = EXCLUDED.timeout_seconds,"
-        " expected_status_codes = EXCLUDED.expected_status_codes,"
-        " metadata = EXCLUDED.metadata, locations = EXCLUDED.locations,"
-        " in_manifest = true, updated_at = now()",
-        9, params, err, errlen);
-    free(codes_s);
-    free(locs_s);
-    free(meta_s);
+    PQclear(r);
     return rc;
 }
 
-int store_assets_sync(store_t *s, const sd_manifest_t *m, char *err, size_t errlen)
+int store_agents_advance_seq(store_t *s, const char *agent_id, uint64_t seq, char *err,
+                             size_t errlen)
 {
-    json_t *ids = json_array();
-    if (!ids) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+    char num[32];
+    snprintf(num, sizeof num, "%" PRIu64, seq);
+    const char *params[2] = {agent_id, num};
+    PGresult *r = PQexecParams(store_conn(s),
+                               "UPDATE agents SET last_seq = $2::bigint WHERE id = $1"
+                               " AND last_seq < $2::bigint",
+                               2, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        store_set_error(s, "update last_seq", err, errlen);
+        rc = -EIO;
     }
-    int rc = store_begin(s, err, errlen);
-    for (size_t i = 0; rc == 0 && m && i < m->n_assets; i++) {
-        json_array_append_new(ids, json_string(m->assets[i].id));
-        rc = s_upsert_asset(s, &m->assets[i], err, errlen);
-    }
-    char *ids_s = rc == 0 ? json_dumps(ids, JSON_COMPACT) : NULL;
-    json_decref(ids);
-    if (rc == 0 && !ids_s) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        const char *params[1] = {ids_s};
-        rc = store_command(s, "retire assets",
-                       "UPDATE assets SET in_manifest = false, updated_at = now()"
-                       " WHERE in_manifest AND id NOT IN"
-                       " (SELECT jsonb_array_elements_text($1::jsonb))",
-                       1, params, err, errlen);
-    }
-    free(ids_s);
-    if (rc == 0)
-        rc = store_commit(s, err, errlen);
-    if (rc != 0)
-        store_rollback(s);
+    PQclear(r);
     return rc;
 }

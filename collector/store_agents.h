@@ -1,5 +1,6 @@
-/* store_agents: the agents table (connection state, high-water mark) and the assets
- * table's sync from the manifest. */
+/* store_agents: the agents table, its only writer: connection state, liveness, clock skew,
+ * isolation, and the high-water mark of stored results (which store_results_insert moves in
+ * its own transaction through store_agents_lock_seq / store_agents_advance_seq). */
 #ifndef STORE_AGENTS_H
 #define STORE_AGENTS_H
 
@@ -65,8 +66,20 @@ int store_agents_load(store_t *s, int64_t forget_ms,
                       void (*cb)(const store_agent_row_t *row, void *arg), void *arg, char *err,
                       size_t errlen);
 
-/* Upserts every manifest asset into assets (in_manifest = true) and sets
- * in_manifest = false for rows not in the manifest, in one transaction. 0 or -errno. */
-int store_assets_sync(store_t *s, const sd_manifest_t *m, char *err, size_t errlen);
+/* agents.isolated / isolated_since. 0 or -EIO (0 also when the agent has no row). */
+int store_agents_set_isolated(store_t *s, const char *agent_id, bool isolated, char *err,
+                              size_t errlen);
+/* Calls cb(agent_id) for every isolated agent (engine start). 0 or -EIO. */
+int store_agents_load_isolated(store_t *s, void (*cb)(const char *agent_id, void *arg),
+                               void *arg, char *err, size_t errlen);
+
+/* For a result batch's transaction: locks the agent's row (inserting it with region,
+ * connected, when missing; last_seen = now()) until the transaction ends and writes its
+ * last_seq into *last_seq. 0 or -EIO. */
+int store_agents_lock_seq(store_t *s, const char *agent_id, const char *region,
+                          uint64_t *last_seq, char *err, size_t errlen);
+/* last_seq = seq when that is higher. 0 or -EIO. */
+int store_agents_advance_seq(store_t *s, const char *agent_id, uint64_t seq, char *err,
+                             size_t errlen);
 
 #endif

@@ -19,7 +19,8 @@ static const char SQL_ASSETS[] =
     " 'intervalSeconds', a.interval_seconds, 'timeoutSeconds', a.timeout_seconds,"
     " 'expectedStatusCodes', a.expected_status_codes,"
     " 'metadata', COALESCE(a.metadata, '{}'::jsonb),"
-    " 'locations', a.locations, 'state', a.state, 'stateSince', " TS("a.state_since") ","
+    " 'locations', a.locations, 'state', a.state, 'state_reason', a.state_reason,"
+    " 'stateSince', " TS("a.state_since") ","
     " 'flapping', a.flapping, 'flappingSince', " TS("a.flapping_since") ","
     " 'maintenance', EXISTS (SELECT 1 FROM maintenance_windows w WHERE w.starts_at <= now()"
     "   AND w.ends_at > now() AND (w.asset_ids IS NULL OR a.id = ANY (w.asset_ids))),"
@@ -37,7 +38,7 @@ static const char SQL_ASSETS[] =
     "          AND pe.ts >= now() - make_interval(secs => GREATEST(86400, 10 * a.interval_seconds))"
     "        ORDER BY pe.agent_id, pe.ts DESC, pe.seq DESC) l"
     " ) r ON true"
-    " WHERE a.in_manifest = $1"
+    " WHERE a.in_manifest AND ($1::text IS NULL OR a.id = $1)"
     " ORDER BY a.id";
 
 static const char SQL_ASSET_EXISTS[] = "SELECT 1 FROM assets WHERE id = $1";
@@ -90,21 +91,8 @@ static const char SQL_MAINT_LIST[] =
     "SELECT " SQL_WINDOW_JSON " FROM maintenance_windows WHERE ends_at > now()"
     " ORDER BY starts_at, id LIMIT 1000";
 
-static const char SQL_MAINT_CREATE[] =
-    "INSERT INTO maintenance_windows (source, asset_ids, starts_at, ends_at, reason, created_by)"
-    " VALUES ('api', $1::text[], to_timestamp($2::double precision / 1000),"
-    " to_timestamp($3::double precision / 1000), $4, $5)"
-    " RETURNING " SQL_WINDOW_JSON;
-
-/* ends a window now (an upcoming one is cut to nothing); manifest windows cannot be ended */
-static const char SQL_MAINT_END[] =
-    "WITH w AS (SELECT id, source, ends_at > now() AS live FROM maintenance_windows"
-    "           WHERE id = $1::bigint),"
-    " u AS (UPDATE maintenance_windows m SET ends_at = now(),"
-    "         starts_at = LEAST(m.starts_at, now()), ended_early_at = now()"
-    "       FROM w WHERE m.id = w.id AND w.live AND w.source = 'api'"
-    "       RETURNING m.*)"
-    " SELECT w.source, w.live, (SELECT " SQL_WINDOW_JSON " FROM u) FROM w";
+static const char SQL_MAINT_ONE[] =
+    "SELECT " SQL_WINDOW_JSON " FROM maintenance_windows WHERE id = $1::bigint";
 
 /* Runs sql; every row's first column is one JSON text, appended to a new array. */
 static int s_json_rows(store_t *s, const char *what, const char *sql, int n,
@@ -163,8 +151,27 @@ int store_api_health(store_t *s)
 
 int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen)
 {
-    const char *params[] = {"true"};
+    const char *params[] = {NULL};
     return s_json_rows(s, "assets", SQL_ASSETS, 1, params, out, err, errlen);
+}
+
+int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, size_t errlen)
+{
+    if (!asset_id)
+        return -EINVAL;
+    const char *params[] = {asset_id};
+    json_t *rows = NULL;
+    int rc = s_json_rows(s, "asset", SQL_ASSETS, 1, params, &rows, err, errlen);
+    if (rc)
+        return rc;
+    if (json_array_size(rows) != 1) {
+        json_decref(rows);
+        snprintf(err, errlen, "asset not found");
+        return -ENOENT;
+    }
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
 }
 
 int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, char *err,
@@ -228,174 +235,27 @@ int store_api_incident(store_t *s, int64_t id, json_t **out, char *err, size_t e
     return 0;
 }
 
-/* One parameterized statement returning rows; NULL (err set) on failure. */
-static PGresult *s_exec(store_t *s, const char *what, const char *sql, int n,
-                        const char *const *params, char *err, size_t errlen)
-{
-    PGconn *c = store_conn(s);
-    PGresult *r = c ? PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0) : NULL;
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        store_set_error(s, what, err, errlen);
-        PQclear(r);
-        return NULL;
-    }
-    return r;
-}
-
-int store_api_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
-                  const char *note, json_t **out, char *err, size_t errlen)
-{
-    char ids[32];
-    snprintf(ids, sizeof ids, "%lld", (long long) id);
-    if (store_begin(s, err, errlen) != 0)
-        return -EIO;
-    const char *p1[] = {ids};
-    PGresult *r = s_exec(s, "ack lookup",
-                         "SELECT ended_at IS NOT NULL, acknowledged_at IS NOT NULL"
-                         " FROM incidents WHERE id = $1::bigint FOR UPDATE",
-                         1, p1, err, errlen);
-    int rc = r ? 0 : -EIO;
-    if (rc == 0 && PQntuples(r) != 1) {
-        snprintf(err, errlen, "incident not found");
-        rc = -ENOENT;
-    } else if (rc == 0 && PQgetvalue(r, 0, 0)[0] == 't') {
-        snprintf(err, errlen, "incident is closed");
-        rc = -ESRCH;
-    } else if (rc == 0 && PQgetvalue(r, 0, 1)[0] == 't') {
-        snprintf(err, errlen, "incident is already acknowledged");
-        rc = -EALREADY;
-    }
-    PQclear(r);
-    if (rc == 0) {
-        const char *p2[] = {ids, token_fp ? token_fp : "", by, note};
-        r = s_exec(s, "ack",
-                   "WITH u AS (UPDATE incidents SET acknowledged_at = now()"
-                   "  WHERE id = $1::bigint RETURNING id)"
-                   " INSERT INTO incident_events (incident_id, kind, detail)"
-                   " SELECT id, 'acknowledged', jsonb_strip_nulls(jsonb_build_object("
-                   "  'token', $2::text, 'by', $3::text, 'note', $4::text)) FROM u",
-                   4, p2, err, errlen);
-        rc = r ? 0 : -EIO;
-        PQclear(r);
-    }
-    if (rc == 0)
-        rc = store_commit(s, err, errlen) == 0 ? 0 : -EIO;
-    if (rc != 0) {
-        store_rollback(s);
-        return rc;
-    }
-    return store_api_incident(s, id, out, err, errlen);
-}
-
 int store_api_maintenance_list(store_t *s, json_t **out, char *err, size_t errlen)
 {
     return s_json_rows(s, "maintenance", SQL_MAINT_LIST, 0, NULL, out, err, errlen);
 }
 
-/* '{"a","b"}' for ids of [A-Za-z0-9-_.:] (checked by the caller); NULL for none. */
-static char *s_pg_array(const char *const *ids, size_t n)
+int store_api_maintenance_window(store_t *s, int64_t id, json_t **out, char *err,
+                                 size_t errlen)
 {
-    if (!ids)
-        return NULL;
-    size_t len = 3;
-    for (size_t i = 0; i < n; i++)
-        len += strlen(ids[i]) + 3;
-    char *a = malloc(len);
-    if (!a)
-        return NULL;
-    size_t o = 0;
-    a[o++] = '{';
-    for (size_t i = 0; i < n; i++)
-        o += (size_t) snprintf(a + o, len - o, "%s\"%s\"", i ? "," : "", ids[i]);
-    snprintf(a + o, len - o, "}");
-    return a;
-}
-
-int store_api_maintenance_create(store_t *s, const char *const *asset_ids, size_t n_assets,
-                                 int64_t start_ms, int64_t end_ms, const char *reason,
-                                 const char *token_fp, json_t **out, char *err, size_t errlen)
-{
-    char st[32], en[32];
-    snprintf(st, sizeof st, "%lld", (long long) start_ms);
-    snprintf(en, sizeof en, "%lld", (long long) end_ms);
-    char *arr = s_pg_array(asset_ids, n_assets);
-    if (asset_ids && !arr)
-        return -ENOMEM;
-    const char *params[] = {arr, st, en, reason ? reason : "", token_fp};
-    PGconn *c = store_conn(s);
-    /* every id must be a manifest asset; at most STORE_API_MAX_WINDOWS API windows pending */
-    PGresult *r = c ? PQexecParams(c,
-                                   "SELECT (SELECT string_agg(x, ', ') FROM (SELECT unnest($1::text[])"
-                                   "  EXCEPT SELECT id FROM assets WHERE in_manifest) u(x)),"
-                                   " (SELECT count(*) FROM maintenance_windows"
-                                   "  WHERE source = 'api' AND ends_at > now())",
-                                   1, NULL, params, NULL, NULL, 0)
-                    : NULL;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        store_set_error(s, "check maintenance", err, errlen);
-        PQclear(r);
-        free(arr);
-        return -EIO;
-    }
-    int bad = 0;
-    if (!PQgetisnull(r, 0, 0)) {
-        snprintf(err, errlen, "no asset with id: %s", PQgetvalue(r, 0, 0));
-        bad = -ENOENT;
-    } else if (atol(PQgetvalue(r, 0, 1)) >= STORE_API_MAX_WINDOWS) {
-        snprintf(err, errlen, "%d maintenance windows are pending already: end some first",
-                 STORE_API_MAX_WINDOWS);
-        bad = -ENOSPC;
-    }
-    PQclear(r);
-    if (bad) {
-        free(arr);
-        return bad;
-    }
-    json_t *rows = NULL;
-    int rc = s_json_rows(s, "create maintenance", SQL_MAINT_CREATE, 5, params, &rows, err,
-                         errlen);
-    free(arr);
-    if (rc == 0) {
-        *out = json_incref(json_array_get(rows, 0));
-        json_decref(rows);
-        rc = *out ? 0 : -EPROTO;
-    }
-    return rc;
-}
-
-int store_api_maintenance_end(store_t *s, int64_t id, json_t **out, char *err, size_t errlen)
-{
-    PGconn *c = store_conn(s);
-    if (!c) {
-        store_set_error(s, "end maintenance", err, errlen);
-        return -EIO;
-    }
     char ids[32];
     snprintf(ids, sizeof ids, "%lld", (long long) id);
     const char *params[] = {ids};
-    PGresult *r = PQexecParams(c, SQL_MAINT_END, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        store_set_error(s, "end maintenance", err, errlen);
-        PQclear(r);
-        return -EIO;
-    }
-    int rc = 0;
-    if (PQntuples(r) == 0) {
+    json_t *rows = NULL;
+    int rc = s_json_rows(s, "maintenance window", SQL_MAINT_ONE, 1, params, &rows, err, errlen);
+    if (rc)
+        return rc;
+    if (json_array_size(rows) != 1) {
+        json_decref(rows);
         snprintf(err, errlen, "no maintenance window %lld", (long long) id);
-        rc = -ENOENT;
-    } else if (strcmp(PQgetvalue(r, 0, 0), "api") != 0) {
-        snprintf(err, errlen, "window %lld comes from the manifest: edit the manifest and "
-                              "reload (SIGHUP) to change it", (long long) id);
-        rc = -EPERM;
-    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0 || PQgetisnull(r, 0, 2)) {
-        snprintf(err, errlen, "window %lld is already over", (long long) id);
-        rc = -EALREADY;
-    } else {
-        json_error_t je;
-        *out = json_loads(PQgetvalue(r, 0, 2), 0, &je);
-        rc = *out ? 0 : -EPROTO;
+        return -ENOENT;
     }
-    PQclear(r);
-    return rc;
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
 }

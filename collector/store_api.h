@@ -1,4 +1,5 @@
-/* store_api: the read queries behind the REST API. Every statement is parameterized;
+/* store_api: the read queries behind the REST API (it writes nothing: an acknowledgement is
+ * store_incidents_ack, a maintenance window store_maintenance_create/_end). Every statement is parameterized;
  * results come back as jansson values the caller owns. Timestamps are RFC 3339 UTC
  * strings ("2026-11-25T08:43:00.123Z"), absent ones JSON null. */
 #ifndef STORE_API_H
@@ -22,11 +23,16 @@ int store_api_session_setup(store_t *s, int statement_timeout_ms);
 int store_api_health(store_t *s);
 
 /* Assets in the manifest, ordered by id: [{id, name, assetType, address, intervalSeconds,
- * timeoutSeconds, expectedStatusCodes, metadata, locations, state, stateSince,
+ * timeoutSeconds, expectedStatusCodes, metadata, locations, state (UP, DEGRADED, DOWN,
+ * UNCONFIRMED, UNKNOWN, MAINTENANCE), state_reason (one line, "" when none), stateSince,
+ * flapping, flappingSince, maintenance,
  * results: [{agent, region, success, latencyMs, code, message, ts}]}] where results holds
  * each agent's latest result of the last day (or of 10 intervals when longer).
  * 0 with *out set, or -EIO/-EPROTO with a message in err. */
 int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen);
+/* One manifest asset as store_api_assets lists it. -ENOENT when no manifest asset has this
+ * id. */
+int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, size_t errlen);
 
 /* The latest limit (1..1000) results of one asset, newest first: [{assetId, agent, region,
  * seq, ts, receivedAt, success, latencyMs, code, message, phases, certExpiry}].
@@ -47,28 +53,12 @@ int store_api_agents(store_t *s, json_t **out, char *err, size_t errlen);
  * detail}]} (every incident_events row, oldest first). -ENOENT when there is none. */
 int store_api_incident(store_t *s, int64_t id, json_t **out, char *err, size_t errlen);
 
-/* Acknowledges an open incident in one transaction: acknowledged_at = now() and an
- * 'acknowledged' incident event with detail {token, by, note} (by/note may be NULL).
- * 0 with *out = the incident as store_api_incident returns it; -ENOENT (no such
- * incident), -EALREADY (already acknowledged), -ESRCH (closed), -EIO. */
-int store_api_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
-                  const char *note, json_t **out, char *err, size_t errlen);
-
 /* Maintenance windows not yet over (active and upcoming), by start: [{id, source ("api" |
  * "manifest"), name, assetIds (null = every asset), start, end, reason, createdBy,
  * createdAt, endedEarlyAt, active}] (at most 1000). */
 int store_api_maintenance_list(store_t *s, json_t **out, char *err, size_t errlen);
-/* Most API maintenance windows not yet over. */
-#define STORE_API_MAX_WINDOWS 1000
-/* Inserts an API window (asset_ids NULL = every asset; ids of [A-Za-z0-9-_.:] only, checked
- * by the caller) and returns it as listed above in *out. 0; -ENOENT when an id is not a
- * manifest asset (err names them); -ENOSPC past STORE_API_MAX_WINDOWS; -ENOMEM or -EIO. */
-int store_api_maintenance_create(store_t *s, const char *const *asset_ids, size_t n_assets,
-                                 int64_t start_ms, int64_t end_ms, const char *reason,
-                                 const char *token_fp, json_t **out, char *err, size_t errlen);
-/* Ends an API window now (ends_at = now(), ended_early_at = now(); an upcoming one becomes
- * empty). 0 with the window in *out; -ENOENT (none), -EPERM (a manifest window),
- * -EALREADY (already over), -EIO. */
-int store_api_maintenance_end(store_t *s, int64_t id, json_t **out, char *err, size_t errlen);
+/* One maintenance window as listed above (over or not). -ENOENT when there is none. */
+int store_api_maintenance_window(store_t *s, int64_t id, json_t **out, char *err,
+                                 size_t errlen);
 
 #endif

@@ -38,25 +38,6 @@ int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t
     return 0;
 }
 
-int store_incidents_load_assets(store_t *s,
-                                void (*cb)(const char *, const char *, int64_t, int64_t, void *),
-                                void *arg, char *err, size_t errlen)
-{
-    PGresult *r = store_exec(
-        s, "load assets",
-        "SELECT a.id, a.state, (extract(epoch FROM a.state_since) * 1000)::bigint,"
-        " (SELECT (extract(epoch FROM max(n.created_at)) * 1000)::bigint FROM notifications n"
-        "  WHERE n.asset_id = a.id AND n.event IN ('DOWN', 'REMINDER'))"
-        " FROM assets a",
-        0, NULL, err, errlen);
-    if (!r)
-        return -EIO;
-    for (int i = 0; i < PQntuples(r); i++)
-        cb(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), s_i64(r, i, 2), s_i64(r, i, 3), arg);
-    PQclear(r);
-    return 0;
-}
-
 int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
                                    void (*cb)(const store_recent_result_t *, void *), void *arg,
                                    char *err, size_t errlen)
@@ -192,49 +173,43 @@ int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
     return store_incidents_event_at(s, incident_id, kind, detail_json, 0, err, errlen);
 }
 
-int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char *state,
-                                    int64_t since_ms, char *err, size_t errlen)
+int store_incidents_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
+                        const char *note, char *err, size_t errlen)
 {
-    char since[32];
-    snprintf(since, sizeof since, "%" PRId64, since_ms);
-    const char *params[3] = {asset_id, state, since};
-    return store_command(s, "asset state",
-                 "UPDATE assets SET state = $2, state_since = to_timestamp($3::double precision"
-                 " / 1000), updated_at = now() WHERE id = $1",
-                 3, params, err, errlen);
-}
-
-int store_incidents_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
-                                 size_t errlen)
-{
-    const char *p[] = {asset_id, flapping ? "t" : "f"};
-    return store_command(s, "set flapping",
-                 "UPDATE assets SET flapping = $2::boolean,"
-                 " flapping_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
-                 2, p, err, errlen);
-}
-
-int store_incidents_set_isolated(store_t *s, const char *agent_id, bool isolated, char *err,
-                                 size_t errlen)
-{
-    const char *p[] = {agent_id, isolated ? "t" : "f"};
-    return store_command(s, "set isolated",
-                 "UPDATE agents SET isolated = $2::boolean,"
-                 " isolated_since = CASE WHEN $2::boolean THEN now() END WHERE id = $1",
-                 2, p, err, errlen);
-}
-
-int store_incidents_load_flags(store_t *s, void (*cb)(bool agent, const char *id, void *arg),
-                               void *arg, char *err, size_t errlen)
-{
-    PGresult *r = store_exec(s, "load flags",
-                        "SELECT false, id FROM assets WHERE flapping"
-                        " UNION ALL SELECT true, id FROM agents WHERE isolated",
-                        0, NULL, err, errlen);
-    if (!r)
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    if (store_begin(s, err, errlen) != 0)
         return -EIO;
-    for (int i = 0; i < PQntuples(r); i++)
-        cb(strcmp(PQgetvalue(r, i, 0), "t") == 0, PQgetvalue(r, i, 1), arg);
+    const char *p1[] = {ids};
+    PGresult *r = store_exec(s, "ack lookup",
+                             "SELECT ended_at IS NOT NULL, acknowledged_at IS NOT NULL"
+                             " FROM incidents WHERE id = $1::bigint FOR UPDATE",
+                             1, p1, err, errlen);
+    int rc = r ? 0 : -EIO;
+    if (rc == 0 && PQntuples(r) != 1) {
+        snprintf(err, errlen, "incident not found");
+        rc = -ENOENT;
+    } else if (rc == 0 && PQgetvalue(r, 0, 0)[0] == 't') {
+        snprintf(err, errlen, "incident is closed");
+        rc = -ESRCH;
+    } else if (rc == 0 && PQgetvalue(r, 0, 1)[0] == 't') {
+        snprintf(err, errlen, "incident is already acknowledged");
+        rc = -EALREADY;
+    }
     PQclear(r);
-    return 0;
+    if (rc == 0) {
+        const char *p2[] = {ids, token_fp ? token_fp : "", by, note};
+        rc = store_command(s, "ack",
+                           "WITH u AS (UPDATE incidents SET acknowledged_at = now()"
+                           "  WHERE id = $1::bigint RETURNING id)"
+                           " INSERT INTO incident_events (incident_id, kind, detail)"
+                           " SELECT id, 'acknowledged', jsonb_strip_nulls(jsonb_build_object("
+                           "  'token', $2::text, 'by', $3::text, 'note', $4::text)) FROM u",
+                           4, p2, err, errlen);
+    }
+    if (rc == 0)
+        rc = store_commit(s, err, errlen) == 0 ? 0 : -EIO;
+    if (rc != 0)
+        store_rollback(s);
+    return rc;
 }

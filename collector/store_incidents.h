@@ -1,6 +1,9 @@
-/* store_incidents: the alert engine's SQL: asset state, incidents, incident events, the
- * recent results the engine replays on restart. Library code: 0/-errno with a message in
- * err, never logs. Callers wrap multi-statement changes in store_begin/store_commit. */
+/* store_incidents: the incidents and incident_events tables, their writer (an event is part
+ * of its incident's change: the engine writes both, and the outbox rows, in one transaction
+ * through store_begin/store_commit; an acknowledgement sets acknowledged_at and appends its
+ * event in one), plus the recent results the engine replays on restart (a read).
+ * Library code: 0/-errno with a message in err, never logs. The notifier's 'notified' event
+ * is written by store_outbox_mark_sent, in the statement that marks the row sent. */
 #ifndef STORE_INCIDENTS_H
 #define STORE_INCIDENTS_H
 
@@ -22,15 +25,6 @@ typedef struct {
 int store_incidents_load_open(store_t *s,
                               void (*cb)(const store_open_incident_t *inc, void *arg), void *arg,
                               char *err, size_t errlen);
-
-/* Calls cb(asset_id, state, state_since_ms, last_notify_ms) for every asset row;
- * last_notify_ms = created_at of the newest DOWN/REMINDER outbox row of the asset (0: none),
- * the start of its throttle window. 0 or -EIO. */
-int store_incidents_load_assets(store_t *s,
-                                void (*cb)(const char *asset_id, const char *state,
-                                           int64_t state_since_ms, int64_t last_notify_ms,
-                                           void *arg),
-                                void *arg, char *err, size_t errlen);
 
 /* One stored probe result, for the restart replay. */
 typedef struct {
@@ -74,19 +68,10 @@ int store_incidents_event_at(store_t *s, int64_t incident_id, const char *kind,
 /* store_incidents_event_at(..., now). */
 int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
                           const char *detail_json, char *err, size_t errlen);
-/* assets.state / state_since. 0 or -EIO. */
-int store_incidents_set_asset_state(store_t *s, const char *asset_id, const char *state,
-                                    int64_t since_ms, char *err, size_t errlen);
-
-/* assets.flapping / flapping_since (set with FLAPPING, cleared with STABLE). 0 or -EIO. */
-int store_incidents_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
-                                 size_t errlen);
-/* agents.isolated / isolated_since. 0 or -EIO (0 also when the agent has no row). */
-int store_incidents_set_isolated(store_t *s, const char *agent_id, bool isolated, char *err,
-                                 size_t errlen);
-/* Calls cb(false, asset_id) for every flapping asset and cb(true, agent_id) for every
- * isolated agent (engine start). 0 or -EIO. */
-int store_incidents_load_flags(store_t *s, void (*cb)(bool agent, const char *id, void *arg),
-                               void *arg, char *err, size_t errlen);
+/* Acknowledges an open incident in one transaction: acknowledged_at = now() and an
+ * 'acknowledged' incident event with detail {token, by, note} (by/note may be NULL).
+ * 0; -ENOENT (no such incident), -EALREADY (already acknowledged), -ESRCH (closed), -EIO. */
+int store_incidents_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
+                        const char *note, char *err, size_t errlen);
 
 #endif

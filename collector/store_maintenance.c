@@ -146,3 +146,117 @@ int store_maintenance_active(store_t *s,
     PQclear(r);
     return 0;
 }
+
+/* '{"a","b"}' for ids of [A-Za-z0-9-_.:] (checked by the caller); NULL for none. */
+static char *s_pg_array(const char *const *ids, size_t n)
+{
+    if (!ids)
+        return NULL;
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(ids[i]) + 3;
+    char *a = malloc(len);
+    if (!a)
+        return NULL;
+    size_t o = 0;
+    a[o++] = '{';
+    for (size_t i = 0; i < n; i++)
+        o += (size_t) snprintf(a + o, len - o, "%s\"%s\"", i ? "," : "", ids[i]);
+    snprintf(a + o, len - o, "}");
+    return a;
+}
+
+/* 0 when every id is a manifest asset and fewer than STORE_MAINTENANCE_MAX_API API windows
+ * are pending; -ENOENT, -ENOSPC or -EIO with err. */
+static int s_check_create(store_t *s, const char *arr, char *err, size_t errlen)
+{
+    const char *params[] = {arr};
+    PGresult *r = store_exec(s, "check maintenance",
+                             "SELECT (SELECT string_agg(x, ', ') FROM (SELECT unnest($1::text[])"
+                             "  EXCEPT SELECT id FROM assets WHERE in_manifest) u(x)),"
+                             " (SELECT count(*) FROM maintenance_windows"
+                             "  WHERE source = 'api' AND ends_at > now())",
+                             1, params, err, errlen);
+    if (!r)
+        return -EIO;
+    int rc = 0;
+    if (!PQgetisnull(r, 0, 0)) {
+        snprintf(err, errlen, "no asset with id: %s", PQgetvalue(r, 0, 0));
+        rc = -ENOENT;
+    } else if (atol(PQgetvalue(r, 0, 1)) >= STORE_MAINTENANCE_MAX_API) {
+        snprintf(err, errlen, "%d maintenance windows are pending already: end some first",
+                 STORE_MAINTENANCE_MAX_API);
+        rc = -ENOSPC;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int store_maintenance_create(store_t *s, const char *const *asset_ids, size_t n_assets,
+                             int64_t start_ms, int64_t end_ms, const char *reason,
+                             const char *token_fp, int64_t *id, char *err, size_t errlen)
+{
+    char st[32], en[32];
+    snprintf(st, sizeof st, "%" PRId64, start_ms);
+    snprintf(en, sizeof en, "%" PRId64, end_ms);
+    char *arr = s_pg_array(asset_ids, n_assets);
+    if (asset_ids && !arr) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = s_check_create(s, arr, err, errlen);
+    const char *params[] = {arr, st, en, reason ? reason : "", token_fp};
+    PGresult *r = rc ? NULL
+                     : store_exec(s, "create maintenance",
+                                  "INSERT INTO maintenance_windows (source, asset_ids, starts_at,"
+                                  " ends_at, reason, created_by)"
+                                  " VALUES ('api', $1::text[],"
+                                  " to_timestamp($2::double precision / 1000),"
+                                  " to_timestamp($3::double precision / 1000), $4, $5)"
+                                  " RETURNING id",
+                                  5, params, err, errlen);
+    free(arr);
+    if (rc)
+        return rc;
+    if (!r || PQntuples(r) != 1) {
+        PQclear(r);
+        return -EIO;
+    }
+    *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int store_maintenance_end(store_t *s, int64_t id, char *err, size_t errlen)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *params[] = {ids};
+    /* an upcoming window is cut to nothing; manifest windows cannot be ended */
+    PGresult *r = store_exec(
+        s, "end maintenance",
+        "WITH w AS (SELECT id, source, ends_at > now() AS live FROM maintenance_windows"
+        "           WHERE id = $1::bigint),"
+        " u AS (UPDATE maintenance_windows m SET ends_at = now(),"
+        "         starts_at = LEAST(m.starts_at, now()), ended_early_at = now()"
+        "       FROM w WHERE m.id = w.id AND w.live AND w.source = 'api'"
+        "       RETURNING m.id)"
+        " SELECT w.source, w.live, (SELECT count(*) FROM u) FROM w",
+        1, params, err, errlen);
+    if (!r)
+        return -EIO;
+    int rc = 0;
+    if (PQntuples(r) == 0) {
+        snprintf(err, errlen, "no maintenance window %" PRId64, id);
+        rc = -ENOENT;
+    } else if (strcmp(PQgetvalue(r, 0, 0), "api") != 0) {
+        snprintf(err, errlen, "window %" PRId64 " comes from the manifest: edit the manifest and "
+                              "reload (SIGHUP) to change it", id);
+        rc = -EPERM;
+    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0 || strcmp(PQgetvalue(r, 0, 2), "1") != 0) {
+        snprintf(err, errlen, "window %" PRId64 " is already over", id);
+        rc = -EALREADY;
+    }
+    PQclear(r);
+    return rc;
+}

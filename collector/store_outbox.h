@@ -1,5 +1,8 @@
-/* store_outbox: the notifications outbox. The engine enqueues rows in the transaction of
- * the state change; the notifier leases due rows and records each outcome. Library code:
+/* store_outbox: the notifications outbox, its only writer. The engine enqueues rows in the
+ * transaction of the state change; the notifier leases due rows and records each outcome.
+ * store_outbox_mark_sent also appends the incident's 'notified' event (incident_events,
+ * store_incidents' table) in the same statement: the timeline shows a notification exactly
+ * when its row is 'sent', without a transaction around each delivery. Library code:
  * 0/-errno with a message in err, never logs. */
 #ifndef STORE_OUTBOX_H
 #define STORE_OUTBOX_H

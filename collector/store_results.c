@@ -1,10 +1,12 @@
-/* store_results: probe results into probe_events with the agent's high-water mark moved in
- * the same transaction. The rows go in with one COPY ... FROM STDIN (text format) per batch:
+/* store_results: probe results into probe_events, the one table this file writes; the
+ * agent's high-water mark (agents.last_seq, store_agents.c's) moves in the same transaction,
+ * which is what makes a batch stored exactly once. The rows go in with one COPY ... FROM STDIN (text format) per batch:
  * PostgreSQL neither parses nor plans a statement per row or per batch, which makes it more
  * than twice as cheap per row as a multi-row INSERT (bench/RESULTS.md). */
 #include "store_results.h"
 
 #include "sd_utf8.h"
+#include "store_agents.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -298,47 +300,6 @@ static int s_copy(store_t *s, const buf_t *rows, char *err, size_t errlen)
     return rc;
 }
 
-/* Locks the agent's row (creating it) and returns its last_seq; 0 or -EIO. */
-static int s_lock_agent(store_t *s, const char *agent_id, const char *region,
-                        uint64_t *last_seq, char *err, size_t errlen)
-{
-    const char *params[2] = {agent_id, region};
-    PGresult *r = PQexecParams(store_conn(s),
-                               "INSERT INTO agents (id, region, last_seen, connected)"
-                               " VALUES ($1, $2, now(), true)"
-                               " ON CONFLICT (id) DO UPDATE SET last_seen = now()"
-                               " RETURNING last_seq",
-                               2, NULL, params, NULL, NULL, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        store_set_error(s, "lock agent", err, errlen);
-        rc = -EIO;
-    } else {
-        *last_seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
-    return rc;
-}
-
-static int s_set_last_seq(store_t *s, const char *agent_id, uint64_t seq, char *err,
-                          size_t errlen)
-{
-    char num[NUM_LEN];
-    snprintf(num, sizeof num, "%" PRIu64, seq);
-    const char *params[2] = {agent_id, num};
-    PGresult *r = PQexecParams(store_conn(s),
-                               "UPDATE agents SET last_seq = $2::bigint WHERE id = $1"
-                               " AND last_seq < $2::bigint",
-                               2, NULL, params, NULL, NULL, 0);
-    int rc = 0;
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        store_set_error(s, "update last_seq", err, errlen);
-        rc = -EIO;
-    }
-    PQclear(r);
-    return rc;
-}
-
 /* Inserts the accepted results (idx[0..n)) with one COPY. */
 static int s_insert_all(store_t *s, const char *agent, const char *region,
                         const Statusd__ResultBatch *batch, const size_t *idx, size_t n,
@@ -443,7 +404,7 @@ int store_results_insert(store_t *s, const char *agent_id, const char *region,
     size_t n = 0;
     int rc = store_begin(s, err, errlen);
     if (rc == 0)
-        rc = s_lock_agent(s, agent, reg, &last_seq, err, errlen);
+        rc = store_agents_lock_seq(s, agent, reg, &last_seq, err, errlen);
     if (rc == 0) {
         rc = s_accept(batch, last_seq, idx, &n, &max_seq);
         if (rc != 0)
@@ -454,7 +415,7 @@ int store_results_insert(store_t *s, const char *agent_id, const char *region,
     if (rc == 0)
         rc = s_insert_all(s, agent, reg, batch, idx, n, err, errlen);
     if (rc == 0 && n > 0)
-        rc = s_set_last_seq(s, agent, high, err, errlen);
+        rc = store_agents_advance_seq(s, agent, high, err, errlen);
     if (rc == 0)
         rc = store_commit(s, err, errlen);
     if (rc != 0) {

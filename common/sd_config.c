@@ -19,6 +19,7 @@
 #define MAX_MAINTENANCE 1000
 #define MAX_FLAP_PERCENT 100
 #define MAX_RECOVERY_HOLD_S 3600
+#define MAX_LATENCY_MS 3600000
 
 /* Where the validator is: the file, its text, and the JSON path of the current field. */
 typedef struct {
@@ -346,6 +347,32 @@ static int s_valid_id(const char *id)
     return 1;
 }
 
+/* A "flapping" block (the manifest's or an asset's): the keys present are written, the
+ * others left as they are; a low threshold at or above the high one (both given here) is an
+ * error. */
+static int s_parse_flap_block(vctx_t *v, json_t *f, int *high, int *low, int *hold)
+{
+    static const char *const keys[] = {"highThreshold", "lowThreshold", "recoveryHoldSeconds",
+                                       NULL};
+    int rc;
+    if (!f)
+        return 0;
+    s_push_key(v, "flapping");
+    if (!json_is_object(f))
+        return s_fail(v, 0, "expected an object, got %s", s_type_name(f));
+    if ((rc = s_check_keys(v, f, keys)) ||
+        (rc = s_get_int(v, f, "highThreshold", 0, 1, MAX_FLAP_PERCENT, high)) ||
+        (rc = s_get_int(v, f, "lowThreshold", 0, 1, MAX_FLAP_PERCENT, low)) ||
+        (rc = s_get_int(v, f, "recoveryHoldSeconds", 0, 0, MAX_RECOVERY_HOLD_S, hold)))
+        return rc;
+    if (*low >= 0 && *high >= 0 && *low >= *high) {
+        s_push_key(v, "lowThreshold");
+        return s_fail(v, 0, "%d must be below highThreshold (%d)", *low, *high);
+    }
+    s_pop(v);
+    return 0;
+}
+
 static int s_parse_asset_extras(vctx_t *v, json_t *o, sd_asset_t *a)
 {
     int rc;
@@ -422,6 +449,24 @@ static int s_parse_asset_extras(vctx_t *v, json_t *o, sd_asset_t *a)
     if ((rc = s_get_int(v, o, "incidentIntervalSeconds", 0, 1, 86400,
                         &a->incident_interval_seconds)))
         return rc;
+    if ((rc = s_get_int(v, o, "degradedLatencyMs", 0, 1, MAX_LATENCY_MS,
+                        &a->degraded_latency_ms)) ||
+        (rc = s_get_int(v, o, "maxLatencyMs", 0, 1, MAX_LATENCY_MS, &a->max_latency_ms)))
+        return rc;
+    if (a->degraded_latency_ms && a->max_latency_ms &&
+        a->degraded_latency_ms >= a->max_latency_ms) {
+        s_push_key(v, "degradedLatencyMs");
+        return s_fail(v, 0, "%d must be below maxLatencyMs (%d): a result slower than "
+                      "maxLatencyMs is already a failure", a->degraded_latency_ms,
+                      a->max_latency_ms);
+    }
+    int high = -1, low = -1, hold = -1;
+    if ((rc = s_parse_flap_block(v, json_object_get(o, "flapping"), &high, &low, &hold)))
+        return rc;
+    a->flap_high_percent = high > 0 ? high : 0;
+    a->flap_low_percent = low > 0 ? low : 0;
+    a->flap_recovery_hold_seconds = hold >= 0 ? hold : 0;
+    a->has_flap_hold = hold >= 0;
     return s_get_int(v, o, "successThreshold", 0, 1, 100, &a->success_threshold);
 }
 
@@ -742,31 +787,41 @@ static int s_parse_maintenance_list(vctx_t *v, json_t *root, sd_manifest_t *m)
 
 static int s_parse_flapping(vctx_t *v, json_t *root, sd_manifest_t *m)
 {
-    static const char *const keys[] = {"highThreshold", "lowThreshold", "recoveryHoldSeconds",
-                                       NULL};
-    json_t *f = json_object_get(root, "flapping");
-    int rc;
     m->flap_high_percent = 50;
     m->flap_low_percent = 25;
     m->flap_recovery_hold_seconds = -1;
-    if (!f)
-        return 0;
-    s_push_key(v, "flapping");
-    if (!json_is_object(f))
-        return s_fail(v, 0, "expected an object, got %s", s_type_name(f));
-    if ((rc = s_check_keys(v, f, keys)) ||
-        (rc = s_get_int(v, f, "highThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_high_percent)) ||
-        (rc = s_get_int(v, f, "lowThreshold", 0, 1, MAX_FLAP_PERCENT, &m->flap_low_percent)) ||
-        (rc = s_get_int(v, f, "recoveryHoldSeconds", 0, 0, MAX_RECOVERY_HOLD_S,
-                        &m->flap_recovery_hold_seconds)))
+    int rc = s_parse_flap_block(v, json_object_get(root, "flapping"), &m->flap_high_percent,
+                                &m->flap_low_percent, &m->flap_recovery_hold_seconds);
+    if (rc)
         return rc;
-    if (m->flap_low_percent >= m->flap_high_percent) {
-        s_push_key(v, "lowThreshold");
-        return s_fail(v, 0, "%d must be below highThreshold (%d)", m->flap_low_percent,
-                      m->flap_high_percent);
+    /* an asset that sets one threshold only pairs it with the manifest's other one */
+    for (size_t i = 0; i < m->n_assets; i++) {
+        int high, low, hold;
+        sd_asset_flapping(m, &m->assets[i], &high, &low, &hold);
+        if (low >= high) {
+            s_push_key(v, "assets");
+            s_push_index(v, i);
+            s_push_key(v, "flapping");
+            s_push_key(v, m->assets[i].flap_low_percent > 0 ? "lowThreshold" : "highThreshold");
+            return s_fail(v, 0, "lowThreshold %d must be below highThreshold %d (the asset's "
+                          "own where set, else the manifest's)", low, high);
+        }
     }
-    s_pop(v);
     return 0;
+}
+
+void sd_asset_flapping(const sd_manifest_t *m, const sd_asset_t *a, int *high_percent,
+                       int *low_percent, int *hold_seconds)
+{
+    *high_percent = a && a->flap_high_percent > 0 ? a->flap_high_percent
+                    : m                            ? m->flap_high_percent
+                                                   : 50;
+    *low_percent = a && a->flap_low_percent > 0 ? a->flap_low_percent
+                   : m                           ? m->flap_low_percent
+                                                 : 25;
+    *hold_seconds = a && a->has_flap_hold ? a->flap_recovery_hold_seconds
+                    : m                                     ? m->flap_recovery_hold_seconds
+                                                            : -1;
 }
 
 int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, char *err,

@@ -36,12 +36,19 @@ typedef struct {
     json_t *metadata;          /* object of strings, or NULL (owned) */
     char **locations;          /* regions; NULL = every agent */
     size_t n_locations;
-    int quorum;                /* 0 = majority of live assigned agents (at least 1) */
+    int quorum;                /* locations; 0 = "majority" (of the locations with a live
+                                  agent, at least 2 when 2 or more are configured) */
     int failure_threshold;     /* consecutive failures before an agent votes DOWN; default 2 */
     int success_threshold;     /* consecutive successes before an agent votes UP; default 1 */
     json_t *options;           /* type-specific probe options as one JSON object (owned), or NULL */
     int incident_interval_seconds; /* probe interval while DEGRADED/DOWN; 0 = default
                                       (sd_asset_incident_interval) */
+    int degraded_latency_ms;   /* "degradedLatencyMs": a slower success is DEGRADED; 0 = off */
+    int max_latency_ms;        /* "maxLatencyMs": a slower success is a failure; 0 = off */
+    /* the asset's own "flapping" block, overriding the manifest's (sd_asset_flapping):
+     * thresholds 0 where absent, the hold only when has_flap_hold */
+    int flap_high_percent, flap_low_percent, flap_recovery_hold_seconds;
+    bool has_flap_hold;
 } sd_asset_t;
 
 /* A maintenance window of the manifest's top-level "maintenance" list. One-off:
@@ -73,6 +80,11 @@ typedef struct {
                                        long an asset stays out of DOWN before its incident
                                        resolves; -1 (absent) = 2 x its intervalSeconds */
 } sd_manifest_t;
+
+/* The asset's effective flapping settings: its own where set, else the manifest's (m may be
+ * NULL: the defaults 50 / 25 / -1). hold_seconds -1 means 2 x its intervalSeconds. */
+void sd_asset_flapping(const sd_manifest_t *m, const sd_asset_t *a, int *high_percent,
+                       int *low_percent, int *hold_seconds);
 
 /* The probe interval of an asset while it is DEGRADED or DOWN, in seconds:
  * incidentIntervalSeconds, else a quarter of the interval but at least 5 s; never longer

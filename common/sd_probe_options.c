@@ -89,7 +89,7 @@ static const opt_t s_icmp_opts[] = {
 
 #define COMMON_HEAD "id", "assetType", "name", "address", "intervalSeconds", "timeoutSeconds"
 #define COMMON_TAIL "metadata", "locations", "quorum", "failureThreshold", "successThreshold", \
-    "incidentIntervalSeconds"
+    "incidentIntervalSeconds", "degradedLatencyMs", "maxLatencyMs", "flapping"
 
 static const char *const s_http_fields[] = {
     COMMON_HEAD, "expectedStatusCodes", COMMON_TAIL, "method", "headers", "body", "bodyContains",

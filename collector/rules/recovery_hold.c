@@ -16,10 +16,8 @@ recovery_verdict_t recovery_hold_check(bool flapping, double percent, int low_pe
 {
     if (flapping)
         return RECOVERY_HELD_FLAPPING;
-    if (low_percent > 0 && percent >= low_percent)
+    if (low_percent > 0 && percent > low_percent && out_of_down_ms < hold_ms)
         return RECOVERY_HELD_RESTLESS;
-    if (out_of_down_ms < hold_ms)
-        return RECOVERY_HELD_TIME;
     return RECOVERY_CLOSE;
 }
 
@@ -30,8 +28,6 @@ const char *recovery_hold_reason(recovery_verdict_t v)
         return "flapping";
     case RECOVERY_HELD_RESTLESS:
         return "restless";
-    case RECOVERY_HELD_TIME:
-        return "hold";
     case RECOVERY_CLOSE:
     default:
         return "close";

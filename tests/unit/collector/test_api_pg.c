@@ -1,6 +1,7 @@
 /* test_api_pg: the REST API on a real libmicrohttpd port against a real (fixture)
  * PostgreSQL, spoken to with libcurl: every route, the 400/404/405 paths, JSON bodies,
- * /metrics' content type, reconnection after the server killed our session, and the 503
+ * /metrics' content type, state_reason and the status page's UNCONFIRMED (the page's own
+ * script run by node against the API's answers), reconnection after the server killed our session, and the 503
  * health answer when the database is not there at all. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -23,6 +24,7 @@
 #include "sd_clock.h"
 #include "store.h"
 #include "store_api.h"
+#include "store_assets.h"
 #include "test_pg.h"
 
 typedef struct {
@@ -296,6 +298,145 @@ static void test_assets(void **state)
     assert_int_equal(json_array_size(json_object_get(w, "results")), 1);
     json_decref(v);
     free(h.body);
+}
+
+/* The page's script run by node (when installed) with a minimal DOM, fed the API's own
+ * /api/assets and /api/incidents answers; the rendered rows and banner, or NULL without node. */
+static char *s_render_page(const char *page, const char *assets, const char *incidents)
+{
+    if (system("node --version >/dev/null 2>&1") != 0)
+        return NULL;
+    const char *a = strstr(page, "<script>\n"), *b = strstr(page, "</script>");
+    assert_true(a && b && b > a);
+    a += strlen("<script>\n");
+    char path[] = "/tmp/test_api_page_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *js = fdopen(fd, "w");
+    fprintf(js,
+            "const DATA={'api/assets':%s,'api/incidents':%s};\n"
+            "function E(tag){return {tag,children:[],className:'',title:'',_t:'',\n"
+            " get firstChild(){return this.children[0]||null},\n"
+            " removeChild(c){this.children.splice(this.children.indexOf(c),1)},\n"
+            " appendChild(c){this.children.push(c);return c},\n"
+            " set textContent(v){this._t=String(v);this.children=[]},\n"
+            " get textContent(){return this._t+this.children.map(c=>c.textContent).join('')}};}\n"
+            "const ids={};\n"
+            "globalThis.document={getElementById:i=>ids[i]||(ids[i]=E('div')),createElement:E,\n"
+            " createTextNode:t=>({textContent:String(t)})};\n"
+            "globalThis.fetch=async p=>({ok:true,json:async()=>DATA[p]});\n"
+            "globalThis.setInterval=()=>0;\n"
+            "%.*s\n"
+            "setTimeout(()=>{for(const tr of ids.assets.children)console.log('ROW '+"
+            "tr.children[0].className+' | '+tr.children[0].textContent+' | '+tr.children[1].textContent);"
+            "console.log('BANNER '+ids.banner.textContent);console.log('ERR '+ids.err.textContent);},50);\n",
+            assets, incidents, (int) (b - a), a);
+    fclose(js);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "node %s 2>&1", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char *out = calloc(1, 65536);
+    size_t n = fread(out, 1, 65535, p);
+    out[n] = 0;
+    pclose(p);
+    unlink(path);
+    return out;
+}
+
+static void test_state_reason_and_unconfirmed(void **state)
+{
+    fixture_t *f = *state;
+    char err[512] = "";
+    store_t *s = store_new(f->conninfo, err, sizeof err);
+    assert_non_null(s);
+    /* a reason from outside: a newline, an invalid byte, and far over the bound */
+    char reason[1024];
+    int k = snprintf(reason, sizeof reason, "DOWN from 1 of 3 locations (eu-west)\n\xff ");
+    memset(reason + k, 'x', 700);
+    reason[k + 700] = 0;
+    if (store_assets_set_state(s, "web", "UNCONFIRMED", reason, sd_wall_ms(), err,
+                               sizeof err) != 0)
+        fail_msg("set state: %s", err);
+    assert_int_equal(store_assets_set_state(s, "api-prod", "DOWN", NULL, sd_wall_ms(), err,
+                                            sizeof err), 0);
+
+    http_t h;
+    s_http(f, "GET", "/api/assets/web", &h);
+    assert_int_equal(h.status, 200);
+    json_t *w = s_json(&h); /* jansson refuses invalid UTF-8: parsing proves it is valid */
+    free(h.body);
+    assert_string_equal(json_string_value(json_object_get(w, "id")), "web");
+    assert_string_equal(json_string_value(json_object_get(w, "state")), "UNCONFIRMED");
+    const char *why = json_string_value(json_object_get(w, "state_reason"));
+    assert_non_null(why);
+    printf("  state_reason (%zu bytes): %.60s...%s\n", strlen(why), why,
+           why + (strlen(why) > 10 ? strlen(why) - 10 : 0));
+    assert_true(strlen(why) <= STORE_ASSETS_REASON_MAX);
+    assert_true(strlen(why) >= STORE_ASSETS_REASON_MAX - 3);
+    static const char head[] = "DOWN from 1 of 3 locations (eu-west) \xef\xbf\xbd x";
+    assert_memory_equal(why, head, sizeof head - 1); /* newline a space, \xff U+FFFD */
+    assert_null(strchr(why, '\n'));
+    assert_string_equal(why + strlen(why) - 3, "\xe2\x80\xa6"); /* cut with "…" */
+    assert_true(json_is_array(json_object_get(w, "results")));
+    char *why_copy = strdup(why);
+    json_decref(w);
+
+    s_http(f, "GET", "/api/assets", &h);
+    assert_int_equal(h.status, 200);
+    json_t *all = s_json(&h);
+    char *assets = h.body;
+    json_t *prod = json_array_get(all, 0);
+    assert_string_equal(json_string_value(json_object_get(prod, "state_reason")), "");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(all, 1), "state_reason")), why_copy);
+    free(why_copy);
+    json_decref(all);
+    s_expect_error(f, "GET", "/api/assets/gone", 404); /* not in the manifest */
+    s_expect_error(f, "GET", "/api/assets/nope", 404);
+
+    /* the status page: web is "Unconfirmed" with its reason, its own class, never down */
+    s_http(f, "GET", "/", &h);
+    char *page = h.body;
+    assert_non_null(strstr(page, "UNCONFIRMED:'s-unconfirmed'"));
+    s_http(f, "GET", "/api/incidents", &h);
+    char *out = s_render_page(page, assets, h.body);
+    free(h.body);
+    if (out) {
+        printf("%s", out);
+        assert_non_null(strstr(out, "ROW s-unconfirmed | Unconfirmed"
+                                    "DOWN from 1 of 3 locations (eu-west) \xef\xbf\xbd x"));
+        assert_non_null(strstr(out, "ROW s-down | DOWN | Production API"));
+        assert_non_null(strstr(out, "BANNER 1 asset(s) down\n"));
+        assert_non_null(strstr(out, "ERR \n"));
+    } else {
+        printf("  node not installed: the page's script was not run\n");
+    }
+    free(out);
+
+    /* with nothing down, the banner names the unconfirmed asset, not an outage */
+    assert_int_equal(store_assets_set_state(s, "api-prod", "UP", "", sd_wall_ms(), err,
+                                            sizeof err), 0);
+    free(assets);
+    s_http(f, "GET", "/api/assets", &h);
+    assets = h.body;
+    s_http(f, "GET", "/api/incidents", &h);
+    out = s_render_page(page, assets, h.body);
+    free(h.body);
+    if (out) {
+        printf("%s", out);
+        assert_non_null(strstr(out, "BANNER 1 asset(s) unconfirmed"));
+        assert_null(strstr(out, "down\n"));
+    }
+    free(out);
+    free(assets);
+    free(page);
+    /* the other tests' seed, back as it was */
+    assert_int_equal(store_assets_set_state(s, "api-prod", "DOWN", NULL, sd_wall_ms(), err,
+                                            sizeof err), 0);
+    assert_int_equal(store_assets_set_state(s, "web", "UP", NULL, sd_wall_ms(), err, sizeof err),
+                     0);
+    store_destroy(&s);
 }
 
 static void test_events(void **state)
@@ -610,6 +751,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_assets),
+        cmocka_unit_test(test_state_reason_and_unconfirmed),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_events_bad_ids),
         cmocka_unit_test(test_incidents),

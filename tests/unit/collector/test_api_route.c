@@ -27,6 +27,8 @@ static void test_routes(void **st)
         {"/metrics", ROUTE_METRICS, NULL},
         {"/api/health", ROUTE_HEALTH, NULL},
         {"/api/assets", ROUTE_ASSETS, NULL},
+        {"/api/assets/web", ROUTE_ASSET, "web"},
+        {"/api/assets/events", ROUTE_ASSET, "events"},
         {"/api/assets/web/events", ROUTE_EVENTS, "web"},
         {"/api/assets/a/b/events", ROUTE_EVENTS, "a/b"},
         {"/api/incidents", ROUTE_INCIDENTS, NULL},
@@ -37,6 +39,7 @@ static void test_routes(void **st)
         {"/api/maintenance/7", ROUTE_MAINTENANCE_ONE, "7"},
         {"/api/assets/", ROUTE_UNKNOWN, NULL},
         {"/api/assets//events", ROUTE_UNKNOWN, NULL},
+        {"/api/assets/a/b", ROUTE_UNKNOWN, NULL},
         {"/api/maintenancex", ROUTE_UNKNOWN, NULL},
         {"", ROUTE_UNKNOWN, NULL},
     };
@@ -52,6 +55,7 @@ static void test_routes(void **st)
         }
     }
     assert_string_equal(api_route_label(ROUTE_EVENTS), "/api/assets/{id}/events");
+    assert_string_equal(api_route_label(ROUTE_ASSET), "/api/assets/{id}");
     assert_string_equal(api_route_label(ROUTE_UNKNOWN), "other");
 }
 

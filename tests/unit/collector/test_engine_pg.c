@@ -67,7 +67,8 @@ static void test_incident_lifecycle_and_restart(void **state)
                            " FROM incidents");
     print_message("summary: %s\ndetails: %s\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
     assert_string_equal(PQgetvalue(r, 0, 0),
-                        ASSET " is DOWN: 2/2 agents fail: status 503 not in [200]");
+                        ASSET " is DOWN from 2 of 2 locations (2/2 agents fail): status 503 not"
+                              " in [200]");
     assert_string_equal(PQgetvalue(r, 0, 1), "2");
     PQclear(r);
     assert_int_equal(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'opened'"), 1);
@@ -208,6 +209,8 @@ static void test_silence_is_not_recovery(void **state)
     int64_t t0 = sd_wall_ms();
     s_outage(f, t0 - 1500, true);
     s_wait_count(f, "SELECT count(*) FROM incidents WHERE ended_at IS NULL", 1, 5000);
+    /* (the row's default is UNKNOWN: see it DOWN first) */
+    s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'DOWN'", 1, 5000);
     /* every agent falls silent: the verdict becomes UNKNOWN, the incident stays open */
     sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'UNKNOWN'", 1,
                                 8000);
@@ -268,8 +271,8 @@ static void test_outside_text_still_pages(void **state)
     sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'",
                                 2, 5000);
     print_message("DOWN rows queued %lld ms after the 4th failure\n", (long long) took);
-    PGresult *r = s_sql(f, "SELECT octet_length(summary), summary LIKE '% is DOWN: 2/2 agents"
-                           " fail: xy%', details::text LIKE '%xy%' FROM incidents");
+    PGresult *r = s_sql(f, "SELECT octet_length(summary), summary LIKE '% is DOWN from 2 of 2 locations"
+                           " (2/2 agents fail): xy%', details::text LIKE '%xy%' FROM incidents");
     print_message("summary of %s bytes\n", PQgetvalue(r, 0, 0));
     assert_string_equal(PQgetvalue(r, 0, 1), "t");
     assert_string_equal(PQgetvalue(r, 0, 2), "t");

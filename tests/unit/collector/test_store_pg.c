@@ -15,6 +15,7 @@
 #include "sd_utf8.h"
 #include "store.h"
 #include "store_agents.h"
+#include "store_assets.h"
 #include "store_results.h"
 #include "test_pg.h"
 

@@ -129,7 +129,8 @@ static void test_manifest_errors_name_position_and_field(void **state)
                             "cfg/manifest.json:9:7: assets[0].timeoutSecs: unknown field "
                             "(allowed: id, assetType, name, address, intervalSeconds, "
                             "timeoutSeconds, expectedStatusCodes, metadata, locations, quorum, "
-                            "failureThreshold, successThreshold, incidentIntervalSeconds, method, headers, body, "
+                            "failureThreshold, successThreshold, incidentIntervalSeconds, degradedLatencyMs, "
+                            "maxLatencyMs, flapping, method, headers, body, "
                             "bodyContains, bodyNotContains, bodyRegex, bodyNotRegex, "
                             "followRedirects, maxRedirects, tlsVerify, httpVersion)");
     s_expect_manifest_error("\"name\": \"Production API\",", "",

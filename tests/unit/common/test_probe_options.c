@@ -95,7 +95,8 @@ static void test_http_option_errors(void **state)
     s_bad("http", "http://x/", "\"send\": \"x\"",
           "m.json:3:3: assets[0].send: unknown field (allowed: id, assetType, name, address, "
           "intervalSeconds, timeoutSeconds, expectedStatusCodes, metadata, locations, quorum, "
-          "failureThreshold, successThreshold, incidentIntervalSeconds, method, headers, body, bodyContains, "
+          "failureThreshold, successThreshold, incidentIntervalSeconds, degradedLatencyMs, "
+          "maxLatencyMs, flapping, method, headers, body, bodyContains, "
           "bodyNotContains, bodyRegex, bodyNotRegex, followRedirects, maxRedirects, tlsVerify, "
           "httpVersion)");
 }
@@ -114,7 +115,8 @@ static void test_tcp_and_tls(void **state)
     s_bad("tcp", "127.0.0.1:6379", "\"expectedStatusCodes\": [200]",
           "m.json:3:3: assets[0].expectedStatusCodes: unknown field (allowed: id, assetType, "
           "name, address, intervalSeconds, timeoutSeconds, metadata, locations, quorum, "
-          "failureThreshold, successThreshold, incidentIntervalSeconds, send, expect, tls, tlsVerify, serverName)");
+          "failureThreshold, successThreshold, incidentIntervalSeconds, degradedLatencyMs, "
+          "maxLatencyMs, flapping, send, expect, tls, tlsVerify, serverName)");
     s_bad("tls", "example.org:443", "\"minDaysValid\": -1",
           "m.json:3:19: assets[0].minDaysValid: expected an integer from 0 to 3650, got -1");
     s_bad("tls", "example.org:443", "\"serverName\": \"bad name\"",
@@ -122,7 +124,8 @@ static void test_tcp_and_tls(void **state)
     s_bad("tls", "example.org:443", "\"send\": \"x\"",
           "m.json:3:3: assets[0].send: unknown field (allowed: id, assetType, name, address, "
           "intervalSeconds, timeoutSeconds, metadata, locations, quorum, failureThreshold, "
-          "successThreshold, incidentIntervalSeconds, serverName, minDaysValid, tlsVerify)");
+          "successThreshold, incidentIntervalSeconds, degradedLatencyMs, maxLatencyMs, flapping, "
+          "serverName, minDaysValid, tlsVerify)");
     s_bad("tcp", "example.org", "",
           "m.json:2:14: assets[0].address: a tcp asset needs host:port: expected \"host:port\" "
           "(IPv6 as \"[::1]:port\"), got \"example.org\"");

@@ -1,0 +1,44 @@
+/* store_assets: the assets table, its only writer: the manifest's sync, the alert engine's
+ * state (with its reason) and flapping flag, and what the engine loads back at its start.
+ * Library code: 0/-errno with a message in err, never logs. */
+#ifndef STORE_ASSETS_H
+#define STORE_ASSETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sd_config.h"
+#include "store.h"
+
+/* The longest assets.state_reason stored, in bytes. */
+#define STORE_ASSETS_REASON_MAX 300
+
+/* Upserts every manifest asset into assets (in_manifest = true) and sets
+ * in_manifest = false for rows not in the manifest, in one transaction. 0 or -errno. */
+int store_assets_sync(store_t *s, const sd_manifest_t *m, char *err, size_t errlen);
+
+/* Calls cb(asset_id, state, state_since_ms, last_notify_ms) for every asset row;
+ * last_notify_ms = created_at of the newest DOWN/REMINDER outbox row of the asset (0: none),
+ * the start of its throttle window. 0 or -EIO. */
+int store_assets_load(store_t *s,
+                      void (*cb)(const char *asset_id, const char *state,
+                                 int64_t state_since_ms, int64_t last_notify_ms, void *arg),
+                      void *arg, char *err, size_t errlen);
+
+/* assets.state, state_reason and state_since (updated_at = now()). state is the engine's
+ * verdict name (UP, DEGRADED, DOWN, UNCONFIRMED, UNKNOWN, MAINTENANCE). reason (NULL = "")
+ * is made valid one-line UTF-8 and cut at STORE_ASSETS_REASON_MAX bytes ("…" when cut)
+ * before it is written. 0 or -EIO (0 also when no row has this id). */
+int store_assets_set_state(store_t *s, const char *asset_id, const char *state,
+                           const char *reason, int64_t since_ms, char *err, size_t errlen);
+
+/* assets.flapping / flapping_since (set with FLAPPING, cleared with STABLE). 0 or -EIO. */
+int store_assets_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
+                              size_t errlen);
+
+/* Calls cb(asset_id) for every flapping asset (engine start). 0 or -EIO. */
+int store_assets_load_flapping(store_t *s, void (*cb)(const char *asset_id, void *arg),
+                               void *arg, char *err, size_t errlen);
+
+#endif

@@ -7,6 +7,7 @@
 #include "sd_cert.h"
 #include "spooler.h"
 #include "sd_clock.h"
+#include "sd_limits.h"
 #include "sd_log.h"
 #include "uplink.h"
 #include "tls_conn.h"
@@ -60,7 +61,8 @@ static void s_usage(FILE *f)
             "                          it must be the certificate's name)       [STATUSD_AGENT_ID]\n"
             "  -r, --region NAME       this agent's region (default: the certificate's\n"
             "                          region)                                  [STATUSD_REGION]\n"
-            "      --heartbeat-ms N    heartbeat period, ms (default 5000)      [STATUSD_HEARTBEAT_MS]\n"
+            "      --heartbeat-ms N    heartbeat period, ms (default " SD_LIMIT_STR(SD_HEARTBEAT_MS_DEFAULT)
+            ")      [STATUSD_HEARTBEAT_MS]\n"
             "      --max-pending N     unacked results kept (default 100000)   [STATUSD_MAX_PENDING]\n"
             "      --batch-max N       results per batch (default 500)          [STATUSD_BATCH_MAX]\n"
             "      --spool-dir DIR     also keep unacked results on disk, replayed\n"
@@ -170,15 +172,17 @@ static int s_parse_args(int argc, char **argv, s_opts_t *o, bool *exit_now)
     }
     if (optind < argc)
         return s_usage_error("unexpected argument %s", argv[optind]);
-    o->heartbeat_ms = 5000;
+    o->heartbeat_ms = SD_HEARTBEAT_MS_DEFAULT;
     o->max_pending = 100000;
     o->batch_max = 500;
-    if (hb && s_parse_long(hb, 10, 600000, &o->heartbeat_ms) < 0)
-        return s_usage_error("%s: expected an integer 10..600000, got \"%s\"", hb_name, hb);
+    if (hb && s_parse_long(hb, 10, SD_HEARTBEAT_MS_MAX, &o->heartbeat_ms) < 0)
+        return s_usage_error("%s: expected an integer 10..%d, got \"%s\"", hb_name,
+                             SD_HEARTBEAT_MS_MAX, hb);
     if (mp && s_parse_long(mp, 1, 100000000, &o->max_pending) < 0)
         return s_usage_error("%s: expected an integer 1..100000000, got \"%s\"", mp_name, mp);
-    if (bm && s_parse_long(bm, 1, 10000, &o->batch_max) < 0)
-        return s_usage_error("%s: expected an integer 1..10000, got \"%s\"", bm_name, bm);
+    if (bm && s_parse_long(bm, 1, SD_BATCH_RESULTS_MAX, &o->batch_max) < 0)
+        return s_usage_error("%s: expected an integer 1..%d, got \"%s\"", bm_name,
+                             SD_BATCH_RESULTS_MAX, bm);
     o->spool.max_bytes = SPOOLER_DEFAULT_MAX_BYTES;
     o->spool.max_age_ms = SPOOLER_DEFAULT_MAX_AGE_MS;
     long fsync_ms = SPOOLER_DEFAULT_FSYNC_MS;

@@ -5,6 +5,7 @@
 #include "uplink_msg.h"
 
 #include "sd_clock.h"
+#include "sd_limits.h"
 #include "sd_log.h"
 
 #include <czmq.h>
@@ -15,13 +16,12 @@
 
 #define UPLINK_MAX_INFLIGHT 16
 #define UPLINK_MAX_MSG (64 * 1024 * 1024)
-#define UPLINK_SILENT_PERIODS 3
-/* the collector's ingest drops larger batches (STORE_RESULTS_MAX_BATCH) */
-#define UPLINK_MAX_BATCH 10000
-/* largest ResultBatch frame: the smallest frame limit a collector may be given
- * (GATEWAY_MAX_FRAME_MIN), which closes the connection on a larger one (and the agent would
- * resend the same frame forever) */
-#define UPLINK_MAX_FRAME (1024 * 1024)
+/* the collector gives an agent up after as many silent periods (sd_limits.h) */
+#define UPLINK_SILENT_PERIODS SD_SILENT_PERIODS
+/* the collector refuses larger batches (sd_limits.h) */
+#define UPLINK_MAX_BATCH SD_BATCH_RESULTS_MAX
+/* largest ResultBatch frame: the smallest frame limit a collector may be given (sd_limits.h) */
+#define UPLINK_MAX_FRAME SD_AGENT_FRAME_MAX
 
 struct uplink {
     loop_t *loop;
@@ -626,7 +626,7 @@ uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
         }
         self->n_endpoints++;
     }
-    self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 5000;
+    self->heartbeat_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : SD_HEARTBEAT_MS_DEFAULT;
     self->batch_max = cfg->batch_max > 0 ? cfg->batch_max : 500;
     if (self->batch_max > UPLINK_MAX_BATCH)
         self->batch_max = UPLINK_MAX_BATCH;
@@ -634,8 +634,11 @@ uplink_t *uplink_new(loop_t *loop, outq_t *outq, const uplink_config_t *cfg,
     if (self->max_inflight > UPLINK_MAX_INFLIGHT)
         self->max_inflight = UPLINK_MAX_INFLIGHT;
     self->hwm = cfg->hwm > 0 ? cfg->hwm : 1000;
-    self->backoff_min_ms = cfg->backoff_min_ms > 0 ? cfg->backoff_min_ms : 200;
-    self->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 10000;
+    self->backoff_min_ms = cfg->backoff_min_ms > 0 ? cfg->backoff_min_ms
+                                                : SD_RECONNECT_BACKOFF_MIN_MS;
+    /* the collector's restart grace is this default (SD_RESTART_GRACE_MS) */
+    self->backoff_max_ms = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms
+                                                : SD_RECONNECT_BACKOFF_MAX_MS;
     if (self->backoff_max_ms < self->backoff_min_ms)
         self->backoff_max_ms = self->backoff_min_ms;
     self->backoff_ms = self->backoff_min_ms;

@@ -23,12 +23,13 @@ typedef struct {
     const char *region;
     const char *const *endpoints; /* e.g. "tcp://collector:5555"; one is used at a time */
     size_t n_endpoints;
-    int heartbeat_ms;             /* default 5000 */
-    size_t batch_max;             /* results per ResultBatch, default 500 (at most 10000) */
+    int heartbeat_ms;             /* default SD_HEARTBEAT_MS_DEFAULT */
+    size_t batch_max;             /* results per ResultBatch, default 500 (at most
+                                     SD_BATCH_RESULTS_MAX) */
     size_t max_inflight_batches;  /* default 4 (at most 16) */
     int hwm;                      /* ZeroMQ send/receive high-water mark, default 1000 */
-    int backoff_min_ms;           /* default 200 */
-    int backoff_max_ms;           /* default 10000 */
+    int backoff_min_ms;           /* default SD_RECONNECT_BACKOFF_MIN_MS */
+    int backoff_max_ms;           /* default SD_RECONNECT_BACKOFF_MAX_MS */
     /* CURVE: this agent's certificate (with its secret key; borrowed, must outlive the
      * uplink) and the collector's public key in Z85; both NULL: plain text */
     zcert_t *cert;

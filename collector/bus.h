@@ -63,7 +63,9 @@ zmsg_t *bus_recv(zsock_t *sock);
  *                                                          the agents row (heartbeat_ms: the
  *                                                          period its silence is judged by;
  *                                                          optional) and answers "HWM"
- *   ["BATCH", agent_id, region, payload]                   payload = ResultBatch bytes (binary)
+ *   ["BATCH", agent_id, region, payload]                   payload = ResultBatch bytes
+ *                                                          (binary): the agent's own, cut out
+ *                                                          of its Envelope, not re-encoded
  *   ["GONE", agent_id]                                     agent disconnected (connected=false) */
 #define BUS_INGEST "inproc://statusd-ingest"
 
@@ -74,9 +76,10 @@ zmsg_t *bus_recv(zsock_t *sock);
 
 /* ingest -> engine (results newly stored, never a stored replay; or, while a batch cannot
  * be stored, the batch as received: the engine ignores results it has seen, by seq)
- *   ["RESULTS", agent_id, region, payload, seq, stamp]   payload = ResultBatch bytes; seq
- *       numbers the message (1, 2, ...) and stamp is when ingest sent it (monotonic ms), for
- *       the pipeline's health (health.h); both optional
+ *   ["RESULTS", agent_id, region, payload, seq, stamp]   payload = ResultBatch bytes: the
+ *       BATCH payload itself when all of it was new (in seq order), else the new results
+ *       re-encoded; seq numbers the message (1, 2, ...) and stamp is when ingest sent it
+ *       (monotonic ms), for the pipeline's health (health.h); both optional
  * gateway -> engine
  *   ["AGENT", agent_id, region, "UP"|"DOWN", last_heard_ms]   last frame optional: when the
  *                                                              agent was last heard (wall ms)

@@ -28,10 +28,10 @@ typedef struct {
     const char *migrations_dir;
     metrics_t *metrics;           /* thread-safe */
     health_t *health;             /* thread-safe; NULL: nothing is reported (tests) */
-    int heartbeat_ms;             /* agent heartbeat period; default 5000 */
+    int heartbeat_ms;             /* agent heartbeat period; main: SD_HEARTBEAT_MS_DEFAULT */
     int restart_grace_ms;         /* added to the 3 heartbeats an agent that was up before a
                                      rebuild has to reappear (its reconnect backoff); main:
-                                     AGENT_BACKOFF_MAX_MS, tests may leave 0 */
+                                     SD_RESTART_GRACE_MS, tests may leave 0 */
     int retention_days;           /* probe_events partitions kept; default 30 */
     int metrics_max_series;       /* /metrics series bound; default METRICS_MAX_SERIES_DEFAULT */
     const auth_t *api_tokens;     /* --api-token-file; NULL: every API write is refused */

@@ -1,12 +1,20 @@
 /* engine: the alert engine actor (see engine.h).
  *
  * ALERTING RULES
- *  1. Votes and verdicts come from quorum.c: per (asset, agent) DOWN after failureThreshold
- *     consecutive failures, UP after successThreshold successes; agents silent for more than
- *     3 intervals are stale; the asset is DOWN when >= quorum live agents vote DOWN (default:
- *     a majority of the live agents, counting those whose run is still too short to vote),
- *     DEGRADED with fewer, UP with none, UNKNOWN with no live agent holding a vote. Assets are evaluated after every result and on a 1 s tick (staleness).
- *  2. assets.state / state_since are written whenever the verdict changes.
+ *  1. Votes and verdicts come from rules/quorum.c: per (asset, agent) DOWN after
+ *     failureThreshold consecutive failures (a success slower than maxLatencyMs is one), UP
+ *     after successThreshold successes (slower than degradedLatencyMs: slow); agents silent for
+ *     more than 3 intervals are stale, isolated ones excluded. A location (region) votes DOWN
+ *     when more than half of its live agents do. The asset is DOWN when >= quorum locations
+ *     vote DOWN (quorum counts locations, clamped to the asset's; default: a majority of the
+ *     live locations, at least 2 when the asset has two or more), UNCONFIRMED when some
+ *     location sees DOWN but fewer locations are live than the quorum needs, DEGRADED when an
+ *     agent votes DOWN or is slow, UP with none, UNKNOWN with no live agent holding a vote;
+ *     each verdict has a reason. Assets are evaluated after every result and on a 1 s tick.
+ *     What to do about a verdict is decided by rules/asset_rules.c from the facts the engine
+ *     gathers (s_reconcile); this file and engine_incidents.c / engine_flapping.c apply it.
+ *  2. assets.state / state_since / state_reason are written whenever the verdict or its
+ *     reason changes.
  *  3. Entering DOWN with no open incident opens one, in ONE transaction: the incident
  *     (started_at = earliest first failure among the agents voting DOWN, summary, details =
  *     every agent's vote and last error), an incident_events 'opened' row, one DOWN outbox
@@ -20,7 +28,8 @@
  *     RECOVERY is queued only if a DOWN or REMINDER of that incident was queued
  *     ("notified"): a throttled outage ends silently, as it started.
  *  6. UNKNOWN (no live voter: agents gone, or the collector was down longer than 3 intervals)
- *     neither opens nor closes an incident: no evidence is not a recovery.
+ *     and UNCONFIRMED (one location without the others) neither open nor close an incident:
+ *     no evidence is not a recovery, one location is not a confirmation.
  *  7. repeatAlerts=true and throttleSeconds > 0: while an incident stays open, a REMINDER row
  *     per onDown channel (and a 'reminder' event) is queued whenever throttleSeconds have
  *     passed since the asset's last DOWN/REMINDER. A reminder makes a throttled incident
@@ -29,7 +38,7 @@
  *     incidents are adopted as they are; the newest (failureThreshold + successThreshold)
  *     results per (asset, agent) of the last 3 intervals are replayed into the quorum; then
  *     the ordinary rules apply: an open incident whose asset is UP/DEGRADED closes with a
- *     RECOVERY (after the rule 17 hold, which starts again at the rebuild), an asset DOWN
+ *     RECOVERY (the flapping history is not stored: no hold after a rebuild), an asset DOWN
  *     without an open incident opens one (an outage that began during the restart), an
  *     asset still DOWN keeps its incident and sends nothing.
  *  9. Decisions do not wait for the database (engine_journal.c): the engine decides in
@@ -54,7 +63,7 @@
  *     collector started, so at the rebuild (rule 8) every agent 'up' in the database that is
  *     not heard from (AGENT, SKEW or RESULTS message) within 3 heartbeat periods (the
  *     collector's --heartbeat-ms, or the agent's own from agents.heartbeat_ms when longer)
- *     plus the agents' reconnect backoff (ctx->restart_grace_ms, 10 s) of
+ *     plus the agents' reconnect backoff (ctx->restart_grace_ms, SD_RESTART_GRACE_MS: 10 s) of
  *     the rebuild is declared down by the engine itself: the same
  *     transition and AGENT_DOWN rows, silent_since = its newest agents.last_seen or stored
  *     result. Agents that stay alive reconnect within that time: a restart sends nothing.
@@ -83,7 +92,7 @@
  *     incident already open when the window starts stays open. When the window ends the
  *     ordinary rules apply to the current votes at once: an asset still DOWN opens an
  *     incident (and pages), an open incident of an asset now UP closes.
- * 15. Flapping (engine_flapping.c, flapping.h): one sample per check round (a result from
+ * 15. Flapping (engine_flapping.c, rules/flapping.h; thresholds per asset or manifest): one sample per check round (a result from
  *     every live agent, or 1.5 intervals); percent state change over the last 20 rounds,
  *     Nagios-weighted; flapping from the manifest's flapping.highThreshold (default 50 %)
  *     until below lowThreshold (default 25 %). Entering: assets.flapping = true and ONE
@@ -93,20 +102,18 @@
  *     DOWN with an open incident whose DOWN was suppressed queues that DOWN with the STABLE;
  *     settling UP/DEGRADED resolves the open incident right after the STABLE (rule 17),
  *     with its RECOVERY if its DOWN went out. statusd_asset_flapping{asset}.
- * 16. Adaptive intervals: while an asset is DEGRADED or DOWN its agents probe it every
+ * 16. Adaptive intervals: while an asset is DEGRADED, DOWN or UNCONFIRMED its agents probe it every
  *     sd_asset_incident_interval() seconds (incidentIntervalSeconds, default interval/4, at
  *     least 5 s, never slower than the interval): the engine sends ["INTERVAL", asset,
  *     ms] to the gateway (BUS_GATEWAY) on every change, and the normal interval on
  *     recovery; the gateway pushes new Assignments. Staleness keeps the normal interval.
- * 17. Recovery hold (engine_hold.c, recovery_hold.h): so that a flapping target pages at
- *     most once (its first DOWN, never delayed) instead of a DOWN/RECOVERY storm before
- *     FLAPPING, an incident whose verdict left DOWN resolves only when (a) the asset is not
- *     flapping, (b) its percent state change is below flapping.lowThreshold and (c) it has
- *     been out of DOWN for flapping.recoveryHoldSeconds (default 2 x intervalSeconds, at
- *     most 3600). Until then the incident stays open, the asset shows UP/DEGRADED and the
- *     timeline gets a 'recovery_held' event per reason; a DOWN meanwhile is the SAME
- *     incident ('relapsed' event, no new DOWN). Bounded: (c) by its setting, (a) and (b) by
- *     the 20-round flapping window of a steady asset. The wait restarts at a rebuild.
+ * 17. Recovery (rules/recovery_hold.c): an incident whose verdict left DOWN resolves at once,
+ *     unless the asset is flapping (it resolves right after its STABLE) or restless (percent
+ *     state change above its low flapping threshold): then it waits until the asset has been
+ *     out of DOWN for flapping.recoveryHoldSeconds (its own or the manifest's; default 2 x
+ *     intervalSeconds, at most 3600) -- the bound of that wait. Meanwhile the asset shows
+ *     UP/DEGRADED and the timeline gets a 'recovery_held' event per wait; a DOWN meanwhile is
+ *     the SAME incident ('relapsed' event, no new DOWN). The wait's start is in memory only.
  *     statusd_incident_recovery_holds_total{reason}, statusd_incident_relapses_total{asset}.
  * 18. Agents gone for good (engine_agents.c): an agent down (AGENT_DOWN committed, or never
  *     known as up) and silent for --agent-forget-after (ctx->agent_forget_ms, default 24 h),
@@ -121,8 +128,9 @@
  *     forgotten at once (reason="table_full"), else the new agent is refused as before.
  *
  * Metrics: statusd_asset_up{asset} (0 DOWN, 1 otherwise, absent while UNKNOWN),
- * statusd_asset_state{asset,state} (state UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE),
- * statusd_asset_down_votes{asset}, statusd_incidents_open, statusd_agent_isolated{agent},
+ * statusd_asset_state{asset,state} (state UNKNOWN, UP, DEGRADED, DOWN, UNCONFIRMED,
+ * MAINTENANCE), statusd_asset_down_votes{asset}, statusd_asset_down_locations{asset},
+ * statusd_incidents_open, statusd_agent_isolated{agent},
  * statusd_asset_flapping{asset}, statusd_maintenance_windows_active,
  * statusd_agent_up{agent,region}, statusd_agent_clock_skew_seconds{agent},
  * statusd_notifications_queued_total{channel}, statusd_engine_agents_tracked,
@@ -150,6 +158,7 @@
 #include "store_decisions.h"
 #include "store_health.h"
 #include "store_incidents.h"
+#include "store_results.h"
 
 #define COMP ENGINE_COMP
 #define TICK_MS 1000
@@ -356,12 +365,15 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     if (a->inc && ev->state == QUORUM_DOWN)
         engine_hold_reset(a); /* a relapse ends the wait */
     const char *shown = engine_shown(a);
+    char reason[QUORUM_REASON_MAX + 48];
+    snprintf(reason, sizeof reason, "%s%s", a->maint ? "maintenance window; the probes say: " : "",
+             a->reason);
     /* the display column follows the journal: the incident rows first */
     if ((!a->db_shown || strcmp(a->db_shown, shown) != 0 || strcmp(a->db_reason, a->reason) != 0) &&
         !self->journal_head) {
         char err[512] = "";
-        if (store_assets_set_state(self->store, a->conf->id, shown, "", a->state_since_ms, err,
-                                   sizeof err) == 0) {
+        if (store_assets_set_state(self->store, a->conf->id, shown, reason, a->state_since_ms,
+                                   err, sizeof err) == 0) {
             a->db_shown = shown;
             memcpy(a->db_reason, a->reason, sizeof a->reason);
             engine_db_ok(self);
@@ -390,6 +402,13 @@ void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_w
     }
     a->live = ev.live;
     memcpy(a->reason, ev.reason, sizeof a->reason);
+    if (a->conf->quorum > ev.quorum && ev.locations > 0 && !a->logged_clamp) {
+        /* quorum counted agents before it counted locations: say what it means now */
+        sd_warn(COMP, "quorum above the asset's locations asset=%s quorum=%d locations=%d: it "
+                      "counts locations (regions), so %d is used (logged once)",
+                a->conf->id, a->conf->quorum, ev.locations, ev.quorum);
+        a->logged_clamp = true;
+    }
     s_reconcile(self, a, &ev, now_mono, now_wall);
     s_adaptive(self, a);
 }
@@ -448,7 +467,7 @@ static void s_replay_cb(const store_recent_result_t *r, void *arg)
         return;
     quorum_result_t qr = {.agent_id = r->agent_id, .region = r->region, .success = r->success,
                           .started_at_ms = r->ts_ms - r->clock_skew_ms, .error = r->error,
-                          .seq = r->seq};
+                          .seq = r->seq, .latency_ms = r->latency_ms};
     if (quorum_apply(a->q, &qr, rp->now_mono - (age > 0 ? age : 0)) == 0)
         rp->replayed++;
 }
@@ -568,7 +587,7 @@ static int s_rebuild(self_t *self)
     if (rc == 0)
         rc = maintenance_refresh(self->maint, self->store, err, sizeof err);
     if (rc == 0 && per_agent > 0)
-        rc = store_incidents_recent_results(self->store, window, per_agent, s_replay_cb, &rp, err,
+        rc = store_results_recent(self->store, window, per_agent, s_replay_cb, &rp, err,
                                             sizeof err);
     if (rc != 0) {
         engine_db_failed(self, "rebuild", "-", err);

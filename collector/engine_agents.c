@@ -12,6 +12,7 @@
 
 #include "engine_priv.h"
 #include "isolation.h"
+#include "sd_limits.h"
 #include "sd_log.h"
 #include "store_agents.h"
 #include "store_incidents.h"
@@ -24,10 +25,6 @@
 #define FORGET_SWEEP_MS 60000
 /* a full table that found nothing to forget is not searched again for this long */
 #define NO_ROOM_RETRY_MS 1000
-#define DEFAULT_HEARTBEAT_MS 5000
-#define SILENT_PERIODS 3      /* heartbeat periods of silence that make an agent down */
-/* the longest agent heartbeat honoured, as in the gateway (10 min) */
-#define MAX_AGENT_HEARTBEAT_MS 600000
 
 static void s_release_down(self_t *self, e_agent_t *g);
 static void s_isolation_write(self_t *self, e_agent_t *g);
@@ -270,10 +267,10 @@ e_agent_t *engine_agent_heard(self_t *self, const char *id, const char *region)
 static sd_ms_t s_silence_ms(const self_t *self, const e_agent_t *g)
 {
     sd_ms_t grace = self->ctx->restart_grace_ms > 0 ? self->ctx->restart_grace_ms : 0;
-    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : DEFAULT_HEARTBEAT_MS;
-    if (g && g->heartbeat_ms > hb && g->heartbeat_ms <= MAX_AGENT_HEARTBEAT_MS)
+    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : SD_HEARTBEAT_MS_DEFAULT;
+    if (g && g->heartbeat_ms > hb && g->heartbeat_ms <= SD_HEARTBEAT_MS_MAX)
         hb = g->heartbeat_ms;
-    return SILENT_PERIODS * hb + grace;
+    return SD_SILENT_PERIODS * hb + grace;
 }
 
 static void s_metrics_awaited(self_t *self, size_t n)

@@ -57,6 +57,7 @@ typedef struct {
     /* the asset's effective flapping settings (its own, else the manifest's) */
     int flap_high, flap_low;
     int64_t hold_ms;
+    bool logged_clamp;          /* its quorum above its locations was logged */
     int live;                   /* live agents at the last verdict */
     bool maint;                 /* a maintenance window covers the asset now */
     /* flapping (rule 15): the current check round and the detector */

@@ -285,10 +285,11 @@ static void s_sweep(self_t *self, sd_ms_t now)
 {
     zlist_t *stale = zlist_new();
     for (agent_t *a = zhashx_first(self->agents); a; a = zhashx_next(self->agents))
-        if (now - a->last_heard > 3 * a->heartbeat_ms)
+        if (now - a->last_heard > SD_SILENT_PERIODS * a->heartbeat_ms)
             zlist_append(stale, a);
     for (agent_t *a = zlist_first(stale); a; a = zlist_next(stale))
-        s_disconnect(self, a, "silent for 3 heartbeat periods");
+        s_disconnect(self, a,
+                     "silent for " SD_LIMIT_STR(SD_SILENT_PERIODS) " heartbeat periods");
     zlist_destroy(&stale);
     /* a bucket that would be full again is the same as none */
     zlist_t *idle = zlist_new();
@@ -460,8 +461,9 @@ static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const St
     a->resync = false;
     /* judge silence by the agent's own heartbeat period: an agent configured slower than
      * the collector is not silent (bounded to 1 s .. 10 min) */
-    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms : 5000;
-    if (h->heartbeat_ms >= 1000 && h->heartbeat_ms <= 600000)
+    sd_ms_t hb = self->ctx->heartbeat_ms > 0 ? self->ctx->heartbeat_ms
+                                             : SD_HEARTBEAT_MS_DEFAULT;
+    if (h->heartbeat_ms >= 1000 && h->heartbeat_ms <= SD_HEARTBEAT_MS_MAX)
         hb = h->heartbeat_ms > hb ? h->heartbeat_ms : hb;
     a->heartbeat_ms = hb;
     zhashx_insert(self->by_route, a->route_key, a);
@@ -483,7 +485,10 @@ static void s_on_hello(self_t *self, zframe_t *route, const char *ckey, const St
              a->region, h->version, h->assignment_version);
 }
 
-static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
+/* b is the decoded batch (judged here); bytes/n its encoding in the agent's frame, which is
+ * what ingest gets: the batch is not packed again on its way to the store and the engine. */
+static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b,
+                       const uint8_t *bytes, size_t n)
 {
     if (a->resync) {
         s_count(self, "statusd_batches_resync_dropped_total",
@@ -506,11 +511,9 @@ static void s_on_batch(self_t *self, agent_t *a, const Statusd__ResultBatch *b)
             return;
         }
     }
-    size_t len = statusd__result_batch__get_packed_size(b);
-    zframe_t *payload = zframe_new(NULL, len);
+    zframe_t *payload = zframe_new(bytes, n);
     if (!payload)
         return;
-    statusd__result_batch__pack(b, zframe_data(payload));
     zmsg_t *m = zmsg_new();
     zmsg_addstr(m, "BATCH");
     zmsg_addstr(m, a->id);
@@ -619,7 +622,13 @@ static void s_on_router(self_t *self)
                 s_ask_hello(self, route);
             } else {
                 a->last_heard = now;
-                s_on_batch(self, a, env->result_batch);
+                const uint8_t *bytes = NULL;
+                size_t n = 0;
+                /* wire_check_envelope refused a batch whose bytes are not in one place */
+                if (wire_check_batch_bytes(zframe_data(body), zframe_size(body), &bytes, &n))
+                    s_malformed(self, "result batch bytes not found");
+                else
+                    s_on_batch(self, a, env->result_batch, bytes, n);
             }
             break;
         case STATUSD__ENVELOPE__BODY_HEARTBEAT:
@@ -696,8 +705,8 @@ static void s_on_interval(self_t *self)
     char *num = msg ? zmsg_popstr(msg) : NULL, *end = NULL;
     unsigned long ms = num ? strtoul(num, &end, 10) : 0;
     const sd_asset_t *asset = id ? sd_manifest_find(self->ctx->manifest, id) : NULL;
-    if (!kind || strcmp(kind, "INTERVAL") != 0 || !num || *end || ms == 0 || ms > 86400000UL ||
-        !asset) {
+    if (!kind || strcmp(kind, "INTERVAL") != 0 || !num || *end || ms == 0 ||
+        ms > SD_PROBE_INTERVAL_MAX_S * 1000UL || !asset) {
         s_malformed(self, "interval message from the engine");
     } else {
         uint32_t normal = (uint32_t) asset->interval_seconds * 1000;
@@ -879,7 +888,7 @@ static void s_actor(zsock_t *pipe, void *args)
         return;
     }
     zstr_send(pipe, "OK");
-    sd_ms_t period = ctx->heartbeat_ms > 0 ? ctx->heartbeat_ms : 5000;
+    sd_ms_t period = ctx->heartbeat_ms > 0 ? ctx->heartbeat_ms : SD_HEARTBEAT_MS_DEFAULT;
     sd_ms_t sweep_every = period / 2 > 50 ? period / 2 : 50;
     self->next_sweep_ms = sd_mono_ms() + sweep_every;
     while (!self->terminated) {

@@ -1,10 +1,11 @@
 /* gateway: the agents' side of the collector. Binds a ROUTER on ctx->bind; speaks the wire
  * protocol (one protobuf Envelope per frame, see proto/statusd.proto): answers Hello with
  * Ack{hello_reply, through_seq = stored high-water mark} and the agent's Assignment,
- * forwards ResultBatches to ingest and relays ingest's ACKs, answers Heartbeats, and
- * declares an agent gone after 3 silent heartbeat periods (GONE to ingest, AGENT DOWN to
- * the engine). Input that does not decode or that wire_check.h refuses (ids, asset ids and
- * phase names not bounded valid text, ...) is dropped and counted
+ * forwards each ResultBatch to ingest as the bytes it came in (not packed again), relays
+ * ingest's ACKs, answers Heartbeats, and declares an agent gone after 3 silent heartbeat
+ * periods (GONE to ingest, AGENT DOWN to the engine). Input that does not decode or that
+ * wire_check.h refuses (ids, asset ids and phase names not bounded valid text, ...) is
+ * dropped and counted
  * (statusd_wire_malformed_total{component="gateway"}), never answered, stored or exported.
  * With ctx->server_cert the socket is a CURVE server: only keys with a certificate in
  * ctx->agents_dir complete the handshake (zap.h), and a Hello must name the certificate's
@@ -16,14 +17,15 @@
 #include <czmq.h>
 
 #include "collector.h"
+#include "sd_limits.h"
 
 /* Most agents connected at once; a Hello beyond it is dropped and counted. */
 #define GATEWAY_MAX_AGENTS 10000
 /* Largest frame accepted from an agent (ZMQ_MAXMSGSIZE: a larger one closes the
  * connection): the default and the smallest allowed (the agent's own frames are at most
- * 1 MiB, UPLINK_MAX_FRAME). */
+ * SD_AGENT_FRAME_MAX). */
 #define GATEWAY_MAX_FRAME_DEFAULT (4 * 1024 * 1024)
-#define GATEWAY_MAX_FRAME_MIN (1024 * 1024)
+#define GATEWAY_MAX_FRAME_MIN SD_AGENT_FRAME_MAX
 /* the largest --max-frame-bytes: a quarter of the byte budget of the queue to ingest */
 #define GATEWAY_MAX_FRAME_MAX (16 * 1024 * 1024)
 /* A connection that has not said Hello may send only a frame this small (a Hello or a

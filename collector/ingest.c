@@ -513,10 +513,21 @@ static void s_to_engine(self_t *self, const char *agent, const char *region,
     s_send(self, self->to_engine, &m, "engine");
 }
 
-/* Forwards the newly stored results to the engine, re-encoded as one ResultBatch. */
+/* Forwards the newly stored results (idx[0..n), in seq order) to the engine: *payload, the
+ * batch's bytes as the agent sent them, when they are all of the batch in its own order
+ * (the usual case; taken, *payload NULL afterwards); else only them, re-encoded as one
+ * ResultBatch. */
 static void s_forward(self_t *self, const char *agent, const char *region,
-                      const Statusd__ResultBatch *batch, const size_t *idx, size_t n)
+                      const Statusd__ResultBatch *batch, const size_t *idx, size_t n,
+                      zframe_t **payload)
 {
+    bool whole = n == batch->n_results;
+    for (size_t i = 0; whole && i < n; i++)
+        whole = idx[i] == i;
+    if (whole) {
+        s_to_engine(self, agent, region, payload);
+        return;
+    }
     Statusd__ProbeResult **rs = malloc(n * sizeof *rs);
     if (!rs)
         return;
@@ -526,10 +537,10 @@ static void s_forward(self_t *self, const char *agent, const char *region,
     out.n_results = n;
     out.results = rs;
     size_t len = statusd__result_batch__get_packed_size(&out);
-    zframe_t *payload = zframe_new(NULL, len);
-    if (payload) {
-        statusd__result_batch__pack(&out, zframe_data(payload));
-        s_to_engine(self, agent, region, &payload);
+    zframe_t *part = zframe_new(NULL, len);
+    if (part) {
+        statusd__result_batch__pack(&out, zframe_data(part));
+        s_to_engine(self, agent, region, &part);
     }
     free(rs);
 }
@@ -622,9 +633,10 @@ static bool s_held_back(self_t *self, stream_t *st, const char *agent, uint64_t 
     return false;
 }
 
-/* 0 when stored (or malformed: dropped for good), else -errno (not stored, not acked). */
+/* 0 when stored (or malformed: dropped for good), else -errno (not stored, not acked).
+ * payload: the batch's bytes, taken when they go on to the engine whole (s_forward). */
 static int s_store_batch(self_t *self, const char *agent, const char *region,
-                          Statusd__ResultBatch *batch)
+                         Statusd__ResultBatch *batch, zframe_t **payload)
 {
     size_t *idx = malloc((batch->n_results + 1) * sizeof *idx);
     size_t n_new = 0;
@@ -652,7 +664,7 @@ static int s_store_batch(self_t *self, const char *agent, const char *region,
         for (size_t i = 0; i < n_new; i++)
             s_result_metrics(self, t, agent, region, batch->results[idx[i]]);
         if (n_new > 0)
-            s_forward(self, agent, region, batch, idx, n_new);
+            s_forward(self, agent, region, batch, idx, n_new, payload);
     }
     free(idx);
     return rc;
@@ -675,7 +687,7 @@ static void s_on_batch(self_t *self, zmsg_t *msg)
         /* a held-back batch is dropped unacked: the agent resends it after the lost one */
         bool stored = false;
         if (!s_held_back(self, st, agent, lo, hi)) {
-            stored = s_db(self) && s_store_batch(self, agent, region, batch) == 0;
+            stored = s_db(self) && s_store_batch(self, agent, region, batch, &payload) == 0;
             if (!stored)
                 s_hold(st, agent, hi, "batch not stored");
         }

@@ -30,6 +30,7 @@
 #include "sd_cert.h"
 #include "sd_clock.h"
 #include "sd_config.h"
+#include "sd_limits.h"
 #include "sd_log.h"
 #include "store.h"
 #include "store_agents.h"
@@ -103,7 +104,8 @@ static void s_usage(FILE *out)
             "                         without it every write is refused    env STATUSD_API_TOKEN_FILE\n"
             "  --migrations DIR       NNN_name.up.sql files [./migrations, else the installed\n"
             "                         share/statusd/migrations]            env STATUSD_MIGRATIONS\n"
-            "  --heartbeat-ms MS      agent heartbeat period [5000]        env STATUSD_HEARTBEAT_MS\n"
+            "  --heartbeat-ms MS      agent heartbeat period [" SD_LIMIT_STR(SD_HEARTBEAT_MS_DEFAULT)
+            "]        env STATUSD_HEARTBEAT_MS\n"
             "  --retention-days N     days of raw results kept [30]        env STATUSD_RETENTION_DAYS\n"
             "  --metrics-max-series N /metrics series kept at most [100000]; past it new\n"
             "                         series are refused and counted  env STATUSD_METRICS_MAX_SERIES\n"
@@ -316,10 +318,10 @@ static void s_health_log(health_t *h, bool *was_ok, sd_ms_t *next_log)
 static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
 {
     ctx->api_port = 8080;
-    ctx->heartbeat_ms = 5000;
-    /* the agent's longest reconnect backoff (agent/uplink.c default): after a long outage
-     * a living agent may retry that late, and must not be reported down for it */
-    ctx->restart_grace_ms = 10000;
+    ctx->heartbeat_ms = SD_HEARTBEAT_MS_DEFAULT;
+    /* the agent's longest reconnect backoff: after a long outage a living agent may retry
+     * that late, and must not be reported down for it */
+    ctx->restart_grace_ms = SD_RESTART_GRACE_MS;
     ctx->retention_days = 30;
     if (a->api_port && !s_int(a->api_port, 0, 65535, &ctx->api_port)) {
         fprintf(stderr, "statusd-collector: --api-port: expected 0..65535, got %s\n",

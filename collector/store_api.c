@@ -19,7 +19,7 @@ static const char SQL_ASSETS[] =
     " 'intervalSeconds', a.interval_seconds, 'timeoutSeconds', a.timeout_seconds,"
     " 'expectedStatusCodes', a.expected_status_codes,"
     " 'metadata', COALESCE(a.metadata, '{}'::jsonb),"
-    " 'locations', a.locations, 'state', a.state, 'state_reason', a.state_reason,"
+    " 'locations', a.locations, 'state', a.state, 'stateReason', a.state_reason,"
     " 'stateSince', " TS("a.state_since") ","
     " 'flapping', a.flapping, 'flappingSince', " TS("a.flapping_since") ","
     " 'maintenance', EXISTS (SELECT 1 FROM maintenance_windows w WHERE w.starts_at <= now()"

@@ -24,7 +24,7 @@ int store_api_health(store_t *s);
 
 /* Assets in the manifest, ordered by id: [{id, name, assetType, address, intervalSeconds,
  * timeoutSeconds, expectedStatusCodes, metadata, locations, state (UP, DEGRADED, DOWN,
- * UNCONFIRMED, UNKNOWN, MAINTENANCE), state_reason (one line, "" when none), stateSince,
+ * UNCONFIRMED, UNKNOWN, MAINTENANCE), stateReason (one line, "" when none), stateSince,
  * flapping, flappingSince, maintenance,
  * results: [{agent, region, success, latencyMs, code, message, ts}]}] where results holds
  * each agent's latest result of the last day (or of 10 intervals when longer).

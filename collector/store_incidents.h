@@ -26,27 +26,6 @@ int store_incidents_load_open(store_t *s,
                               void (*cb)(const store_open_incident_t *inc, void *arg), void *arg,
                               char *err, size_t errlen);
 
-/* One stored probe result, for the restart replay. */
-typedef struct {
-    const char *asset_id;
-    const char *agent_id;
-    const char *region;
-    int64_t ts_ms;           /* probe start, agent clock */
-    int64_t received_ms;     /* when the collector stored it (collector clock) */
-    int64_t clock_skew_ms;   /* agents.clock_skew_ms: agent clock minus collector clock */
-    uint64_t seq;
-    bool success;
-    const char *error;       /* message, or "status N" when only a code is known; "" on success */
-} store_recent_result_t;
-
-/* Calls cb for the newest per_agent results of every (asset, agent) received within the
- * last window_ms (and probed within the last window_ms + 1 h, for partition pruning),
- * ordered by asset, agent and seq ascending (the order the agent produced them).
- * 0 or -EIO. */
-int store_incidents_recent_results(store_t *s, int64_t window_ms, int per_agent,
-                                   void (*cb)(const store_recent_result_t *r, void *arg),
-                                   void *arg, char *err, size_t errlen);
-
 /* Inserts an open incident (detected_at = detected_at_ms, or now() when 0); *id written on
  * success. A summary that is not valid UTF-8 (cut inside a character, say) is stored with
  * U+FFFD for each invalid byte instead of being refused. 0, -EEXIST when the asset already

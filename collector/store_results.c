@@ -433,3 +433,50 @@ int store_results_insert(store_t *s, const char *agent_id, const char *region,
     free(reg);
     return rc;
 }
+
+static int64_t s_i64(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int store_results_recent(store_t *s, int64_t window_ms, int per_agent,
+                                   void (*cb)(const store_recent_result_t *, void *), void *arg,
+                                   char *err, size_t errlen)
+{
+    char win[32], per[32];
+    snprintf(win, sizeof win, "%" PRId64, window_ms);
+    snprintf(per, sizeof per, "%d", per_agent);
+    const char *params[2] = {win, per};
+    PGresult *r = store_exec(
+        s, "load recent results",
+        "SELECT x.asset_id, x.agent_id, x.region, (extract(epoch FROM x.ts) * 1000)::bigint,"
+        " x.success, CASE WHEN x.success THEN '' ELSE"
+        "  COALESCE(x.message, 'status ' || x.code, 'probe failed') END,"
+        " (extract(epoch FROM x.received_at) * 1000)::bigint, COALESCE(g.clock_skew_ms, 0),"
+        " x.seq, ceil(x.latency_ms)::bigint"
+        " FROM (SELECT p.*, row_number() OVER (PARTITION BY asset_id, agent_id"
+        "                                      ORDER BY seq DESC) AS rn"
+        "       FROM probe_events p"
+        "       WHERE received_at > now() - make_interval(secs => $1::double precision / 1000)"
+        "         AND ts > now() - make_interval(secs => $1::double precision / 1000 + 3600))"
+        "      x LEFT JOIN agents g ON g.id = x.agent_id"
+        " WHERE x.rn <= $2::integer ORDER BY x.asset_id, x.agent_id, x.seq",
+        2, params, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++) {
+        store_recent_result_t rr = {.asset_id = PQgetvalue(r, i, 0),
+                                    .agent_id = PQgetvalue(r, i, 1),
+                                    .region = PQgetvalue(r, i, 2),
+                                    .ts_ms = s_i64(r, i, 3),
+                                    .success = PQgetvalue(r, i, 4)[0] == 't',
+                                    .error = PQgetvalue(r, i, 5),
+                                    .received_ms = s_i64(r, i, 6),
+                                    .clock_skew_ms = s_i64(r, i, 7),
+                                    .seq = strtoull(PQgetvalue(r, i, 8), NULL, 10),
+                                    .latency_ms = s_i64(r, i, 9)};
+        cb(&rr, arg);
+    }
+    PQclear(r);
+    return 0;
+}

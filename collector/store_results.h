@@ -5,11 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sd_limits.h"
 #include "statusd.pb-c.h"
 #include "store.h"
 
 /* Most results one batch may carry; ingest drops (and counts) larger batches. */
-#define STORE_RESULTS_MAX_BATCH 10000
+#define STORE_RESULTS_MAX_BATCH SD_BATCH_RESULTS_MAX /* sd_limits.h: what a batch may hold */
 /* The longest reason stored (probe_events.message), in bytes; the agent's are at most 199. */
 #define STORE_RESULTS_REASON_MAX 1024
 
@@ -33,5 +34,27 @@
 int store_results_insert(store_t *s, const char *agent_id, const char *region,
                          const Statusd__ResultBatch *batch, size_t *new_idx, size_t *n_new,
                          uint64_t *through_seq, char *err, size_t errlen);
+
+/* One stored probe result, for the restart replay. */
+typedef struct {
+    const char *asset_id;
+    const char *agent_id;
+    const char *region;
+    int64_t ts_ms;           /* probe start, agent clock */
+    int64_t received_ms;     /* when the collector stored it (collector clock) */
+    int64_t clock_skew_ms;   /* agents.clock_skew_ms: agent clock minus collector clock */
+    uint64_t seq;
+    bool success;
+    int64_t latency_ms;      /* the probe's latency, rounded up */
+    const char *error;       /* message, or "status N" when only a code is known; "" on success */
+} store_recent_result_t;
+
+/* Calls cb for the newest per_agent results of every (asset, agent) received within the
+ * last window_ms (and probed within the last window_ms + 1 h, for partition pruning),
+ * ordered by asset, agent and seq ascending (the order the agent produced them).
+ * 0 or -EIO. */
+int store_results_recent(store_t *s, int64_t window_ms, int per_agent,
+                         void (*cb)(const store_recent_result_t *r, void *arg),
+                         void *arg, char *err, size_t errlen);
 
 #endif

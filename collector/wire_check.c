@@ -29,8 +29,8 @@ static bool s_valid_text(const char *s, size_t min, size_t max)
 
 /* True when m or a message inside it holds a field numbered 0. protobuf-c 1.4 decodes one
  * written with a non-minimal key (0x81 0x00) as an unknown field and packs it again in the
- * minimal form, which no decoder accepts: a batch the gateway forwarded would then not
- * decode in ingest. */
+ * minimal form, which no decoder accepts: the part of a batch ingest re-packs for the engine
+ * would then not decode there. */
 static bool s_has_field_zero(const ProtobufCMessage *m)
 {
     for (unsigned i = 0; i < m->n_unknown_fields; i++)
@@ -229,6 +229,50 @@ int wire_check_bounds(const uint8_t *data, size_t len, const char **why)
     return 0;
 }
 
+int wire_check_batch_bytes(const uint8_t *data, size_t len, const uint8_t **batch,
+                           size_t *batch_len)
+{
+    const uint8_t *p = data, *end = data + len, *found = NULL;
+    size_t found_len = 0;
+    while (p < end) {
+        uint64_t key, v;
+        if (!s_varint(&p, end, &key))
+            return -EBADMSG;
+        switch (key & 7) {
+        case 0:
+            if (!s_varint(&p, end, &v))
+                return -EBADMSG;
+            break;
+        case 1:
+        case 5: {
+            size_t n = (key & 7) == 1 ? 8 : 4;
+            if ((size_t) (end - p) < n)
+                return -EBADMSG;
+            p += n;
+            break;
+        }
+        case 2:
+            if (!s_varint(&p, end, &v) || v > (uint64_t) (end - p))
+                return -EBADMSG;
+            if (key >> 3 == 3) {
+                if (found)
+                    return -EBADMSG; /* protobuf merges the parts: no one slice is the batch */
+                found = p;
+                found_len = (size_t) v;
+            }
+            p += v;
+            break;
+        default:
+            return -EBADMSG;
+        }
+    }
+    if (!found)
+        return -EBADMSG;
+    *batch = found;
+    *batch_len = found_len;
+    return 0;
+}
+
 int wire_check_envelope(const uint8_t *data, size_t len, Statusd__Envelope **out,
                         const char **why)
 {
@@ -241,6 +285,13 @@ int wire_check_envelope(const uint8_t *data, size_t len, Statusd__Envelope **out
         return -EBADMSG;
     }
     bool ok = s_check_body(env, why);
+    const uint8_t *bytes;
+    size_t n;
+    if (ok && env->body_case == STATUSD__ENVELOPE__BODY_RESULT_BATCH &&
+        wire_check_batch_bytes(data, len, &bytes, &n) != 0) {
+        *why = "result batch in several fields";
+        ok = false;
+    }
     if (ok && s_has_field_zero(&env->base)) {
         *why = "envelope with a field numbered 0";
         ok = false;

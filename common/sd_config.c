@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "sd_json_pos.h"
+#include "sd_limits.h"
 #include "sd_probe_options.h"
 #include "sd_utf8.h"
 
@@ -446,7 +447,7 @@ static int s_parse_asset_extras(vctx_t *v, json_t *o, sd_asset_t *a)
     }
     if ((rc = s_get_int(v, o, "failureThreshold", 0, 1, 100, &a->failure_threshold)))
         return rc;
-    if ((rc = s_get_int(v, o, "incidentIntervalSeconds", 0, 1, 86400,
+    if ((rc = s_get_int(v, o, "incidentIntervalSeconds", 0, 1, SD_PROBE_INTERVAL_MAX_S,
                         &a->incident_interval_seconds)))
         return rc;
     if ((rc = s_get_int(v, o, "degradedLatencyMs", 0, 1, MAX_LATENCY_MS,
@@ -502,7 +503,8 @@ static int s_parse_asset(vctx_t *v, json_t *o, sd_asset_t *a)
         s_push_key(v, "address");
         return s_fail(v, 0, "an http asset needs an http:// or https:// URL, got \"%s\"", a->address);
     }
-    if ((rc = s_get_int(v, o, "intervalSeconds", 1, 1, 86400, &a->interval_seconds)))
+    if ((rc = s_get_int(v, o, "intervalSeconds", 1, 1, SD_PROBE_INTERVAL_MAX_S,
+                        &a->interval_seconds)))
         return rc;
     if ((rc = s_get_int(v, o, "timeoutSeconds", 1, 1, 3600, &a->timeout_seconds)))
         return rc;

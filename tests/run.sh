@@ -70,7 +70,7 @@ packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libfuzze
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
           postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 curl
           iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
-          docker.io docker-compose debootstrap systemd dpkg-dev file)
+          docker.io docker-compose debootstrap systemd dpkg-dev file nodejs)
 # shellcheck source=lib/deps.sh
 source "$root/tests/lib/deps.sh"
 if ((no_install)); then

@@ -1,6 +1,7 @@
 /* fuzz_wire: one frame from an agent as the collector's gateway takes it
- * (collector/wire_check.c): decode, checks, and the re-pack that forwards a batch to ingest,
- * which must decode and pass the checks again. */
+ * (collector/wire_check.c): decode and checks; a batch's own bytes, which the gateway
+ * forwards to ingest, and its re-pack, which ingest forwards to the engine when only part of
+ * it was new, must both decode and pass the checks again. */
 #include "fuzz.h"
 #include "sd_utf8.h"
 #include "wire_check.h"
@@ -33,7 +34,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(strlen(id) >= 1 && strlen(id) <= WIRE_MAX_ASSET_ID_LEN);
             FUZZ_CHECK(sd_utf8_valid(id, strlen(id)));
         }
-        /* the gateway packs the batch into a frame for ingest, which unpacks it */
+        /* the gateway forwards the batch's own bytes to ingest, which decodes them to the
+         * batch checked here */
+        const uint8_t *bytes = NULL;
+        size_t n = 0;
+        FUZZ_CHECK(wire_check_batch_bytes(data, size, &bytes, &n) == 0);
+        FUZZ_CHECK(bytes >= data && bytes + n <= data + size);
+        Statusd__ResultBatch *fwd = statusd__result_batch__unpack(NULL, n, bytes);
+        FUZZ_CHECK(fwd != NULL && fwd->n_results == b->n_results);
+        FUZZ_CHECK(wire_check_batch(fwd, &why));
+        statusd__result_batch__free_unpacked(fwd, NULL);
+        /* ingest packs a part of it again for the engine, which unpacks it */
         size_t len = statusd__result_batch__get_packed_size(b);
         uint8_t *buf = malloc(len ? len : 1);
         if (buf) {

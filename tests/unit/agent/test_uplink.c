@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include "sd_limits.h"
 #include "uplink.h"
 
 #include <czmq.h>
@@ -480,7 +481,7 @@ static void test_large_results_split_below_frame_limit(void **state)
         size_t size = statusd__envelope__get_packed_size(env);
         Statusd__ResultBatch *b = env->result_batch;
         printf("batch of %zu results, %zu bytes\n", b->n_results, size);
-        assert_true(size <= 1024 * 1024); /* UPLINK_MAX_FRAME */
+        assert_true(size <= SD_AGENT_FRAME_MAX); /* the collector's smallest frame limit */
         for (size_t i = 0; i < b->n_results; i++)
             assert_int_equal(b->results[i]->seq, next++);
         batches++;

@@ -1,6 +1,6 @@
 /* test_api_pg: the REST API on a real libmicrohttpd port against a real (fixture)
  * PostgreSQL, spoken to with libcurl: every route, the 400/404/405 paths, JSON bodies,
- * /metrics' content type, state_reason and the status page's UNCONFIRMED (the page's own
+ * /metrics' content type, stateReason and the status page's UNCONFIRMED (the page's own
  * script run by node against the API's answers), reconnection after the server killed our session, and the 503
  * health answer when the database is not there at all. */
 #include <arpa/inet.h>
@@ -368,9 +368,9 @@ static void test_state_reason_and_unconfirmed(void **state)
     free(h.body);
     assert_string_equal(json_string_value(json_object_get(w, "id")), "web");
     assert_string_equal(json_string_value(json_object_get(w, "state")), "UNCONFIRMED");
-    const char *why = json_string_value(json_object_get(w, "state_reason"));
+    const char *why = json_string_value(json_object_get(w, "stateReason"));
     assert_non_null(why);
-    printf("  state_reason (%zu bytes): %.60s...%s\n", strlen(why), why,
+    printf("  stateReason (%zu bytes): %.60s...%s\n", strlen(why), why,
            why + (strlen(why) > 10 ? strlen(why) - 10 : 0));
     assert_true(strlen(why) <= STORE_ASSETS_REASON_MAX);
     assert_true(strlen(why) >= STORE_ASSETS_REASON_MAX - 3);
@@ -387,9 +387,9 @@ static void test_state_reason_and_unconfirmed(void **state)
     json_t *all = s_json(&h);
     char *assets = h.body;
     json_t *prod = json_array_get(all, 0);
-    assert_string_equal(json_string_value(json_object_get(prod, "state_reason")), "");
+    assert_string_equal(json_string_value(json_object_get(prod, "stateReason")), "");
     assert_string_equal(
-        json_string_value(json_object_get(json_array_get(all, 1), "state_reason")), why_copy);
+        json_string_value(json_object_get(json_array_get(all, 1), "stateReason")), why_copy);
     free(why_copy);
     json_decref(all);
     s_expect_error(f, "GET", "/api/assets/gone", 404); /* not in the manifest */
@@ -410,7 +410,8 @@ static void test_state_reason_and_unconfirmed(void **state)
         assert_non_null(strstr(out, "BANNER 1 asset(s) down\n"));
         assert_non_null(strstr(out, "ERR \n"));
     } else {
-        printf("  node not installed: the page's script was not run\n");
+        fail_msg("node is not installed: the page's script cannot run (tests/run.sh installs "
+                 "nodejs)");
     }
     free(out);
 

@@ -596,6 +596,135 @@ static void test_gap_in_stream_held(void **state)
     zsock_destroy(&d);
 }
 
+static size_t s_put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    for (; v >= 0x80; v >>= 7)
+        p[n++] = (uint8_t) (v | 0x80);
+    p[n++] = (uint8_t) v;
+    return n;
+}
+
+/* ResultBatch.results entry for asset "web" numbered seq, its fields in an order protobuf-c
+ * never packs (it writes them by field number): asset_id, started_at_ms, seq, success,
+ * latency_us. Appended at p; returns the bytes written. */
+static size_t s_put_raw_result(uint8_t *p, uint64_t seq)
+{
+    uint8_t r[64];
+    size_t n = 0;
+    r[n++] = 0x12; /* asset_id */
+    r[n++] = 3;
+    memcpy(r + n, "web", 3);
+    n += 3;
+    r[n++] = 0x18; /* started_at_ms */
+    n += s_put_varint(r + n, (uint64_t) sd_wall_ms());
+    r[n++] = 0x08; /* seq */
+    n += s_put_varint(r + n, seq);
+    r[n++] = 0x20; /* success */
+    r[n++] = 1;
+    r[n++] = 0x28; /* latency_us */
+    n += s_put_varint(r + n, 1234);
+    size_t o = 0;
+    p[o++] = 0x0a; /* ResultBatch.results */
+    o += s_put_varint(p + o, n);
+    memcpy(p + o, r, n);
+    return o + n;
+}
+
+/* Sends an Envelope holding the ResultBatch batch (blen bytes) as it is. */
+static void s_send_raw_batch(zsock_t *d, const uint8_t *batch, size_t blen)
+{
+    uint8_t frame[512];
+    size_t o = 0;
+    frame[o++] = 0x1a; /* Envelope.result_batch */
+    o += s_put_varint(frame + o, blen);
+    assert_true(o + blen <= sizeof frame);
+    memcpy(frame + o, batch, blen);
+    zframe_t *f = zframe_new(frame, o + blen);
+    assert_int_equal(zframe_send(&f, d, 0), 0);
+}
+
+/* The payload frame of the engine's next RESULTS message (SKEW skipped); NULL when none
+ * comes within WAIT_MS or another message comes first. */
+static zframe_t *s_engine_payload(fx_t *fx)
+{
+    sd_ms_t deadline = sd_mono_ms() + WAIT_MS;
+    for (;;) {
+        zpoller_t *p = zpoller_new(fx->engine_standin, NULL);
+        sd_ms_t left = deadline - sd_mono_ms();
+        void *which = zpoller_wait(p, left > 0 ? (int) left : 0);
+        zpoller_destroy(&p);
+        if (!which)
+            return NULL;
+        zmsg_t *m = zmsg_recv(fx->engine_standin);
+        char *kind = zmsg_popstr(m);
+        zframe_t *payload = NULL;
+        bool skew = kind && strcmp(kind, "SKEW") == 0;
+        if (kind && strcmp(kind, "RESULTS") == 0) {
+            free(zmsg_popstr(m));
+            free(zmsg_popstr(m));
+            payload = zmsg_pop(m);
+        } else if (!skew) {
+            fprintf(stderr, "expected RESULTS, got %s\n", kind ? kind : "(nothing)");
+        }
+        free(kind);
+        zmsg_destroy(&m);
+        if (!skew)
+            return payload;
+    }
+}
+
+/* A batch travels gateway -> ingest -> engine as the bytes the agent sent: its results are
+ * written in an order protobuf-c never packs, so a batch decoded and packed again on the way
+ * would arrive different. A batch whose results are all new but not in seq order reaches
+ * the engine re-encoded in seq order (as stored), and a replay's new part alone. */
+static void test_batch_bytes_forwarded_unchanged(void **state)
+{
+    fx_t *fx = *state;
+    zsock_t *d = s_dealer(fx);
+    s_handshake(d, "r1", "eu", 0);
+    s_expect_engine(fx, "AGENT|r1|eu|UP");
+
+    uint8_t batch[256];
+    size_t blen = s_put_raw_result(batch, 1);
+    blen += s_put_raw_result(batch + blen, 2);
+    s_send_raw_batch(d, batch, blen);
+    s_expect_ack(d, 2, false);
+    zframe_t *got = s_engine_payload(fx);
+    assert_non_null(got);
+    /* what packing the batch again would give: not the agent's bytes */
+    Statusd__ResultBatch *b = statusd__result_batch__unpack(NULL, blen, batch);
+    assert_non_null(b);
+    uint8_t repacked[256];
+    size_t rlen = statusd__result_batch__pack(b, repacked);
+    statusd__result_batch__free_unpacked(b, NULL);
+    printf("sent %zu batch bytes; engine got %zu, %s; packed again they would be %zu, %s\n",
+           blen, zframe_size(got),
+           zframe_size(got) == blen && memcmp(zframe_data(got), batch, blen) == 0 ? "identical"
+                                                                                : "different",
+           rlen, rlen == blen && memcmp(repacked, batch, blen) == 0 ? "identical" : "different");
+    assert_false(rlen == blen && memcmp(repacked, batch, blen) == 0);
+    assert_int_equal(zframe_size(got), blen);
+    assert_memory_equal(zframe_data(got), batch, blen);
+    zframe_destroy(&got);
+    assert_int_equal(s_count(fx, "SELECT count(*) FROM probe_events WHERE agent_id = 'r1'"), 2);
+
+    /* all new, in the wrong order: stored in seq order, forwarded re-encoded in that order */
+    blen = s_put_raw_result(batch, 4);
+    blen += s_put_raw_result(batch + blen, 3);
+    s_send_raw_batch(d, batch, blen);
+    s_expect_ack(d, 4, false);
+    s_expect_engine(fx, "RESULTS|r1|eu|3,4");
+
+    /* a replay with one new result: that one alone */
+    blen = s_put_raw_result(batch, 4);
+    blen += s_put_raw_result(batch + blen, 5);
+    s_send_raw_batch(d, batch, blen);
+    s_expect_ack(d, 5, false);
+    s_expect_engine(fx, "RESULTS|r1|eu|5");
+    zsock_destroy(&d);
+}
+
 /* A batch the gateway cannot hand to ingest (its queue full or gone) is lost before storage:
  * the gateway must not let a later batch of that connection through (its Ack would cover the
  * lost one), and must make the agent reconnect and resend: it ignores the connection's
@@ -786,6 +915,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_failure_no_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_failure_later_batch_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gap_in_stream_held, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_bytes_forwarded_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_lost_before_ingest_forces_resync, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_gone_for_good_forgotten, setup_forget,

@@ -16,6 +16,7 @@
 #include "store.h"
 #include "store_incidents.h"
 #include "store_outbox.h"
+#include "store_results.h"
 #include "test_pg.h"
 
 typedef struct {
@@ -215,7 +216,7 @@ static void test_recent_results(void **state)
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
     replay_t rp = {0};
-    assert_int_equal(store_incidents_recent_results(f->a, 90000, 3, s_replay_cb, &rp, f->err,
+    assert_int_equal(store_results_recent(f->a, 90000, 3, s_replay_cb, &rp, f->err,
                                                     sizeof f->err),
                      0);
     for (int i = 0; i < rp.n; i++)

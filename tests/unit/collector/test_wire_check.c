@@ -258,6 +258,77 @@ static void test_bounds_before_decoding(void **st)
     assert_int_equal(wire_check_bounds(endless, sizeof endless, &why), -EBADMSG);
 }
 
+/* The ResultBatch inside an Envelope, found without decoding: exactly the bytes protobuf-c
+ * packs for the batch alone (so ingest decodes what the gateway checked), also between
+ * fields the collector does not know; a batch in two fields (which protobuf merges), no
+ * batch, or a frame that does not walk: none, and wire_check_envelope refuses the first. */
+static void test_batch_bytes(void **st)
+{
+    (void) st;
+    Statusd__ProbeResult r = STATUSD__PROBE_RESULT__INIT;
+    r.seq = 42;
+    r.asset_id = "web";
+    r.reason = "timeout";
+    Statusd__ProbeResult *rs[] = {&r};
+    Statusd__ResultBatch b = STATUSD__RESULT_BATCH__INIT;
+    b.n_results = 1;
+    b.results = rs;
+    uint8_t alone[64], frame[96];
+    size_t n = statusd__result_batch__pack(&b, alone);
+    Statusd__Envelope env = STATUSD__ENVELOPE__INIT;
+    env.body_case = STATUSD__ENVELOPE__BODY_RESULT_BATCH;
+    env.result_batch = &b;
+    size_t len = statusd__envelope__pack(&env, frame);
+    const uint8_t *bytes = NULL;
+    size_t blen = 0;
+    assert_int_equal(wire_check_batch_bytes(frame, len, &bytes, &blen), 0);
+    printf("batch of %zu bytes at offset %td of a %zu-byte frame\n", blen, bytes - frame, len);
+    assert_int_equal(blen, n);
+    assert_memory_equal(bytes, alone, n);
+
+    /* between unknown fields (a newer agent): field 15 varint before, field 14 bytes after */
+    uint8_t wrapped[128];
+    size_t w = 0;
+    wrapped[w++] = 0x78;
+    wrapped[w++] = 0x05;
+    memcpy(wrapped + w, frame, len);
+    w += len;
+    wrapped[w++] = 0x72;
+    wrapped[w++] = 0x01;
+    wrapped[w++] = 'z';
+    assert_int_equal(wire_check_batch_bytes(wrapped, w, &bytes, &blen), 0);
+    assert_int_equal(blen, n);
+    assert_memory_equal(bytes, alone, n);
+    Statusd__Envelope *out = NULL;
+    const char *why = NULL;
+    assert_int_equal(wire_check_envelope(wrapped, w, &out, &why), 0);
+    assert_int_equal(out->result_batch->n_results, 1);
+    statusd__envelope__free_unpacked(out, NULL);
+
+    /* the batch in two fields: protobuf-c merges them into one batch of two results, which
+     * no single slice of the frame holds */
+    uint8_t twice[192];
+    memcpy(twice, frame, len);
+    memcpy(twice + len, frame, len);
+    assert_int_equal(wire_check_batch_bytes(twice, 2 * len, &bytes, &blen), -EBADMSG);
+    assert_int_equal(wire_check_envelope(twice, 2 * len, &out, &why), -EBADMSG);
+    assert_null(out);
+    assert_string_equal(why, "result batch in several fields");
+
+    /* no batch at all (a heartbeat), a truncated frame, a group */
+    Statusd__Heartbeat hb = STATUSD__HEARTBEAT__INIT;
+    hb.sent_at_ms = 1;
+    Statusd__Envelope henv = STATUSD__ENVELOPE__INIT;
+    henv.body_case = STATUSD__ENVELOPE__BODY_HEARTBEAT;
+    henv.heartbeat = &hb;
+    uint8_t hframe[32];
+    size_t hl = statusd__envelope__pack(&henv, hframe);
+    assert_int_equal(wire_check_batch_bytes(hframe, hl, &bytes, &blen), -EBADMSG);
+    assert_int_equal(wire_check_batch_bytes(frame, len - 1, &bytes, &blen), -EBADMSG);
+    const uint8_t group[] = {0x1b, 0x1c};
+    assert_int_equal(wire_check_batch_bytes(group, sizeof group, &bytes, &blen), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_bounds_before_decoding),
+        cmocka_unit_test(test_batch_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,7 @@ the window, so a single change already makes it restless: it pages once).
   4. agent-r3 (voting DOWN) killed: its vote goes stale, the asset is judged by r1+r2 (a cut
      of r1 now gives DEGRADED: 1 of 2 live locations, quorum 2); AGENT_DOWN / AGENT_UP once
   B. agent-r2 and agent-r3 killed (AGENT_DOWN each), web's target stopped: web UNCONFIRMED
-     (API, state_reason when the API has it, statusd_asset_state), no incident and no DOWN
+     (API, its stateReason when the API has one, statusd_asset_state), no incident and no DOWN
      for 3 intervals; target and agents back: web UP, AGENT_UP each, nothing else
   7. collector kill -9 during an open incident, restart: the same incident stays open, no
      repeated DOWN; it closes on recovery with one RECOVERY
@@ -369,10 +369,12 @@ def scenario_1(w):
     measure("S1 cut r1 -> web DEGRADED (GET /api/assets)", time.monotonic() - t_cut)
     w.wait("3 DOWN votes (the 3 agents of r1)",
            lambda: w.metric("statusd_asset_down_votes", asset=WEB) == 3.0, 10)
-    log("S1 down votes %s, down locations %s (None: no such series), state_reason %r: by "
+    a = w.asset()
+    log("S1 down votes %s, down locations %s (None: no such series), reason %r: by "
         "agents 3 of 5 would be a majority; by location it is 1 of 3"
         % (w.metric("statusd_asset_down_votes", asset=WEB),
-           w.metric("statusd_asset_down_locations", asset=WEB), w.asset().get("state_reason")))
+           w.metric("statusd_asset_down_locations", asset=WEB),
+           a.get("stateReason", a.get("state_reason"))))
     conds = {"web DEGRADED": lambda: w.state() == "DEGRADED",
              "ctl UP": lambda: w.state(CTL) == "UP",
              "no incident": lambda: w.incidents() == [],
@@ -695,18 +697,19 @@ def scenario_b(w):
     for k in sorted(got):
         measure("SB web's target stopped -> web %s" % k, got[k])
     a = w.asset()
-    reason = a.get("state_reason")
-    log("SB web in /api/assets: state %r, state_reason %r; statusd_asset_up %s, "
+    key = "stateReason" if "stateReason" in a else "state_reason"
+    reason = a.get(key)
+    log("SB web in /api/assets: state %r, %s %r; statusd_asset_up %s, "
         "statusd_asset_down_locations %s, statusd_asset_down_votes %s"
-        % (a.get("state"), reason, w.metric("statusd_asset_up", asset=WEB),
+        % (a.get("state"), key, reason, w.metric("statusd_asset_up", asset=WEB),
            w.metric("statusd_asset_down_locations", asset=WEB),
            w.metric("statusd_asset_down_votes", asset=WEB)))
     if reason:
         check(isinstance(reason, str) and "\n" not in reason and "r1" in reason,
-              "SB: state_reason is one line naming the location that sees DOWN (%r)" % reason)
+              "SB: %s is one line naming the location that sees DOWN (%r)" % (key, reason))
     else:
-        log("NOTE: /api/assets has no state_reason for web (%s): not asserted"
-            % ("field absent" if "state_reason" not in a else "empty"))
+        log("NOTE: /api/assets has no reason for web (%s): not asserted"
+            % ("field absent" if key not in a else "empty"))
     if not has_metric:
         log("NOTE: no statusd_asset_state series for web in /metrics: not asserted")
     quiet = {"web UNCONFIRMED": lambda: w.state() == "UNCONFIRMED",

@@ -2,8 +2,11 @@
 #include "channel.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sd_utf8.h"
@@ -19,6 +22,123 @@ const channel_ops_t *channel_find(const char *type)
         if (strcmp(s_channels[i]->name, type) == 0)
             return s_channels[i];
     return NULL;
+}
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+int channel_request_header(channel_request_t *r, const char *fmt, ...)
+{
+    size_t n = 0;
+    while (n < CHANNEL_HEADERS_MAX && r->headers[n])
+        n++;
+    if (n == CHANNEL_HEADERS_MAX)
+        return -E2BIG;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vasprintf(&r->headers[n], fmt, ap);
+    va_end(ap);
+    if (rc < 0) {
+        r->headers[n] = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void channel_request_clear(channel_request_t *r)
+{
+    if (!r)
+        return;
+    free(r->url);
+    free(r->body);
+    for (size_t i = 0; i < CHANNEL_HEADERS_MAX && r->headers[i]; i++)
+        free(r->headers[i]);
+    free(r->mail_from);
+    for (size_t i = 0; r->rcpt && r->rcpt[i]; i++)
+        free(r->rcpt[i]);
+    free(r->rcpt);
+    free(r->username);
+    if (r->password) {
+        memset(r->password, 0, strlen(r->password)); /* a secret: not left in freed memory */
+        free(r->password);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+int channel_prepare(const channel_ops_t *ops, const json_t *conf, const char *url,
+                    const json_t *event, const channel_msg_t *msg, channel_request_t *req,
+                    char *err, size_t errlen)
+{
+    memset(req, 0, sizeof *req);
+    if (ops->prepare) {
+        int rc = ops->prepare(conf, event, msg, req, err, errlen);
+        if (rc != 0)
+            channel_request_clear(req);
+        return rc;
+    }
+    if (!url || !*url) {
+        snprintf(err, errlen, "no webhookUrl");
+        return -EINVAL;
+    }
+    req->transport = CHANNEL_HTTP;
+    req->url = strdup(url);
+    req->body = ops->render(event, err, errlen);
+    int rc = req->url && req->body ? channel_request_header(req, "Content-Type: %s",
+                                                            ops->content_type)
+                                   : -ENOMEM;
+    if (rc != 0) {
+        if (!*err)
+            snprintf(err, errlen, "cannot build the request");
+        channel_request_clear(req);
+    }
+    return rc;
+}
+
+int channel_check_all(const sd_notifiers_t *n, char *err, size_t errlen)
+{
+    for (size_t i = 0; n && i < n->n_notifiers; i++) {
+        const sd_notifier_conf_t *nc = &n->notifiers[i];
+        const channel_ops_t *ops = channel_find(nc->type);
+        char e[384] = "";
+        if (!ops) {
+            snprintf(err, errlen, "notifiers.%s: no channel for type \"%s\"", nc->name, nc->type);
+            return -EINVAL;
+        }
+        if (ops->check && ops->check(nc->raw, e, sizeof e) != 0) {
+            snprintf(err, errlen, "notifiers.%s: %s", nc->name, e);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+const char *channel_conf_str(const json_t *conf, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(conf, key));
+    return v ? v : dflt;
+}
+
+char *channel_secret_file(const json_t *conf, const char *field, char *err, size_t errlen)
+{
+    const char *path = channel_conf_str(conf, field, NULL);
+    if (!path) {
+        snprintf(err, errlen, "%s is not set", field);
+        return NULL;
+    }
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "%s %s: %s", field, path, strerror(errno));
+        return NULL;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    char *out = *buf ? strdup(buf) : NULL;
+    memset(buf, 0, sizeof buf);
+    if (!out)
+        snprintf(err, errlen, "%s %s: %s", field, path, n ? "out of memory" : "is empty");
+    return out;
 }
 
 channel_outcome_t channel_classify_status(const channel_rule_t *rules, size_t n, long status,

@@ -1,9 +1,10 @@
-/* channel: one delivery protocol per notifier type (Slack incoming webhook, Teams Workflows).
- * A channel renders an outbox event into a request body and classifies the HTTP answer with
- * its own status table (channel_rule_t) plus the body checks its protocol needs: what each
- * service answers on success, on error and when it throttles is written at the head of
- * channel_slack.c and channel_teams.c. A registry maps the type name to its ops; a new
- * channel type is one new file and one table line in channel.c.
+/* channel: one delivery protocol per notifier type (Slack incoming webhook, Teams Workflows,
+ * ...). A channel turns an outbox event into a request (a JSON body for its webhook, or a
+ * whole request: URL, headers, body, or a mail) and classifies the answer with its own
+ * status table (channel_rule_t) plus the body checks its protocol needs: what each service
+ * answers on success, on error and when it throttles is written at the head of its
+ * channel_<type>.c. A registry maps the type name to its ops; a new channel type is one new
+ * file, one table line in channel.c and one in common/sd_config.c (its fields).
  *
  * The event JSON (the notifications.payload written by the engine) has:
  *   event ("DOWN"|"RECOVERY"|"REMINDER"), asset_id, asset_name, address, incident_id,
@@ -21,6 +22,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "sd_config.h"
 
 typedef enum { CHANNEL_SENT = 0, CHANNEL_RETRY, CHANNEL_DEAD } channel_verdict_t;
 
@@ -57,19 +61,83 @@ channel_outcome_t channel_classify_status(const channel_rule_t *rules, size_t n,
  * is ignored ("" matches an empty or all-whitespace body). */
 bool channel_body_is(const char *body, size_t len, const char *want);
 
+/* What one delivery sends: an HTTP POST, or a mail over SMTP (libcurl both). Every string
+ * is malloc'd and freed by channel_request_clear. */
+typedef enum { CHANNEL_HTTP = 0, CHANNEL_SMTP } channel_transport_t;
+
+#define CHANNEL_HEADERS_MAX 12
+
+typedef struct {
+    channel_transport_t transport;
+    char *url;                 /* http(s)://... or smtp(s)://host:port */
+    char *body;                /* the HTTP body, or the whole mail (headers, MIME parts) */
+    size_t body_len;           /* 0: strlen(body) */
+    char *headers[CHANNEL_HEADERS_MAX + 1]; /* "Name: value" lines (Content-Type included for
+                                  HTTP), NULL-terminated */
+    /* SMTP only */
+    char *mail_from;
+    char **rcpt;               /* NULL-terminated */
+    char *username, *password;
+    long use_ssl;              /* a CURLUSESSL_* value */
+} channel_request_t;
+
+/* Appends a formatted "Name: value" line to r's headers; 0, -E2BIG (full) or -ENOMEM. */
+int channel_request_header(channel_request_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Frees what r holds and zeroes it; accepts an empty r. */
+void channel_request_clear(channel_request_t *r);
+
+/* What the notifier knows about the outbox row being delivered. */
+typedef struct {
+    int64_t row_id;            /* notifications.id: stable across retries (idempotency keys) */
+    int64_t incident_id;       /* 0 for agent events */
+    int attempts;              /* attempts made before this one */
+    int64_t now_ms;            /* wall clock, unix ms */
+} channel_msg_t;
+
 typedef struct {
     const char *name;          /* notifiers.json "type" */
-    const char *content_type;
-    /* Renders the request body; malloc'd string, or NULL with a message in err. */
+    const char *content_type;  /* for render */
+    /* The simple form, a JSON webhook: renders the request body, POSTed to the notifier's
+     * webhookUrl; malloc'd string, or NULL with a message in err. NULL when prepare is set. */
     char *(*render)(const json_t *event, char *err, size_t errlen);
-    /* Classifies a completed HTTP exchange: body is the first body_len bytes of the answer
-     * (any bytes, not NUL-terminated); retry_after_s: CURLINFO_RETRY_AFTER (-1 none). */
+    /* The full form: builds the whole request from the notifier's object (conf: its
+     * notifiers.json object) and the event. 0, or -errno with a message in err (the row is
+     * then dead: a config or render error). NULL when render is set. */
+    int (*prepare)(const json_t *conf, const json_t *event, const channel_msg_t *msg,
+                   channel_request_t *req, char *err, size_t errlen);
+    /* Classifies a completed exchange: status is the HTTP status (or the SMTP reply code);
+     * body is the first body_len bytes of the answer (any bytes, not NUL-terminated);
+     * retry_after_s: CURLINFO_RETRY_AFTER (-1 none). */
     channel_outcome_t (*classify)(long status, const char *body, size_t body_len,
                                   long retry_after_s);
+    /* Optional: classifies a transfer libcurl ended with curl_code, with the last reply code
+     * the server sent (SMTP: 451, 550 ...; 0 none); NULL: channel_classify_transport. */
+    channel_outcome_t (*classify_failure)(int curl_code, long reply_code);
+    /* Optional, at collector start: checks what notifiers.json's parser cannot (a secret file
+     * readable, a field's value among the allowed). 0, or -errno with a message in err. */
+    int (*check)(const json_t *conf, char *err, size_t errlen);
 } channel_ops_t;
 
 /* The ops for a type name, or NULL when unknown. */
 const channel_ops_t *channel_find(const char *type);
+
+/* Builds the request of a delivery: ops->prepare, or for a render channel a JSON POST of
+ * the rendered body to url (the notifier's webhookUrl). 0 or -errno with err. */
+int channel_prepare(const channel_ops_t *ops, const json_t *conf, const char *url,
+                    const json_t *event, const channel_msg_t *msg, channel_request_t *req,
+                    char *err, size_t errlen);
+
+/* Every notifier of n (NULL: none): its type known and its channel's check passed. 0, or
+ * -EINVAL with "notifiers.NAME: ..." in err. Called by the collector at start. */
+int channel_check_all(const sd_notifiers_t *n, char *err, size_t errlen);
+
+/* A secret kept in a file named by conf's field: its first line, without the line end
+ * (malloc'd; never logged). NULL with err ("routingKeyFile /x: No such file or
+ * directory", "... is empty") when it cannot be read. */
+char *channel_secret_file(const json_t *conf, const char *field, char *err, size_t errlen);
+/* conf's string field, or dflt when absent. */
+const char *channel_conf_str(const json_t *conf, const char *key, const char *dflt);
 
 /* Classifies a transport failure (libcurl error code, 0 = none): TLS verification, login
  * and malformed-URL errors are DEAD ("config_error"); a timeout is RETRY "timeout";

@@ -19,6 +19,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "channel.h"
 #include "collector.h"
 #include "deadman.h"
 #include "engine.h"
@@ -480,8 +481,11 @@ int main(int argc, char **argv)
     sd_manifest_t *manifest = NULL;
     sd_notifiers_t *notifiers = NULL;
     if (sd_manifest_load(args.manifest, &manifest, err, sizeof err) != 0 ||
-        sd_notifiers_load(args.notifiers, &notifiers, err, sizeof err) != 0) {
-        fprintf(stderr, "statusd-collector: %s\n", err);
+        sd_notifiers_load(args.notifiers, &notifiers, err, sizeof err) != 0 ||
+        channel_check_all(notifiers, err, sizeof err) != 0) {
+        fprintf(stderr, "statusd-collector: %s%s%s\n", notifiers ? args.notifiers : "",
+                notifiers ? ": " : "", err);
+        sd_notifiers_destroy(&notifiers);
         sd_manifest_destroy(&manifest);
         zcert_destroy(&ctx.server_cert);
         return 1;

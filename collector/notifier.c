@@ -73,7 +73,9 @@ typedef struct {
     outbox_row_t row;
     CURL *easy;
     struct curl_slist *headers;
-    char *body;
+    struct curl_slist *rcpt;   /* SMTP recipients */
+    channel_request_t req;
+    size_t sent;               /* SMTP: bytes of req.body read by libcurl */
     char resp[RESP_MAX + 1]; /* raw bytes of the answer's body, possibly not text */
     size_t resp_len;
     char curl_err[CURL_ERROR_SIZE];
@@ -148,7 +150,8 @@ static void s_delivery_free(delivery_t **p)
     if (d->easy)
         curl_easy_cleanup(d->easy);
     curl_slist_free_all(d->headers);
-    free(d->body);
+    curl_slist_free_all(d->rcpt);
+    channel_request_clear(&d->req);
     free(d->row.asset_id);
     free(d->row.event);
     free(d->row.channel);
@@ -166,6 +169,19 @@ static size_t s_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     d->resp_len += take;
     d->resp[d->resp_len] = 0;
     return n; /* the excess is discarded, not an error */
+}
+
+/* SMTP: libcurl reads the mail from req.body. */
+static size_t s_read_cb(char *buf, size_t size, size_t nitems, void *ud)
+{
+    delivery_t *d = ud;
+    size_t len = d->req.body_len ? d->req.body_len : strlen(d->req.body);
+    size_t n = len - d->sent, room = size * nitems;
+    if (n > room)
+        n = room;
+    memcpy(buf, d->req.body + d->sent, n);
+    d->sent += n;
+    return n;
 }
 
 /* ---- pausing (per destination on 429) ------------------------------------------------ */
@@ -326,7 +342,10 @@ static void s_drain_done(self_t *self)
             o = d->ops->classify(status, d->resp, d->resp_len, (long) ra);
             s_http_error(error, sizeof error, status, d);
         } else {
-            o = channel_classify_transport((int) code);
+            long reply = 0;
+            curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &reply);
+            o = d->ops->classify_failure ? d->ops->classify_failure((int) code, reply)
+                                         : channel_classify_transport((int) code);
             snprintf(error, sizeof error, "%s%s%s", curl_easy_strerror(code),
                      d->curl_err[0] ? ": " : "", d->curl_err);
         }
@@ -363,7 +382,7 @@ static void s_start(self_t *self, outbox_row_t *row)
     char err[256] = "";
     const sd_notifier_conf_t *nc = s_notifier(self, d->row.channel);
     d->ops = nc ? channel_find(nc->type) : NULL;
-    if (!nc || !d->ops || !nc->webhook_url) {
+    if (!nc || !d->ops || (!d->ops->prepare && !nc->webhook_url)) {
         snprintf(err, sizeof err, "no notifier '%s' of a known type in notifiers.json",
                  d->row.channel);
         s_finish(self, d, (channel_outcome_t){CHANNEL_DEAD, -1, "config_error"}, err);
@@ -372,31 +391,66 @@ static void s_start(self_t *self, outbox_row_t *row)
     }
     json_error_t je;
     json_t *ev = json_loads(d->row.payload, 0, &je);
-    d->body = ev ? d->ops->render(ev, err, sizeof err) : NULL;
+    channel_msg_t msg = {.row_id = d->row.id, .incident_id = d->row.incident_id,
+                         .attempts = d->row.attempts, .now_ms = sd_wall_ms()};
+    int rc = ev ? channel_prepare(d->ops, nc->raw, nc->webhook_url, ev, &msg, &d->req, err,
+                                  sizeof err)
+                : -EINVAL;
     json_decref(ev);
-    d->easy = d->body ? curl_easy_init() : NULL;
-    d->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (!d->body || !d->easy || !d->headers) {
+    d->easy = rc == 0 ? curl_easy_init() : NULL;
+    for (size_t i = 0; d->easy && i < CHANNEL_HEADERS_MAX && d->req.headers[i]; i++) {
+        struct curl_slist *h = curl_slist_append(d->headers, d->req.headers[i]);
+        if (!h) {
+            rc = -ENOMEM;
+            break;
+        }
+        d->headers = h;
+    }
+    for (size_t i = 0; d->easy && d->req.rcpt && d->req.rcpt[i]; i++) {
+        struct curl_slist *h = curl_slist_append(d->rcpt, d->req.rcpt[i]);
+        if (!h) {
+            rc = -ENOMEM;
+            break;
+        }
+        d->rcpt = h;
+    }
+    if (rc != 0 || !d->easy) {
         s_finish(self, d, (channel_outcome_t){CHANNEL_DEAD, -1, "render_error"},
                  *err ? err : "cannot build the request");
         s_delivery_free(&d);
         return;
     }
     CURL *e = d->easy;
-    curl_easy_setopt(e, CURLOPT_URL, nc->webhook_url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(d->body));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "statusd/" STATUSD_VERSION);
+    size_t body_len = d->req.body_len ? d->req.body_len : strlen(d->req.body ? d->req.body : "");
+    curl_easy_setopt(e, CURLOPT_URL, d->req.url);
+    if (d->req.transport == CHANNEL_SMTP) {
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+        curl_easy_setopt(e, CURLOPT_MAIL_FROM, d->req.mail_from);
+        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, d->rcpt);
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, s_read_cb);
+        curl_easy_setopt(e, CURLOPT_READDATA, d);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE, (long) body_len);
+        curl_easy_setopt(e, CURLOPT_USE_SSL, d->req.use_ssl);
+        if (d->req.username)
+            curl_easy_setopt(e, CURLOPT_USERNAME, d->req.username);
+        if (d->req.password)
+            curl_easy_setopt(e, CURLOPT_PASSWORD, d->req.password);
+    } else {
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) body_len);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->headers);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "statusd/" STATUSD_VERSION);
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_write_cb);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
+    }
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) self->opts.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) self->opts.timeout_ms);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->curl_err);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *) d);
     if (curl_multi_add_handle(self->multi, e) != CURLM_OK) {
         s_finish(self, d, (channel_outcome_t){CHANNEL_RETRY, -1, "internal"}, "curl_multi_add");

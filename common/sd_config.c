@@ -930,7 +930,53 @@ const sd_asset_t *sd_manifest_find(const sd_manifest_t *m, const char *id)
 
 /* ---- notifiers ------------------------------------------------------------------------ */
 
-static const char *const s_notifier_types[] = {"slack", "teams", NULL};
+/* Each notifier type's fields: what notifiers.json may say, what it must say, and which field
+ * is its delivery URL (sd_notifier_conf_t.webhook_url). Values are checked for their JSON kind
+ * and URL scheme here, with file:line:column; a type's own rules beyond that (a secret file
+ * that must be readable) are its channel's (collector/channel_*.c) at start. */
+typedef enum { F_STR = 0, F_STR_LIST, F_STR_MAP, F_STR_OR_INT, F_SCALAR } field_kind_t;
+
+typedef struct {
+    const char *key;
+    field_kind_t kind;
+    bool required;
+    const char *schemes;       /* a URL: "http" (http/https) or "smtp" (smtp/smtps); NULL */
+} notifier_field_t;
+
+typedef struct {
+    const char *type;
+    const char *url_key;       /* the field copied to webhook_url, NULL: none */
+    const char *one_of[3];     /* at least one of these is required, NULL-terminated */
+    notifier_field_t fields[9];
+} notifier_type_t;
+
+static const notifier_type_t s_notifier_types[] = {
+    {"slack", "webhookUrl", {NULL}, {{"webhookUrl", F_STR, true, "http"}}},
+    {"teams", "webhookUrl", {NULL}, {{"webhookUrl", F_STR, true, "http"}}},
+    {"discord", "webhookUrl", {NULL}, {{"webhookUrl", F_STR, true, "http"}}},
+    {"pagerduty", "eventsUrl", {"routingKey", "routingKeyFile", NULL},
+     {{"routingKey", F_STR, false, NULL},
+      {"routingKeyFile", F_STR, false, NULL},
+      {"eventsUrl", F_STR, false, "http"}}},
+    {"webhook", "url", {NULL},
+     {{"url", F_STR, true, "http"}, {"secretFile", F_STR, false, NULL},
+      {"headers", F_STR_MAP, false, NULL}}},
+    {"email", "smtpUrl", {NULL},
+     {{"smtpUrl", F_STR, true, "smtp"},
+      {"from", F_STR, true, NULL},
+      {"to", F_STR_LIST, true, NULL},
+      {"username", F_STR, false, NULL},
+      {"passwordFile", F_STR, false, NULL},
+      {"starttls", F_STR, false, NULL}}},
+    {"telegram", "apiUrl", {NULL},
+     {{"botTokenFile", F_STR, true, NULL},
+      {"chatId", F_STR_OR_INT, true, NULL},
+      {"apiUrl", F_STR, false, "http"}}},
+    {"ntfy", "url", {NULL},
+     {{"url", F_STR, true, "http"}, {"tokenFile", F_STR, false, NULL},
+      {"priority", F_STR_OR_INT, false, NULL}}},
+};
+#define N_NOTIFIER_TYPES (sizeof s_notifier_types / sizeof *s_notifier_types)
 
 static void s_notifier_free(sd_notifier_conf_t *n)
 {
@@ -940,35 +986,120 @@ static void s_notifier_free(sd_notifier_conf_t *n)
     json_decref(n->raw);
 }
 
+static bool s_scheme_ok(const char *url, const char *schemes)
+{
+    if (strcmp(schemes, "smtp") == 0)
+        return strncmp(url, "smtp://", 7) == 0 || strncmp(url, "smtps://", 8) == 0;
+    return strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0;
+}
+
+/* One declared field of a notifier: its JSON kind, and a URL's scheme. */
+static int s_notifier_field(vctx_t *v, json_t *o, const notifier_field_t *f)
+{
+    json_t *j = json_object_get(o, f->key);
+    int rc = 0;
+    if (!j) {
+        s_member(v, o, f->key, f->required, &rc); /* "notifiers.x.url: missing required field" */
+        return rc;
+    }
+    s_push_key(v, f->key);
+    switch (f->kind) {
+    case F_STR:
+        if (!json_is_string(j))
+            rc = s_fail(v, 0, "expected a string, got %s", s_type_name(j));
+        else if (json_string_length(j) == 0)
+            rc = s_fail(v, 0, "expected a non-empty string");
+        else if (f->schemes && !s_scheme_ok(json_string_value(j), f->schemes))
+            rc = s_fail(v, 0, "expected %s URL", strcmp(f->schemes, "smtp") == 0
+                                                     ? "an smtp:// or smtps://"
+                                                     : "an http:// or https://");
+        break;
+    case F_STR_LIST:
+        if (!json_is_array(j) || json_array_size(j) == 0) {
+            rc = s_fail(v, 0, "expected a non-empty array of strings, got %s",
+                        json_is_array(j) ? "an empty array" : s_type_name(j));
+            break;
+        }
+        for (size_t i = 0; i < json_array_size(j) && !rc; i++) {
+            if (!json_is_string(json_array_get(j, i))) {
+                s_push_index(v, i);
+                rc = s_fail(v, 0, "expected a string, got %s", s_type_name(json_array_get(j, i)));
+            }
+        }
+        break;
+    case F_STR_MAP: {
+        if (!json_is_object(j)) {
+            rc = s_fail(v, 0, "expected an object of strings, got %s", s_type_name(j));
+            break;
+        }
+        const char *k;
+        json_t *val;
+        json_object_foreach(j, k, val) {
+            if (!json_is_string(val)) {
+                s_push_key(v, k);
+                rc = s_fail(v, 0, "expected a string, got %s", s_type_name(val));
+                break;
+            }
+        }
+        break;
+    }
+    case F_STR_OR_INT:
+    case F_SCALAR:
+        if (!json_is_string(j) && !json_is_integer(j))
+            rc = s_fail(v, 0, "expected a string or an integer, got %s", s_type_name(j));
+        break;
+    }
+    if (!rc)
+        s_pop(v);
+    return rc;
+}
+
 static int s_parse_notifier(vctx_t *v, const char *name, json_t *o, sd_notifier_conf_t *n)
 {
-    static const char *const keys[] = {"type", "webhookUrl", NULL};
     int rc;
     if ((rc = s_check_id_len(v, name, 1)))
         return rc;
     if (!json_is_object(o))
         return s_fail(v, 0, "expected a notifier object, got %s", s_type_name(o));
-    if ((rc = s_check_keys(v, o, keys)))
-        return rc;
     n->name = strdup(name);
     n->raw = json_incref(o);
     if (!n->name)
         return -ENOMEM;
     if ((rc = s_get_string(v, o, "type", 1, &n->type)))
         return rc;
-    int known = 0;
-    for (const char *const *t = s_notifier_types; *t; t++)
-        known |= strcmp(*t, n->type) == 0;
-    if (!known) {
+    const notifier_type_t *t = NULL;
+    char types[160] = "";
+    for (size_t i = 0; i < N_NOTIFIER_TYPES; i++) {
+        if (strcmp(s_notifier_types[i].type, n->type) == 0)
+            t = &s_notifier_types[i];
+        snprintf(types + strlen(types), sizeof types - strlen(types), "%s%s", i ? ", " : "",
+                 s_notifier_types[i].type);
+    }
+    if (!t) {
         s_push_key(v, "type");
-        return s_fail(v, 0, "unsupported notifier type \"%s\" (supported: slack, teams)", n->type);
+        return s_fail(v, 0, "unsupported notifier type \"%s\" (supported: %s)", n->type, types);
     }
-    if ((rc = s_get_string(v, o, "webhookUrl", 1, &n->webhook_url)))
+    const char *keys[12] = {"type"};
+    size_t nk = 1;
+    for (size_t i = 0; i < sizeof t->fields / sizeof *t->fields && t->fields[i].key; i++)
+        keys[nk++] = t->fields[i].key;
+    keys[nk] = NULL;
+    if ((rc = s_check_keys(v, o, keys)))
         return rc;
-    if (strncmp(n->webhook_url, "https://", 8) != 0 && strncmp(n->webhook_url, "http://", 7) != 0) {
-        s_push_key(v, "webhookUrl");
-        return s_fail(v, 0, "expected an http:// or https:// URL");
+    for (size_t i = 0; i < sizeof t->fields / sizeof *t->fields && t->fields[i].key; i++)
+        if ((rc = s_notifier_field(v, o, &t->fields[i])))
+            return rc;
+    if (t->one_of[0]) {
+        bool any = false;
+        for (size_t i = 0; t->one_of[i]; i++)
+            any |= json_object_get(o, t->one_of[i]) != NULL;
+        if (!any)
+            return s_fail(v, 0, "a %s notifier needs \"%s\" or \"%s\"", t->type, t->one_of[0],
+                          t->one_of[1]);
     }
+    json_t *url = t->url_key ? json_object_get(o, t->url_key) : NULL;
+    if (url && !(n->webhook_url = strdup(json_string_value(url))))
+        return -ENOMEM;
     return 0;
 }
 

@@ -97,8 +97,10 @@ int sd_parse_rfc3339(const char *s, int64_t *ms);
 
 typedef struct {
     char *name;                /* key in "notifiers" */
-    char *type;                /* slack, teams */
-    char *webhook_url;
+    char *type;                /* slack, teams, discord, pagerduty, webhook, email, telegram,
+                                  ntfy */
+    char *webhook_url;         /* the type's delivery URL field (webhookUrl, url, eventsUrl,
+                                  smtpUrl, apiUrl), NULL when it has none or it is absent */
     json_t *raw;               /* the notifier's whole object (owned), for type-specific fields */
 } sd_notifier_conf_t;
 

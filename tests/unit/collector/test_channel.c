@@ -5,7 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -370,6 +373,97 @@ static void test_transport(void **st)
     }
 }
 
+/* A render channel's request: the rendered JSON POSTed to the notifier's webhookUrl. */
+static void test_prepare_render_channel(void **st)
+{
+    (void) st;
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:[]}", "event", "DOWN",
+                           "asset_id", "api", "asset_name", "API", "started_at",
+                           "2026-12-06T00:00:00Z", "reason", "HTTP 503", "down_votes", 2,
+                           "live_agents", 2, "agents");
+    json_t *conf = json_pack("{s:s, s:s}", "type", "slack", "webhookUrl", "http://h/x");
+    channel_msg_t msg = {.row_id = 7, .incident_id = 3, .now_ms = 1};
+    channel_request_t req;
+    char err[256] = "";
+    assert_int_equal(channel_prepare(channel_find("slack"), conf, "http://h/x", ev, &msg, &req,
+                                     err, sizeof err),
+                     0);
+    assert_int_equal(req.transport, CHANNEL_HTTP);
+    assert_string_equal(req.url, "http://h/x");
+    assert_string_equal(req.headers[0], "Content-Type: application/json");
+    assert_null(req.headers[1]);
+    assert_non_null(strstr(req.body, "API"));
+    channel_request_clear(&req);
+    assert_null(req.url);
+    channel_request_clear(&req); /* twice is fine */
+    /* no URL: a config error, nothing allocated */
+    assert_int_equal(channel_prepare(channel_find("slack"), conf, NULL, ev, &msg, &req, err,
+                                     sizeof err),
+                     -EINVAL);
+    assert_string_equal(err, "no webhookUrl");
+    assert_null(req.body);
+    json_decref(conf);
+    json_decref(ev);
+}
+
+static void test_request_headers_bounded(void **st)
+{
+    (void) st;
+    channel_request_t req = {0};
+    for (int i = 0; i < CHANNEL_HEADERS_MAX; i++)
+        assert_int_equal(channel_request_header(&req, "X-N%d: %d", i, i), 0);
+    assert_int_equal(channel_request_header(&req, "X-Over: 1"), -E2BIG);
+    assert_string_equal(req.headers[3], "X-N3: 3");
+    assert_null(req.headers[CHANNEL_HEADERS_MAX]);
+    channel_request_clear(&req);
+}
+
+/* Secrets come from files: the first line, trimmed; a missing or empty file is an error that
+ * names the field and the path, never the content. */
+static void test_secret_file(void **st)
+{
+    (void) st;
+    char dir[] = "/tmp/sd-chan-XXXXXX", path[64], empty[64], err[256] = "";
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/key", dir);
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    FILE *f = fopen(path, "w");
+    fputs("R0UTINGKEY\nsecond line\n", f);
+    fclose(f);
+    fclose(fopen(empty, "w"));
+    json_t *conf = json_pack("{s:s, s:s, s:s}", "routingKeyFile", path, "tokenFile", empty,
+                             "missing", "/nonexistent/key");
+    char *k = channel_secret_file(conf, "routingKeyFile", err, sizeof err);
+    assert_string_equal(k, "R0UTINGKEY");
+    free(k);
+    assert_null(channel_secret_file(conf, "tokenFile", err, sizeof err));
+    assert_non_null(strstr(err, "is empty"));
+    assert_null(channel_secret_file(conf, "missing", err, sizeof err));
+    assert_string_equal(err, "missing /nonexistent/key: No such file or directory");
+    assert_null(channel_secret_file(conf, "absent", err, sizeof err));
+    assert_string_equal(err, "absent is not set");
+    assert_string_equal(channel_conf_str(conf, "tokenFile", "d"), empty);
+    assert_string_equal(channel_conf_str(conf, "nope", "d"), "d");
+    json_decref(conf);
+    unlink(path);
+    unlink(empty);
+    rmdir(dir);
+}
+
+static void test_check_all(void **st)
+{
+    (void) st;
+    sd_notifiers_t *n = NULL;
+    char err[512] = "";
+    assert_int_equal(sd_notifiers_parse("n.json", "{\"notifiers\":{\"s\":{\"type\":\"slack\","
+                                                  "\"webhookUrl\":\"http://h/\"}}}",
+                                        &n, err, sizeof err),
+                     0);
+    assert_int_equal(channel_check_all(n, err, sizeof err), 0);
+    assert_int_equal(channel_check_all(NULL, err, sizeof err), 0);
+    sd_notifiers_destroy(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +471,10 @@ int main(void)
         cmocka_unit_test(test_teams_render),   cmocka_unit_test(test_slack_classify),
         cmocka_unit_test(test_teams_classify), cmocka_unit_test(test_classify_reads_only_len),
         cmocka_unit_test(test_transport),
+        cmocka_unit_test(test_prepare_render_channel),
+        cmocka_unit_test(test_request_headers_bounded),
+        cmocka_unit_test(test_secret_file),
+        cmocka_unit_test(test_check_all),
         cmocka_unit_test(test_slack_escapes_outside_text),
         cmocka_unit_test(test_teams_escapes_outside_text),
     };

@@ -214,7 +214,8 @@ static void test_notifier_errors(void **state)
     const char *bad_type = "{\"notifiers\":{\"s\":{\"type\":\"fax\",\"webhookUrl\":\"http://h/\"}}}";
     assert_int_equal(sd_notifiers_parse("n.json", bad_type, &n, err, sizeof err), -EINVAL);
     assert_string_equal(err, "n.json:1:27: notifiers.s.type: unsupported notifier type \"fax\" "
-                             "(supported: slack, teams)");
+                             "(supported: slack, teams, discord, pagerduty, webhook, email, "
+                             "telegram, ntfy)");
     const char *bad_bool = "{\"notifiers\":{},\"notificationPolicy\":{\"repeatAlerts\":\"yes\"}}";
     assert_int_equal(sd_notifiers_parse("n.json", bad_bool, &n, err, sizeof err), -EINVAL);
     assert_string_equal(err, "n.json:1:54: notificationPolicy.repeatAlerts: expected true or "

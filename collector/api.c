@@ -19,8 +19,11 @@
 #include <sys/socket.h>
 
 #include "auth.h"
+#include "channel.h"
+#include "channel_curl.h"
 #include "sd_clock.h"
 #include "sd_log.h"
+#include "sd_utf8.h"
 #include "status_page.h"
 #include "store_api.h"
 #include "store_incidents.h"
@@ -37,6 +40,9 @@
 
 #define REQS_NAME "statusd_api_requests_total"
 #define REQS_HELP "HTTP requests served by the API, by route and status code."
+/* the test button waits for the channel's answer at most this long (as the notifier does) */
+#define API_TEST_CONNECT_MS 5000
+#define API_TEST_TOTAL_MS 15000
 #define REJECT_NAME "statusd_api_connections_rejected_total"
 #define REJECT_HELP "API connections refused because the connection limit was reached."
 
@@ -46,6 +52,8 @@ struct api_t {
     health_t *health;        /* NULL: only the database is checked */
     bool plaintext;          /* agents speak --insecure-plaintext: said in /api/health */
     const auth_t *tokens;    /* NULL: writes refused with 403 */
+    const sd_notifiers_t *notifiers; /* the test button's channels; NULL: none */
+    bool curl_init;          /* curl_global_init was called (api_destroy releases it) */
     char *conninfo;
     pthread_mutex_t db_lock;
     bool db_lock_init;
@@ -414,6 +422,47 @@ static void s_do_ack(api_t *api, struct MHD_Connection *c, const char *id, size_
     json_decref(doc);
 }
 
+/* POST /api/notifiers/{name}/test: a TEST message through the notifier's real channel
+ * (channel_curl.h), the channel's answer in the reply. Token first: nothing about the
+ * notifiers leaks without one. The secrets never appear in the reply. */
+static void s_do_notifier_test(api_t *api, struct MHD_Connection *c, const char *id,
+                               size_t id_len, reply_t *r)
+{
+    char fp[AUTH_FP_LEN + 1] = "", name[SD_CONFIG_ID_MAX * 4 + 1];
+    if (!s_authorize(api, c, fp, r))
+        return;
+    const sd_notifier_conf_t *nc = NULL;
+    if (id_len > 0 && id_len < sizeof name && !memchr(id, '/', id_len) &&
+        sd_utf8_valid(id, id_len)) {
+        memcpy(name, id, id_len);
+        name[id_len] = 0;
+        nc = sd_notifiers_find(api->notifiers, name);
+    }
+    if (!nc) {
+        s_reply_error(r, MHD_HTTP_NOT_FOUND, "notifier not found");
+        return;
+    }
+    json_t *ev = channel_test_event(nc->name, sd_wall_ms());
+    channel_outcome_t o;
+    char answer[512] = "";
+    sd_ms_t t0 = sd_mono_ms();
+    if (!ev) {
+        s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    channel_curl_send_now(nc, ev, API_TEST_CONNECT_MS, API_TEST_TOTAL_MS, &o, answer,
+                          sizeof answer);
+    json_decref(ev);
+    static const char *const verdicts[] = {"sent", "retry", "dead"};
+    json_t *out = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I}", "notifier", nc->name, "type",
+                            nc->type, "delivered", o.verdict == CHANNEL_SENT, "verdict",
+                            verdicts[o.verdict], "reason", o.reason, "answer", answer, "ms",
+                            (json_int_t) (sd_mono_ms() - t0));
+    sd_info("api", "notifier test notifier=%s type=%s verdict=%s reason=%s token=%s answer=\"%s\"",
+            nc->name, nc->type, verdicts[o.verdict], o.reason, fp, answer);
+    s_reply_json(r, MHD_HTTP_OK, out);
+}
+
 static void s_do_metrics(api_t *api, reply_t *r)
 {
     uint64_t dropped = metrics_series_dropped(api->metrics);
@@ -499,6 +548,9 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
     case ROUTE_ACK:
         s_do_ack(api, c, id, id_len, body, r);
         return;
+    case ROUTE_NOTIFIER_TEST:
+        s_do_notifier_test(api, c, id, id_len, r);
+        return;
     case ROUTE_MAINTENANCE:
     case ROUTE_MAINTENANCE_ONE:
         s_do_maintenance(api, c, route, method, id, id_len, body, r);
@@ -554,7 +606,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     bool is_write, method_ok;
     const char *allow = "GET, HEAD";
-    if (route == ROUTE_ACK) {
+    if (route == ROUTE_ACK || route == ROUTE_NOTIFIER_TEST) {
         is_write = method_ok = is_post;
         allow = "POST";
     } else if (route == ROUTE_MAINTENANCE_ONE) {
@@ -703,9 +755,14 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
         snprintf(err, errlen, "api: out of memory");
         return NULL;
     }
+    /* the test button's libcurl: initialised here, in the thread that starts the API
+     * (reference counted, released in api_destroy) */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    api->curl_init = true;
     api->metrics = ctx->metrics;
     api->health = ctx->health;
     api->tokens = ctx->api_tokens;
+    api->notifiers = ctx->notifiers;
     api->plaintext = ctx->insecure_plaintext;
     api->conninfo = strdup(ctx->db_conninfo);
     if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {
@@ -738,6 +795,8 @@ void api_destroy(api_t **p)
     if (api->db_lock_init)
         pthread_mutex_destroy(&api->db_lock);
     free(api->conninfo);
+    if (api->curl_init)
+        curl_global_cleanup();
     free(api);
     *p = NULL;
 }

@@ -12,7 +12,8 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/assets/{id}", "/api/assets/{id}/events", "/api/incidents",
                                           "/api/incidents/{id}", "/api/incidents/{id}/ack",
                                           "/api/agents", "/api/maintenance",
-                                          "/api/maintenance/{id}", "other"};
+                                          "/api/maintenance/{id}",
+                                          "/api/notifiers/{name}/test", "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -44,7 +45,14 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         *id_len = strlen(*id);
         return ROUTE_MAINTENANCE_ONE;
     }
+    static const char nprefix[] = "/api/notifiers/", test[] = "/test";
     size_t n = strlen(url), p = sizeof prefix - 1, s = sizeof suffix - 1;
+    size_t np = sizeof nprefix - 1, ts = sizeof test - 1;
+    if (n > np + ts && strncmp(url, nprefix, np) == 0 && strcmp(url + n - ts, test) == 0) {
+        *id = url + np;
+        *id_len = n - np - ts;
+        return ROUTE_NOTIFIER_TEST;
+    }
     size_t ip = sizeof iprefix - 1, as = sizeof ack - 1;
     if (n > ip && strncmp(url, iprefix, ip) == 0) {
         *id = url + ip;

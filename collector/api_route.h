@@ -31,6 +31,7 @@ typedef enum {
     ROUTE_AGENTS,
     ROUTE_MAINTENANCE,
     ROUTE_MAINTENANCE_ONE,
+    ROUTE_NOTIFIER_TEST,
     ROUTE_UNKNOWN
 } route_t;
 

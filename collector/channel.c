@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd_clock.h"
 #include "sd_utf8.h"
 
 static const channel_ops_t *const s_channels[] = {
@@ -109,6 +110,14 @@ int channel_check_all(const sd_notifiers_t *n, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+json_t *channel_test_event(const char *name, int64_t now_ms)
+{
+    char at[40];
+    sd_format_rfc3339(now_ms, at, sizeof at);
+    return json_pack("{s:s, s:s, s:s, s:s}", "event", "TEST", "notifier", name, "at", at,
+                     "message", "StatusD test message: this channel delivers pages.");
 }
 
 const char *channel_conf_str(const json_t *conf, const char *key, const char *dflt)

@@ -136,6 +136,10 @@ int channel_check_all(const sd_notifiers_t *n, char *err, size_t errlen);
  * (malloc'd; never logged). NULL with err ("routingKeyFile /x: No such file or
  * directory", "... is empty") when it cannot be read. */
 char *channel_secret_file(const json_t *conf, const char *field, char *err, size_t errlen);
+/* The TEST event of the test button for notifier name at now_ms (unix ms): {event:"TEST",
+ * notifier, at, message}; NULL on allocation failure. */
+json_t *channel_test_event(const char *name, int64_t now_ms);
+
 /* conf's string field, or dflt when absent. */
 const char *channel_conf_str(const json_t *conf, const char *key, const char *dflt);
 

@@ -20,6 +20,7 @@
 #include "api.h"
 #include "auth.h"
 #include "channel.h"
+#include "channel_curl.h"
 #include "collector.h"
 #include "deadman.h"
 #include "engine.h"
@@ -49,6 +50,7 @@ typedef struct {
     const char *cert, *agents_dir, *max_frame;
     bool insecure_plaintext;
     const char *agent_forget;
+    const char *test_notifier;
 } args_t;
 
 static const struct option s_options[] = {
@@ -74,6 +76,7 @@ static const struct option s_options[] = {
     {"insecure-plaintext", no_argument, NULL, 'P'},
     {"max-frame-bytes", required_argument, NULL, 'F'},
     {"agent-forget-after", required_argument, NULL, 'G'},
+    {"test-notifier", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -123,6 +126,9 @@ static void s_usage(FILE *out)
             "                         good: its state and series are freed [86400]\n"
             "                                                  env STATUSD_AGENT_FORGET_AFTER\n"
             "  --log-level LEVEL      debug, info, warn, error [info]      env STATUSD_LOG_LEVEL\n"
+            "  --test-notifier NAME   send a test message through notifier NAME of --notifiers,\n"
+            "                         print the channel's answer and exit (0 delivered, 1 not);\n"
+            "                         needs only --notifiers\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
             "Flags win over environment variables.\n");
@@ -227,6 +233,7 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'P': a->insecure_plaintext = true; break;
         case 'F': a->max_frame = optarg; break;
         case 'G': a->agent_forget = optarg; break;
+        case 't': a->test_notifier = optarg; break;
         case 'h': s_usage(stdout); exit(0);
         case 'V': printf("statusd-collector %s\n", STATUSD_VERSION); exit(0);
         case ':':
@@ -244,9 +251,11 @@ static void s_parse(int argc, char **argv, args_t *a)
                 argv[optind]);
         exit(2);
     }
-    const char *missing = !a->manifest ? "--manifest" : !a->notifiers ? "--notifiers"
-                          : !a->db     ? "--db"
-                                       : NULL;
+    const char *missing = !a->notifiers                       ? "--notifiers"
+                          : a->test_notifier                  ? NULL
+                          : !a->manifest                      ? "--manifest"
+                          : !a->db                            ? "--db"
+                                                              : NULL;
     if (missing) {
         fprintf(stderr, "statusd-collector: %s is required (see --help)\n", missing);
         exit(2);
@@ -452,10 +461,48 @@ static void s_transport(const args_t *a, collector_ctx_t *ctx)
     ctx->agents_dir = a->agents_dir;
 }
 
+/* --test-notifier NAME: one TEST message through the notifier's real channel; the answer on
+ * stdout. 0 delivered, 1 not (or a bad file), 2 no such notifier. */
+static int s_test_notifier(const args_t *a)
+{
+    char err[1024] = "";
+    sd_notifiers_t *n = NULL;
+    if (sd_notifiers_load(a->notifiers, &n, err, sizeof err) != 0 ||
+        channel_check_all(n, err, sizeof err) != 0) {
+        fprintf(stderr, "statusd-collector: %s%s%s\n", n ? a->notifiers : "", n ? ": " : "",
+                err);
+        sd_notifiers_destroy(&n);
+        return 1;
+    }
+    const sd_notifier_conf_t *nc = sd_notifiers_find(n, a->test_notifier);
+    if (!nc) {
+        fprintf(stderr, "statusd-collector: %s: no notifier named \"%s\"\n", a->notifiers,
+                a->test_notifier);
+        sd_notifiers_destroy(&n);
+        return 2;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    json_t *ev = channel_test_event(nc->name, sd_wall_ms());
+    channel_outcome_t o = {CHANNEL_DEAD, -1, "render_error"};
+    char answer[512] = "out of memory";
+    if (ev)
+        channel_curl_send_now(nc, ev, 5000, 15000, &o, answer, sizeof answer);
+    json_decref(ev);
+    static const char *const verdicts[] = {"delivered", "not delivered (temporary)",
+                                           "not delivered (permanent)"};
+    printf("notifier %s (%s): %s, reason %s: %s\n", nc->name, nc->type, verdicts[o.verdict],
+           o.reason, answer);
+    sd_notifiers_destroy(&n);
+    curl_global_cleanup();
+    return o.verdict == CHANNEL_SENT ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     args_t args = {0};
     s_parse(argc, argv, &args);
+    if (args.test_notifier)
+        return s_test_notifier(&args);
     collector_ctx_t ctx = {0};
     s_ctx_numbers(&args, &ctx);
     s_transport(&args, &ctx);

@@ -42,6 +42,7 @@
 
 #include "bus.h"
 #include "channel.h"
+#include "channel_curl.h"
 #include "health.h"
 #include "outcomes.h"
 #include "sd_clock.h"
@@ -64,21 +65,13 @@
 #define BACKOFF_CAP_MS (5 * 60 * 1000)
 #define RETRY_AFTER_MAX_MS (3600 * 1000)
 #define GIVE_UP_MS ((int64_t) 24 * 3600 * 1000)
-#define RESP_MAX 4096
-#define ERR_BODY_MAX 200 /* bytes of an answer's body quoted in last_error */
 #define ERR_MAX 512      /* bytes of an error text, logged and stored */
 #define MAX_PAUSED 64
 
 typedef struct {
     outbox_row_t row;
     CURL *easy;
-    struct curl_slist *headers;
-    struct curl_slist *rcpt;   /* SMTP recipients */
-    channel_request_t req;
-    size_t sent;               /* SMTP: bytes of req.body read by libcurl */
-    char resp[RESP_MAX + 1]; /* raw bytes of the answer's body, possibly not text */
-    size_t resp_len;
-    char curl_err[CURL_ERROR_SIZE];
+    channel_curl_t cc;         /* the request, its curl lists and the answer */
     const channel_ops_t *ops;
 } delivery_t;
 
@@ -149,39 +142,13 @@ static void s_delivery_free(delivery_t **p)
     delivery_t *d = *p;
     if (d->easy)
         curl_easy_cleanup(d->easy);
-    curl_slist_free_all(d->headers);
-    curl_slist_free_all(d->rcpt);
-    channel_request_clear(&d->req);
+    channel_curl_release(&d->cc);
     free(d->row.asset_id);
     free(d->row.event);
     free(d->row.channel);
     free(d->row.payload);
     free(d);
     *p = NULL;
-}
-
-static size_t s_write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    delivery_t *d = ud;
-    size_t n = size * nmemb, room = RESP_MAX - d->resp_len;
-    size_t take = n < room ? n : room;
-    memcpy(d->resp + d->resp_len, ptr, take);
-    d->resp_len += take;
-    d->resp[d->resp_len] = 0;
-    return n; /* the excess is discarded, not an error */
-}
-
-/* SMTP: libcurl reads the mail from req.body. */
-static size_t s_read_cb(char *buf, size_t size, size_t nitems, void *ud)
-{
-    delivery_t *d = ud;
-    size_t len = d->req.body_len ? d->req.body_len : strlen(d->req.body);
-    size_t n = len - d->sent, room = size * nitems;
-    if (n > room)
-        n = room;
-    memcpy(buf, d->req.body + d->sent, n);
-    d->sent += n;
-    return n;
 }
 
 /* ---- pausing (per destination on 429) ------------------------------------------------ */
@@ -306,20 +273,6 @@ static void s_finish(self_t *self, delivery_t *d, channel_outcome_t o, const cha
         self->next_poll = sd_mono_ms(); /* a RECOVERY held back by this row may be due now */
 }
 
-/* "HTTP 403: <the first ERR_BODY_MAX bytes of the body>" as one line of valid UTF-8 (the
- * body may be any bytes, cut anywhere). */
-static void s_http_error(char *buf, size_t len, long status, const delivery_t *d)
-{
-    int n = snprintf(buf, len, "HTTP %ld", status);
-    if (n < 0 || (size_t) n + 3 >= len || d->resp_len == 0)
-        return;
-    memcpy(buf + n, ": ", 3);
-    size_t room = len - (size_t) n - 2;
-    if (room > ERR_BODY_MAX + 1)
-        room = ERR_BODY_MAX + 1;
-    sd_utf8_copy(buf + n + 2, room, d->resp, d->resp_len, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
-}
-
 static void s_drain_done(self_t *self)
 {
     CURLMsg *m;
@@ -332,23 +285,8 @@ static void s_drain_done(self_t *self)
         CURLcode code = m->data.result;
         curl_multi_remove_handle(self->multi, m->easy_handle);
         char error[ERR_MAX];
-        channel_outcome_t o;
-        if (code == CURLE_OK) {
-            long status = 0;
-            curl_off_t ra = -1;
-            curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
-            if (curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
-                ra = -1;
-            o = d->ops->classify(status, d->resp, d->resp_len, (long) ra);
-            s_http_error(error, sizeof error, status, d);
-        } else {
-            long reply = 0;
-            curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &reply);
-            o = d->ops->classify_failure ? d->ops->classify_failure((int) code, reply)
-                                         : channel_classify_transport((int) code);
-            snprintf(error, sizeof error, "%s%s%s", curl_easy_strerror(code),
-                     d->curl_err[0] ? ": " : "", d->curl_err);
-        }
+        channel_outcome_t o = channel_curl_outcome(d->ops, d->easy, (int) code, &d->cc, error,
+                                                   sizeof error);
         for (size_t i = 0; i < self->n_inflight; i++)
             if (self->inflight[i] == d) {
                 self->inflight[i] = self->inflight[--self->n_inflight];
@@ -393,64 +331,22 @@ static void s_start(self_t *self, outbox_row_t *row)
     json_t *ev = json_loads(d->row.payload, 0, &je);
     channel_msg_t msg = {.row_id = d->row.id, .incident_id = d->row.incident_id,
                          .attempts = d->row.attempts, .now_ms = sd_wall_ms()};
-    int rc = ev ? channel_prepare(d->ops, nc->raw, nc->webhook_url, ev, &msg, &d->req, err,
+    int rc = ev ? channel_prepare(d->ops, nc->raw, nc->webhook_url, ev, &msg, &d->cc.req, err,
                                   sizeof err)
                 : -EINVAL;
     json_decref(ev);
     d->easy = rc == 0 ? curl_easy_init() : NULL;
-    for (size_t i = 0; d->easy && i < CHANNEL_HEADERS_MAX && d->req.headers[i]; i++) {
-        struct curl_slist *h = curl_slist_append(d->headers, d->req.headers[i]);
-        if (!h) {
-            rc = -ENOMEM;
-            break;
-        }
-        d->headers = h;
-    }
-    for (size_t i = 0; d->easy && d->req.rcpt && d->req.rcpt[i]; i++) {
-        struct curl_slist *h = curl_slist_append(d->rcpt, d->req.rcpt[i]);
-        if (!h) {
-            rc = -ENOMEM;
-            break;
-        }
-        d->rcpt = h;
-    }
-    if (rc != 0 || !d->easy) {
+    if (rc == 0 && (!d->easy || channel_curl_setup(d->easy, &d->cc,
+                                                   (long) self->opts.connect_timeout_ms,
+                                                   (long) self->opts.timeout_ms) != 0))
+        rc = -ENOMEM;
+    if (rc != 0) {
         s_finish(self, d, (channel_outcome_t){CHANNEL_DEAD, -1, "render_error"},
                  *err ? err : "cannot build the request");
         s_delivery_free(&d);
         return;
     }
     CURL *e = d->easy;
-    size_t body_len = d->req.body_len ? d->req.body_len : strlen(d->req.body ? d->req.body : "");
-    curl_easy_setopt(e, CURLOPT_URL, d->req.url);
-    if (d->req.transport == CHANNEL_SMTP) {
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-        curl_easy_setopt(e, CURLOPT_MAIL_FROM, d->req.mail_from);
-        curl_easy_setopt(e, CURLOPT_MAIL_RCPT, d->rcpt);
-        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, s_read_cb);
-        curl_easy_setopt(e, CURLOPT_READDATA, d);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE, (long) body_len);
-        curl_easy_setopt(e, CURLOPT_USE_SSL, d->req.use_ssl);
-        if (d->req.username)
-            curl_easy_setopt(e, CURLOPT_USERNAME, d->req.username);
-        if (d->req.password)
-            curl_easy_setopt(e, CURLOPT_PASSWORD, d->req.password);
-    } else {
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, d->req.body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) body_len);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, d->headers);
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "statusd/" STATUSD_VERSION);
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_write_cb);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
-    }
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) self->opts.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) self->opts.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, d->curl_err);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *) d);
     if (curl_multi_add_handle(self->multi, e) != CURLM_OK) {
         s_finish(self, d, (channel_outcome_t){CHANNEL_RETRY, -1, "internal"}, "curl_multi_add");

@@ -37,6 +37,9 @@ static void test_routes(void **st)
         {"/api/agents", ROUTE_AGENTS, NULL},
         {"/api/maintenance", ROUTE_MAINTENANCE, NULL},
         {"/api/maintenance/7", ROUTE_MAINTENANCE_ONE, "7"},
+        {"/api/notifiers/slack-ops/test", ROUTE_NOTIFIER_TEST, "slack-ops"},
+        {"/api/notifiers//test", ROUTE_UNKNOWN, NULL},
+        {"/api/notifiers/slack", ROUTE_UNKNOWN, NULL},
         {"/api/assets/", ROUTE_UNKNOWN, NULL},
         {"/api/assets//events", ROUTE_UNKNOWN, NULL},
         {"/api/assets/a/b", ROUTE_UNKNOWN, NULL},
@@ -56,6 +59,7 @@ static void test_routes(void **st)
     }
     assert_string_equal(api_route_label(ROUTE_EVENTS), "/api/assets/{id}/events");
     assert_string_equal(api_route_label(ROUTE_ASSET), "/api/assets/{id}");
+    assert_string_equal(api_route_label(ROUTE_NOTIFIER_TEST), "/api/notifiers/{name}/test");
     assert_string_equal(api_route_label(ROUTE_UNKNOWN), "other");
 }
 

@@ -52,7 +52,8 @@ struct api_t {
     health_t *health;        /* NULL: only the database is checked */
     bool plaintext;          /* agents speak --insecure-plaintext: said in /api/health */
     const auth_t *tokens;    /* NULL: writes refused with 403 */
-    const sd_notifiers_t *notifiers; /* the test button's channels; NULL: none */
+    const sd_notifiers_t *notifiers; /* the test button's channels, the routes; NULL: none */
+    const sd_manifest_t *manifest;   /* the assets (receivers of GET /api/assets/{id}) */
     bool curl_init;          /* curl_global_init was called (api_destroy releases it) */
     char *conninfo;
     pthread_mutex_t db_lock;
@@ -276,11 +277,33 @@ static void s_do_health(api_t *api, reply_t *r)
     s_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, report);
 }
 
+/* GET /api/assets/{id}: where its pages go ("receivers": the notifiers of its routes). */
+static void s_add_receivers(const api_t *api, const char *asset_id, json_t *out)
+{
+    const sd_asset_t *a = sd_manifest_find(api->manifest, asset_id);
+    if (!a || !json_is_object(out))
+        return;
+    json_t *rcv = json_object();
+    for (int down = 1; rcv && down >= 0; down--) {
+        const char **names = NULL;
+        size_t n = 0;
+        json_t *arr = json_array();
+        if (sd_notifiers_route(api->notifiers, a, down, &names, &n) == 0)
+            for (size_t i = 0; arr && i < n; i++)
+                json_array_append_new(arr, json_string(names[i]));
+        free(names);
+        json_object_set_new(rcv, down ? "onDown" : "onRecovery", arr);
+    }
+    json_object_set_new(out, "receivers", rcv);
+}
+
 static void s_do_query(api_t *api, const query_t *q, reply_t *r)
 {
     json_t *out = NULL;
     char err[512] = "";
     int rc = s_query(api, q, &out, err, sizeof err);
+    if (rc == 0 && q->route == ROUTE_ASSET)
+        s_add_receivers(api, q->asset_id, out);
     if (rc == 0)
         s_reply_json(r, MHD_HTTP_OK, out);
     else if (rc == -ENOENT && q->route == ROUTE_MAINTENANCE)
@@ -763,6 +786,7 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
     api->health = ctx->health;
     api->tokens = ctx->api_tokens;
     api->notifiers = ctx->notifiers;
+    api->manifest = ctx->manifest;
     api->plaintext = ctx->insecure_plaintext;
     api->conninfo = strdup(ctx->db_conninfo);
     if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {

@@ -253,14 +253,19 @@ int engine_throttle_s(const self_t *self)
     return self->ctx->notifiers ? self->ctx->notifiers->throttle_seconds : 0;
 }
 
-size_t engine_channels(const self_t *self, bool down, char ***names)
+size_t engine_channels(const self_t *self, const e_asset_t *a, bool down,
+                       const char *const **names)
 {
+    if (a) {
+        *names = down ? a->down_ch : a->rec_ch;
+        return down ? a->n_down_ch : a->n_rec_ch;
+    }
     const sd_notifiers_t *n = self->ctx->notifiers;
     if (!n) {
         *names = NULL;
         return 0;
     }
-    *names = down ? n->on_down : n->on_recovery;
+    *names = (const char *const *) (down ? n->on_down : n->on_recovery);
     return down ? n->n_on_down : n->n_on_recovery;
 }
 
@@ -315,7 +320,7 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     if (a->inc && (ev->state == QUORUM_UP || ev->state == QUORUM_DEGRADED) &&
         !a->out_of_down_mono)
         a->out_of_down_mono = now_mono ? now_mono : 1;
-    char **names;
+    const char *const *names;
     const sd_notifiers_t *n = self->ctx->notifiers;
     asset_facts_t f = {
         .verdict = ev->state,
@@ -329,7 +334,7 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
         .held = a->held,
         .throttle_s = engine_throttle_s(self),
         .repeat_alerts = n && n->repeat_alerts,
-        .down_channels = engine_channels(self, true, &names) > 0,
+        .down_channels = engine_channels(self, a, true, &names) > 0,
         .now_wall = now_wall,
         .last_notify_ms = a->last_notify_ms,
     };
@@ -769,6 +774,8 @@ static void s_self_destroy(self_t **p)
     for (size_t i = 0; i < self->n_assets; i++) {
         quorum_destroy(&self->assets[i].q);
         engine_incident_unref(&self->assets[i].inc);
+        free(self->assets[i].down_ch);
+        free(self->assets[i].rec_ch);
     }
     free(self->assets);
     zhashx_destroy(&self->by_id);
@@ -838,7 +845,10 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         a->hold_ms = recovery_hold_ms(hold_s, c->interval_seconds);
         a->interval_sent_ms = (uint32_t) c->interval_seconds * 1000;
         a->q = quorum_new(&qc);
-        if (!a->q) {
+        /* the notifiers its pages go to (notificationPolicy.routes, else the default) */
+        if (!a->q || sd_notifiers_route(ctx->notifiers, c, true, &a->down_ch, &a->n_down_ch) ||
+            sd_notifiers_route(ctx->notifiers, c, false, &a->rec_ch, &a->n_rec_ch)) {
+            self->n_assets++; /* freed with the others */
             s_self_destroy(&self);
             return NULL;
         }

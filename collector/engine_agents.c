@@ -122,8 +122,8 @@ int engine_agent_apply(self_t *self, e_agent_t *g)
     store_agent_info_t info;
     memset(&info, 0, sizeof info);
     char err[512] = "", *payload = NULL;
-    char **names;
-    size_t n = engine_channels(self, down, &names), queued = 0;
+    const char *const *names;
+    size_t n = engine_channels(self, NULL, down, &names), queued = 0;
     int64_t now_wall = sd_wall_ms();
     bool unheard = down && g->unheard;
     int rc = store_begin(self->store, err, sizeof err);

@@ -55,11 +55,11 @@ static bool s_commit(self_t *self, e_asset_t *a, int64_t now_wall)
 {
     bool flapping = a->flap.flapping;
     const char *event = flapping ? "FLAPPING" : "STABLE";
-    char **names;
+    const char *const *names;
     flap_facts_t f = {.flapping = flapping, .maint = a->maint, .open = a->inc != NULL,
                       .notified = a->inc && a->inc->notified, .verdict = a->state,
-                      .down_channels = engine_channels(self, true, &names) > 0,
-                      .recovery_channels = engine_channels(self, false, &names) > 0};
+                      .down_channels = engine_channels(self, a, true, &names) > 0,
+                      .recovery_channels = engine_channels(self, a, false, &names) > 0};
     flap_decision_t d;
     asset_rules_flap(&f, &d);
     e_op_t *op = engine_op_new(self, flapping ? "flapping" : "stable", a, a->inc, now_wall,

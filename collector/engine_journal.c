@@ -204,8 +204,8 @@ typedef struct {
 static int s_apply_outbox(self_t *self, e_op_t *op, step_t *st, applied_t *out, char *err,
                           size_t errlen)
 {
-    char **names;
-    size_t n = engine_channels(self, st->flag, &names);
+    const char *const *names;
+    size_t n = engine_channels(self, op->asset, st->flag, &names);
     int64_t id = op->inc ? op->inc->db_id : 0;
     if (id > 0)
         json_object_set_new(st->payload, "incident_id", json_integer(id));
@@ -344,8 +344,8 @@ static void s_written(self_t *self, e_op_t *op, const applied_t *ap)
         for (size_t i = 0; i < op->n_steps; i++) {
             if (op->steps[i].kind != STEP_OUTBOX)
                 continue;
-            char **names;
-            size_t n = engine_channels(self, op->steps[i].flag, &names);
+            const char *const *names;
+            size_t n = engine_channels(self, op->asset, op->steps[i].flag, &names);
             for (size_t c = 0; c < n; c++)
                 s_count(self, "statusd_notifications_queued_total",
                         "Notifications written to the outbox, by channel.", "channel",

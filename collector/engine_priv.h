@@ -58,6 +58,10 @@ typedef struct {
     int flap_high, flap_low;
     int64_t hold_ms;
     bool logged_clamp;          /* its quorum above its locations was logged */
+    /* the notifiers its DOWN/REMINDER/FLAPPING and RECOVERY/STABLE pages go to
+     * (sd_notifiers_route; names borrowed from the notifiers, arrays owned) */
+    const char **down_ch, **rec_ch;
+    size_t n_down_ch, n_rec_ch;
     int live;                   /* live agents at the last verdict */
     bool maint;                 /* a maintenance window covers the asset now */
     /* flapping (rule 15): the current check round and the detector */
@@ -140,7 +144,10 @@ void engine_drop(self_t *self, const char *reason, bool *logged, const char *det
 void engine_metrics_asset(self_t *self, const e_asset_t *a);
 void engine_metrics_open(self_t *self);
 int engine_throttle_s(const self_t *self);
-size_t engine_channels(const self_t *self, bool down, char ***names);
+/* The notifiers a's DOWN (down) or RECOVERY pages go to (its routes, computed at start); a
+ * NULL asset (agent events) gets the default onDown/onRecovery. */
+size_t engine_channels(const self_t *self, const e_asset_t *a, bool down,
+                       const char *const **names);
 void engine_kick(self_t *self);
 e_asset_t *engine_find(self_t *self, const char *id);
 void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_wall);

@@ -21,6 +21,7 @@
 #define MAX_FLAP_PERCENT 100
 #define MAX_RECOVERY_HOLD_S 3600
 #define MAX_LATENCY_MS 3600000
+#define SD_CONFIG_ROUTES_MAX 1000
 
 /* Where the validator is: the file, its text, and the JSON path of the current field. */
 typedef struct {
@@ -1132,10 +1133,79 @@ static int s_all_names(const sd_notifiers_t *n, char ***out, size_t *cnt)
     return 0;
 }
 
+/* One route: {"match": {...}, "onDown": [...], "onRecovery": [...], "continue": bool}. */
+static int s_parse_route(vctx_t *v, json_t *o, const sd_notifiers_t *n, sd_route_t *r)
+{
+    static const char *const keys[] = {"match", "onDown", "onRecovery", "continue", NULL};
+    int rc;
+    if (!json_is_object(o))
+        return s_fail(v, 0, "expected a route object, got %s", s_type_name(o));
+    if ((rc = s_check_keys(v, o, keys)))
+        return rc;
+    json_t *m = s_member(v, o, "match", 1, &rc);
+    if (rc)
+        return rc;
+    s_push_key(v, "match");
+    if (!json_is_object(m))
+        return s_fail(v, 0, "expected an object of metadata keys (or \"id\") and values, got %s",
+                      s_type_name(m));
+    const char *k;
+    json_t *val;
+    json_object_foreach(m, k, val) {
+        s_push_key(v, k);
+        bool ok = json_is_string(val) || (json_is_array(val) && json_array_size(val) > 0);
+        for (size_t i = 0; ok && json_is_array(val) && i < json_array_size(val); i++)
+            ok = json_is_string(json_array_get(val, i));
+        if (!ok)
+            return s_fail(v, 0, "expected a string or a non-empty array of strings, got %s",
+                          s_type_name(val));
+        s_pop(v);
+    }
+    s_pop(v);
+    r->match = json_incref(m);
+    if ((rc = s_policy_names(v, o, "onDown", n, &r->on_down, &r->n_on_down)) ||
+        (rc = s_policy_names(v, o, "onRecovery", n, &r->on_recovery, &r->n_on_recovery)))
+        return rc;
+    json_t *c = json_object_get(o, "continue");
+    if (c && !json_is_boolean(c)) {
+        s_push_key(v, "continue");
+        return s_fail(v, 0, "expected true or false, got %s", s_type_name(c));
+    }
+    r->cont = c && json_is_true(c);
+    if (!r->on_down)
+        return s_fail(v, 0, "a route needs \"onDown\" (and optionally \"onRecovery\")");
+    return 0;
+}
+
+static int s_parse_routes(vctx_t *v, json_t *pol, sd_notifiers_t *n)
+{
+    json_t *routes = json_object_get(pol, "routes");
+    if (!routes)
+        return 0;
+    s_push_key(v, "routes");
+    if (!json_is_array(routes))
+        return s_fail(v, 0, "expected an array of routes, got %s", s_type_name(routes));
+    if (json_array_size(routes) > SD_CONFIG_ROUTES_MAX)
+        return s_fail(v, 0, "more than %d routes", SD_CONFIG_ROUTES_MAX);
+    n->routes = calloc(json_array_size(routes) + 1, sizeof *n->routes);
+    if (!n->routes)
+        return -ENOMEM;
+    for (size_t i = 0; i < json_array_size(routes); i++) {
+        s_push_index(v, i);
+        n->n_routes = i + 1;
+        int rc = s_parse_route(v, json_array_get(routes, i), n, &n->routes[i]);
+        if (rc)
+            return rc;
+        s_pop(v);
+    }
+    s_pop(v);
+    return 0;
+}
+
 static int s_parse_policy(vctx_t *v, json_t *root, sd_notifiers_t *n)
 {
     static const char *const keys[] = {"onDown", "onRecovery", "throttleSeconds", "repeatAlerts",
-                                       NULL};
+                                       "routes", NULL};
     int rc;
     n->throttle_seconds = 300;
     json_t *pol = json_object_get(root, "notificationPolicy");
@@ -1160,6 +1230,8 @@ static int s_parse_policy(vctx_t *v, json_t *root, sd_notifiers_t *n)
         }
         n->repeat_alerts = json_is_true(rep);
     }
+    if ((rc = s_parse_routes(v, pol, n)))
+        return rc;
     s_pop(v);
 defaults:
     if (!n->on_down && (rc = s_all_names(n, &n->on_down, &n->n_on_down)))
@@ -1253,8 +1325,90 @@ void sd_notifiers_destroy(sd_notifiers_t **n)
     free((*n)->notifiers);
     s_free_list((*n)->on_down, (*n)->n_on_down);
     s_free_list((*n)->on_recovery, (*n)->n_on_recovery);
+    for (size_t i = 0; i < (*n)->n_routes; i++) {
+        sd_route_t *r = &(*n)->routes[i];
+        json_decref(r->match);
+        s_free_list(r->on_down, r->n_on_down);
+        s_free_list(r->on_recovery, r->n_on_recovery);
+    }
+    free((*n)->routes);
     free(*n);
     *n = NULL;
+}
+
+/* True when the asset's value for key (its id for "id", else its metadata's) is want. */
+static bool s_value_is(const sd_asset_t *a, const char *key, const char *want)
+{
+    const char *have = strcmp(key, "id") == 0
+                           ? a->id
+                           : json_string_value(json_object_get(a->metadata, key));
+    return have && strcmp(have, want) == 0;
+}
+
+bool sd_route_matches(const sd_route_t *r, const sd_asset_t *a)
+{
+    const char *k;
+    json_t *val;
+    json_object_foreach(r->match, k, val) {
+        bool any = json_is_string(val) && s_value_is(a, k, json_string_value(val));
+        for (size_t i = 0; !any && json_is_array(val) && i < json_array_size(val); i++)
+            any = s_value_is(a, k, json_string_value(json_array_get(val, i)));
+        if (!any)
+            return false;
+    }
+    return true;
+}
+
+static int s_add_names(const char ***names, size_t *cnt, size_t *cap, char **add, size_t n_add)
+{
+    for (size_t i = 0; i < n_add; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < *cnt && !seen; k++)
+            seen = strcmp((*names)[k], add[i]) == 0;
+        if (seen)
+            continue;
+        if (*cnt == *cap) {
+            size_t c = *cap ? *cap * 2 : 4;
+            const char **p = realloc(*names, c * sizeof *p);
+            if (!p)
+                return -ENOMEM;
+            *names = p;
+            *cap = c;
+        }
+        (*names)[(*cnt)++] = add[i];
+    }
+    return 0;
+}
+
+int sd_notifiers_route(const sd_notifiers_t *n, const sd_asset_t *a, bool down,
+                       const char ***names, size_t *cnt)
+{
+    *names = NULL;
+    *cnt = 0;
+    size_t cap = 0;
+    bool matched = false;
+    for (size_t i = 0; n && a && i < n->n_routes; i++) {
+        const sd_route_t *r = &n->routes[i];
+        if (!sd_route_matches(r, a))
+            continue;
+        matched = true;
+        char **list = down || !r->on_recovery ? r->on_down : r->on_recovery;
+        size_t nl = down || !r->on_recovery ? r->n_on_down : r->n_on_recovery;
+        if (s_add_names(names, cnt, &cap, list, nl) != 0)
+            goto oom;
+        if (!r->cont)
+            break;
+    }
+    if (!matched && n &&
+        s_add_names(names, cnt, &cap, down ? n->on_down : n->on_recovery,
+                    down ? n->n_on_down : n->n_on_recovery) != 0)
+        goto oom;
+    return 0;
+oom:
+    free(*names);
+    *names = NULL;
+    *cnt = 0;
+    return -ENOMEM;
 }
 
 const sd_notifier_conf_t *sd_notifiers_find(const sd_notifiers_t *n, const char *name)

@@ -104,10 +104,24 @@ typedef struct {
     json_t *raw;               /* the notifier's whole object (owned), for type-specific fields */
 } sd_notifier_conf_t;
 
+/* notificationPolicy.routes[i]: which notifiers an asset's pages go to. */
+typedef struct {
+    json_t *match;             /* object (owned): key -> a string or an array of strings; an
+                                  asset matches when each key ("id", or a metadata key) has
+                                  one of the values; {} matches every asset */
+    char **on_down;            /* notifier names; NULL (absent): no DOWN from this route */
+    size_t n_on_down;
+    char **on_recovery;        /* absent: the route's onDown */
+    size_t n_on_recovery;
+    bool cont;                 /* "continue": later routes are tried too */
+} sd_route_t;
+
 typedef struct {
     sd_notifier_conf_t *notifiers;
     size_t n_notifiers;
-    char **on_down;            /* notifier names */
+    sd_route_t *routes;        /* tried in order; the first match wins unless it continues */
+    size_t n_routes;
+    char **on_down;            /* notifier names (the default route) */
     size_t n_on_down;
     char **on_recovery;
     size_t n_on_recovery;
@@ -130,5 +144,15 @@ int sd_notifiers_parse(const char *path, const char *text, sd_notifiers_t **out,
 int sd_notifiers_load(const char *path, sd_notifiers_t **out, char *err, size_t errlen);
 void sd_notifiers_destroy(sd_notifiers_t **n);
 const sd_notifier_conf_t *sd_notifiers_find(const sd_notifiers_t *n, const char *name);
+
+/* True when asset a matches route r's "match". */
+bool sd_route_matches(const sd_route_t *r, const sd_asset_t *a);
+/* The notifiers asset a's DOWN (down) or RECOVERY pages go to: the lists of the routes it
+ * matches (in order, the first match ends the search unless it continues; each name once),
+ * or the default onDown/onRecovery when it matches none. *names is a malloc'd array of
+ * names borrowed from n (free it, not its strings); a NULL asset gets the default route
+ * (agent events). 0 or -ENOMEM. */
+int sd_notifiers_route(const sd_notifiers_t *n, const sd_asset_t *a, bool down,
+                       const char ***names, size_t *cnt);
 
 #endif

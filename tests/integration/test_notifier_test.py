@@ -1,4 +1,4 @@
-"""The test button: POST /api/notifiers/{name}/test (write token) and statusd-collector
+"""GET /api/assets/{id} "receivers" (notificationPolicy.routes), and the test button: POST /api/notifiers/{name}/test (write token) and statusd-collector
 --test-notifier NAME send a TEST message through the notifier's real channel (the same
 request building, libcurl options and answer classification as the notifier's deliveries)
 and report the channel's answer. Against a real collector, PostgreSQL and a fake Slack:
@@ -43,18 +43,29 @@ def main(env):
     pg = env.start_pg()
     slack = env.webhook()
     broken = env.webhook()
-    manifest = {"assets": [{"id": "web", "assetType": "http", "name": "Web",
-                            "address": "http://127.0.0.1:9/", "intervalSeconds": 60,
-                            "timeoutSeconds": 1}]}
+    asset = {"assetType": "http", "address": "http://127.0.0.1:9/", "intervalSeconds": 60,
+             "timeoutSeconds": 1}
+    manifest = {"assets": [dict(asset, id="web", name="Web", metadata={"env": "prod"}),
+                           dict(asset, id="dev", name="Dev", metadata={"env": "dev"})]}
     notifiers = {"notifiers": {"slack": {"type": "slack", "webhookUrl": webhook_url(slack)},
                                "revoked": {"type": "slack", "webhookUrl": webhook_url(broken)}},
-                 "notificationPolicy": {"onDown": ["slack"], "onRecovery": ["slack"]}}
+                 "notificationPolicy": {"onDown": ["slack"], "onRecovery": ["slack"],
+                                        "routes": [{"match": {"env": "prod"},
+                                                    "onDown": ["slack", "revoked"],
+                                                    "onRecovery": ["slack"]}]}}
     npath = env.write_json("notifiers.json", notifiers)
     tokens = env.path("tokens")
     with open(tokens, "w") as f:
         f.write(TOKEN + "\n")
     col = env.start_collector(pg, manifest, npath, extra=["--api-token-file", tokens])
     base = col.api + "/api/notifiers/%s/test"
+
+    # where each asset's pages go (notificationPolicy.routes)
+    for aid, want in (("web", {"onDown": ["slack", "revoked"], "onRecovery": ["slack"]}),
+                      ("dev", {"onDown": ["slack"], "onRecovery": ["slack"]})):
+        with urllib.request.urlopen(col.api + "/api/assets/" + aid, timeout=10) as r:
+            got = json.loads(r.read().decode()).get("receivers")
+        check(got == want, "GET /api/assets/%s receivers %r (want %r)" % (aid, got, want))
 
     st, body = post(base % "slack")
     check(st == 401 and tests_seen(slack) == [], "no token: 401, nothing sent (%d %r)"
@@ -67,6 +78,7 @@ def main(env):
     check(st == 200 and body.get("delivered") is True and body.get("verdict") == "sent"
           and body.get("answer") == "HTTP 200: ok" and body.get("type") == "slack",
           "delivered through the real channel: %r" % body)
+    slack.wait_for(1, 5)  # the receiver records a request once it has answered it
     check(len(tests_seen(slack)) == 1, "exactly one TEST message reached the receiver (%d)"
           % len(tests_seen(slack)))
     check(webhook_url(slack) not in json.dumps(body), "the webhook URL (a secret) is not shown")
@@ -91,6 +103,7 @@ def main(env):
     p = cli("slack")
     check(p.returncode == 0 and "delivered" in p.stdout and "HTTP 200" in p.stdout,
           "command line: exit 0, delivered")
+    slack.wait_for(n0 + 1, 5)
     check(len(tests_seen(slack)) == n0 + 1, "the command line's TEST reached the receiver")
     check(webhook_url(slack) not in p.stdout + p.stderr, "the webhook URL is not printed")
     broken.fail(404, count=1)

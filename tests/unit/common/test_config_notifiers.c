@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -98,11 +99,111 @@ static void test_errors_name_the_field(void **state)
     assert_int_equal(wrong, 0);
 }
 
+/* notificationPolicy.routes: parsed, and resolved per asset (sd_notifiers_route). */
+static const char s_routes[] =
+    "{\"notifiers\":{\"pd\":{\"type\":\"pagerduty\",\"routingKey\":\"k\"},"
+    "\"chat\":{\"type\":\"slack\",\"webhookUrl\":\"http://h/c\"},"
+    "\"ops\":{\"type\":\"slack\",\"webhookUrl\":\"http://h/o\"},"
+    "\"mail\":{\"type\":\"webhook\",\"url\":\"http://h/m\"}},\n"
+    "\"notificationPolicy\":{\"onDown\":[\"ops\"],\"onRecovery\":[\"ops\"],\"routes\":[\n"
+    " {\"match\":{\"env\":\"prod\",\"team\":[\"db\",\"api\"]},\"onDown\":[\"pd\",\"chat\"],"
+    "\"onRecovery\":[\"pd\"],\"continue\":true},\n"
+    " {\"match\":{\"env\":\"prod\"},\"onDown\":[\"chat\",\"mail\"]},\n"
+    " {\"match\":{\"id\":\"legacy\"},\"onDown\":[\"mail\"]},\n"
+    " {\"match\":{\"env\":\"staging\"},\"onDown\":[\"chat\"]}]}}";
+
+static char *s_names(const sd_notifiers_t *n, const sd_asset_t *a, bool down, char *buf,
+                     size_t len)
+{
+    const char **names;
+    size_t cnt;
+    assert_int_equal(sd_notifiers_route(n, a, down, &names, &cnt), 0);
+    buf[0] = 0;
+    for (size_t i = 0; i < cnt; i++)
+        snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? "," : "", names[i]);
+    free(names);
+    return buf;
+}
+
+static void test_routes(void **state)
+{
+    (void) state;
+    sd_notifiers_t *n = NULL;
+    char err[512] = "", b[128];
+    int rc = sd_notifiers_parse("n.json", s_routes, &n, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(n->n_routes, 4);
+    static const struct {
+        const char *id, *meta, *down, *rec;
+    } cases[] = {
+        /* first route matches and continues into the second: both lists, each name once */
+        {"api", "{\"env\":\"prod\",\"team\":\"api\"}", "pd,chat,mail", "pd,chat,mail"},
+        /* team not in the list: only the second route */
+        {"web", "{\"env\":\"prod\",\"team\":\"web\"}", "chat,mail", "chat,mail"},
+        {"legacy", "{}", "mail", "mail"},
+        {"stage", "{\"env\":\"staging\"}", "chat", "chat"},
+        /* no route matches: the default onDown / onRecovery */
+        {"other", "{\"env\":\"dev\"}", "ops", "ops"},
+        {"bare", NULL, "ops", "ops"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        sd_asset_t a = {.id = (char *) cases[i].id,
+                        .metadata = cases[i].meta ? json_loads(cases[i].meta, 0, NULL) : NULL};
+        char d[128];
+        s_names(n, &a, true, d, sizeof d);
+        print_message("  %-7s %-32s DOWN -> %-14s RECOVERY -> %s\n", cases[i].id,
+                      cases[i].meta ? cases[i].meta : "(no metadata)", d,
+                      s_names(n, &a, false, b, sizeof b));
+        assert_string_equal(d, cases[i].down);
+        if (strcmp(cases[i].id, "api") == 0)
+            assert_string_equal(b, "pd,chat,mail"); /* onRecovery pd, then route 2's chat,mail */
+        else
+            assert_string_equal(b, cases[i].rec);
+        json_decref(a.metadata);
+    }
+    /* agent events (no asset): the default route */
+    assert_string_equal(s_names(n, NULL, true, b, sizeof b), "ops");
+    sd_notifiers_destroy(&n);
+
+    static const struct {
+        const char *policy, *want;
+    } bad[] = {
+        {"{\"routes\":[{\"onDown\":[\"ops\"]}]}",
+         "n.json:1:97: notificationPolicy.routes[0].match: missing required field"},
+        {"{\"routes\":[{\"match\":{\"env\":1},\"onDown\":[\"ops\"]}]}",
+         "n.json:1:113: notificationPolicy.routes[0].match.env: expected a string or a "
+         "non-empty array of strings, got an integer"},
+        {"{\"routes\":[{\"match\":{},\"onDown\":[\"nope\"]}]}",
+         "n.json:1:119: notificationPolicy.routes[0].onDown[0]: no notifier named \"nope\" in "
+         "\"notifiers\""},
+        {"{\"routes\":[{\"match\":{},\"onRecovery\":[\"ops\"]}]}",
+         "n.json:1:97: notificationPolicy.routes[0]: a route needs \"onDown\" (and optionally "
+         "\"onRecovery\")"},
+        {"{\"routes\":[{\"match\":{},\"onDown\":[\"ops\"],\"escalate\":[]}]}",
+         "n.json:1:126: notificationPolicy.routes[0].escalate: unknown field (allowed: match, "
+         "onDown, onRecovery, continue)"},
+    };
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"notifiers\":{\"ops\":{\"type\":\"slack\",\"webhookUrl\":"
+                                    "\"http://h/o\"}},\"notificationPolicy\":%s}",
+                 bad[i].policy);
+        assert_int_equal(sd_notifiers_parse("n.json", text, &n, err, sizeof err), -EINVAL);
+        bool ok = strcmp(err, bad[i].want) == 0;
+        print_message("  %s%s\n", ok ? "" : "WRONG: ", err);
+        wrong += !ok;
+    }
+    assert_int_equal(wrong, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_loads),
         cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

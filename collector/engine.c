@@ -30,7 +30,8 @@
  *  6. UNKNOWN (no live voter: agents gone, or the collector was down longer than 3 intervals)
  *     and UNCONFIRMED (one location without the others) neither open nor close an incident:
  *     no evidence is not a recovery, one location is not a confirmation.
- *  7. repeatAlerts=true and throttleSeconds > 0: while an incident stays open, a REMINDER row
+ *  7. repeatAlerts=true and throttleSeconds > 0: while an incident stays open and is not
+ *     acknowledged (asked of the database when a reminder is due), a REMINDER row
  *     per onDown channel (and a 'reminder' event) is queued whenever throttleSeconds have
  *     passed since the asset's last DOWN/REMINDER. A reminder makes a throttled incident
  *     "notified", so its RECOVERY is then sent.
@@ -310,6 +311,23 @@ static void s_adaptive(self_t *self, e_asset_t *a)
     a->interval_sent_ms = want;
 }
 
+/* True when a's open incident was acknowledged (read from the database, remembered once
+ * true); false when not, or when the database cannot say (the reminder goes out). */
+static bool s_acknowledged(self_t *self, e_asset_t *a)
+{
+    if (a->inc->acked || a->inc->db_id <= 0)
+        return a->inc->acked;
+    char err[256] = "";
+    bool acked = false;
+    if (store_incidents_acknowledged(self->store, a->inc->db_id, &acked, err, sizeof err) != 0)
+        return false;
+    if (acked)
+        sd_info(COMP, "incident acknowledged asset=%s incident=%lld: no more reminders",
+                a->conf->id, (long long) a->inc->db_id);
+    a->inc->acked = acked;
+    return acked;
+}
+
 /* Rules 3-7, 14 and 17: the facts of the asset for asset_rules_decide, whose actions are
  * applied here (engine_incidents.c journals them). */
 static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
@@ -326,6 +344,7 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
         .verdict = ev->state,
         .maint = a->maint,
         .open = a->inc != NULL,
+        .acknowledged = a->inc && a->inc->acked,
         .flapping = a->flap.flapping,
         .percent = flapping_percent(&a->flap),
         .low_percent = a->flap_low,
@@ -363,7 +382,9 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
             engine_relapse(self, a, now_mono, now_wall);
             break;
         case ASSET_REMIND:
-            engine_remind(self, a, ev, now_mono, now_wall);
+            /* the API acknowledges in the database: asked only when a reminder is due */
+            if (!s_acknowledged(self, a))
+                engine_remind(self, a, ev, now_mono, now_wall);
             break;
         }
     }
@@ -452,6 +473,7 @@ static void s_load_open_cb(const store_open_incident_t *inc, void *arg)
         return; /* out of memory: the engine runs on without it (logged by the caller) */
     a->inc->db_id = inc->incident_id;
     a->inc->notified = inc->notified;
+    a->inc->acked = inc->acknowledged;
 }
 
 typedef struct {

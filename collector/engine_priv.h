@@ -36,6 +36,7 @@ typedef struct {
     int64_t db_id;              /* incidents.id once the opening is written, 0 before */
     int64_t started_ms;         /* first failing probe of the quorum (collector clock) */
     bool notified;              /* a DOWN/REMINDER of it was decided (its RECOVERY goes out) */
+    bool acked;                 /* acknowledged (POST /api/incidents/{id}/ack): no reminders */
     bool lost;                  /* the database refused its opening for good: nothing more
                                    is written about it */
 } e_incident_t;

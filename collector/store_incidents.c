@@ -22,7 +22,8 @@ int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t
         s, "load open incidents",
         "SELECT i.asset_id, i.id, (extract(epoch FROM i.started_at) * 1000)::bigint,"
         " EXISTS (SELECT 1 FROM notifications n WHERE n.incident_id = i.id"
-        "         AND n.event IN ('DOWN', 'REMINDER'))"
+        "         AND n.event IN ('DOWN', 'REMINDER')),"
+        " i.acknowledged_at IS NOT NULL"
         " FROM incidents i WHERE i.ended_at IS NULL ORDER BY i.id",
         0, NULL, err, errlen);
     if (!r)
@@ -31,9 +32,27 @@ int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t
         store_open_incident_t inc = {.asset_id = PQgetvalue(r, i, 0),
                                      .incident_id = s_i64(r, i, 1),
                                      .started_at_ms = s_i64(r, i, 2),
-                                     .notified = PQgetvalue(r, i, 3)[0] == 't'};
+                                     .notified = PQgetvalue(r, i, 3)[0] == 't',
+                                     .acknowledged = PQgetvalue(r, i, 4)[0] == 't'};
         cb(&inc, arg);
     }
+    PQclear(r);
+    return 0;
+}
+
+int store_incidents_acknowledged(store_t *s, int64_t incident_id, bool *acked, char *err,
+                                 size_t errlen)
+{
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRId64, incident_id);
+    const char *p[] = {ids};
+    PGresult *r = store_exec(s, "incident acknowledged?",
+                             "SELECT acknowledged_at IS NOT NULL FROM incidents"
+                             " WHERE id = $1::bigint",
+                             1, p, err, errlen);
+    if (!r)
+        return -EIO;
+    *acked = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
     return 0;
 }
@@ -165,6 +184,27 @@ int store_incidents_ack(store_t *s, int64_t id, const char *token_fp, const char
                            " SELECT id, 'acknowledged', jsonb_strip_nulls(jsonb_build_object("
                            "  'token', $2::text, 'by', $3::text, 'note', $4::text)) FROM u",
                            4, p2, err, errlen);
+    }
+    if (rc == 0) {
+        /* ACKNOWLEDGED to every channel its DOWN or a REMINDER was queued for (delivered
+         * after them: store_outbox_lease), in the same transaction as the ack */
+        const char *p3[] = {ids, by ? by : (token_fp ? token_fp : "")};
+        rc = store_command(
+            s, "ack notifications",
+            "INSERT INTO notifications (incident_id, asset_id, event, channel, payload)"
+            " SELECT i.id, i.asset_id, 'ACKNOWLEDGED', c.channel, jsonb_build_object("
+            "  'event', 'ACKNOWLEDGED', 'incident_id', i.id, 'asset_id', i.asset_id,"
+            "  'asset_name', COALESCE(a.name, i.asset_id), 'address', COALESCE(a.address, ''),"
+            "  'started_at', to_char(i.started_at AT TIME ZONE 'UTC',"
+            "                        'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+            "  'acknowledged_at', to_char(i.acknowledged_at AT TIME ZONE 'UTC',"
+            "                             'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+            "  'acknowledged_by', $2::text)"
+            " FROM incidents i LEFT JOIN assets a ON a.id = i.asset_id,"
+            "  (SELECT DISTINCT channel FROM notifications WHERE incident_id = $1::bigint"
+            "    AND event IN ('DOWN', 'REMINDER')) c"
+            " WHERE i.id = $1::bigint",
+            2, p3, err, errlen);
     }
     if (rc == 0)
         rc = store_commit(s, err, errlen) == 0 ? 0 : -EIO;

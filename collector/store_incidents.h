@@ -19,7 +19,13 @@ typedef struct {
     int64_t incident_id;
     int64_t started_at_ms;
     bool notified;           /* a DOWN or REMINDER outbox row exists for it */
+    bool acknowledged;       /* acknowledged_at is set */
 } store_open_incident_t;
+
+/* Whether the incident has been acknowledged (POST /api/incidents/{id}/ack): *acked. 0 or
+ * -EIO. */
+int store_incidents_acknowledged(store_t *s, int64_t incident_id, bool *acked, char *err,
+                                 size_t errlen);
 
 /* Calls cb for every open incident (ended_at IS NULL). 0 or -EIO. */
 int store_incidents_load_open(store_t *s,
@@ -47,8 +53,10 @@ int store_incidents_event_at(store_t *s, int64_t incident_id, const char *kind,
 /* store_incidents_event_at(..., now). */
 int store_incidents_event(store_t *s, int64_t incident_id, const char *kind,
                           const char *detail_json, char *err, size_t errlen);
-/* Acknowledges an open incident in one transaction: acknowledged_at = now() and an
- * 'acknowledged' incident event with detail {token, by, note} (by/note may be NULL).
+/* Acknowledges an open incident in one transaction: acknowledged_at = now(), an
+ * 'acknowledged' incident event with detail {token, by, note} (by/note may be NULL), and one
+ * ACKNOWLEDGED notification per channel its DOWN or a REMINDER was queued for (the outbox
+ * row belongs with the ack it reports, so this writes notifications too).
  * 0; -ENOENT (no such incident), -EALREADY (already acknowledged), -ESRCH (closed), -EIO. */
 int store_incidents_ack(store_t *s, int64_t id, const char *token_fp, const char *by,
                         const char *note, char *err, size_t errlen);

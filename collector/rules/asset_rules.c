@@ -48,7 +48,8 @@ void asset_rules_decide(const asset_facts_t *f, asset_decision_t *d)
     if (down && f->open) {
         if (f->held != RECOVERY_CLOSE)
             s_add(d, ASSET_RELAPSE);
-        if (f->repeat_alerts && f->throttle_s > 0 && !f->flapping && f->down_channels &&
+        if (f->repeat_alerts && f->throttle_s > 0 && !f->flapping && !f->acknowledged &&
+            f->down_channels &&
             f->now_wall - f->last_notify_ms >= (int64_t) f->throttle_s * 1000)
             s_add(d, ASSET_REMIND);
     }

@@ -10,8 +10,9 @@
  *  - UP or DEGRADED with an open incident: close it with its RECOVERY unless recovery_hold.h
  *    holds it (flapping, restless); a new wait or a new reason is an ASSET_HOLD;
  *  - DOWN with an open incident that was waiting: a relapse (same incident, nothing sent);
- *  - DOWN with an open incident, repeatAlerts, throttleSeconds > 0, not flapping, an onDown
- *    channel, and throttleSeconds since the last DOWN/REMINDER: a REMINDER;
+ *  - DOWN with an open incident, not acknowledged, repeatAlerts, throttleSeconds > 0, not
+ *    flapping, an onDown channel, and throttleSeconds since the last DOWN/REMINDER: a
+ *    REMINDER;
  *  - UNKNOWN and UNCONFIRMED neither open nor close: no evidence is not a recovery, and one
  *    location is not a confirmation. */
 #ifndef ASSET_RULES_H
@@ -27,6 +28,7 @@ typedef struct {
     quorum_state_t verdict;    /* this evaluation's */
     bool maint;                /* a maintenance window covers the asset now */
     bool open;                 /* an incident is open (as the engine decided) */
+    bool acknowledged;         /* and someone acknowledged it: no more reminders */
     bool flapping;             /* the asset's flapping flag */
     double percent;            /* its percent state change, 0..100 */
     int low_percent;           /* the effective low flapping threshold */

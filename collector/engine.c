@@ -328,6 +328,27 @@ static bool s_acknowledged(self_t *self, e_asset_t *a)
     return acked;
 }
 
+/* Escalation: a tier of the asset's route whose time has come pages its notifiers (those not
+ * paged yet) with the incident's DOWN, unless someone acknowledged it (asked of the
+ * database only then). */
+static void s_escalate(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
+                       int64_t now_wall)
+{
+    if (!a->inc || !a->n_tiers)
+        return;
+    int after[32];
+    for (size_t i = 0; i < a->n_tiers && i < 32; i++)
+        after[i] = a->tiers[i]->after_seconds;
+    escalation_facts_t f = {.open = true, .notified = a->inc->notified,
+                            .acknowledged = a->inc->acked, .maint = a->maint,
+                            .open_ms = now_wall - a->inc->opened_ms, .after_s = after,
+                            .n = a->n_tiers < 32 ? a->n_tiers : 32, .fired = a->inc->fired};
+    int tier = asset_rules_escalate(&f);
+    if (tier < 0 || s_acknowledged(self, a))
+        return;
+    engine_escalate(self, a, tier, ev, now_mono, now_wall);
+}
+
 /* Rules 3-7, 14 and 17: the facts of the asset for asset_rules_decide, whose actions are
  * applied here (engine_incidents.c journals them). */
 static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
@@ -390,6 +411,7 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
     }
     if (a->inc && ev->state == QUORUM_DOWN)
         engine_hold_reset(a); /* a relapse ends the wait */
+    s_escalate(self, a, ev, now_mono, now_wall);
     const char *shown = engine_shown(a);
     char reason[QUORUM_REASON_MAX + 48];
     snprintf(reason, sizeof reason, "%s%s", a->maint ? "maintenance window; the probes say: " : "",
@@ -474,6 +496,18 @@ static void s_load_open_cb(const store_open_incident_t *inc, void *arg)
     a->inc->db_id = inc->incident_id;
     a->inc->notified = inc->notified;
     a->inc->acked = inc->acknowledged;
+    a->inc->opened_ms = inc->started_at_ms;
+    /* a tier fired before the restart: every one of its notifiers has a DOWN of it */
+    for (size_t t = 0; t < a->n_tiers && t < 32; t++) {
+        bool all = true;
+        for (size_t k = 0; all && k < a->tiers[t]->n_notify; k++) {
+            char quoted[SD_CONFIG_ID_MAX * 4 + 3];
+            snprintf(quoted, sizeof quoted, ",%s,", a->tiers[t]->notify[k]);
+            all = inc->down_channels && strstr(inc->down_channels, quoted);
+        }
+        if (all)
+            a->inc->fired |= 1u << t;
+    }
 }
 
 typedef struct {
@@ -798,6 +832,7 @@ static void s_self_destroy(self_t **p)
         engine_incident_unref(&self->assets[i].inc);
         free(self->assets[i].down_ch);
         free(self->assets[i].rec_ch);
+        free(self->assets[i].tiers);
     }
     free(self->assets);
     zhashx_destroy(&self->by_id);
@@ -869,7 +904,8 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         a->q = quorum_new(&qc);
         /* the notifiers its pages go to (notificationPolicy.routes, else the default) */
         if (!a->q || sd_notifiers_route(ctx->notifiers, c, true, &a->down_ch, &a->n_down_ch) ||
-            sd_notifiers_route(ctx->notifiers, c, false, &a->rec_ch, &a->n_rec_ch)) {
+            sd_notifiers_route(ctx->notifiers, c, false, &a->rec_ch, &a->n_rec_ch) ||
+            sd_notifiers_escalation(ctx->notifiers, c, &a->tiers, &a->n_tiers)) {
             self->n_assets++; /* freed with the others */
             s_self_destroy(&self);
             return NULL;

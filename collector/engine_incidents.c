@@ -147,6 +147,7 @@ int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, const asset
     }
     a->inc = inc;
     inc->notified = page;
+    inc->opened_ms = now_wall;
     if (page)
         a->last_notify_ms = now_wall;
     sd_warn(COMP, "incident opened asset=%s down_locations=%d/%d down=%d/%d paged=%s%s%s "
@@ -154,6 +155,75 @@ int engine_open(self_t *self, e_asset_t *a, const quorum_eval_t *ev, const asset
             a->conf->id, ev->down_locations, ev->locations, ev->down_votes, ev->live,
             page ? "yes" : "no", dc->quiet ? " quiet=" : "", dc->quiet ? dc->quiet : "", summary);
     engine_metrics_open(self);
+    engine_journal_push(self, op);
+    return 0;
+}
+
+/* Adds name to to[0..*n) unless there (at most cap). */
+static void s_add_to(const char **to, size_t *n, size_t cap, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(to[i], name) == 0)
+            return;
+    if (*n < cap)
+        to[(*n)++] = name;
+}
+
+/* The RECOVERY's channels: the asset's onRecovery and every escalation tier that fired. */
+static size_t s_recipients(const e_asset_t *a, const e_incident_t *inc, const char **to,
+                           size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_rec_ch; i++)
+        s_add_to(to, &n, cap, a->rec_ch[i]);
+    for (size_t t = 0; t < a->n_tiers && t < 32; t++)
+        for (size_t k = 0; (inc->fired & (1u << t)) && k < a->tiers[t]->n_notify; k++)
+            s_add_to(to, &n, cap, a->tiers[t]->notify[k]);
+    return n;
+}
+
+int engine_escalate(self_t *self, e_asset_t *a, int tier, const quorum_eval_t *ev,
+                    sd_ms_t now_mono, int64_t now_wall)
+{
+    e_incident_t *inc = a->inc;
+    /* the tier's notifiers that no DOWN of this incident reached yet */
+    const char *paged[ENGINE_CHANNELS_MAX], *to[ENGINE_CHANNELS_MAX];
+    size_t np = 0, n = 0;
+    for (size_t i = 0; i < a->n_down_ch; i++)
+        s_add_to(paged, &np, ENGINE_CHANNELS_MAX, a->down_ch[i]);
+    for (size_t t = 0; t < a->n_tiers && t < 32; t++)
+        for (size_t k = 0; (inc->fired & (1u << t)) && k < a->tiers[t]->n_notify; k++)
+            s_add_to(paged, &np, ENGINE_CHANNELS_MAX, a->tiers[t]->notify[k]);
+    for (size_t k = 0; k < a->tiers[tier]->n_notify; k++) {
+        size_t before = np;
+        s_add_to(paged, &np, ENGINE_CHANNELS_MAX, a->tiers[tier]->notify[k]);
+        if (np > before)
+            s_add_to(to, &n, ENGINE_CHANNELS_MAX, a->tiers[tier]->notify[k]);
+    }
+    char reason[300], d[128];
+    const char *first_err;
+    json_t *agents = engine_agents_json(a, now_mono, &first_err);
+    s_reason(first_err, "still down", reason, sizeof reason);
+    json_t *payload = agents ? engine_payload(a, "DOWN", inc->started_ms, ev, reason, agents,
+                                              now_wall)
+                             : NULL;
+    if (payload)
+        json_object_set_new(payload, "escalation_tier", json_integer(tier + 1));
+    snprintf(d, sizeof d, "{\"tier\":%d,\"after_seconds\":%d,\"notified\":%zu}", tier + 1,
+             a->tiers[tier]->after_seconds, n);
+    e_op_t *op = payload ? engine_op_new(self, "escalation", a, inc, now_wall, false) : NULL;
+    int rc = op ? engine_op_event(op, "escalated", d) : -ENOMEM;
+    if (rc == 0 && n > 0)
+        rc = engine_op_outbox_to(op, to, n, "DOWN", json_incref(payload));
+    json_decref(payload);
+    json_decref(agents);
+    if (rc != 0) {
+        engine_op_destroy(&op);
+        return rc;
+    }
+    inc->fired |= 1u << tier;
+    sd_warn(COMP, "incident escalated asset=%s incident=%lld tier=%d after_s=%d notified=%zu",
+            a->conf->id, (long long) inc->db_id, tier + 1, a->tiers[tier]->after_seconds, n);
     engine_journal_push(self, op);
     return 0;
 }
@@ -173,10 +243,15 @@ int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t no
         rc = engine_op_event(op, "resolved", d);
     /* rule 17: an incident never resolves while its asset flaps, so a DOWN that went out
      * always gets its RECOVERY */
-    if (rc == 0 && inc->notified && agents)
-        rc = engine_op_outbox(op, false, "RECOVERY",
-                              engine_payload(a, "RECOVERY", inc->started_ms, ev, "recovered",
-                                             agents, now_wall));
+    if (rc == 0 && inc->notified && agents) {
+        /* every channel that was paged hears of the recovery: onRecovery and the tiers
+         * that escalated */
+        const char *to[ENGINE_CHANNELS_MAX];
+        size_t n = s_recipients(a, inc, to, ENGINE_CHANNELS_MAX);
+        rc = engine_op_outbox_to(op, to, n, "RECOVERY",
+                                 engine_payload(a, "RECOVERY", inc->started_ms, ev, "recovered",
+                                                agents, now_wall));
+    }
     json_decref(agents);
     if (rc != 0 || !agents) {
         engine_op_destroy(&op);

@@ -45,8 +45,13 @@ typedef struct {
     char *text;        /* OPEN: summary; EVENT: kind; OUTBOX: event name */
     char *json;        /* OPEN: details; EVENT: detail */
     json_t *payload;   /* OUTBOX: the payload, incident_id set when written */
+    json_t *to;        /* OUTBOX: the channels (array of names); NULL: the asset's (flag) */
     bool flag;         /* OUTBOX: onDown channels (else onRecovery); FLAPPING: the flag */
 } step_t;
+
+/* The channels of an OUTBOX step: its own list, else the asset's onDown/onRecovery. */
+static size_t s_step_channels(const self_t *self, const e_op_t *op, const step_t *st,
+                              const char **buf, size_t cap, const char *const **names);
 
 struct e_op {
     e_op_t *next;
@@ -115,6 +120,7 @@ void engine_op_destroy(e_op_t **p)
         free(op->steps[i].text);
         free(op->steps[i].json);
         json_decref(op->steps[i].payload);
+        json_decref(op->steps[i].to);
     }
     engine_incident_unref(&op->inc);
     free(op);
@@ -138,6 +144,7 @@ static int s_keep(e_op_t *op, step_t *st, bool ok)
         free(st->text);
         free(st->json);
         json_decref(st->payload);
+        json_decref(st->to);
         memset(st, 0, sizeof *st);
         return -ENOMEM;
     }
@@ -184,6 +191,34 @@ int engine_op_outbox(e_op_t *op, bool down_channels, const char *event, json_t *
     return s_keep(op, st, st->text && payload);
 }
 
+int engine_op_outbox_to(e_op_t *op, const char *const *names, size_t n, const char *event,
+                        json_t *payload)
+{
+    step_t *st = s_step(op, STEP_OUTBOX);
+    if (!st) {
+        json_decref(payload);
+        return -E2BIG;
+    }
+    st->to = json_array();
+    for (size_t i = 0; st->to && i < n; i++)
+        json_array_append_new(st->to, json_string(names[i]));
+    st->text = strdup(event);
+    st->payload = payload;
+    return s_keep(op, st, st->text && payload && st->to);
+}
+
+static size_t s_step_channels(const self_t *self, const e_op_t *op, const step_t *st,
+                              const char **buf, size_t cap, const char *const **names)
+{
+    if (!st->to)
+        return engine_channels(self, op->asset, st->flag, names);
+    size_t n = 0;
+    for (; n < cap && n < json_array_size(st->to); n++)
+        buf[n] = json_string_value(json_array_get(st->to, n));
+    *names = buf;
+    return n;
+}
+
 int engine_op_flapping(e_op_t *op, bool flapping)
 {
     step_t *st = s_step(op, STEP_FLAPPING);
@@ -204,8 +239,8 @@ typedef struct {
 static int s_apply_outbox(self_t *self, e_op_t *op, step_t *st, applied_t *out, char *err,
                           size_t errlen)
 {
-    const char *const *names;
-    size_t n = engine_channels(self, op->asset, st->flag, &names);
+    const char *const *names, *buf[ENGINE_CHANNELS_MAX];
+    size_t n = s_step_channels(self, op, st, buf, ENGINE_CHANNELS_MAX, &names);
     int64_t id = op->inc ? op->inc->db_id : 0;
     if (id > 0)
         json_object_set_new(st->payload, "incident_id", json_integer(id));
@@ -344,8 +379,9 @@ static void s_written(self_t *self, e_op_t *op, const applied_t *ap)
         for (size_t i = 0; i < op->n_steps; i++) {
             if (op->steps[i].kind != STEP_OUTBOX)
                 continue;
-            const char *const *names;
-            size_t n = engine_channels(self, op->asset, op->steps[i].flag, &names);
+            const char *const *names, *buf[ENGINE_CHANNELS_MAX];
+            size_t n = s_step_channels(self, op, &op->steps[i], buf, ENGINE_CHANNELS_MAX,
+                                       &names);
             for (size_t c = 0; c < n; c++)
                 s_count(self, "statusd_notifications_queued_total",
                         "Notifications written to the outbox, by channel.", "channel",

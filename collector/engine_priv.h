@@ -26,6 +26,7 @@
 
 #define ENGINE_COMP "engine"
 #define ENGINE_AGENT_FIELD_MAX 128
+#define ENGINE_CHANNELS_MAX 64  /* channels one page goes to (escalation included) */
 
 /* An incident as the engine decided it. It exists in memory from the moment the engine
  * decides to open it; its row is written when the journal (engine_journal.c) applies the
@@ -36,7 +37,10 @@ typedef struct {
     int64_t db_id;              /* incidents.id once the opening is written, 0 before */
     int64_t started_ms;         /* first failing probe of the quorum (collector clock) */
     bool notified;              /* a DOWN/REMINDER of it was decided (its RECOVERY goes out) */
-    bool acked;                 /* acknowledged (POST /api/incidents/{id}/ack): no reminders */
+    bool acked;                 /* acknowledged (POST /api/incidents/{id}/ack): no reminders,
+                                   no escalation */
+    uint32_t fired;             /* escalation tiers whose DOWN was decided (bit i: tier i) */
+    int64_t opened_ms;          /* when it opened (wall ms; the rebuild: its started_at) */
     bool lost;                  /* the database refused its opening for good: nothing more
                                    is written about it */
 } e_incident_t;
@@ -63,6 +67,8 @@ typedef struct {
      * (sd_notifiers_route; names borrowed from the notifiers, arrays owned) */
     const char **down_ch, **rec_ch;
     size_t n_down_ch, n_rec_ch;
+    const sd_tier_t **tiers;    /* escalation tiers of its routes (borrowed; array owned) */
+    size_t n_tiers;
     int live;                   /* live agents at the last verdict */
     bool maint;                 /* a maintenance window covers the asset now */
     /* flapping (rule 15): the current check round and the detector */
@@ -173,6 +179,10 @@ int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t no
                  int64_t now_wall);
 int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                   int64_t now_wall);
+/* Escalation tier `tier` of a's route fires: the incident's DOWN (escalation_tier in the
+ * payload) to the tier's notifiers not paged yet, an 'escalated' event. 0 or -ENOMEM. */
+int engine_escalate(self_t *self, e_asset_t *a, int tier, const quorum_eval_t *ev,
+                    sd_ms_t now_mono, int64_t now_wall);
 
 /* engine_journal.c: decisions waiting to be written, applied in the order they were made,
  * each in one transaction with a key that makes a retried commit harmless. */
@@ -193,6 +203,9 @@ int engine_op_close(e_op_t *op);
 int engine_op_event(e_op_t *op, const char *kind, const char *detail_json);
 int engine_op_outbox(e_op_t *op, bool down_channels, const char *event, json_t *payload);
 int engine_op_flapping(e_op_t *op, bool flapping);
+/* An outbox step to the channels names[0..n) (copied) rather than the asset's lists. */
+int engine_op_outbox_to(e_op_t *op, const char *const *names, size_t n, const char *event,
+                        json_t *payload);
 /* Appends op to the journal (ownership passes; NULL is ignored) and flushes it. */
 void engine_journal_push(self_t *self, e_op_t *op);
 /* Writes what it can, oldest first; stops at the first entry the database cannot take

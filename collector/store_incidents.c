@@ -23,7 +23,9 @@ int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t
         "SELECT i.asset_id, i.id, (extract(epoch FROM i.started_at) * 1000)::bigint,"
         " EXISTS (SELECT 1 FROM notifications n WHERE n.incident_id = i.id"
         "         AND n.event IN ('DOWN', 'REMINDER')),"
-        " i.acknowledged_at IS NOT NULL"
+        " i.acknowledged_at IS NOT NULL,"
+        " ',' || COALESCE((SELECT string_agg(DISTINCT n.channel, ',') FROM notifications n"
+        "   WHERE n.incident_id = i.id AND n.event = 'DOWN'), '') || ','"
         " FROM incidents i WHERE i.ended_at IS NULL ORDER BY i.id",
         0, NULL, err, errlen);
     if (!r)
@@ -33,7 +35,8 @@ int store_incidents_load_open(store_t *s, void (*cb)(const store_open_incident_t
                                      .incident_id = s_i64(r, i, 1),
                                      .started_at_ms = s_i64(r, i, 2),
                                      .notified = PQgetvalue(r, i, 3)[0] == 't',
-                                     .acknowledged = PQgetvalue(r, i, 4)[0] == 't'};
+                                     .acknowledged = PQgetvalue(r, i, 4)[0] == 't',
+                                     .down_channels = PQgetvalue(r, i, 5)};
         cb(&inc, arg);
     }
     PQclear(r);

@@ -20,6 +20,7 @@ typedef struct {
     int64_t started_at_ms;
     bool notified;           /* a DOWN or REMINDER outbox row exists for it */
     bool acknowledged;       /* acknowledged_at is set */
+    const char *down_channels; /* ",a,b," the channels a DOWN of it was queued for */
 } store_open_incident_t;
 
 /* Whether the incident has been acknowledged (POST /api/incidents/{id}/ack): *acked. 0 or

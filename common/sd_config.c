@@ -1133,10 +1133,52 @@ static int s_all_names(const sd_notifiers_t *n, char ***out, size_t *cnt)
     return 0;
 }
 
+/* A route's "escalation": [{"afterSeconds": N, "notify": [...]}, ...], ascending. */
+static int s_parse_escalation(vctx_t *v, json_t *o, const sd_notifiers_t *n, sd_route_t *r)
+{
+    static const char *const keys[] = {"afterSeconds", "notify", NULL};
+    json_t *esc = json_object_get(o, "escalation");
+    if (!esc)
+        return 0;
+    s_push_key(v, "escalation");
+    if (!json_is_array(esc) || json_array_size(esc) == 0 || json_array_size(esc) > 32)
+        return s_fail(v, 0, "expected an array of 1 to 32 tiers, got %s",
+                      json_is_array(esc) ? "another size" : s_type_name(esc));
+    r->escalation = calloc(json_array_size(esc), sizeof *r->escalation);
+    if (!r->escalation)
+        return -ENOMEM;
+    int rc;
+    for (size_t i = 0; i < json_array_size(esc); i++) {
+        json_t *t = json_array_get(esc, i);
+        sd_tier_t *tier = &r->escalation[i];
+        s_push_index(v, i);
+        r->n_escalation = i + 1;
+        if (!json_is_object(t))
+            return s_fail(v, 0, "expected a tier object, got %s", s_type_name(t));
+        if ((rc = s_check_keys(v, t, keys)) ||
+            (rc = s_get_int(v, t, "afterSeconds", 1, 0, 7 * 86400, &tier->after_seconds)))
+            return rc;
+        if (i > 0 && tier->after_seconds < r->escalation[i - 1].after_seconds) {
+            s_push_key(v, "afterSeconds");
+            return s_fail(v, 0, "%d is before the previous tier's %d: tiers are in order",
+                          tier->after_seconds, r->escalation[i - 1].after_seconds);
+        }
+        s_member(v, t, "notify", 1, &rc);
+        if (rc)
+            return rc;
+        if ((rc = s_policy_names(v, t, "notify", n, &tier->notify, &tier->n_notify)))
+            return rc;
+        s_pop(v);
+    }
+    s_pop(v);
+    return 0;
+}
+
 /* One route: {"match": {...}, "onDown": [...], "onRecovery": [...], "continue": bool}. */
 static int s_parse_route(vctx_t *v, json_t *o, const sd_notifiers_t *n, sd_route_t *r)
 {
-    static const char *const keys[] = {"match", "onDown", "onRecovery", "continue", NULL};
+    static const char *const keys[] = {"match", "onDown", "onRecovery", "continue",
+                                       "escalation", NULL};
     int rc;
     if (!json_is_object(o))
         return s_fail(v, 0, "expected a route object, got %s", s_type_name(o));
@@ -1174,7 +1216,7 @@ static int s_parse_route(vctx_t *v, json_t *o, const sd_notifiers_t *n, sd_route
     r->cont = c && json_is_true(c);
     if (!r->on_down)
         return s_fail(v, 0, "a route needs \"onDown\" (and optionally \"onRecovery\")");
-    return 0;
+    return s_parse_escalation(v, o, n, r);
 }
 
 static int s_parse_routes(vctx_t *v, json_t *pol, sd_notifiers_t *n)
@@ -1330,6 +1372,9 @@ void sd_notifiers_destroy(sd_notifiers_t **n)
         json_decref(r->match);
         s_free_list(r->on_down, r->n_on_down);
         s_free_list(r->on_recovery, r->n_on_recovery);
+        for (size_t t = 0; t < r->n_escalation; t++)
+            s_free_list(r->escalation[t].notify, r->escalation[t].n_notify);
+        free(r->escalation);
     }
     free((*n)->routes);
     free(*n);
@@ -1376,6 +1421,32 @@ static int s_add_names(const char ***names, size_t *cnt, size_t *cap, char **add
             *cap = c;
         }
         (*names)[(*cnt)++] = add[i];
+    }
+    return 0;
+}
+
+int sd_notifiers_escalation(const sd_notifiers_t *n, const sd_asset_t *a,
+                            const sd_tier_t ***tiers, size_t *cnt)
+{
+    *tiers = NULL;
+    *cnt = 0;
+    for (size_t i = 0; n && a && i < n->n_routes; i++) {
+        const sd_route_t *r = &n->routes[i];
+        if (!sd_route_matches(r, a))
+            continue;
+        for (size_t t = 0; t < r->n_escalation; t++) {
+            const sd_tier_t **p = realloc(*tiers, (*cnt + 1) * sizeof *p);
+            if (!p) {
+                free(*tiers);
+                *tiers = NULL;
+                *cnt = 0;
+                return -ENOMEM;
+            }
+            *tiers = p;
+            p[(*cnt)++] = &r->escalation[t];
+        }
+        if (!r->cont)
+            break;
     }
     return 0;
 }

@@ -104,6 +104,14 @@ typedef struct {
     json_t *raw;               /* the notifier's whole object (owned), for type-specific fields */
 } sd_notifier_conf_t;
 
+/* One escalation tier of a route: if the incident is still open and unacknowledged
+ * after_seconds after it opened, its DOWN goes to these notifiers too. */
+typedef struct {
+    int after_seconds;         /* 0..604800, ascending within a route */
+    char **notify;
+    size_t n_notify;
+} sd_tier_t;
+
 /* notificationPolicy.routes[i]: which notifiers an asset's pages go to. */
 typedef struct {
     json_t *match;             /* object (owned): key -> a string or an array of strings; an
@@ -114,6 +122,8 @@ typedef struct {
     char **on_recovery;        /* absent: the route's onDown */
     size_t n_on_recovery;
     bool cont;                 /* "continue": later routes are tried too */
+    sd_tier_t *escalation;     /* "escalation" tiers, NULL none */
+    size_t n_escalation;
 } sd_route_t;
 
 typedef struct {
@@ -154,5 +164,9 @@ bool sd_route_matches(const sd_route_t *r, const sd_asset_t *a);
  * (agent events). 0 or -ENOMEM. */
 int sd_notifiers_route(const sd_notifiers_t *n, const sd_asset_t *a, bool down,
                        const char ***names, size_t *cnt);
+/* The escalation tiers of the routes asset a matches (same order as sd_notifiers_route),
+ * as a malloc'd array of pointers into n. 0 or -ENOMEM. */
+int sd_notifiers_escalation(const sd_notifiers_t *n, const sd_asset_t *a,
+                            const sd_tier_t ***tiers, size_t *cnt);
 
 #endif

@@ -73,3 +73,13 @@ void asset_rules_flap(const flap_facts_t *f, flap_decision_t *d)
                    f->down_channels;
     d->reevaluate = !f->flapping && f->open;
 }
+
+int asset_rules_escalate(const escalation_facts_t *f)
+{
+    if (!f->open || !f->notified || f->acknowledged || f->maint)
+        return -1;
+    for (size_t i = 0; i < f->n && i < 32; i++)
+        if (!(f->fired & (1u << i)) && f->open_ms >= (int64_t) f->after_s[i] * 1000)
+            return (int) i;
+    return -1;
+}

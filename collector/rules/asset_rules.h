@@ -69,6 +69,19 @@ void asset_rules_decide(const asset_facts_t *f, asset_decision_t *d);
 uint32_t asset_rules_interval_ms(quorum_state_t verdict, uint32_t normal_ms,
                                  uint32_t incident_ms);
 
+/* Escalation (a route's tiers): the open incident, paged, not acknowledged, not in
+ * maintenance, open for open_ms; tier i is due once open_ms >= after_s[i] * 1000. Returns
+ * the first due tier not in fired (bit i), or -1. At most 32 tiers. */
+typedef struct {
+    bool open, notified, acknowledged, maint;
+    int64_t open_ms;
+    const int *after_s;
+    size_t n;
+    uint32_t fired;
+} escalation_facts_t;
+
+int asset_rules_escalate(const escalation_facts_t *f);
+
 /* Rule 15, a FLAPPING/STABLE transition: what goes out with it. */
 typedef struct {
     bool flapping;             /* the new flag */

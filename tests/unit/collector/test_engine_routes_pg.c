@@ -1,6 +1,8 @@
 /* notificationPolicy.routes in the engine, against a real PostgreSQL and a real engine actor:
  * an asset whose metadata matches a route pages (DOWN and RECOVERY rows in the outbox) only
- * the route's notifiers; one that matches no route pages the default onDown/onRecovery. */
+ * the route's notifiers; one that matches no route pages the default onDown/onRecovery; an
+ * unacknowledged incident escalates to the route's next tier on time (and its RECOVERY goes
+ * to every channel paged); an acknowledged one does not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -16,6 +19,7 @@
 #include "sd_clock.h"
 #include "statusd.pb-c.h"
 #include "store.h"
+#include "store_incidents.h"
 #include "test_pg.h"
 
 #define ENGINE_FIXTURE_DB_PREFIX "engroutes"
@@ -92,11 +96,104 @@ static void test_no_route_is_the_default(void **state)
     f->asset.metadata = NULL;
 }
 
+/* routes[0]: {"match": {}, "onDown": ["slack-ops"], "escalation": [{"afterSeconds": 2,
+ * "notify": ["teams-ops"]}]} */
+static void s_route_escalating(fx_t *f, sd_route_t *r, sd_tier_t *tier, char **down,
+                               char **notify)
+{
+    down[0] = "slack-ops";
+    notify[0] = "teams-ops";
+    *tier = (sd_tier_t){.after_seconds = 2, .notify = notify, .n_notify = 1};
+    *r = (sd_route_t){.match = json_object(), .on_down = down, .n_on_down = 1,
+                      .escalation = tier, .n_escalation = 1};
+    f->notifiers.routes = r;
+    f->notifiers.n_routes = 1;
+}
+
+/* Not acknowledged within 2 s: the DOWN reaches the second tier, and the RECOVERY goes to
+ * every channel that was paged. */
+static void test_escalation(void **state)
+{
+    fx_t *f = *state;
+    sd_route_t route;
+    sd_tier_t tier;
+    char *down[1], *notify[1];
+    s_route_escalating(f, &route, &tier, down, notify);
+    s_start(f);
+    int64_t t0 = sd_wall_ms() - 10000;
+    s_recover2(f, t0 - 1000);
+    s_sync(f);
+    s_outage2(f, t0);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 1, 5000);
+    sd_ms_t t_down = sd_mono_ms();
+    char *first = s_channels(f, "DOWN");
+    assert_string_equal(first, "slack-ops");
+    free(first);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 2, 5000);
+    sd_ms_t took = sd_mono_ms() - t_down;
+    char *both = s_channels(f, "DOWN");
+    print_message("escalated to the second tier %lld ms after the first DOWN (afterSeconds 2): "
+                  "DOWN -> %s\n", (long long) took, both);
+    assert_string_equal(both, "slack-ops,teams-ops");
+    assert_true(took >= 1900 && took <= 4500); /* afterSeconds 2, judged on the 1 s tick */
+    free(both);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN' AND"
+                                " (payload->>'escalation_tier')::int = 1"),
+                     1);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'escalated'"),
+                     1);
+    s_recover2(f, sd_wall_ms());
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 2, 5000);
+    char *rec = s_channels(f, "RECOVERY");
+    assert_string_equal(rec, "slack-ops,teams-ops");
+    free(rec);
+    s_stop(f);
+    json_decref(route.match);
+}
+
+/* Acknowledged before the tier's time: no escalation; the RECOVERY only where it paged. */
+static void test_ack_stops_escalation(void **state)
+{
+    fx_t *f = *state;
+    sd_route_t route;
+    sd_tier_t tier;
+    char *down[1], *notify[1];
+    s_route_escalating(f, &route, &tier, down, notify);
+    s_start(f);
+    int64_t t0 = sd_wall_ms() - 10000;
+    s_recover2(f, t0 - 1000);
+    s_sync(f);
+    s_outage2(f, t0);
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'", 1, 5000);
+    long iid = s_count(f, "SELECT max(id) FROM incidents");
+    char err[512] = "";
+    store_t *s = store_new(f->conninfo, err, sizeof err);
+    assert_int_equal(store_incidents_ack(s, iid, "fp", "bob", NULL, err, sizeof err), 0);
+    store_destroy(&s);
+    /* watch past the tier's 2 s (and a tick) */
+    sd_ms_t w0 = sd_mono_ms();
+    while (sd_mono_ms() - w0 < 3500) {
+        s_outage2(f, sd_wall_ms() - 2000);
+        usleep(250 * 1000);
+    }
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'"), 1);
+    print_message("acknowledged: no escalation within 3.5 s (tier at 2 s)\n");
+    s_recover2(f, sd_wall_ms());
+    s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 1, 5000);
+    char *rec = s_channels(f, "RECOVERY");
+    assert_string_equal(rec, "slack-ops");
+    free(rec);
+    s_stop(f);
+    json_decref(route.match);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_matching_route, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_route_is_the_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_stops_escalation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,7 +110,8 @@ static const char s_routes[] =
     "\"onRecovery\":[\"pd\"],\"continue\":true},\n"
     " {\"match\":{\"env\":\"prod\"},\"onDown\":[\"chat\",\"mail\"]},\n"
     " {\"match\":{\"id\":\"legacy\"},\"onDown\":[\"mail\"]},\n"
-    " {\"match\":{\"env\":\"staging\"},\"onDown\":[\"chat\"]}]}}";
+    " {\"match\":{\"env\":\"staging\"},\"onDown\":[\"chat\"],\"escalation\":["
+    "{\"afterSeconds\":0,\"notify\":[\"ops\"]},{\"afterSeconds\":900,\"notify\":[\"pd\"]}]}]}}";
 
 static char *s_names(const sd_notifiers_t *n, const sd_asset_t *a, bool down, char *buf,
                      size_t len)
@@ -162,6 +163,16 @@ static void test_routes(void **state)
             assert_string_equal(b, cases[i].rec);
         json_decref(a.metadata);
     }
+    /* escalation tiers of the matched routes */
+    sd_asset_t st = {.id = "s", .metadata = json_pack("{s:s}", "env", "staging")};
+    const sd_tier_t **tiers;
+    size_t nt;
+    assert_int_equal(sd_notifiers_escalation(n, &st, &tiers, &nt), 0);
+    assert_int_equal(nt, 2);
+    assert_int_equal(tiers[1]->after_seconds, 900);
+    assert_string_equal(tiers[1]->notify[0], "pd");
+    free(tiers);
+    json_decref(st.metadata);
     /* agent events (no asset): the default route */
     assert_string_equal(s_names(n, NULL, true, b, sizeof b), "ops");
     sd_notifiers_destroy(&n);
@@ -182,7 +193,14 @@ static void test_routes(void **state)
          "\"onRecovery\")"},
         {"{\"routes\":[{\"match\":{},\"onDown\":[\"ops\"],\"escalate\":[]}]}",
          "n.json:1:126: notificationPolicy.routes[0].escalate: unknown field (allowed: match, "
-         "onDown, onRecovery, continue)"},
+         "onDown, onRecovery, continue, escalation)"},
+        {"{\"routes\":[{\"match\":{},\"onDown\":[\"ops\"],\"escalation\":[{\"afterSeconds\":60,"
+         "\"notify\":[\"ops\"]},{\"afterSeconds\":30,\"notify\":[\"ops\"]}]}]}",
+         "n.json:1:193: notificationPolicy.routes[0].escalation[1].afterSeconds: 30 is before "
+         "the previous tier's 60: tiers are in order"},
+        {"{\"routes\":[{\"match\":{},\"onDown\":[\"ops\"],\"escalation\":[{\"afterSeconds\":60}]}]}",
+         "n.json:1:140: notificationPolicy.routes[0].escalation[0].notify: missing required "
+         "field"},
     };
     int wrong = 0;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

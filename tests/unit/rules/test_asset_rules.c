@@ -156,6 +156,38 @@ static void test_interval(void **state)
     assert_int_equal(asset_rules_interval_ms(QUORUM_UNCONFIRMED, 60000, 15000), 15000);
 }
 
+static void test_escalation(void **state)
+{
+    (void) state;
+    static const int after[] = {0, 300, 900};
+    escalation_facts_t f = {.open = true, .notified = true, .open_ms = 0, .after_s = after,
+                            .n = 3};
+    assert_int_equal(asset_rules_escalate(&f), 0); /* afterSeconds 0: at once */
+    f.fired = 1;
+    f.open_ms = 299999;
+    assert_int_equal(asset_rules_escalate(&f), -1);
+    f.open_ms = 300000;
+    assert_int_equal(asset_rules_escalate(&f), 1);
+    f.open_ms = 1000000; /* late (a restart): the first unfired due tier, then the next */
+    assert_int_equal(asset_rules_escalate(&f), 1);
+    f.fired = 3;
+    assert_int_equal(asset_rules_escalate(&f), 2);
+    f.fired = 7;
+    assert_int_equal(asset_rules_escalate(&f), -1);
+    f.fired = 1;
+    f.acknowledged = true;
+    assert_int_equal(asset_rules_escalate(&f), -1);
+    f.acknowledged = false;
+    f.maint = true;
+    assert_int_equal(asset_rules_escalate(&f), -1);
+    f.maint = false;
+    f.notified = false; /* a throttled or suppressed DOWN does not escalate */
+    assert_int_equal(asset_rules_escalate(&f), -1);
+    f.notified = true;
+    f.open = false;
+    assert_int_equal(asset_rules_escalate(&f), -1);
+}
+
 static void test_flap_transitions(void **state)
 {
     (void) state;
@@ -267,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_hold_bounds),
         cmocka_unit_test(test_interval),
         cmocka_unit_test(test_flap_transitions),
+        cmocka_unit_test(test_escalation),
         cmocka_unit_test(test_flapping_target_pages_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,12 +216,55 @@ static void test_routes(void **state)
     assert_int_equal(wrong, 0);
 }
 
+/* The example in docs/notifications.md ("A complete notifiers.json") is a file that loads, and
+ * routes as its text says. */
+static void test_docs_example_loads(void **state)
+{
+    (void) state;
+    const char *src = getenv("STATUSD_SOURCE_DIR");
+    assert_non_null(src);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/notifications.md", src);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char doc[1 << 17];
+    size_t len = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[len] = 0;
+    char *start = strstr(doc, "## A complete notifiers.json");
+    assert_non_null(start);
+    start = strstr(start, "```json\n");
+    assert_non_null(start);
+    start += 8;
+    char *end = strstr(start, "```");
+    assert_non_null(end);
+    *end = 0;
+    sd_notifiers_t *n = NULL;
+    char err[512] = "";
+    if (sd_notifiers_parse("docs/notifications.md", start, &n, err, sizeof err) != 0)
+        fail_msg("the docs' example does not load: %s", err);
+    assert_int_equal(n->n_notifiers, 8);
+    sd_asset_t prod = {.id = "pay", .metadata = json_pack("{s:s, s:s}", "env", "prod", "team",
+                                                          "payments")};
+    char b[256];
+    assert_string_equal(s_names(n, &prod, true, b, sizeof b), "oncall-pd,ops-slack,audit-hook");
+    const sd_tier_t **tiers;
+    size_t nt;
+    assert_int_equal(sd_notifiers_escalation(n, &prod, &tiers, &nt), 0);
+    assert_int_equal(nt, 1);
+    assert_int_equal(tiers[0]->after_seconds, 900);
+    free(tiers);
+    json_decref(prod.metadata);
+    sd_notifiers_destroy(&n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_type_loads),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_docs_example_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

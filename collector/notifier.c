@@ -80,6 +80,7 @@ typedef struct {
     size_t resp_len;
     char curl_err[CURL_ERROR_SIZE];
     const channel_ops_t *ops;
+    const json_t *conf;        /* the notifier's notifiers.json object (ops->learn) */
 } delivery_t;
 
 typedef struct {
@@ -339,6 +340,12 @@ static void s_drain_done(self_t *self)
             curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
             if (curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
                 ra = -1;
+            char note[ERR_MAX];
+            if (d->ops->learn &&
+                d->ops->learn(d->conf, status, d->resp, d->resp_len, note, sizeof note) == 1) {
+                sd_utf8_fix(note, sizeof note - 1, SD_UTF8_ONE_LINE);
+                sd_warn(COMP, "notifier %s: %s", d->row.channel, note);
+            }
             o = d->ops->classify(status, d->resp, d->resp_len, (long) ra);
             s_http_error(error, sizeof error, status, d);
         } else {
@@ -382,6 +389,7 @@ static void s_start(self_t *self, outbox_row_t *row)
     char err[256] = "";
     const sd_notifier_conf_t *nc = s_notifier(self, d->row.channel);
     d->ops = nc ? channel_find(nc->type) : NULL;
+    d->conf = nc ? nc->raw : NULL;
     if (!nc || !d->ops || (!d->ops->prepare && !nc->webhook_url)) {
         snprintf(err, sizeof err, "no notifier '%s' of a known type in notifiers.json",
                  d->row.channel);

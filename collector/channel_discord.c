@@ -131,6 +131,7 @@ static char *s_body(const json_t *ev, char *err, size_t errlen)
         int up = strcmp(kind, "AGENT_UP") == 0;
         channel_agent_headline(ev, markup_discord, title, sizeof title);
         snprintf(desc, sizeof desc, "probe agent %s", up ? "reconnected" : "stopped reporting");
+        e.used = strlen(title) + strlen(desc);
         s_field_of(&e, ev, "Agent", "agent");
         s_field_of(&e, ev, "Region", "region");
         s_field_of(&e, ev, "Silent since", "silent_since");
@@ -142,9 +143,9 @@ static char *s_body(const json_t *ev, char *err, size_t errlen)
         sd_utf8_format(title, sizeof title, SD_UTF8_ELLIPSIS, "%s %s", channel_event_title(kind),
                        name);
         channel_event_line(ev, markup_discord, desc, sizeof desc);
+        e.used = strlen(title) + strlen(desc);
         s_asset_fields(&e, ev, kind);
     }
-    e.used += strlen(title) + strlen(desc);
     channel_tone_t tone = channel_event_tone(ev);
     int color = tone == CHANNEL_TONE_GOOD   ? COLOR_GOOD
                 : tone == CHANNEL_TONE_WARN ? COLOR_WARN

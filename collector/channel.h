@@ -39,7 +39,8 @@ typedef struct {
     const char *reason;        /* static, low-cardinality metric label: "ok", "bad_body",
                                   "redirect", "client_error", "request_timeout", "too_early",
                                   "rate_limited", "server_error", "bad_status", "timeout",
-                                  "network", "config_error" */
+                                  "network", "config_error"; a channel's own: "unknown_webhook"
+                                  (Discord), "chat_migrated" (Telegram) */
 } channel_outcome_t;
 
 /* One line of a channel's status table: the statuses lo..hi get verdict and reason. */

@@ -226,11 +226,11 @@ static int s_prepare(const json_t *conf, const json_t *event, const channel_msg_
     long long moved = s_moved_to(conf);
     json_t *chat = moved ? json_integer(moved) : json_deep_copy(json_object_get(conf, "chatId"));
     char *text = s_text(event);
-    json_t *body = chat && text ? json_pack("{s:o, s:s, s:s, s:{s:b}}", "chat_id", chat, "text",
-                                            text, "parse_mode", "HTML", "link_preview_options",
-                                            "is_disabled", 1)
-                                : NULL;
-    if (!body)
+    json_t *body = NULL;
+    if (chat && text) /* json_pack takes chat, even when it fails */
+        body = json_pack("{s:o, s:s, s:s, s:{s:b}}", "chat_id", chat, "text", text,
+                         "parse_mode", "HTML", "link_preview_options", "is_disabled", 1);
+    else
         json_decref(chat);
     free(text);
     req->body = body ? json_dumps(body, JSON_COMPACT) : NULL;

@@ -262,7 +262,7 @@ static channel_outcome_t s_classify(long status, const char *body, size_t len, l
     if (status == 429) {
         json_int_t ra = json_integer_value(
             json_object_get(json_object_get(j, "parameters"), "retry_after"));
-        if (ra > retry_after && ra < 86400)
+        if (ra > 0 && ra > retry_after && ra < 86400)
             retry_after = (long) ra;
     }
     channel_outcome_t o =

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "bus.h"
+#include "channel.h"
 #include "notifier.h"
 #include "sd_clock.h"
 #include "sd_config.h"

@@ -15,6 +15,9 @@
 static const channel_ops_t *const s_channels[] = {
     &channel_slack_ops,
     &channel_teams_ops,
+    &channel_discord_ops,
+    &channel_telegram_ops,
+    &channel_ntfy_ops,
 };
 
 const channel_ops_t *channel_find(const char *type)
@@ -210,7 +213,30 @@ const char *channel_event_title(const char *event)
         return "🔀 FLAPPING";
     if (event && strcmp(event, "STABLE") == 0)
         return "🟰 STABLE";
+    if (event && strcmp(event, "ACKNOWLEDGED") == 0)
+        return "👀 ACKNOWLEDGED";
+    if (event && strcmp(event, "TEST") == 0)
+        return "🧪 TEST";
     return "🔴 DOWN";
+}
+
+const char *channel_event_subject(const json_t *event)
+{
+    return channel_event_str(
+        event, "asset_name",
+        channel_event_str(event, "asset_id", channel_event_str(event, "notifier", "?")));
+}
+
+channel_tone_t channel_event_tone(const json_t *event)
+{
+    const char *k = channel_event_str(event, "event", "DOWN");
+    if (strcmp(k, "RECOVERY") == 0 || strcmp(k, "AGENT_UP") == 0 || strcmp(k, "STABLE") == 0)
+        return CHANNEL_TONE_GOOD;
+    if (strcmp(k, "ACKNOWLEDGED") == 0)
+        return CHANNEL_TONE_WARN;
+    if (strcmp(k, "TEST") == 0)
+        return CHANNEL_TONE_INFO;
+    return CHANNEL_TONE_BAD;
 }
 
 /* The event's string at key escaped with esc into out. */
@@ -237,6 +263,17 @@ void channel_event_line(const json_t *event, channel_escape_fn esc, char *buf, s
     } else if (strcmp(kind, "STABLE") == 0) {
         sd_utf8_format(buf, len, 0, "settled %s; notifications resume",
                        s_esc(esc, event, "state", "?", v, sizeof v));
+    } else if (strcmp(kind, "ACKNOWLEDGED") == 0) {
+        char at[128];
+        sd_utf8_format(buf, len, 0, "acknowledged by %s at %s; reminders and escalation stop",
+                       s_esc(esc, event, "acknowledged_by", "?", v, sizeof v),
+                       s_esc(esc, event, "acknowledged_at", "?", at, sizeof at));
+    } else if (strcmp(kind, "TEST") == 0) {
+        char name[256], at[128];
+        sd_utf8_format(buf, len, 0, "%s (notifier %s, %s)",
+                       s_esc(esc, event, "message", "StatusD test message", v, sizeof v),
+                       s_esc(esc, event, "notifier", "?", name, sizeof name),
+                       s_esc(esc, event, "at", "-", at, sizeof at));
     } else {
         sd_utf8_format(buf, len, 0, "%s", s_esc(esc, event, "reason", "down", v, sizeof v));
     }

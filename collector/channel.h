@@ -15,7 +15,12 @@
  *   and for AGENT_UP back_at (RFC 3339) and down_seconds.
  * A flapping event (one per asset when it starts and when it settles) has:
  *   event ("FLAPPING"|"STABLE"), asset_id, asset_name, address, state (the verdict now),
- *   percent_state_change (number), at / started_at (RFC 3339), incident_id when one is open. */
+ *   percent_state_change (number), at / started_at (RFC 3339), incident_id when one is open.
+ * An acknowledgement (an operator took the incident) has:
+ *   event "ACKNOWLEDGED", asset_id, asset_name, address, incident_id, started_at,
+ *   acknowledged_at (RFC 3339), acknowledged_by (a token's name or fingerprint).
+ * A test message (the test button) has:
+ *   event "TEST", notifier (its name), at (RFC 3339), message ("StatusD test message"). */
 #ifndef CHANNEL_H
 #define CHANNEL_H
 
@@ -34,7 +39,8 @@ typedef struct {
     const char *reason;        /* static, low-cardinality metric label: "ok", "bad_body",
                                   "redirect", "client_error", "request_timeout", "too_early",
                                   "rate_limited", "server_error", "bad_status", "timeout",
-                                  "network", "config_error" */
+                                  "network", "config_error"; a channel's own: "unknown_webhook"
+                                  (Discord), "chat_migrated" (Telegram) */
 } channel_outcome_t;
 
 /* One line of a channel's status table: the statuses lo..hi get verdict and reason. */
@@ -117,6 +123,12 @@ typedef struct {
     /* Optional, at collector start: checks what notifiers.json's parser cannot (a secret file
      * readable, a field's value among the allowed). 0, or -errno with a message in err. */
     int (*check)(const json_t *conf, char *err, size_t errlen);
+    /* Optional: sees every HTTP answer (before classify) with the notifier's conf, to learn
+     * what later prepares for that notifier need (Telegram: the chat moved to a new id).
+     * Returns 1 with a message in note the first time it learns something the operator
+     * must hear of (the caller logs it), else 0. Never puts a secret into note. */
+    int (*learn)(const json_t *conf, long status, const char *body, size_t body_len,
+                 char *note, size_t notelen);
 } channel_ops_t;
 
 /* The ops for a type name, or NULL when unknown. */
@@ -154,15 +166,28 @@ channel_outcome_t channel_classify_transport(int curl_code);
 typedef size_t (*channel_escape_fn)(char *dst, size_t cap, const char *src);
 /* The event's string at key, raw (dflt when absent or empty): escape it before use. */
 const char *channel_event_str(const json_t *event, const char *key, const char *dflt);
-/* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN", "🔀 FLAPPING", "🟰 STABLE" for the event kind. */
+/* "🔴 DOWN", "✅ RECOVERED", "🔁 STILL DOWN", "🔀 FLAPPING", "🟰 STABLE", "👀 ACKNOWLEDGED",
+ * "🧪 TEST" for the event kind. */
 const char *channel_event_title(const char *event);
+/* What the event is about, raw: asset_name, else asset_id, else notifier (TEST), else "?". */
+const char *channel_event_subject(const json_t *event);
+/* The colour family of an event: BAD (DOWN, REMINDER, AGENT_DOWN, FLAPPING), GOOD
+ * (RECOVERY, AGENT_UP, STABLE), WARN (ACKNOWLEDGED), INFO (TEST). */
+typedef enum {
+    CHANNEL_TONE_BAD = 0,
+    CHANNEL_TONE_GOOD,
+    CHANNEL_TONE_WARN,
+    CHANNEL_TONE_INFO
+} channel_tone_t;
+channel_tone_t channel_event_tone(const json_t *event);
 /* True for AGENT_DOWN / AGENT_UP events. */
 bool channel_is_agent_event(const json_t *event);
 /* "🔴 AGENT DOWN agent-eu-1 (eu-west): silent since 2026-...Z" or
  * "✅ AGENT UP agent-eu-1 (eu-west): back after 42 s (silent since ...)", the event's
  * strings escaped with esc. */
 void channel_agent_headline(const json_t *event, channel_escape_fn esc, char *buf, size_t len);
-/* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY; the
+/* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY,
+ * "acknowledged by X at T; ..." for ACKNOWLEDGED, the message and notifier for TEST; the
  * event's strings escaped with esc. */
 void channel_event_line(const json_t *event, channel_escape_fn esc, char *buf, size_t len);
 /* "agent (region)" and "VOTE: error" for one element of the event's agents array, its
@@ -172,5 +197,8 @@ void channel_agent_line(const json_t *agent, channel_escape_fn esc, char *title,
 
 extern const channel_ops_t channel_slack_ops;
 extern const channel_ops_t channel_teams_ops;
+extern const channel_ops_t channel_discord_ops;
+extern const channel_ops_t channel_telegram_ops;
+extern const channel_ops_t channel_ntfy_ops;
 
 #endif

@@ -103,9 +103,12 @@ static void s_http_error(char *buf, size_t len, const char *proto, long status,
     sd_utf8_copy(buf + n + 2, room, cc->resp, cc->resp_len, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
 }
 
-channel_outcome_t channel_curl_outcome(const channel_ops_t *ops, CURL *e, int code,
-                                       const channel_curl_t *cc, char *error, size_t len)
+channel_outcome_t channel_curl_outcome(const channel_ops_t *ops, const json_t *conf, CURL *e,
+                                       int code, const channel_curl_t *cc, char *error,
+                                       size_t len, char *note, size_t note_len)
 {
+    if (note_len)
+        note[0] = 0;
     bool smtp = cc->req.transport == CHANNEL_SMTP;
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -114,6 +117,11 @@ channel_outcome_t channel_curl_outcome(const channel_ops_t *ops, CURL *e, int co
         if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
             ra = -1;
         s_http_error(error, len, smtp ? "SMTP" : "HTTP", status, cc);
+        if (ops->learn && note_len &&
+            ops->learn(conf, status, cc->resp, cc->resp_len, note, note_len) == 1)
+            sd_utf8_fix(note, note_len - 1, SD_UTF8_ONE_LINE);
+        else if (note_len)
+            note[0] = 0;
         return ops->classify(status, cc->resp, cc->resp_len, (long) ra);
     }
     char raw[CURL_ERROR_SIZE + 128];
@@ -164,7 +172,9 @@ int channel_curl_send_now(const sd_notifier_conf_t *nc, const json_t *event,
                       SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     } else {
         CURLcode code = curl_easy_perform(e);
-        *outcome = channel_curl_outcome(ops, e, (int) code, cc, answer, answer_len);
+        char note[256];
+        *outcome = channel_curl_outcome(ops, nc->raw, e, (int) code, cc, answer, answer_len, note,
+                                        sizeof note);
     }
     if (e)
         curl_easy_cleanup(e);

@@ -33,9 +33,12 @@ int channel_curl_setup(CURL *e, channel_curl_t *cc, long connect_timeout_ms,
                        long total_timeout_ms);
 
 /* The outcome of e's finished transfer (code: its CURLcode) by ops' classification, with a
- * one-line, valid UTF-8 error text ("HTTP 403: <body>", or libcurl's message) in error. */
-channel_outcome_t channel_curl_outcome(const channel_ops_t *ops, CURL *e, int code,
-                                       const channel_curl_t *cc, char *error, size_t len);
+ * one-line, valid UTF-8 error text ("HTTP 403: <body>", or libcurl's message) in error. An
+ * HTTP answer is first shown to ops->learn with the notifier's conf: what it learnt for the
+ * operator is in note (one line, valid UTF-8; "" when nothing). */
+channel_outcome_t channel_curl_outcome(const channel_ops_t *ops, const json_t *conf, CURL *e,
+                                       int code, const channel_curl_t *cc, char *error,
+                                       size_t len, char *note, size_t note_len);
 
 /* Frees what cc holds (its request included); accepts a zeroed cc. */
 void channel_curl_release(channel_curl_t *cc);

@@ -59,29 +59,48 @@ static json_t *s_agent_body(const json_t *ev)
     return s_message(text, up ? "#36A64F" : "#DD0000", agent, fields);
 }
 
+/* The body as compact JSON (takes the reference), or NULL with err. */
+static char *s_dump(json_t *body, char *err, size_t errlen)
+{
+    char *out = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!out)
+        snprintf(err, errlen, "slack: cannot render the message");
+    return out;
+}
+
 static char *s_render(const json_t *ev, char *err, size_t errlen)
 {
-    if (channel_is_agent_event(ev)) {
-        json_t *b = s_agent_body(ev);
-        char *o = b ? json_dumps(b, JSON_COMPACT) : NULL;
-        json_decref(b);
-        if (!o)
-            snprintf(err, errlen, "slack: cannot render the message");
-        return o;
-    }
+    if (channel_is_agent_event(ev))
+        return s_dump(s_agent_body(ev), err, errlen);
     const char *kind = channel_event_str(ev, "event", "DOWN");
     char name[PIECE_MAX], line[1024], text[TEXT_MAX + 1];
-    markup_slack(name, sizeof name,
-                 channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?")));
+    markup_slack(name, sizeof name, channel_event_subject(ev));
     channel_event_line(ev, markup_slack, line, sizeof line);
     sd_utf8_format(text, sizeof text, 0, "%s %s: %s", channel_event_title(kind), name, line);
-    const char *color = strcmp(kind, "RECOVERY") == 0 ? "#36A64F" : "#DD0000";
+    channel_tone_t tone = channel_event_tone(ev);
+    /* STABLE keeps the red of the other asset events: receivers tell RECOVERY by its green */
+    const char *color = strcmp(kind, "RECOVERY") == 0  ? "#36A64F"
+                        : tone == CHANNEL_TONE_WARN ? "#ECB22E"
+                        : tone == CHANNEL_TONE_INFO ? "#439FE0"
+                                                    : "#DD0000";
 
     json_t *fields = json_array();
+    if (strcmp(kind, "TEST") == 0) {
+        json_array_append_new(fields, s_field_of(ev, "Notifier", "notifier", 1));
+        json_array_append_new(fields, s_field_of(ev, "At", "at", 1));
+        return s_dump(s_message(text, color, name, fields), err, errlen);
+    }
     json_array_append_new(fields, s_field_of(ev, "Since", "started_at", 1));
     if (strcmp(kind, "RECOVERY") == 0)
         json_array_append_new(fields, s_field_of(ev, "Ended", "ended_at", 1));
+    if (tone == CHANNEL_TONE_WARN) {
+        json_array_append_new(fields, s_field_of(ev, "Acknowledged", "acknowledged_at", 1));
+        json_array_append_new(fields, s_field_of(ev, "By", "acknowledged_by", 1));
+    }
     json_array_append_new(fields, s_field_of(ev, "Address", "address", 1));
+    if (tone == CHANNEL_TONE_WARN) /* an acknowledgement: no votes to show */
+        return s_dump(s_message(text, color, name, fields), err, errlen);
     char votes[64];
     snprintf(votes, sizeof votes, "%lld/%lld agents down",
              (long long) json_integer_value(json_object_get(ev, "down_votes")),
@@ -96,12 +115,7 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
         channel_agent_line(ag, markup_slack, t, sizeof t, v, sizeof v);
         json_array_append_new(fields, s_field(t, v, 0));
     }
-    json_t *body = s_message(text, color, name, fields);
-    char *out = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!out)
-        snprintf(err, errlen, "slack: cannot render the message");
-    return out;
+    return s_dump(s_message(text, color, name, fields), err, errlen);
 }
 
 /* First match wins. */

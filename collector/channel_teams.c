@@ -51,13 +51,23 @@ static void s_asset_facts(const json_t *ev, int recovery, json_t *facts, char *t
 {
     const char *kind = channel_event_str(ev, "event", "DOWN");
     char name[PIECE_MAX];
-    markup_teams(name, sizeof name,
-                 channel_event_str(ev, "asset_name", channel_event_str(ev, "asset_id", "?")));
+    markup_teams(name, sizeof name, channel_event_subject(ev));
     sd_utf8_format(title, tlen, 0, "%s %s", channel_event_title(kind), name);
     channel_event_line(ev, markup_teams, line, llen);
+    if (strcmp(kind, "TEST") == 0) {
+        json_array_append_new(facts, s_fact_of(ev, "Notifier", "notifier"));
+        json_array_append_new(facts, s_fact_of(ev, "At", "at"));
+        return;
+    }
     json_array_append_new(facts, s_fact_of(ev, "Since", "started_at"));
     if (recovery)
         json_array_append_new(facts, s_fact_of(ev, "Ended", "ended_at"));
+    if (strcmp(kind, "ACKNOWLEDGED") == 0) {
+        json_array_append_new(facts, s_fact_of(ev, "Acknowledged", "acknowledged_at"));
+        json_array_append_new(facts, s_fact_of(ev, "By", "acknowledged_by"));
+        json_array_append_new(facts, s_fact_of(ev, "Address", "address"));
+        return; /* no votes to show */
+    }
     json_array_append_new(facts, s_fact_of(ev, "Address", "address"));
     size_t i;
     json_t *ag;
@@ -74,6 +84,11 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
 {
     const char *kind = channel_event_str(ev, "event", "DOWN");
     int recovery = strcmp(kind, "RECOVERY") == 0 || strcmp(kind, "AGENT_UP") == 0;
+    channel_tone_t tone = channel_event_tone(ev);
+    const char *color = recovery                    ? "Good"
+                        : tone == CHANNEL_TONE_WARN ? "Warning"
+                        : tone == CHANNEL_TONE_INFO ? "Accent"
+                                                    : "Attention";
     char title[1024], line[1024];
     json_t *facts = json_array();
     if (channel_is_agent_event(ev))
@@ -85,8 +100,8 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
         " s:{s:s}}",
         "$schema", "http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard",
         "version", "1.2", "body",
-        "type", "TextBlock", "text", title, "weight", "Bolder", "color",
-        recovery ? "Good" : "Attention", "wrap", 1,
+        "type", "TextBlock", "text", title, "weight", "Bolder", "color", color,
+        "wrap", 1,
         "type", "TextBlock", "text", line, "wrap", 1,
         "type", "FactSet", "facts", facts,
         "msteams", "width", "Full");

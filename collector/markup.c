@@ -1,4 +1,4 @@
-/* markup: escaping of outside text for Slack and Teams messages (markup.h). */
+/* markup: escaping of outside text for chat messages (markup.h). */
 #include "markup.h"
 
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 
 #define ELLIPSIS "\xE2\x80\xA6" /* … */
 
-typedef enum { FMT_SLACK, FMT_TEAMS } fmt_t;
+typedef enum { FMT_SLACK, FMT_TEAMS, FMT_DISCORD, FMT_HTML, FMT_PLAIN } fmt_t;
 
 /* Bytes of the UTF-8 character that starts with byte c (the text is valid UTF-8). */
 static size_t s_char_len(unsigned char c)
@@ -23,16 +23,22 @@ static size_t s_char_len(unsigned char c)
 static size_t s_unit(fmt_t fmt, const char *s, size_t i, size_t start, char *unit)
 {
     char c = s[i];
-    if (fmt == FMT_SLACK) {
-        const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : NULL;
+    if (fmt == FMT_SLACK || fmt == FMT_HTML) {
+        const char *e = c == '&'   ? "&amp;"
+                        : c == '<' ? "&lt;"
+                        : c == '>' ? "&gt;"
+                        : c == '"' && fmt == FMT_HTML ? "&quot;"
+                                                      : NULL;
         if (e) {
             memcpy(unit, e, strlen(e));
             return strlen(e);
         }
-    } else {
-        bool esc = c != 0 && strchr("\\*_~`[]()<>&", c) != NULL;
-        /* a heading, a list item, a thematic break or a setext underline */
-        if (!esc && i == start && c != 0 && strchr("#-+=", c))
+    } else if (fmt != FMT_PLAIN) {
+        const char *set = fmt == FMT_TEAMS ? "\\*_~`[]()<>&" : "\\*_~`|[]()<>@";
+        const char *lead = fmt == FMT_TEAMS ? "#-+=" : "#-+>";
+        bool esc = c != 0 && strchr(set, c) != NULL;
+        /* a heading, a list item, a thematic break, a setext underline, a quote */
+        if (!esc && i == start && c != 0 && strchr(lead, c))
             esc = true;
         /* "1. " .. "123456789. " (or at the end): an ordered list item */
         if (!esc && c == '.' && i > start && i - start <= 9 && (s[i + 1] == 0 || s[i + 1] == ' ')) {
@@ -102,4 +108,19 @@ size_t markup_slack(char *dst, size_t cap, const char *src)
 size_t markup_teams(char *dst, size_t cap, const char *src)
 {
     return s_escape(FMT_TEAMS, dst, cap, src);
+}
+
+size_t markup_discord(char *dst, size_t cap, const char *src)
+{
+    return s_escape(FMT_DISCORD, dst, cap, src);
+}
+
+size_t markup_html(char *dst, size_t cap, const char *src)
+{
+    return s_escape(FMT_HTML, dst, cap, src);
+}
+
+size_t markup_plain(char *dst, size_t cap, const char *src)
+{
+    return s_escape(FMT_PLAIN, dst, cap, src);
 }

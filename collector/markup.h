@@ -27,4 +27,19 @@ size_t markup_slack(char *dst, size_t cap, const char *src);
  * list). A renderer that honours CommonMark's backslash shows the text as written. */
 size_t markup_teams(char *dst, size_t cap, const char *src);
 
+/* Discord (the Markdown of embed titles, descriptions and fields): a backslash before each
+ * of \ * _ ~ ` | < > [ ] ( ) @ (emphasis, spoilers, code, mentions, masked links; Discord
+ * unescapes any backslashed punctuation), and at the start of the text (after spaces) before
+ * a # - + > (a heading, a list item, a quote) and before the . of "1. ". Mentions are also
+ * switched off by the message itself ("allowed_mentions": {"parse": []}). */
+size_t markup_discord(char *dst, size_t cap, const char *src);
+
+/* Telegram (parse_mode HTML): & < > " become &amp; &lt; &gt; &quot;, the entities Telegram
+ * supports, so no tag (<a>, <b>, <tg-spoiler> ...) can form from outside text. */
+size_t markup_html(char *dst, size_t cap, const char *src);
+
+/* Plain text (ntfy, HTTP header values): no escape, only the common promise: one line of
+ * valid UTF-8, bounded, cut with "…". */
+size_t markup_plain(char *dst, size_t cap, const char *src);
+
 #endif

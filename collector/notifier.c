@@ -73,6 +73,7 @@ typedef struct {
     CURL *easy;
     channel_curl_t cc;         /* the request, its curl lists and the answer */
     const channel_ops_t *ops;
+    const json_t *conf;        /* the notifier's notifiers.json object (ops->learn) */
 } delivery_t;
 
 typedef struct {
@@ -285,8 +286,11 @@ static void s_drain_done(self_t *self)
         CURLcode code = m->data.result;
         curl_multi_remove_handle(self->multi, m->easy_handle);
         char error[ERR_MAX];
-        channel_outcome_t o = channel_curl_outcome(d->ops, d->easy, (int) code, &d->cc, error,
-                                                   sizeof error);
+        char note[ERR_MAX] = "";
+        channel_outcome_t o = channel_curl_outcome(d->ops, d->conf, d->easy, (int) code, &d->cc,
+                                                   error, sizeof error, note, sizeof note);
+        if (*note)
+            sd_warn(COMP, "notifier %s: %s", d->row.channel, note);
         for (size_t i = 0; i < self->n_inflight; i++)
             if (self->inflight[i] == d) {
                 self->inflight[i] = self->inflight[--self->n_inflight];
@@ -320,6 +324,7 @@ static void s_start(self_t *self, outbox_row_t *row)
     char err[256] = "";
     const sd_notifier_conf_t *nc = s_notifier(self, d->row.channel);
     d->ops = nc ? channel_find(nc->type) : NULL;
+    d->conf = nc ? nc->raw : NULL;
     if (!nc || !d->ops || (!d->ops->prepare && !nc->webhook_url)) {
         snprintf(err, sizeof err, "no notifier '%s' of a known type in notifiers.json",
                  d->row.channel);

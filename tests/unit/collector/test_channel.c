@@ -464,6 +464,62 @@ static void test_check_all(void **st)
     sd_notifiers_destroy(&n);
 }
 
+/* ACKNOWLEDGED and TEST: Slack's text, colour and fields; Teams' title, colour and facts;
+ * the acknowledger's name from outside escaped in both. */
+static void test_slack_teams_ack_and_test(void **st)
+{
+    (void) st;
+    json_t *ev = s_event("ACKNOWLEDGED");
+    json_object_set_new(ev, "acknowledged_at", json_string("2026-09-01T12:02:00.000Z"));
+    json_object_set_new(ev, "acknowledged_by", json_string("<!here> *ops*"));
+    json_t *j = s_render(&channel_slack_ops, ev);
+    const char *text = json_string_value(json_object_get(j, "text"));
+    print_message("slack ack: %s\n", text);
+    assert_string_equal(text, "👀 ACKNOWLEDGED API prod: acknowledged by &lt;!here&gt; *ops* at "
+                              "2026-09-01T12:02:00.000Z; reminders and escalation stop");
+    json_t *att = json_array_get(json_object_get(j, "attachments"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "color")), "#ECB22E");
+    json_t *fields = json_object_get(att, "fields");
+    assert_int_equal(json_array_size(fields), 4); /* Since, Acknowledged, By, Address */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 2), "title")),
+                        "By");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(fields, 2), "value")),
+                        "&lt;!here&gt; *ops*");
+    json_decref(j);
+    j = s_render(&channel_teams_ops, ev);
+    json_t *card = json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "content");
+    json_t *title = json_array_get(json_object_get(card, "body"), 0);
+    assert_string_equal(json_string_value(json_object_get(title, "text")),
+                        "👀 ACKNOWLEDGED API prod");
+    assert_string_equal(json_string_value(json_object_get(title, "color")), "Warning");
+    json_t *facts = json_object_get(json_array_get(json_object_get(card, "body"), 2), "facts");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(facts, 2), "value")),
+                        "\\<!here\\> \\*ops\\*");
+    json_decref(j);
+    json_decref(ev);
+
+    ev = json_pack("{s:s, s:s, s:s, s:s}", "event", "TEST", "notifier", "ops-slack", "at",
+                   "2026-12-06T01:00:00Z", "message", "StatusD test message");
+    j = s_render(&channel_slack_ops, ev);
+    text = json_string_value(json_object_get(j, "text"));
+    print_message("slack test: %s\n", text);
+    assert_string_equal(text, "🧪 TEST ops-slack: StatusD test message (notifier ops-slack, "
+                              "2026-12-06T01:00:00Z)");
+    att = json_array_get(json_object_get(j, "attachments"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "color")), "#439FE0");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(att, "fields"), 0), "value")),
+                        "ops-slack");
+    json_decref(j);
+    j = s_render(&channel_teams_ops, ev);
+    card = json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "content");
+    title = json_array_get(json_object_get(card, "body"), 0);
+    assert_string_equal(json_string_value(json_object_get(title, "text")), "🧪 TEST ops-slack");
+    assert_string_equal(json_string_value(json_object_get(title, "color")), "Accent");
+    json_decref(j);
+    json_decref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_check_all),
         cmocka_unit_test(test_slack_escapes_outside_text),
         cmocka_unit_test(test_teams_escapes_outside_text),
+        cmocka_unit_test(test_slack_teams_ack_and_test),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

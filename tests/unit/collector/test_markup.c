@@ -1,4 +1,5 @@
-/* markup: hostile and ordinary text escaped for Slack and Teams, and the cut of text that
+/* markup: hostile and ordinary text escaped for Slack, Teams, Discord, Telegram HTML and
+ * plain text, and the cut of text that
  * does not fit (never inside an escape or a character, always valid UTF-8, with "…"). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,12 +113,65 @@ static void test_cut(void **st)
     assert_string_equal(three, "ab");
 }
 
+/* One function of markup.h applied to in must give want (and return its length). */
+static void s_is(size_t (*fn)(char *, size_t, const char *), const char *tag, const char *in,
+                 const char *want)
+{
+    char out[512];
+    size_t n = fn(out, sizeof out, in);
+    printf("%s %-40s -> %s\n", tag, in ? in : "(NULL)", out);
+    assert_string_equal(out, want);
+    assert_int_equal(n, strlen(want));
+}
+
+static void test_discord(void **st)
+{
+    (void) st;
+    s_is(markup_discord, "discord", "@everyone <@123> <#9> <:e:1>",
+         "\\@everyone \\<\\@123\\> \\<#9\\> \\<:e:1\\>");
+    s_is(markup_discord, "discord", "*b* _i_ ~~s~~ `c` ||spoiler||",
+         "\\*b\\* \\_i\\_ \\~\\~s\\~\\~ \\`c\\` \\|\\|spoiler\\|\\|");
+    s_is(markup_discord, "discord", "[x](https://evil)", "\\[x\\]\\(https://evil\\)");
+    s_is(markup_discord, "discord", "# head", "\\# head");
+    s_is(markup_discord, "discord", "> quote", "\\> quote");
+    s_is(markup_discord, "discord", "- item", "\\- item");
+    s_is(markup_discord, "discord", "1. item", "1\\. item");
+    s_is(markup_discord, "discord", "a-b # c & d", "a-b # c & d");
+    s_is(markup_discord, "discord", "Köln ☃ \\", "Köln ☃ \\\\");
+    s_is(markup_discord, "discord", "line\nbreak", "line break");
+}
+
+static void test_html(void **st)
+{
+    (void) st;
+    s_is(markup_html, "html", "<b>x</b> & <a href=\"u\">",
+         "&lt;b&gt;x&lt;/b&gt; &amp; &lt;a href=&quot;u&quot;&gt;");
+    s_is(markup_html, "html", "*x* _y_ [z](u) Köln", "*x* _y_ [z](u) Köln");
+    s_is(markup_html, "html", "&amp;", "&amp;amp;");
+    char out[12];
+    markup_html(out, sizeof out, "<<<<<<<<");
+    printf("html cut: %s\n", out);
+    assert_string_equal(out, "&lt;&lt;…"); /* never inside an entity */
+}
+
+static void test_plain(void **st)
+{
+    (void) st;
+    s_is(markup_plain, "plain", "<b>*x*</b> & [y](z)", "<b>*x*</b> & [y](z)");
+    s_is(markup_plain, "plain", "a\r\nb\tc", "a  b c");
+    s_is(markup_plain, "plain", "bad \xff byte", "bad \xef\xbf\xbd byte");
+    s_is(markup_plain, "plain", NULL, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slack),
         cmocka_unit_test(test_teams),
         cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_discord),
+        cmocka_unit_test(test_html),
+        cmocka_unit_test(test_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

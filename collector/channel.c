@@ -14,6 +14,7 @@
 static const channel_ops_t *const s_channels[] = {
     &channel_slack_ops,
     &channel_teams_ops,
+    &channel_email_ops,
 };
 
 const channel_ops_t *channel_find(const char *type)

@@ -1,4 +1,4 @@
-/* markup: escaping of outside text for Slack and Teams messages (markup.h). */
+/* markup: escaping of outside text for Slack, Teams and HTML messages (markup.h). */
 #include "markup.h"
 
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 
 #define ELLIPSIS "\xE2\x80\xA6" /* … */
 
-typedef enum { FMT_SLACK, FMT_TEAMS } fmt_t;
+typedef enum { FMT_SLACK, FMT_TEAMS, FMT_HTML } fmt_t;
 
 /* Bytes of the UTF-8 character that starts with byte c (the text is valid UTF-8). */
 static size_t s_char_len(unsigned char c)
@@ -23,7 +23,18 @@ static size_t s_char_len(unsigned char c)
 static size_t s_unit(fmt_t fmt, const char *s, size_t i, size_t start, char *unit)
 {
     char c = s[i];
-    if (fmt == FMT_SLACK) {
+    if (fmt == FMT_HTML) {
+        const char *e = c == '&'    ? "&amp;"
+                        : c == '<'  ? "&lt;"
+                        : c == '>'  ? "&gt;"
+                        : c == '"'  ? "&quot;"
+                        : c == '\'' ? "&#39;"
+                                    : NULL;
+        if (e) {
+            memcpy(unit, e, strlen(e));
+            return strlen(e);
+        }
+    } else if (fmt == FMT_SLACK) {
         const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : NULL;
         if (e) {
             memcpy(unit, e, strlen(e));
@@ -102,4 +113,9 @@ size_t markup_slack(char *dst, size_t cap, const char *src)
 size_t markup_teams(char *dst, size_t cap, const char *src)
 {
     return s_escape(FMT_TEAMS, dst, cap, src);
+}
+
+size_t markup_html(char *dst, size_t cap, const char *src)
+{
+    return s_escape(FMT_HTML, dst, cap, src);
 }

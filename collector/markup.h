@@ -27,4 +27,9 @@ size_t markup_slack(char *dst, size_t cap, const char *src);
  * list). A renderer that honours CommonMark's backslash shows the text as written. */
 size_t markup_teams(char *dst, size_t cap, const char *src);
 
+/* HTML (element content and quoted attribute values, as in a mail's text/html part):
+ * & < > " ' become &amp; &lt; &gt; &quot; &#39;, so that no tag, entity or attribute can
+ * form. */
+size_t markup_html(char *dst, size_t cap, const char *src);
+
 #endif

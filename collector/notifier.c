@@ -6,6 +6,10 @@
  *    DOWN/REMINDER on that channel is sent or dead); the lease pushes next_attempt_at
  *    lease_s (60 s) ahead, so a crash mid-send retries the row later (a receiver without
  *    dedup may then see it twice; HTTP has no exactly-once).
+ *  - A channel's request is an HTTP POST or a mail over SMTP (channel.h): for SMTP the
+ *    envelope, credentials and TLS mode come from the request, the message is streamed as
+ *    DATA, and the reply code (CURLINFO_RESPONSE_CODE, also after a failed transfer) and
+ *    the server's last 4yz/5yz reply text are what is classified and stored.
  *  - At most NOTIFIER_MAX_INFLIGHT requests run at once on one curl multi handle; one
  *    in-flight attempt per row. Timeouts: connect 5 s, total 15 s. No redirects.
  *  - Outcome per channel_ops classify (each channel's table): SENT -> status sent +
@@ -76,7 +80,9 @@ typedef struct {
     struct curl_slist *rcpt;   /* SMTP recipients */
     channel_request_t req;
     size_t sent;               /* SMTP: bytes of req.body read by libcurl */
-    char resp[RESP_MAX + 1]; /* raw bytes of the answer's body, possibly not text */
+    bool reply_done;           /* SMTP: the last reply line seen ended its reply */
+    char resp[RESP_MAX + 1]; /* raw bytes of the answer's body (SMTP: the last 4yz/5yz
+                                reply), possibly not text */
     size_t resp_len;
     char curl_err[CURL_ERROR_SIZE];
     const channel_ops_t *ops;
@@ -181,6 +187,31 @@ static size_t s_read_cb(char *buf, size_t size, size_t nitems, void *ud)
         n = room;
     memcpy(buf, d->req.body + d->sent, n);
     d->sent += n;
+    return n;
+}
+
+/* SMTP: libcurl passes every server reply line to the header callback. The last 4yz or
+ * 5yz reply is kept in resp (a multi-line one joined), for last_error: the error code
+ * alone ("RCPT failed: 550") does not say why. Later replies (221 to QUIT) leave it. */
+static size_t s_reply_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    delivery_t *d = ud;
+    size_t n = size * nmemb, len = n;
+    while (len && (ptr[len - 1] == '\r' || ptr[len - 1] == '\n'))
+        len--;
+    if (len < 3 || (ptr[0] != '4' && ptr[0] != '5')) {
+        d->reply_done = true;
+        return n;
+    }
+    if (d->reply_done)
+        d->resp_len = 0;
+    d->reply_done = len == 3 || ptr[3] != '-';
+    if (d->resp_len && d->resp_len < RESP_MAX)
+        d->resp[d->resp_len++] = ' ';
+    size_t room = RESP_MAX - d->resp_len, take = len < room ? len : room;
+    memcpy(d->resp + d->resp_len, ptr, take);
+    d->resp_len += take;
+    d->resp[d->resp_len] = 0;
     return n;
 }
 
@@ -306,11 +337,12 @@ static void s_finish(self_t *self, delivery_t *d, channel_outcome_t o, const cha
         self->next_poll = sd_mono_ms(); /* a RECOVERY held back by this row may be due now */
 }
 
-/* "HTTP 403: <the first ERR_BODY_MAX bytes of the body>" as one line of valid UTF-8 (the
- * body may be any bytes, cut anywhere). */
+/* "HTTP 403: <the first ERR_BODY_MAX bytes of the body>" (SMTP: "SMTP 451: <its reply>")
+ * as one line of valid UTF-8 (the body may be any bytes, cut anywhere). */
 static void s_http_error(char *buf, size_t len, long status, const delivery_t *d)
 {
-    int n = snprintf(buf, len, "HTTP %ld", status);
+    int n = snprintf(buf, len, "%s %ld", d->req.transport == CHANNEL_SMTP ? "SMTP" : "HTTP",
+                     status);
     if (n < 0 || (size_t) n + 3 >= len || d->resp_len == 0)
         return;
     memcpy(buf + n, ": ", 3);
@@ -346,8 +378,12 @@ static void s_drain_done(self_t *self)
             curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &reply);
             o = d->ops->classify_failure ? d->ops->classify_failure((int) code, reply)
                                          : channel_classify_transport((int) code);
-            snprintf(error, sizeof error, "%s%s%s", curl_easy_strerror(code),
-                     d->curl_err[0] ? ": " : "", d->curl_err);
+            int n = snprintf(error, sizeof error, "%s%s%s", curl_easy_strerror(code),
+                             d->curl_err[0] ? ": " : "", d->curl_err);
+            if (d->req.transport == CHANNEL_SMTP && d->resp_len && n > 0 &&
+                (size_t) n + 16 < sizeof error) /* the server's own words */
+                sd_utf8_format(error + n, sizeof error - (size_t) n, 0, "; server: %s",
+                               d->resp);
         }
         for (size_t i = 0; i < self->n_inflight; i++)
             if (self->inflight[i] == d) {
@@ -430,8 +466,14 @@ static void s_start(self_t *self, outbox_row_t *row)
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, s_read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, d);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE, (long) body_len);
+        /* the size is exact: the message has no line starting with "." to stuff (mail.h) */
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) body_len);
         curl_easy_setopt(e, CURLOPT_USE_SSL, d->req.use_ssl);
+        d->reply_done = true;
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_reply_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, d);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_write_cb); /* never stdout */
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, d);
         if (d->req.username)
             curl_easy_setopt(e, CURLOPT_USERNAME, d->req.username);
         if (d->req.password)

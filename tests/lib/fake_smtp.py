@@ -26,6 +26,7 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
 import re
 import sys
 import threading
@@ -137,6 +138,8 @@ def main():
     a = ap.parse_args()
     # AUTH without TLS is what the test wants (the channel's "starttls": "off")
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # aiosmtpd's own login_data
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     handler = Handler(a.log, json.loads(a.script))
     auth = Auth(a.user, a.password) if a.user else None
     loop = asyncio.new_event_loop()

@@ -318,10 +318,12 @@ static void test_down_and_recovery_once(void **state)
         json_t *m = json_array_get(mails, i);
         const char *plain = s_str(m, "plain"), *html = s_str(m, "html");
         print_message("mail %zu: subject \"%s\" id %s login %s to %s max_line %lld "
-                      "defects %zu\n--- plain ---\n%s--- html ---\n%s",
+                      "defects %zu\n",
                       i, s_str(m, "subject"), s_str(m, "message_id"), s_str(m, "login"),
                       s_str(m, "to"), (long long) json_integer_value(json_object_get(m, "max_line")),
-                      json_array_size(json_object_get(m, "defects")), plain, html);
+                      json_array_size(json_object_get(m, "defects")));
+        printf("--- plain ---\n%s--- html ---\n%s", plain, html);
+        fflush(stdout);
         assert_string_equal(s_str(m, "subject"), want_subject[i]);
         assert_string_equal(s_str(m, "message_id"), want_id[i]);
         assert_string_equal(s_str(m, "in_reply_to"), "<statusd-incident-1@statusd.example.org>");

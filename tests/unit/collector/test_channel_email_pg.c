@@ -320,7 +320,8 @@ static void test_down_and_recovery_once(void **state)
         print_message("mail %zu: subject \"%s\" id %s login %s to %s max_line %lld "
                       "defects %zu\n",
                       i, s_str(m, "subject"), s_str(m, "message_id"), s_str(m, "login"),
-                      s_str(m, "to"), (long long) json_integer_value(json_object_get(m, "max_line")),
+                      s_str(m, "to"),
+                      (long long) json_integer_value(json_object_get(m, "max_line")),
                       json_array_size(json_object_get(m, "defects")));
         printf("--- plain ---\n%s--- html ---\n%s", plain, html);
         fflush(stdout);
@@ -368,7 +369,8 @@ static void test_451_retried_then_once(void **state)
     json_t *datas = s_records(&f->smtp, "data", false);
     assert_int_equal(json_array_size(datas), 2);
     json_t *a = json_array_get(datas, 0), *b = json_array_get(datas, 1);
-    double gap = json_real_value(json_object_get(b, "t")) - json_real_value(json_object_get(a, "t"));
+    double gap = json_real_value(json_object_get(b, "t")) -
+                 json_real_value(json_object_get(a, "t"));
     print_message("DATA answers: \"%s\" then \"%s\", %.0f ms apart\n", s_str(a, "reply"),
                   s_str(b, "reply"), gap * 1000);
     assert_memory_equal(s_str(a, "reply"), "451", 3);

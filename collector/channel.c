@@ -18,6 +18,7 @@ static const channel_ops_t *const s_channels[] = {
     &channel_discord_ops,
     &channel_telegram_ops,
     &channel_ntfy_ops,
+    &channel_email_ops,
 };
 
 const channel_ops_t *channel_find(const char *type)

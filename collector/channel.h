@@ -200,5 +200,6 @@ extern const channel_ops_t channel_teams_ops;
 extern const channel_ops_t channel_discord_ops;
 extern const channel_ops_t channel_telegram_ops;
 extern const channel_ops_t channel_ntfy_ops;
+extern const channel_ops_t channel_email_ops;
 
 #endif

@@ -38,6 +38,31 @@ static size_t s_read_cb(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* SMTP: libcurl passes every server reply line to the header callback. The last 4yz or
+ * 5yz reply is kept in resp (a multi-line one joined), for the error text: the error code
+ * alone ("RCPT failed: 550") does not say why. Later replies (221 to QUIT) leave it. */
+static size_t s_reply_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    channel_curl_t *cc = ud;
+    size_t n = size * nmemb, len = n;
+    while (len && (ptr[len - 1] == '\r' || ptr[len - 1] == '\n'))
+        len--;
+    if (len < 3 || (ptr[0] != '4' && ptr[0] != '5')) {
+        cc->reply_done = true;
+        return n;
+    }
+    if (cc->reply_done)
+        cc->resp_len = 0;
+    cc->reply_done = len == 3 || ptr[3] != '-';
+    if (cc->resp_len && cc->resp_len < CHANNEL_CURL_RESP_MAX)
+        cc->resp[cc->resp_len++] = ' ';
+    size_t room = CHANNEL_CURL_RESP_MAX - cc->resp_len, take = len < room ? len : room;
+    memcpy(cc->resp + cc->resp_len, ptr, take);
+    cc->resp_len += take;
+    cc->resp[cc->resp_len] = 0;
+    return n;
+}
+
 static int s_list(struct curl_slist **list, char *const *items, size_t max)
 {
     for (size_t i = 0; items && i < max && items[i]; i++) {
@@ -64,8 +89,14 @@ int channel_curl_setup(CURL *e, channel_curl_t *cc, long connect_timeout_ms,
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, s_read_cb);
         curl_easy_setopt(e, CURLOPT_READDATA, cc);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE, (long) s_body_len(r));
+        /* the size is exact: the message has no line starting with "." to stuff (mail.h) */
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) s_body_len(r));
         curl_easy_setopt(e, CURLOPT_USE_SSL, r->use_ssl);
+        cc->reply_done = true;
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, s_reply_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, cc);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s_write_cb); /* never stdout */
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, cc);
         if (r->username)
             curl_easy_setopt(e, CURLOPT_USERNAME, r->username);
         if (r->password)
@@ -124,9 +155,12 @@ channel_outcome_t channel_curl_outcome(const channel_ops_t *ops, const json_t *c
             note[0] = 0;
         return ops->classify(status, cc->resp, cc->resp_len, (long) ra);
     }
-    char raw[CURL_ERROR_SIZE + 128];
-    snprintf(raw, sizeof raw, "%s%s%s", curl_easy_strerror((CURLcode) code),
-             cc->curl_err[0] ? ": " : "", cc->curl_err);
+    char raw[CURL_ERROR_SIZE + CHANNEL_CURL_ERR_BODY_MAX + 160];
+    int n = snprintf(raw, sizeof raw, "%s%s%s", curl_easy_strerror((CURLcode) code),
+                     cc->curl_err[0] ? ": " : "", cc->curl_err);
+    if (smtp && cc->resp_len && n > 0 && (size_t) n + 16 < sizeof raw) /* the server's words */
+        snprintf(raw + n, sizeof raw - (size_t) n, "; server: %.*s", CHANNEL_CURL_ERR_BODY_MAX,
+                 cc->resp);
     sd_utf8_scopy(error, len, raw, SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     return ops->classify_failure ? ops->classify_failure(code, status)
                                  : channel_classify_transport(code);

@@ -10,6 +10,7 @@
 #define CHANNEL_CURL_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "channel.h"
@@ -22,7 +23,9 @@ typedef struct {
     struct curl_slist *headers;
     struct curl_slist *rcpt;
     size_t sent;               /* SMTP: bytes of req.body read by libcurl */
-    char resp[CHANNEL_CURL_RESP_MAX + 1]; /* raw bytes of the answer's body, maybe not text */
+    bool reply_done;           /* SMTP: the last reply line seen ended its reply */
+    char resp[CHANNEL_CURL_RESP_MAX + 1]; /* raw bytes of the answer's body (SMTP: the last
+                                  4yz/5yz reply), maybe not text */
     size_t resp_len;
     char curl_err[CURL_ERROR_SIZE];
 } channel_curl_t;

@@ -1,4 +1,4 @@
-/* markup: escaping of outside text for chat messages (markup.h). */
+/* markup: escaping of outside text for chat messages, mails and HTML (markup.h). */
 #include "markup.h"
 
 #include <stdbool.h>
@@ -23,12 +23,19 @@ static size_t s_char_len(unsigned char c)
 static size_t s_unit(fmt_t fmt, const char *s, size_t i, size_t start, char *unit)
 {
     char c = s[i];
-    if (fmt == FMT_SLACK || fmt == FMT_HTML) {
-        const char *e = c == '&'   ? "&amp;"
-                        : c == '<' ? "&lt;"
-                        : c == '>' ? "&gt;"
-                        : c == '"' && fmt == FMT_HTML ? "&quot;"
-                                                      : NULL;
+    if (fmt == FMT_HTML) {
+        const char *e = c == '&'    ? "&amp;"
+                        : c == '<'  ? "&lt;"
+                        : c == '>'  ? "&gt;"
+                        : c == '"'  ? "&quot;"
+                        : c == '\'' ? "&#39;"
+                                    : NULL;
+        if (e) {
+            memcpy(unit, e, strlen(e));
+            return strlen(e);
+        }
+    } else if (fmt == FMT_SLACK) {
+        const char *e = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : NULL;
         if (e) {
             memcpy(unit, e, strlen(e));
             return strlen(e);

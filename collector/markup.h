@@ -34,8 +34,10 @@ size_t markup_teams(char *dst, size_t cap, const char *src);
  * switched off by the message itself ("allowed_mentions": {"parse": []}). */
 size_t markup_discord(char *dst, size_t cap, const char *src);
 
-/* Telegram (parse_mode HTML): & < > " become &amp; &lt; &gt; &quot;, the entities Telegram
- * supports, so no tag (<a>, <b>, <tg-spoiler> ...) can form from outside text. */
+/* HTML (Telegram's parse_mode HTML; a mail's text/html part, element content and quoted
+ * attribute values): & < > " ' become &amp; &lt; &gt; &quot; &#39; (entities Telegram
+ * supports too), so that no tag (<a>, <b>, <tg-spoiler> ...), entity or attribute can form
+ * from outside text. */
 size_t markup_html(char *dst, size_t cap, const char *src);
 
 /* Plain text (ntfy, HTTP header values): no escape, only the common promise: one line of

@@ -6,6 +6,10 @@
  *    DOWN/REMINDER on that channel is sent or dead); the lease pushes next_attempt_at
  *    lease_s (60 s) ahead, so a crash mid-send retries the row later (a receiver without
  *    dedup may then see it twice; HTTP has no exactly-once).
+ *  - A channel's request is an HTTP POST or a mail over SMTP (channel.h): for SMTP the
+ *    envelope, credentials and TLS mode come from the request, the message is streamed as
+ *    DATA, and the reply code (CURLINFO_RESPONSE_CODE, also after a failed transfer) and
+ *    the server's last 4yz/5yz reply text are what is classified and stored.
  *  - At most NOTIFIER_MAX_INFLIGHT requests run at once on one curl multi handle; one
  *    in-flight attempt per row. Timeouts: connect 5 s, total 15 s. No redirects.
  *  - Outcome per channel_ops classify (each channel's table): SENT -> status sent +

@@ -68,8 +68,8 @@ unit_j=$(( jobs < 2 ? jobs : 2 ))
 packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libfuzzer-14-dev
           libczmq-dev libzmq3-dev
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
-          postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 curl
-          iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
+          postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 python3-aiosmtpd
+          curl iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
           docker.io docker-compose debootstrap systemd dpkg-dev file nodejs)
 # shellcheck source=lib/deps.sh
 source "$root/tests/lib/deps.sh"

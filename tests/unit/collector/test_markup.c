@@ -1,6 +1,6 @@
-/* markup: hostile and ordinary text escaped for Slack, Teams, Discord, Telegram HTML and
- * plain text, and the cut of text that
- * does not fit (never inside an escape or a character, always valid UTF-8, with "…"). */
+/* markup: hostile and ordinary text escaped for Slack, Teams, Discord, HTML (Telegram, mail)
+ * and plain text, and the cut of text that does not fit (never inside an escape or a
+ * character, always valid UTF-8, with "…"). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,6 +72,31 @@ static void test_teams(void **st)
     s_teams_is(NULL, "");
 }
 
+static void s_html_is(const char *in, const char *want)
+{
+    char out[512];
+    size_t n = markup_html(out, sizeof out, in);
+    printf("html %-40s -> %s\n", in ? in : "(NULL)", out);
+    assert_string_equal(out, want);
+    assert_int_equal(n, strlen(want));
+}
+
+static void test_html(void **st)
+{
+    (void) st;
+    s_html_is("<script>alert('x')</script>", "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
+    s_html_is("<a href=\"javascript:x\">", "&lt;a href=&quot;javascript:x&quot;&gt;");
+    s_html_is("R&D &amp; co", "R&amp;D &amp;amp; co");
+    s_html_is("Köln ☃ 東京 🚀", "Köln ☃ 東京 🚀");
+    s_html_is("a\r\nBcc: x@y", "a  Bcc: x@y"); /* one line */
+    s_html_is(NULL, "");
+    char out[12];
+    /* cut between two escapes, never inside one */
+    size_t n = markup_html(out, sizeof out, "\"\"\"\"");
+    printf("html cut: %s (%zu bytes)\n", out, n);
+    assert_string_equal(out, "&quot;…");
+}
+
 /* Cut text stays valid UTF-8, ends in "…", and never ends inside an escape or a
  * character; text that fits exactly is not cut. */
 static void test_cut(void **st)
@@ -141,7 +166,7 @@ static void test_discord(void **st)
     s_is(markup_discord, "discord", "line\nbreak", "line break");
 }
 
-static void test_html(void **st)
+static void test_html_telegram(void **st)
 {
     (void) st;
     s_is(markup_html, "html", "<b>x</b> & <a href=\"u\">",
@@ -168,9 +193,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slack),
         cmocka_unit_test(test_teams),
+        cmocka_unit_test(test_html),
         cmocka_unit_test(test_cut),
         cmocka_unit_test(test_discord),
-        cmocka_unit_test(test_html),
+        cmocka_unit_test(test_html_telegram),
         cmocka_unit_test(test_plain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,8 @@
 static const channel_ops_t *const s_channels[] = {
     &channel_slack_ops,
     &channel_teams_ops,
+    &channel_pagerduty_ops,
+    &channel_webhook_ops,
 };
 
 const channel_ops_t *channel_find(const char *type)

@@ -168,5 +168,7 @@ void channel_agent_line(const json_t *agent, channel_escape_fn esc, char *title,
 
 extern const channel_ops_t channel_slack_ops;
 extern const channel_ops_t channel_teams_ops;
+extern const channel_ops_t channel_pagerduty_ops;
+extern const channel_ops_t channel_webhook_ops;
 
 #endif

@@ -19,6 +19,8 @@ static const channel_ops_t *const s_channels[] = {
     &channel_telegram_ops,
     &channel_ntfy_ops,
     &channel_email_ops,
+    &channel_pagerduty_ops,
+    &channel_webhook_ops,
 };
 
 const channel_ops_t *channel_find(const char *type)

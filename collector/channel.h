@@ -201,5 +201,7 @@ extern const channel_ops_t channel_discord_ops;
 extern const channel_ops_t channel_telegram_ops;
 extern const channel_ops_t channel_ntfy_ops;
 extern const channel_ops_t channel_email_ops;
+extern const channel_ops_t channel_pagerduty_ops;
+extern const channel_ops_t channel_webhook_ops;
 
 #endif

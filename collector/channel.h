@@ -8,8 +8,14 @@
  *
  * The event JSON (the notifications.payload written by the engine) has:
  *   event ("DOWN"|"RECOVERY"|"REMINDER"), asset_id, asset_name, address, incident_id,
- *   started_at (RFC 3339), reason, summary, down_votes, live_agents,
- *   agents [{agent, region, vote, error}], and for RECOVERY ended_at, duration_seconds.
+ *   started_at (RFC 3339), reason, summary, down_votes, live_agents, down_locations,
+ *   live_locations, locations, quorum, agents [{agent, region, vote, error}], for RECOVERY
+ *   ended_at, duration_seconds, and for an escalated DOWN escalation_tier (1..).
+ * An acknowledgement (written with the ack, store_incidents_ack) has:
+ *   event "ACKNOWLEDGED", incident_id, asset_id, asset_name, address, started_at,
+ *   acknowledged_at (RFC 3339), acknowledged_by.
+ * The test button's message (channel_test_event) has:
+ *   event "TEST", notifier, at (RFC 3339), message.
  * An agent liveness event (one per agent, never per asset) has instead:
  *   event ("AGENT_DOWN"|"AGENT_UP"), agent, region, version, silent_since (RFC 3339),
  *   and for AGENT_UP back_at (RFC 3339) and down_seconds.

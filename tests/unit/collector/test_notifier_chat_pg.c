@@ -127,7 +127,7 @@ static void s_start(fx_t *f, const char *type)
     assert_int_equal(channel_check_all(f->notifiers, err, sizeof err), 0);
     f->ctx = (collector_ctx_t){.notifiers = f->notifiers, .db_conninfo = f->conninfo,
                                .metrics = f->metrics};
-    notifier_opts_t opts = {.lease_s = 2, .timeout_ms = 1000};
+    notifier_opts_t opts = {.lease_s = 1, .timeout_ms = 1000};
     f->notifier = notifier_new_opts(&f->ctx, &opts);
     assert_non_null(f->notifier);
 }
@@ -220,7 +220,7 @@ static void s_seen(fx_t *f, seen_t *out)
     json_decref(holder);
 }
 
-/* No request beyond n while ms pass (two leases at 2 s). */
+/* No request beyond n while ms pass (2500 ms: two leases at 1 s and a poll). */
 static void s_no_more(fx_t *f, int n, int ms)
 {
     sd_ms_t t0 = sd_mono_ms();
@@ -262,7 +262,7 @@ static void s_down_recovery_once(fx_t *f, const char *type, const char *down_tex
     assert_int_equal(s.status[1], 200);
     assert_non_null(strstr(s.body[0], down_text));  /* DOWN first */
     assert_non_null(strstr(s.body[1], rec_text));
-    s_no_more(f, 2, 4500);
+    s_no_more(f, 2, 2500);
 }
 
 static void test_discord_down_recovery_once(void **st)
@@ -303,7 +303,7 @@ static void s_throttled(fx_t *f, const char *type, const char *rate_cmd, double 
     assert_int_equal(s.status[2], 200);
     assert_true(s.t[1] - s.t[0] >= min_wait_s - 0.1);
     assert_true(s.t[2] - s.t[1] >= 0.9); /* the backoff floor */
-    s_no_more(f, 3, 4500);
+    s_no_more(f, 3, 2500);
 }
 
 static void test_discord_throttled(void **st)

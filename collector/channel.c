@@ -220,6 +220,10 @@ const char *channel_event_title(const char *event)
         return "👀 ACKNOWLEDGED";
     if (event && strcmp(event, "TEST") == 0)
         return "🧪 TEST";
+    if (event && strcmp(event, "DOWN_DIGEST") == 0)
+        return "🔴 DOWN (storm)";
+    if (event && strcmp(event, "RECOVERY_DIGEST") == 0)
+        return "✅ RECOVERED (storm)";
     return "🔴 DOWN";
 }
 
@@ -233,7 +237,8 @@ const char *channel_event_subject(const json_t *event)
 channel_tone_t channel_event_tone(const json_t *event)
 {
     const char *k = channel_event_str(event, "event", "DOWN");
-    if (strcmp(k, "RECOVERY") == 0 || strcmp(k, "AGENT_UP") == 0 || strcmp(k, "STABLE") == 0)
+    if (strcmp(k, "RECOVERY") == 0 || strcmp(k, "AGENT_UP") == 0 || strcmp(k, "STABLE") == 0 ||
+        strcmp(k, "RECOVERY_DIGEST") == 0)
         return CHANNEL_TONE_GOOD;
     if (strcmp(k, "ACKNOWLEDGED") == 0)
         return CHANNEL_TONE_WARN;
@@ -250,11 +255,50 @@ static const char *s_esc(channel_escape_fn esc, const json_t *event, const char 
     return out;
 }
 
+bool channel_is_digest(const json_t *event)
+{
+    const char *k = channel_event_str(event, "event", "");
+    return strcmp(k, "DOWN_DIGEST") == 0 || strcmp(k, "RECOVERY_DIGEST") == 0;
+}
+
+/* "a, b, c and 14 more": the digest's names escaped with esc, as many as fit in len with
+ * the count of the rest (never cut inside a name). */
+static void s_digest_line(const json_t *event, channel_escape_fn esc, char *buf, size_t len)
+{
+    json_t *assets = json_object_get(event, "assets");
+    long long count = (long long) json_integer_value(json_object_get(event, "count"));
+    char tail[64], name[DIGEST_NAME_MAX * 6 + 1];
+    size_t used = 0, shown = 0;
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    for (size_t i = 0; i < json_array_size(assets); i++) {
+        esc(name, sizeof name, channel_event_subject(json_array_get(assets, i)));
+        long long rest = count - (long long) i - 1;
+        tail[0] = '\0';
+        if (rest > 0)
+            snprintf(tail, sizeof tail, " and %lld more", rest);
+        size_t need = (i ? 2 : 0) + strlen(name);
+        /* room for this name and the tail that would follow it */
+        if (used + need + strlen(tail) + 1 > len)
+            break;
+        used += (size_t) snprintf(buf + used, len - used, "%s%s", i ? ", " : "", name);
+        shown++;
+    }
+    long long rest = count - (long long) shown;
+    if (rest > 0 && shown)
+        sd_utf8_format(buf + used, len - used, 0, " and %lld more", rest);
+    else if (rest > 0)
+        sd_utf8_format(buf, len, 0, "%lld assets", rest);
+}
+
 void channel_event_line(const json_t *event, channel_escape_fn esc, char *buf, size_t len)
 {
     const char *kind = channel_event_str(event, "event", "DOWN");
     char v[1024];
-    if (strcmp(kind, "RECOVERY") == 0) {
+    if (channel_is_digest(event)) {
+        s_digest_line(event, esc, buf, len);
+    } else if (strcmp(kind, "RECOVERY") == 0) {
         json_int_t secs = json_integer_value(json_object_get(event, "duration_seconds"));
         sd_utf8_format(buf, len, 0, "back up after %lld s", (long long) secs);
     } else if (strcmp(kind, "FLAPPING") == 0) {

@@ -26,7 +26,12 @@
  *   event "ACKNOWLEDGED", asset_id, asset_name, address, incident_id, started_at,
  *   acknowledged_at (RFC 3339), acknowledged_by (a token's name or fingerprint).
  * A test message (the test button) has:
- *   event "TEST", notifier (its name), at (RFC 3339), message ("StatusD test message"). */
+ *   event "TEST", notifier (its name), at (RFC 3339), message ("StatusD test message").
+ * A storm digest (the pages collapsed on this notifier in one window, digest.h) has:
+ *   event ("DOWN_DIGEST"|"RECOVERY_DIGEST"), asset_name ("17 more assets": the subject),
+ *   count, assets [{asset_id, asset_name, reason, started_at, duration_seconds}] (the first
+ *   maxNames, each name at most DIGEST_NAME_MAX bytes), since (RFC 3339), window_seconds,
+ *   threshold, notifier. */
 #ifndef CHANNEL_H
 #define CHANNEL_H
 
@@ -109,6 +114,9 @@ typedef struct {
 
 typedef struct {
     const char *name;          /* notifiers.json "type" */
+    bool no_digest;            /* every page goes alone: storms are not collapsed into a digest
+                                  for this type (PagerDuty groups alerts itself and resolves
+                                  each by its dedup_key; a webhook receiver is a program) */
     const char *content_type;  /* for render */
     /* The simple form, a JSON webhook: renders the request body, POSTed to the notifier's
      * webhookUrl; malloc'd string, or NULL with a message in err. NULL when prepare is set. */
@@ -186,6 +194,10 @@ typedef enum {
     CHANNEL_TONE_INFO
 } channel_tone_t;
 channel_tone_t channel_event_tone(const json_t *event);
+/* True for DOWN_DIGEST / RECOVERY_DIGEST events. */
+bool channel_is_digest(const json_t *event);
+/* Bytes of one asset name in a digest (digest.c cuts longer ones). */
+#define DIGEST_NAME_MAX 80
 /* True for AGENT_DOWN / AGENT_UP events. */
 bool channel_is_agent_event(const json_t *event);
 /* "🔴 AGENT DOWN agent-eu-1 (eu-west): silent since 2026-...Z" or
@@ -193,6 +205,7 @@ bool channel_is_agent_event(const json_t *event);
  * strings escaped with esc. */
 void channel_agent_headline(const json_t *event, channel_escape_fn esc, char *buf, size_t len);
 /* A one-line explanation: reason for DOWN/REMINDER, "back up after N s" for RECOVERY,
+ * "a, b, c and 14 more" for a digest (the names that fit in len),
  * "acknowledged by X at T; ..." for ACKNOWLEDGED, the message and notifier for TEST; the
  * event's strings escaped with esc. */
 void channel_event_line(const json_t *event, channel_escape_fn esc, char *buf, size_t len);

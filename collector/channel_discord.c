@@ -96,6 +96,10 @@ static void s_asset_fields(embed_t *e, const json_t *ev, const char *kind)
         s_field_of(e, ev, "At", "at");
         return;
     }
+    if (channel_is_digest(ev)) {
+        s_field_of(e, ev, "Since", "since");
+        return;
+    }
     s_field_of(e, ev, "Since", "started_at");
     if (strcmp(kind, "RECOVERY") == 0)
         s_field_of(e, ev, "Ended", "ended_at");

@@ -171,6 +171,8 @@ static const kind_t s_kinds[] = {
     {"AGENT_DOWN", "AGENT DOWN", "#C00000"},
     {"AGENT_UP", "AGENT UP", "#2E7D32"},
     {"TEST", "TEST", "#1565C0"},
+    {"DOWN_DIGEST", "DOWN (storm)", "#C00000"},
+    {"RECOVERY_DIGEST", "RECOVERED (storm)", "#2E7D32"},
 };
 
 static const kind_t *s_kind(const char *event)
@@ -287,6 +289,37 @@ static void s_agent_event(doc_t *d, const json_t *ev, const kind_t *k, char *sub
     }
 }
 
+/* A storm digest: one line per asset named, with its reason (DOWN) or downtime. */
+static void s_digest_event(doc_t *d, const json_t *ev, const kind_t *k, char *subj, size_t slen)
+{
+    char name[NAME_MAX_B], line[FIELD_MAX], one[FIELD_MAX];
+    s_plain(name, sizeof name, channel_event_subject(ev));
+    channel_event_line(ev, s_plain, line, sizeof line);
+    sd_utf8_format(subj, slen, 0, "[%s] %s: %s", k->tag, name, line);
+    sd_utf8_format(one, sizeof one, 0, "%s: %s", k->tag, name);
+    s_heading(d, one, k->color);
+    s_fact_ev(d, "Since", ev, "since");
+    bool recovery = strcmp(k->event, "RECOVERY_DIGEST") == 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(ev, "assets"), i, a) {
+        char who[NAME_MAX_B];
+        s_plain(who, sizeof who, channel_event_subject(a));
+        if (recovery)
+            sd_utf8_format(one, sizeof one, 0, "%s: back up after %lld s", who,
+                           (long long) json_integer_value(json_object_get(a, "duration_seconds")));
+        else
+            sd_utf8_format(one, sizeof one, 0, "%s: %s", who,
+                           channel_event_str(a, "reason", "down"));
+        s_fact(d, "Asset", one);
+    }
+    long long rest = (long long) json_integer_value(json_object_get(ev, "count")) - (long long) i;
+    if (rest > 0) {
+        snprintf(one, sizeof one, "%lld more not listed", rest);
+        s_fact(d, "And", one);
+    }
+}
+
 static void s_test_event(doc_t *d, const json_t *ev, const kind_t *k, char *subj, size_t slen)
 {
     char name[NAME_MAX_B], message[FIELD_MAX];
@@ -317,6 +350,8 @@ static int s_message(const json_t *conf, const json_t *ev, const channel_msg_t *
             s_agent_event(&d, ev, k, subject, sizeof subject);
         else if (strcmp(k->event, "TEST") == 0)
             s_test_event(&d, ev, k, subject, sizeof subject);
+        else if (channel_is_digest(ev))
+            s_digest_event(&d, ev, k, subject, sizeof subject);
         else
             s_asset_event(&d, ev, k, subject, sizeof subject);
         s_end(&d, msg);

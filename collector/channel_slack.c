@@ -80,7 +80,9 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
     sd_utf8_format(text, sizeof text, 0, "%s %s: %s", channel_event_title(kind), name, line);
     channel_tone_t tone = channel_event_tone(ev);
     /* STABLE keeps the red of the other asset events: receivers tell RECOVERY by its green */
-    const char *color = strcmp(kind, "RECOVERY") == 0  ? "#36A64F"
+    const char *color = strcmp(kind, "RECOVERY") == 0 ||
+                                strcmp(kind, "RECOVERY_DIGEST") == 0
+                            ? "#36A64F"
                         : tone == CHANNEL_TONE_WARN ? "#ECB22E"
                         : tone == CHANNEL_TONE_INFO ? "#439FE0"
                                                     : "#DD0000";
@@ -89,6 +91,10 @@ static char *s_render(const json_t *ev, char *err, size_t errlen)
     if (strcmp(kind, "TEST") == 0) {
         json_array_append_new(fields, s_field_of(ev, "Notifier", "notifier", 1));
         json_array_append_new(fields, s_field_of(ev, "At", "at", 1));
+        return s_dump(s_message(text, color, name, fields), err, errlen);
+    }
+    if (channel_is_digest(ev)) {
+        json_array_append_new(fields, s_field_of(ev, "Since", "since", 1));
         return s_dump(s_message(text, color, name, fields), err, errlen);
     }
     json_array_append_new(fields, s_field_of(ev, "Since", "started_at", 1));

@@ -59,6 +59,10 @@ static void s_asset_facts(const json_t *ev, int recovery, json_t *facts, char *t
         json_array_append_new(facts, s_fact_of(ev, "At", "at"));
         return;
     }
+    if (channel_is_digest(ev)) {
+        json_array_append_new(facts, s_fact_of(ev, "Since", "since"));
+        return;
+    }
     json_array_append_new(facts, s_fact_of(ev, "Since", "started_at"));
     if (recovery)
         json_array_append_new(facts, s_fact_of(ev, "Ended", "ended_at"));
@@ -83,7 +87,8 @@ static void s_asset_facts(const json_t *ev, int recovery, json_t *facts, char *t
 static char *s_render(const json_t *ev, char *err, size_t errlen)
 {
     const char *kind = channel_event_str(ev, "event", "DOWN");
-    int recovery = strcmp(kind, "RECOVERY") == 0 || strcmp(kind, "AGENT_UP") == 0;
+    int recovery = strcmp(kind, "RECOVERY") == 0 || strcmp(kind, "AGENT_UP") == 0 ||
+                   strcmp(kind, "RECOVERY_DIGEST") == 0;
     channel_tone_t tone = channel_event_tone(ev);
     const char *color = recovery                    ? "Good"
                         : tone == CHANNEL_TONE_WARN ? "Warning"

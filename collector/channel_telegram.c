@@ -133,6 +133,10 @@ static void s_asset_text(char *buf, size_t cap, size_t *len, const json_t *ev, c
     s_add(buf, cap, len, head);
     if (strcmp(kind, "TEST") == 0)
         return;
+    if (channel_is_digest(ev)) {
+        s_fact(buf, cap, len, ev, "Since", "since");
+        return;
+    }
     s_fact(buf, cap, len, ev, "Since", "started_at");
     if (strcmp(kind, "RECOVERY") == 0)
         s_fact(buf, cap, len, ev, "Ended", "ended_at");

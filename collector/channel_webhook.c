@@ -433,6 +433,7 @@ static int s_check(const json_t *conf, char *err, size_t errlen)
 
 const channel_ops_t channel_webhook_ops = {
     .name = "webhook",
+    .no_digest = true,
     .content_type = "application/json",
     .prepare = s_prepare,
     .classify = s_classify,

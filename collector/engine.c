@@ -842,6 +842,7 @@ static void s_self_destroy(self_t **p)
     bus_close(&self->push);
     bus_close(&self->to_gateway);
     maintenance_destroy(&self->maint);
+    storm_destroy(&self->storm);
     store_destroy(&self->store);
     free(self);
     *p = NULL;
@@ -870,13 +871,18 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->push = bus_push(BUS_NOTIFY, KICK_HWM);
     self->to_gateway = bus_push(BUS_GATEWAY, GATEWAY_HWM);
     self->maint = maintenance_new();
+    const sd_notifiers_t *nf = ctx->notifiers;
+    self->storm = storm_new(nf ? nf->storm_threshold : STORM_THRESHOLD_DEFAULT,
+                            (int64_t) (nf ? nf->storm_window_seconds : STORM_WINDOW_S_DEFAULT) *
+                                1000);
     self->by_id = zhashx_new();
     self->agents = zhashx_new();
     if (self->agents)
         zhashx_set_destructor(self->agents, engine_agent_free);
     size_t n = ctx->manifest ? ctx->manifest->n_assets : 0;
     self->assets = calloc(n ? n : 1, sizeof *self->assets);
-    if (!self->pull || !self->push || !self->to_gateway || !self->maint || !self->by_id ||
+    if (!self->pull || !self->push || !self->to_gateway || !self->maint || !self->storm ||
+        !self->by_id ||
         !self->agents || !self->assets) {
         sd_error(COMP, "cannot create sockets endpoint=%s", BUS_ENGINE);
         s_self_destroy(&self);

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "engine_priv.h"
 #include "health.h"
 #include "sd_log.h"
@@ -46,6 +47,8 @@ typedef struct {
     char *json;        /* OPEN: details; EVENT: detail */
     json_t *payload;   /* OUTBOX: the payload, incident_id set when written */
     json_t *to;        /* OUTBOX: the channels (array of names); NULL: the asset's (flag) */
+    json_t *digests;   /* OUTBOX: channel -> {"key", "start", "due"} for the channels on which
+                          this page is collapsed into a storm digest (storm.h); NULL: none */
     bool flag;         /* OUTBOX: onDown channels (else onRecovery); FLAPPING: the flag */
 } step_t;
 
@@ -55,6 +58,7 @@ static size_t s_step_channels(const self_t *self, const e_op_t *op, const step_t
 
 struct e_op {
     e_op_t *next;
+    self_t *self;
     const char *what;
     e_asset_t *asset;
     e_incident_t *inc;
@@ -102,6 +106,7 @@ e_op_t *engine_op_new(self_t *self, const char *what, e_asset_t *a, e_incident_t
     e_op_t *op = calloc(1, sizeof *op);
     if (!op)
         return NULL;
+    op->self = self;
     op->what = what;
     op->asset = a;
     op->inc = engine_incident_ref(inc);
@@ -121,6 +126,7 @@ void engine_op_destroy(e_op_t **p)
         free(op->steps[i].json);
         json_decref(op->steps[i].payload);
         json_decref(op->steps[i].to);
+        json_decref(op->steps[i].digests);
     }
     engine_incident_unref(&op->inc);
     free(op);
@@ -145,6 +151,7 @@ static int s_keep(e_op_t *op, step_t *st, bool ok)
         free(st->json);
         json_decref(st->payload);
         json_decref(st->to);
+        json_decref(st->digests);
         memset(st, 0, sizeof *st);
         return -ENOMEM;
     }
@@ -178,17 +185,55 @@ int engine_op_event(e_op_t *op, const char *kind, const char *detail_json)
     return s_keep(op, st, st->text && (!detail_json || st->json));
 }
 
+/* True when pages to notifier name may be collapsed (its channel takes digests). */
+static bool s_collapses(const self_t *self, const char *name)
+{
+    const sd_notifier_conf_t *nc = sd_notifiers_find(self->ctx->notifiers, name);
+    const channel_ops_t *ops = nc ? channel_find(nc->type) : NULL;
+    return ops && !ops->no_digest;
+}
+
+/* An asset's DOWN, REMINDER or RECOVERY page counts towards its channels' storms
+ * (storm.h): on a channel in a storm it joins the channel's digest instead of going alone.
+ * Decided now, when the page is decided, so the journal writes what was decided. */
+static int s_storm(e_op_t *op, step_t *st)
+{
+    self_t *self = op->self;
+    storm_kind_t kind;
+    if (!op->asset || !st->to || !storm_kind_of(st->text, &kind))
+        return 0;
+    for (size_t i = 0; i < json_array_size(st->to); i++) {
+        const char *ch = json_string_value(json_array_get(st->to, i));
+        storm_digest_t d;
+        if (!ch || !s_collapses(self, ch) || !storm_admit(self->storm, ch, kind, op->at_wall, &d))
+            continue;
+        if (!st->digests && !(st->digests = json_object()))
+            return -ENOMEM;
+        if (json_object_set_new(st->digests, ch,
+                                json_pack("{s:s, s:I, s:I}", "key", d.key, "start",
+                                          (json_int_t) d.start_ms, "due",
+                                          (json_int_t) d.due_ms)) != 0)
+            return -ENOMEM;
+        engine_count(self, "statusd_notifications_collapsed_total",
+                     "Pages collapsed into a storm digest instead of going alone, by channel "
+                     "(notificationPolicy.storm).",
+                     "channel", ch, 1);
+        if (d.first)
+            sd_warn(COMP, "notification storm channel=%s kind=%s: more than %d pages within "
+                          "%d s; the rest go in one digest due in %d s (asset=%s first "
+                          "collapsed)",
+                    ch, storm_kind_name(kind), self->ctx->notifiers->storm_threshold,
+                    self->ctx->notifiers->storm_window_seconds,
+                    (int) ((d.due_ms - op->at_wall) / 1000), op->asset->conf->id);
+    }
+    return 0;
+}
+
 int engine_op_outbox(e_op_t *op, bool down_channels, const char *event, json_t *payload)
 {
-    step_t *st = s_step(op, STEP_OUTBOX);
-    if (!st) {
-        json_decref(payload);
-        return -E2BIG;
-    }
-    st->flag = down_channels;
-    st->text = strdup(event);
-    st->payload = payload;
-    return s_keep(op, st, st->text && payload);
+    const char *const *names = NULL;
+    size_t n = op ? engine_channels(op->self, op->asset, down_channels, &names) : 0;
+    return engine_op_outbox_to(op, names, n, event, payload);
 }
 
 int engine_op_outbox_to(e_op_t *op, const char *const *names, size_t n, const char *event,
@@ -204,7 +249,7 @@ int engine_op_outbox_to(e_op_t *op, const char *const *names, size_t n, const ch
         json_array_append_new(st->to, json_string(names[i]));
     st->text = strdup(event);
     st->payload = payload;
-    return s_keep(op, st, st->text && payload && st->to);
+    return s_keep(op, st, st->text && payload && st->to && s_storm(op, st) == 0);
 }
 
 static size_t s_step_channels(const self_t *self, const e_op_t *op, const step_t *st,
@@ -235,6 +280,36 @@ typedef struct {
     bool adopted;           /* the opening found an open incident and took it over */
 } applied_t;
 
+/* A page collapsed into its channel's storm digest d ({"key", "start", "due"}): the member
+ * row, and the digest row unless the digest has it already. */
+static int s_enqueue_collapsed(self_t *self, const char *asset, int64_t incident_id,
+                               const char *event, const char *channel, const char *payload,
+                               const json_t *d, char *err, size_t errlen)
+{
+    const sd_notifiers_t *nf = self->ctx->notifiers;
+    storm_kind_t kind = STORM_DOWN;
+    storm_kind_of(event, &kind);
+    char since[40];
+    int64_t start = (int64_t) json_integer_value(json_object_get(d, "start"));
+    sd_format_rfc3339(start, since, sizeof since);
+    json_t *dp = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i}", "event", "DIGEST", "of",
+                           storm_kind_name(kind), "channel", channel, "since", since,
+                           "threshold", nf->storm_threshold, "window_seconds",
+                           nf->storm_window_seconds, "max_names", nf->storm_max_names);
+    char *digest = dp ? json_dumps(dp, JSON_COMPACT) : NULL;
+    json_decref(dp);
+    if (!digest) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = store_outbox_enqueue_collapsed(
+        self->store, incident_id, asset, event, channel, payload,
+        json_string_value(json_object_get(d, "key")),
+        (int64_t) json_integer_value(json_object_get(d, "due")), digest, err, errlen);
+    free(digest);
+    return rc;
+}
+
 /* One outbox step: a row per channel, the payload naming the incident. */
 static int s_apply_outbox(self_t *self, e_op_t *op, step_t *st, applied_t *out, char *err,
                           size_t errlen)
@@ -251,8 +326,14 @@ static int s_apply_outbox(self_t *self, e_op_t *op, step_t *st, applied_t *out, 
     }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = store_outbox_enqueue(self->store, id, op->asset ? op->asset->conf->id : NULL,
-                                  st->text, names[i], payload, err, errlen);
+        const char *asset = op->asset ? op->asset->conf->id : NULL;
+        json_t *d = st->digests ? json_object_get(st->digests, names[i]) : NULL;
+        if (d)
+            rc = s_enqueue_collapsed(self, asset, id, st->text, names[i], payload, d, err,
+                                     errlen);
+        else
+            rc = store_outbox_enqueue(self->store, id, asset, st->text, names[i], payload, err,
+                                      errlen);
         out->queued += rc == 0;
     }
     free(payload);

@@ -23,6 +23,7 @@
 #include "sd_clock.h"
 #include "store.h"
 #include "store_agents.h"
+#include "storm.h"
 
 #define ENGINE_COMP "engine"
 #define ENGINE_AGENT_FIELD_MAX 128
@@ -130,6 +131,7 @@ typedef struct {
     /* the journal of decisions not yet written (engine_journal.c), oldest first */
     e_op_t *journal_head, *journal_tail;
     size_t journal_len, journal_best_effort;
+    storm_t *storm;             /* pages per notifier and kind: storms become digests */
     char boot_id[24];           /* this run's prefix of decision keys */
     uint64_t op_seq;
     sd_ms_t next_beat_write;    /* the next heartbeat row (health) */

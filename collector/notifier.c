@@ -47,6 +47,7 @@
 #include "bus.h"
 #include "channel.h"
 #include "channel_curl.h"
+#include "digest.h"
 #include "health.h"
 #include "outcomes.h"
 #include "sd_clock.h"
@@ -338,6 +339,25 @@ static void s_start(self_t *self, outbox_row_t *row)
     }
     json_error_t je;
     json_t *ev = json_loads(d->row.payload, 0, &je);
+    if (ev && strcmp(d->row.event, "DIGEST") == 0) {
+        /* a storm digest: one message naming the pages collapsed into it */
+        size_t members = 0;
+        json_t *digest = digest_event(ev, &members);
+        json_decref(ev);
+        ev = digest;
+        if (ev && members == 0) {
+            /* its pages all went out another way: nothing to say */
+            json_decref(ev);
+            sd_info(COMP, "empty digest id=%lld channel=%s: nothing to send",
+                    (long long) d->row.id, d->row.channel);
+            s_record(self, &d->row, CHANNEL_SENT, 0, "");
+            s_delivery_free(&d);
+            return;
+        }
+        if (ev)
+            sd_info(COMP, "digest id=%lld channel=%s: %zu collapsed page(s) in one message",
+                    (long long) d->row.id, d->row.channel, members);
+    }
     channel_msg_t msg = {.row_id = d->row.id, .incident_id = d->row.incident_id,
                          .attempts = d->row.attempts, .now_ms = sd_wall_ms()};
     int rc = ev ? channel_prepare(d->ops, nc->raw, nc->webhook_url, ev, &msg, &d->cc.req, err,

@@ -10,6 +10,12 @@
 
 #include "sd_utf8.h"
 
+/* The ids of the members a digest row $1 went out with (none for another row). */
+#define DIGEST_MEMBERS                                                                           \
+    "SELECT (e->>'id')::bigint FROM notifications g, jsonb_array_elements("                      \
+    " CASE WHEN jsonb_typeof(g.payload->'members') = 'array' THEN g.payload->'members'"         \
+    " ELSE '[]'::jsonb END) e WHERE g.id = $1::bigint AND g.event = 'DIGEST'"
+
 /* last_error: one line of valid UTF-8 (PostgreSQL refuses invalid UTF-8 and NUL, and a row
  * whose outcome cannot be written would be sent again), at most this many bytes */
 #define ERROR_MAX 1000
@@ -26,6 +32,29 @@ int store_outbox_enqueue(store_t *s, int64_t incident_id, const char *asset_id,
                  "INSERT INTO notifications (incident_id, asset_id, event, channel, payload)"
                  " VALUES ($1::bigint, $2, $3, $4, $5::jsonb)",
                  5, params, err, errlen);
+}
+
+int store_outbox_enqueue_collapsed(store_t *s, int64_t incident_id, const char *asset_id,
+                                   const char *event, const char *channel,
+                                   const char *payload_json, const char *digest_key,
+                                   int64_t due_ms, const char *digest_json, char *err,
+                                   size_t errlen)
+{
+    char id[32], due[32];
+    snprintf(id, sizeof id, "%" PRId64, incident_id);
+    snprintf(due, sizeof due, "%" PRId64, due_ms);
+    const char *params[8] = {incident_id > 0 ? id : NULL, asset_id, event, channel,
+                             payload_json ? payload_json : "{}", digest_key, due,
+                             digest_json ? digest_json : "{}"};
+    return store_command(s, "enqueue collapsed notification",
+                 "WITH g AS (INSERT INTO notifications (event, channel, payload, digest_key,"
+                 "   next_attempt_at)"
+                 "  VALUES ('DIGEST', $4, $8::jsonb, $6,"
+                 "   to_timestamp($7::double precision / 1000))"
+                 "  ON CONFLICT (channel, digest_key) WHERE event = 'DIGEST' DO NOTHING)"
+                 " INSERT INTO notifications (incident_id, asset_id, event, channel, payload,"
+                 "  digest_key) VALUES ($1::bigint, $2, $3, $4, $5::jsonb, $6)",
+                 8, params, err, errlen);
 }
 
 int store_outbox_enqueue_agent(store_t *s, const char *agent_id, const char *event,
@@ -70,7 +99,17 @@ int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_
     const char *params[4] = {max_s, lease, ex, paused};
     PGresult *r = store_exec(
         s, "lease notifications",
-        "UPDATE notifications u SET next_attempt_at = now() + make_interval(secs => $2::integer)"
+        "UPDATE notifications u SET next_attempt_at = now() + make_interval(secs => $2::integer),"
+        /* a digest goes out with the members pending now (marked with it when it is sent) */
+        "  payload = CASE WHEN u.event <> 'DIGEST' THEN u.payload"
+        "   ELSE u.payload || jsonb_build_object('members', (SELECT COALESCE(jsonb_agg("
+        "    jsonb_build_object('id', m.id, 'event', m.event, 'incident_id', m.incident_id,"
+        "     'asset_id', m.asset_id, 'asset_name', m.payload->'asset_name',"
+        "     'reason', m.payload->'reason', 'started_at', m.payload->'started_at',"
+        "     'duration_seconds', m.payload->'duration_seconds',"
+        "     'escalation_tier', m.payload->'escalation_tier') ORDER BY m.id), '[]'::jsonb)"
+        "    FROM notifications m WHERE m.channel = u.channel AND m.digest_key = u.digest_key"
+        "     AND m.event <> 'DIGEST' AND m.status = 'pending')) END"
         " WHERE u.id IN ("
         "  SELECT p.id FROM notifications p"
         "  WHERE p.status = 'pending' AND p.next_attempt_at <= now()"
@@ -81,6 +120,19 @@ int store_outbox_lease(store_t *s, int max, int lease_s, const int64_t *exclude_
         "        AND d.channel = p.channel AND d.id < p.id"
         "        AND d.event IN ('DOWN', 'REMINDER', 'ACKNOWLEDGED')"
         "        AND d.status = 'pending'))"
+        /* a page collapsed into a storm digest waits for it (sent alone only when it came
+         * after its digest went out) */
+        "    AND NOT (p.digest_key IS NOT NULL AND p.event <> 'DIGEST' AND EXISTS ("
+        "      SELECT 1 FROM notifications g WHERE g.channel = p.channel"
+        "        AND g.digest_key = p.digest_key AND g.event = 'DIGEST'"
+        "        AND g.status = 'pending'))"
+        /* a digest of recoveries waits for what its incidents still have pending there */
+        "    AND NOT (p.event = 'DIGEST' AND EXISTS ("
+        "      SELECT 1 FROM notifications m JOIN notifications d"
+        "        ON d.incident_id = m.incident_id AND d.channel = m.channel AND d.id < m.id"
+        "      WHERE m.channel = p.channel AND m.digest_key = p.digest_key"
+        "        AND m.event = 'RECOVERY' AND m.status = 'pending'"
+        "        AND d.event IN ('DOWN', 'REMINDER', 'ACKNOWLEDGED') AND d.status = 'pending'))"
         "    AND NOT (p.event = 'AGENT_UP' AND EXISTS ("
         "      SELECT 1 FROM notifications d WHERE d.agent_id = p.agent_id"
         "        AND d.channel = p.channel AND d.event = 'AGENT_DOWN' AND d.id < p.id"
@@ -144,11 +196,13 @@ int store_outbox_mark_sent(store_t *s, int64_t id, char *err, size_t errlen)
     return store_command(s, "mark sent",
                  "WITH u AS (UPDATE notifications SET status = 'sent', sent_at = now(),"
                  "   attempts = attempts + 1, last_error = NULL"
-                 "   WHERE id = $1::bigint AND status = 'pending'"
+                 "   WHERE status = 'pending' AND (id = $1::bigint OR id IN (" DIGEST_MEMBERS "))"
                  "   RETURNING id, incident_id, event, channel, attempts)"
                  " INSERT INTO incident_events (incident_id, kind, detail)"
                  " SELECT incident_id, 'notified', jsonb_build_object('notification_id', id,"
                  "   'event', event, 'channel', channel, 'attempts', attempts)"
+                 "   || CASE WHEN id = $1::bigint THEN '{}'::jsonb"
+                 "      ELSE jsonb_build_object('digest', $1::bigint) END"
                  " FROM u WHERE incident_id IS NOT NULL",
                  1, params, err, errlen);
 }
@@ -192,7 +246,9 @@ int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
     const char *params[2] = {ids, text};
     int rc = store_command(s, "mark dead",
                  "UPDATE notifications SET status = 'dead', attempts = attempts + 1,"
-                 " last_error = $2 WHERE id = $1::bigint AND status = 'pending'",
+                 " last_error = CASE WHEN id = $1::bigint THEN $2"
+                 "  ELSE 'in digest ' || $1::bigint || ': ' || $2 END"
+                 " WHERE status = 'pending' AND (id = $1::bigint OR id IN (" DIGEST_MEMBERS "))",
                  2, params, err, errlen);
     free(text);
     return rc;

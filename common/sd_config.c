@@ -1244,12 +1244,37 @@ static int s_parse_routes(vctx_t *v, json_t *pol, sd_notifiers_t *n)
     return 0;
 }
 
+/* "storm": {"threshold": N, "windowSeconds": S, "maxNames": M}, all optional. */
+static int s_parse_storm(vctx_t *v, json_t *pol, sd_notifiers_t *n)
+{
+    static const char *const keys[] = {"threshold", "windowSeconds", "maxNames", NULL};
+    json_t *st = json_object_get(pol, "storm");
+    if (!st)
+        return 0;
+    s_push_key(v, "storm");
+    if (!json_is_object(st))
+        return s_fail(v, 0, "expected an object {\"threshold\", \"windowSeconds\", "
+                            "\"maxNames\"}, got %s",
+                      s_type_name(st));
+    int rc;
+    if ((rc = s_check_keys(v, st, keys)) ||
+        (rc = s_get_int(v, st, "threshold", 0, 0, 1000, &n->storm_threshold)) ||
+        (rc = s_get_int(v, st, "windowSeconds", 0, 1, 86400, &n->storm_window_seconds)) ||
+        (rc = s_get_int(v, st, "maxNames", 0, 1, 500, &n->storm_max_names)))
+        return rc;
+    s_pop(v);
+    return 0;
+}
+
 static int s_parse_policy(vctx_t *v, json_t *root, sd_notifiers_t *n)
 {
     static const char *const keys[] = {"onDown", "onRecovery", "throttleSeconds", "repeatAlerts",
-                                       "routes", NULL};
+                                       "routes", "storm", NULL};
     int rc;
     n->throttle_seconds = 300;
+    n->storm_threshold = 3;
+    n->storm_window_seconds = 60;
+    n->storm_max_names = 20;
     json_t *pol = json_object_get(root, "notificationPolicy");
     if (!pol)
         goto defaults;
@@ -1272,7 +1297,7 @@ static int s_parse_policy(vctx_t *v, json_t *root, sd_notifiers_t *n)
         }
         n->repeat_alerts = json_is_true(rep);
     }
-    if ((rc = s_parse_routes(v, pol, n)))
+    if ((rc = s_parse_routes(v, pol, n)) || (rc = s_parse_storm(v, pol, n)))
         return rc;
     s_pop(v);
 defaults:

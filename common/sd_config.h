@@ -137,6 +137,13 @@ typedef struct {
     size_t n_on_recovery;
     int throttle_seconds;      /* default 300 */
     bool repeat_alerts;        /* default false */
+    /* "storm": more than storm_threshold pages of a kind (DOWN, RECOVERY) on one notifier
+     * within storm_window_seconds are collapsed into one digest per window naming up to
+     * storm_max_names assets (collector/rules/storm.h). Defaults 3, 60, 20; threshold 0:
+     * never collapse. */
+    int storm_threshold;
+    int storm_window_seconds;
+    int storm_max_names;
 } sd_notifiers_t;
 
 /* Parses a manifest from text; path is only used in messages. 0 on success with *out set,

@@ -10,9 +10,9 @@
 #include "channel.h"
 
 /* Every event kind a channel must render. */
-static const char *const TEST_EVENT_KINDS[] = {"DOWN",     "RECOVERY", "REMINDER",
-                                               "AGENT_DOWN", "AGENT_UP", "FLAPPING",
-                                               "STABLE",   "ACKNOWLEDGED", "TEST"};
+static const char *const TEST_EVENT_KINDS[] = {
+    "DOWN",   "RECOVERY",     "REMINDER", "AGENT_DOWN",  "AGENT_UP",       "FLAPPING",
+    "STABLE", "ACKNOWLEDGED", "TEST",     "DOWN_DIGEST", "RECOVERY_DIGEST"};
 #define TEST_N_EVENT_KINDS (sizeof TEST_EVENT_KINDS / sizeof TEST_EVENT_KINDS[0])
 
 /* The payload of kind; hostile: outside strings are markup of every chat format. */
@@ -34,6 +34,17 @@ static inline json_t *test_event(const char *kind, int hostile)
         return json_pack("{s:s, s:s, s:s, s:s}", "event", kind, "notifier",
                          hostile ? "<b>ops</b>" : "ops-chat", "at", "2026-12-06T01:00:00Z",
                          "message", "StatusD test message");
+    if (strstr(kind, "_DIGEST"))
+        /* five pages collapsed, three named (digest.c) */
+        return json_pack("{s:s, s:s, s:i, s:s, s:i, s:i, s:s,"
+                         " s:[{s:s, s:s, s:s, s:i}, {s:s, s:s, s:s, s:i}, {s:s, s:s, s:s, s:i}]}",
+                         "event", kind, "asset_name", "5 more assets", "count", 5, "since",
+                         "2026-09-01T12:01:00.000Z", "window_seconds", 60, "threshold", 3,
+                         "notifier", "ops-chat", "assets", "asset_id", "api-prod",
+                         "asset_name", name, "reason", reason, "duration_seconds", 120,
+                         "asset_id", "api-2", "asset_name", "api-2", "reason", "timeout",
+                         "duration_seconds", 60, "asset_id", "api-3", "asset_name", "api-3",
+                         "reason", "status 500", "duration_seconds", 30);
     ev = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i,"
                    " s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}]}",
                    "event", kind, "asset_id", "api-prod", "asset_name", name, "address", addr,

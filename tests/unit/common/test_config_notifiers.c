@@ -201,6 +201,21 @@ static void test_routes(void **state)
         {"{\"routes\":[{\"match\":{},\"onDown\":[\"ops\"],\"escalation\":[{\"afterSeconds\":60}]}]}",
          "n.json:1:140: notificationPolicy.routes[0].escalation[0].notify: missing required "
          "field"},
+        {"{\"storm\":{\"threshold\":-1}}",
+         "n.json:1:108: notificationPolicy.storm.threshold: expected an integer from 0 to 1000, "
+         "got -1"},
+        {"{\"storm\":{\"windowSeconds\":0}}",
+         "n.json:1:112: notificationPolicy.storm.windowSeconds: expected an integer from 1 to "
+         "86400, got 0"},
+        {"{\"storm\":{\"maxNames\":\"20\"}}",
+         "n.json:1:107: notificationPolicy.storm.maxNames: expected an integer from 1 to 500, "
+         "got a string"},
+        {"{\"storm\":{\"window\":60}}",
+         "n.json:1:96: notificationPolicy.storm.window: unknown field (allowed: threshold, "
+         "windowSeconds, maxNames)"},
+        {"{\"storm\":3}",
+         "n.json:1:95: notificationPolicy.storm: expected an object {\"threshold\", "
+         "\"windowSeconds\", \"maxNames\"}, got an integer"},
     };
     int wrong = 0;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -255,6 +270,16 @@ static void test_docs_example_loads(void **state)
     assert_int_equal(tiers[0]->after_seconds, 900);
     free(tiers);
     json_decref(prod.metadata);
+    /* its storm block */
+    assert_int_equal(n->storm_threshold, 5);
+    assert_int_equal(n->storm_window_seconds, 120);
+    assert_int_equal(n->storm_max_names, 30);
+    sd_notifiers_destroy(&n);
+    /* without one: 3 pages, 60 s, 20 names */
+    assert_int_equal(sd_notifiers_parse("n.json", "{\"notifiers\":{}}", &n, err, sizeof err), 0);
+    assert_int_equal(n->storm_threshold, 3);
+    assert_int_equal(n->storm_window_seconds, 60);
+    assert_int_equal(n->storm_max_names, 20);
     sd_notifiers_destroy(&n);
 }
 

@@ -159,6 +159,7 @@
 #include "store_decisions.h"
 #include "store_health.h"
 #include "store_incidents.h"
+#include "store_outbox.h"
 #include "store_results.h"
 
 #define COMP ENGINE_COMP
@@ -608,6 +609,33 @@ static void s_maint_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
     }
 }
 
+/* The storm counts as the outbox has them (storm.h): a storm that spans a restart goes on as
+ * one, and a page decided now joins the digest that is open. */
+static void s_storm_cb(const outbox_recent_t *row, void *arg)
+{
+    self_t *self = arg;
+    storm_kind_t kind;
+    if (strcmp(row->event, "DIGEST") == 0)
+        storm_restore_digest(self->storm, row->channel, row->digest_key);
+    else if (storm_kind_of(row->event, &kind))
+        storm_restore_page(self->storm, row->channel, kind, row->at_ms);
+}
+
+static int s_storm_restore(self_t *self, char *err, size_t errlen)
+{
+    const sd_notifiers_t *nf = self->ctx->notifiers;
+    int window_s = nf ? nf->storm_window_seconds : STORM_WINDOW_S_DEFAULT;
+    storm_t *fresh = storm_new(nf ? nf->storm_threshold : STORM_THRESHOLD_DEFAULT,
+                               (int64_t) window_s * 1000);
+    if (!fresh) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    storm_destroy(&self->storm);
+    self->storm = fresh;
+    return store_outbox_recent(self->store, window_s, s_storm_cb, self, err, errlen);
+}
+
 static int s_rebuild(self_t *self)
 {
     char err[512] = "";
@@ -631,6 +659,8 @@ static int s_rebuild(self_t *self)
         rc = store_assets_load(self->store, s_load_asset_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
+    if (rc == 0) /* before the replay below, which may decide pages */
+        rc = s_storm_restore(self, err, sizeof err);
     if (rc == 0)
         /* rule 18: rows down for longer than the period are gone for good, unless results
          * of theirs may still be replayed below */

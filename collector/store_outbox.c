@@ -254,6 +254,33 @@ int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
     return rc;
 }
 
+int store_outbox_recent(store_t *s, int window_s, void (*cb)(const outbox_recent_t *, void *),
+                        void *arg, char *err, size_t errlen)
+{
+    char w[32];
+    snprintf(w, sizeof w, "%d", window_s);
+    const char *params[1] = {w};
+    PGresult *r = store_exec(
+        s, "recent pages",
+        "SELECT channel, event, COALESCE(digest_key, ''),"
+        " (extract(epoch FROM created_at) * 1000)::bigint FROM notifications"
+        " WHERE created_at > now() - make_interval(secs => $1::integer)"
+        "  AND ((event IN ('DOWN', 'REMINDER', 'RECOVERY') AND asset_id IS NOT NULL)"
+        "   OR (event = 'DIGEST' AND status = 'pending'))"
+        " ORDER BY created_at, id",
+        1, params, err, errlen);
+    if (!r)
+        return -EIO;
+    for (int i = 0; i < PQntuples(r); i++) {
+        outbox_recent_t row = {.channel = PQgetvalue(r, i, 0), .event = PQgetvalue(r, i, 1),
+                               .digest_key = PQgetvalue(r, i, 2),
+                               .at_ms = strtoll(PQgetvalue(r, i, 3), NULL, 10)};
+        cb(&row, arg);
+    }
+    PQclear(r);
+    return 0;
+}
+
 int store_outbox_pending(store_t *s, int64_t *n, char *err, size_t errlen)
 {
     PGresult *r = store_exec(s, "count pending",

@@ -73,6 +73,19 @@ int store_outbox_mark_retry(store_t *s, int64_t id, int64_t delay_ms, const char
  * members too ("in digest N: ..."). Only a pending row changes. 0, -EIO or -ENOMEM. */
 int store_outbox_mark_dead(store_t *s, int64_t id, const char *error, char *err,
                            size_t errlen);
+/* One row for store_outbox_recent: an asset's page (DOWN, REMINDER, RECOVERY) or a DIGEST. */
+typedef struct {
+    const char *channel, *event;
+    const char *digest_key;    /* "" when none */
+    int64_t at_ms;             /* created_at, unix ms */
+} outbox_recent_t;
+
+/* The asset pages queued in the last window_s seconds and the DIGEST rows still pending
+ * among them, oldest first, one cb each (the engine's storm counts after a restart). 0 or
+ * -EIO. */
+int store_outbox_recent(store_t *s, int window_s, void (*cb)(const outbox_recent_t *, void *),
+                        void *arg, char *err, size_t errlen);
+
 /* Number of pending rows. 0 or -EIO. */
 int store_outbox_pending(store_t *s, int64_t *n, char *err, size_t errlen);
 

@@ -95,6 +95,43 @@ bool storm_admit(storm_t *s, const char *channel, storm_kind_t kind, int64_t now
     return true;
 }
 
+void storm_restore_page(storm_t *s, const char *channel, storm_kind_t kind, int64_t at_ms)
+{
+    pair_t *p = s && s->threshold && channel ? s_pair(s, channel, kind) : NULL;
+    if (!p)
+        return;
+    p->times[p->head] = at_ms;
+    p->head = (p->head + 1) % s->threshold;
+    if (p->n < s->threshold)
+        p->n++;
+}
+
+bool storm_restore_digest(storm_t *s, const char *channel, const char *key)
+{
+    storm_kind_t kind;
+    const char *slash = key ? strchr(key, '/') : NULL;
+    if (!s || !s->threshold || !channel || !slash)
+        return false;
+    if (strncmp(key, "DOWN/", 5) == 0)
+        kind = STORM_DOWN;
+    else if (strncmp(key, "RECOVERY/", 9) == 0)
+        kind = STORM_RECOVERY;
+    else
+        return false;
+    char *end = NULL;
+    long long start = strtoll(slash + 1, &end, 10);
+    if (end == slash + 1 || *end)
+        return false;
+    pair_t *p = s_pair(s, channel, kind);
+    if (!p)
+        return false;
+    if (start + s->window_ms > p->digest_due) {
+        p->digest_start = start;
+        p->digest_due = start + s->window_ms;
+    }
+    return true;
+}
+
 bool storm_kind_of(const char *event, storm_kind_t *kind)
 {
     if (event && (strcmp(event, "DOWN") == 0 || strcmp(event, "REMINDER") == 0)) {

@@ -47,6 +47,13 @@ typedef struct {
 bool storm_admit(storm_t *s, const char *channel, storm_kind_t kind, int64_t now_ms,
                  storm_digest_t *d);
 
+/* After a restart: the pages of the last window, oldest first, and the digests still open,
+ * as the outbox has them, so a storm that spans a restart goes on as one. A digest is
+ * restored from its key ("DOWN/<start ms>"; false when the key is not one of ours); it stays
+ * open until start + window. */
+void storm_restore_page(storm_t *s, const char *channel, storm_kind_t kind, int64_t at_ms);
+bool storm_restore_digest(storm_t *s, const char *channel, const char *key);
+
 /* The kind of an outbox event name: DOWN and REMINDER are STORM_DOWN, RECOVERY is
  * STORM_RECOVERY; false for any other (never collapsed). */
 bool storm_kind_of(const char *event, storm_kind_t *kind);

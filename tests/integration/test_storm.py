@@ -3,8 +3,9 @@ and two fake Slack receivers on one route (notificationPolicy.storm threshold 3,
 
   1. 20 assets behind one target go DOWN at once: each channel gets the first 3 DOWN pages
      at once (alone) and then one digest naming the other 17 - at most a handful of messages
-     per channel, naming all 20; the database has 20 DOWN rows per channel, all sent, 17 of
-     them through one DIGEST row.
+     per channel, naming all 20, each once; the database has 20 DOWN rows per channel, all
+     sent, 17 of them through one DIGEST row. The collector is SIGKILLed and restarted while
+     the digests wait: they still go out, once.
   2. the 20 come back: likewise 3 RECOVERY pages alone and one digest naming the rest, each
      after the asset's DOWN.
   3. after the storm (the window has passed), one more asset on the same route goes down and
@@ -71,9 +72,19 @@ def main(env):
              60, "all %d assets UP" % (N + 1), interval=0.2, procs=live)
     check(all(h.messages() == [] for h in hooks.values()), "no message while all are up")
 
-    # 1. the storm: 20 DOWN at once
+    # 1. the storm: 20 DOWN at once. While the digests wait for their window, the collector
+    # is killed (SIGKILL) and started again: the digests still go out, once.
     t0 = time.monotonic()
     shared.set_status(503)
+    wait_for(lambda: count(pg, "event = 'DIGEST' AND status = 'pending'") == 2
+             and all(len(h.messages()) >= THRESHOLD for h in hooks.values()), 30,
+             "the first %d pages alone and a pending digest per channel" % THRESHOLD,
+             interval=0.05, procs=live)
+    measure("target down -> first pages alone", time.monotonic() - t0)
+    col.kill9()
+    env.restart(col)
+    log("collector killed and restarted while %d digests were pending"
+        % count(pg, "event = 'DIGEST' AND status = 'pending'"))
     for name, h in hooks.items():
         wait_for(lambda: named(texts(h)) == set(NAMES), 30 + 2 * WINDOW_S,
                  "%s: messages naming all %d assets" % (name, N), interval=0.1, procs=live)
@@ -95,6 +106,9 @@ def main(env):
                   name, len(msgs), N, len(dig), HANDFUL))
         check(any("%d more assets" % (N - THRESHOLD) in t for t in dig) or len(dig) == 2,
               "%s: the digest counts the %d collapsed pages" % (name, N - THRESHOLD))
+        twice = [n for n in NAMES if sum(n in t for t in msgs) != 1]
+        check(not twice, "%s: every asset named in exactly one DOWN message (not: %r)"
+              % (name, twice))
     check(count(pg, "event = 'DIGEST' AND status = 'sent'") == sum(
         len(digests(texts(h), "DOWN")) for h in hooks.values()), "one DIGEST row per digest")
     check(count(pg, "event = 'DOWN' AND digest_key IS NOT NULL") == 2 * (N - THRESHOLD),

@@ -94,8 +94,8 @@ static void test_every_event(void **st)
         "<b>🟰 STABLE API prod</b>\nsettled UP; notifications resume",
         "<b>👀 ACKNOWLEDGED API prod</b>\nacknowledged by ops-token at 2026-09-01T12:02:00.000Z",
         "<b>🧪 TEST ops-chat</b>\nStatusD test message (notifier ops-chat, 2026-12-06T01:00:00Z)",
-        "<b>🔴 DOWN (storm) 5 more assets</b>\nAPI prod, api-2, api-3 and 2 more\n"
-        "<b>Since:</b> 2026-09-01T12:01:00.000Z",
+        ("<b>🔴 DOWN (storm) 5 more assets</b>\nAPI prod, api-2, api-3 and 2 more\n"
+         "<b>Since:</b> 2026-09-01T12:01:00.000Z"),
         "<b>✅ RECOVERED (storm) 5 more assets</b>\nAPI prod, api-2, api-3 and 2 more",
     };
     json_t *conf = s_conf(f, json_integer(-1001234567890), "http://127.0.0.1:9/");

@@ -127,6 +127,38 @@ static void test_off_and_bounds(void **state)
     assert_string_equal(storm_kind_name(STORM_RECOVERY), "RECOVERY");
 }
 
+/* After a restart the outbox's pages and open digests carry the storm on: the next page is
+ * collapsed into the digest that was open, not sent alone. */
+static void test_restore(void **state)
+{
+    (void) state;
+    storm_t *s = storm_new(3, 60000);
+    storm_digest_t d;
+    for (int i = 0; i < 5; i++)
+        storm_restore_page(s, "chat", STORM_DOWN, 1000 + i);
+    assert_true(storm_restore_digest(s, "chat", "DOWN/1003"));
+    assert_false(storm_restore_digest(s, "chat", "DOWN/x"));
+    assert_false(storm_restore_digest(s, "chat", "OTHER/1003"));
+    assert_false(storm_restore_digest(s, "chat", "nokey"));
+    assert_true(storm_admit(s, "chat", STORM_DOWN, 1010, &d));
+    print_message("after restore: collapsed into %s (first=%d)\n", d.key, d.first);
+    assert_string_equal(d.key, "DOWN/1003");
+    assert_false(d.first);
+    assert_int_equal(d.due_ms, 61003);
+    /* a channel with pages but no open digest: the next page opens one */
+    storm_restore_page(s, "mail", STORM_DOWN, 1000);
+    storm_restore_page(s, "mail", STORM_DOWN, 1001);
+    storm_restore_page(s, "mail", STORM_DOWN, 1002);
+    assert_true(storm_admit(s, "mail", STORM_DOWN, 1003, &d));
+    assert_true(d.first);
+    storm_destroy(&s);
+    /* restoring into a storm that never collapses does nothing */
+    s = storm_new(0, 60000);
+    storm_restore_page(s, "chat", STORM_DOWN, 1);
+    assert_false(storm_restore_digest(s, "chat", "DOWN/1"));
+    storm_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_kinds_and_channels_apart),
         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_off_and_bounds),
+        cmocka_unit_test(test_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,8 +110,8 @@ static void s_route_escalating(fx_t *f, sd_route_t *r, sd_tier_t *tier, char **d
     f->notifiers.n_routes = 1;
 }
 
-/* Not acknowledged within 2 s: the DOWN reaches the second tier, and the RECOVERY goes to
- * every channel that was paged. */
+/* Not acknowledged within 2 s: the DOWN reaches the second tier; after a restart the tier
+ * does not fire again, and the RECOVERY goes to every channel that was paged. */
 static void test_escalation(void **state)
 {
     fx_t *f = *state;
@@ -143,6 +143,19 @@ static void test_escalation(void **state)
                      1);
     assert_int_equal(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'escalated'"),
                      1);
+    /* a restart keeps the tier that fired (from the outbox): the outage goes on past the
+     * tier's time again without a second escalation, and the RECOVERY still reaches both */
+    s_stop(f);
+    s_start(f);
+    sd_ms_t t_restart = sd_mono_ms();
+    while (sd_mono_ms() - t_restart < 3500) {
+        s_outage2(f, sd_wall_ms() - 1500);
+        usleep(250 * 1000);
+    }
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'DOWN'"), 2);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incident_events WHERE kind = 'escalated'"),
+                     1);
+    print_message("restarted: no second escalation within 3.5 s of failing results\n");
     s_recover2(f, sd_wall_ms());
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 2, 5000);
     char *rec = s_channels(f, "RECOVERY");

@@ -609,8 +609,15 @@ class TestEnv:
                         secure=True):
         """Starts statusd-collector (manifest/notifiers: dicts, or paths of files), with
         CURVE (this env's collector certificate and agents_dir()) unless secure=False
-        (--insecure-plaintext). Returns the Proc with .api (base URL), .api_port,
+        (--insecure-plaintext). A notifiers dict without notificationPolicy.storm gets
+        {"threshold": 0}: storm collapse off, every page alone. Returns the Proc with .api (base URL), .api_port,
         .zmq_port, .endpoint."""
+        if isinstance(notifiers, dict) and "storm" not in notifiers.get("notificationPolicy",
+                                                                         {}):
+            # the tests count pages per asset: storm collapse (on by default, 3 pages per
+            # notifier per minute) is off unless a test sets notificationPolicy.storm
+            notifiers = json.loads(json.dumps(notifiers))
+            notifiers.setdefault("notificationPolicy", {})["storm"] = {"threshold": 0}
         mpath = manifest if isinstance(manifest, str) else self.write_json("manifest.json",
                                                                             manifest)
         npath = notifiers if isinstance(notifiers, str) else self.write_json("notifiers.json",

@@ -166,7 +166,7 @@ typedef struct {
     bool write;                         /* ROUTE_MAINTENANCE: create; _ONE: end */
     const char *const *asset_ids;       /* ROUTE_MAINTENANCE create; NULL = every asset */
     size_t n_assets;
-    int64_t start_ms, end_ms;
+    int64_t start_ms, end_ms;           /* also ROUTE_UPTIME: from, to */
     const char *reason;
 } query_t;
 
@@ -207,6 +207,8 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
         return store_api_asset(s, q->asset_id, out, err, errlen);
     case ROUTE_EVENTS:
         return store_api_events(s, q->asset_id, q->limit, out, err, errlen);
+    case ROUTE_UPTIME:
+        return store_api_uptime(s, q->asset_id, q->start_ms, q->end_ms, out, err, errlen);
     case ROUTE_INCIDENTS:
         return store_api_incidents(s, q->open_only, out, err, errlen);
     case ROUTE_INCIDENT:
@@ -310,7 +312,9 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
         s_reply_error(r, MHD_HTTP_BAD_REQUEST, err); /* unknown asset ids */
     else if (rc == -ENOENT)
         s_reply_error(r, MHD_HTTP_NOT_FOUND,
-                      q->route == ROUTE_EVENTS || q->route == ROUTE_ASSET ? "asset not found"
+                      q->route == ROUTE_EVENTS || q->route == ROUTE_ASSET ||
+                              q->route == ROUTE_UPTIME
+                          ? "asset not found"
                       : q->route == ROUTE_MAINTENANCE_ONE ? "maintenance window not found"
                                                           : "incident not found");
     else if (rc == -EALREADY || rc == -ESRCH || rc == -EPERM || rc == -ENOSPC)
@@ -545,6 +549,23 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
             s_reply_error(r, MHD_HTTP_BAD_REQUEST, "limit must be an integer from 1 to 1000");
             return;
         }
+        s_do_query(api, &q, r);
+        return;
+    }
+    case ROUTE_UPTIME: {
+        if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+            return;
+        }
+        const char *why = api_route_uptime_range(
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), sd_wall_ms(),
+            &q.start_ms, &q.end_ms);
+        if (why) {
+            s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+            return;
+        }
+        q.asset_id = idbuf;
         s_do_query(api, &q, r);
         return;
     }

@@ -13,7 +13,8 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/incidents/{id}", "/api/incidents/{id}/ack",
                                           "/api/agents", "/api/maintenance",
                                           "/api/maintenance/{id}",
-                                          "/api/notifiers/{name}/test", "other"};
+                                          "/api/notifiers/{name}/test",
+                                          "/api/assets/{id}/uptime", "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -64,6 +65,13 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         *id = url + p;
         *id_len = n - p - s;
         return ROUTE_EVENTS;
+    }
+    static const char usuffix[] = "/uptime";
+    size_t us = sizeof usuffix - 1;
+    if (n > p + us && strncmp(url, prefix, p) == 0 && strcmp(url + n - us, usuffix) == 0) {
+        *id = url + p;
+        *id_len = n - p - us;
+        return ROUTE_UPTIME;
     }
     if (n > p && strncmp(url, prefix, p) == 0 && !strchr(url + p, '/')) {
         *id = url + p;
@@ -195,4 +203,22 @@ const char *api_route_maint_body(const char *buf, size_t len, int64_t now_ms, js
         why = "reason must be a string of at most 1024 bytes";
     q->reason = json_string_value(jr);
     return why;
+}
+
+const char *api_route_uptime_range(const char *from, const char *to, int64_t now_ms,
+                                   int64_t *from_ms, int64_t *to_ms)
+{
+    *to_ms = now_ms;
+    if (to && sd_parse_rfc3339(to, to_ms) != 0)
+        return "to must be an RFC 3339 time (2026-12-01T00:00:00Z)";
+    if (*to_ms > now_ms)
+        *to_ms = now_ms;
+    *from_ms = *to_ms - 86400LL * 1000;
+    if (from && sd_parse_rfc3339(from, from_ms) != 0)
+        return "from must be an RFC 3339 time (2026-12-01T00:00:00Z)";
+    if (*from_ms >= *to_ms)
+        return "from must be before to (and before now)";
+    if (*to_ms - *from_ms > UPTIME_RANGE_MAX_MS)
+        return "from and to may be at most 400 days apart";
+    return NULL;
 }

@@ -32,6 +32,7 @@ typedef enum {
     ROUTE_MAINTENANCE,
     ROUTE_MAINTENANCE_ONE,
     ROUTE_NOTIFIER_TEST,
+    ROUTE_UPTIME,
     ROUTE_UNKNOWN
 } route_t;
 
@@ -50,6 +51,14 @@ int64_t api_route_number(const char *id, size_t len);
 /* The events "limit" argument: "1".."1000" exactly (no sign, spaces or trailing bytes), else
  * -1. */
 int api_route_limit(const char *v);
+
+/* GET /api/assets/{id}/uptime?from=&to= (RFC 3339, both optional): to defaults to now_ms and
+ * is clamped to it, from to 24 h before to; from must be before to and at most
+ * UPTIME_RANGE_MAX_MS earlier. NULL when acceptable, with *from_ms and *to_ms set; else the
+ * 400 message. */
+#define UPTIME_RANGE_MAX_MS (400LL * 86400 * 1000)
+const char *api_route_uptime_range(const char *from, const char *to, int64_t now_ms,
+                                   int64_t *from_ms, int64_t *to_ms);
 
 /* POST /api/incidents/{id}/ack body (len bytes, none when len is 0): optional {"by", "note"}.
  * NULL when acceptable, with *by / *note pointing into *doc (or NULL); else the 400

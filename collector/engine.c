@@ -444,8 +444,13 @@ void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_w
                 ev.down_locations, ev.live_locations, ev.locations, ev.quorum, ev.down_votes,
                 ev.live, ev.reason);
         a->state = ev.state;
+        /* an outage counts from its first failing probe (the uptime figures are exact to the
+         * probe, not to the decision) */
         if (!a->maint)
-            a->state_since_ms = now_wall;
+            a->state_since_ms = ev.state == QUORUM_DOWN && ev.started_at_ms > 0 &&
+                                        ev.started_at_ms <= now_wall
+                                    ? ev.started_at_ms
+                                    : now_wall;
         a->round_changed = true;
         engine_metrics_asset(self, a);
     }

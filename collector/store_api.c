@@ -8,10 +8,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sd_clock.h"
+#include "uptime.h"
+
 /* RFC 3339 UTC with milliseconds; NULL stays NULL (JSON null). */
 #define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
+/* Seconds of interval i (asset_state_intervals) after since, up to now. */
+#define OVERLAP(since)                                                                           \
+    "GREATEST(0, extract(epoch FROM COALESCE(i.ended_at, now()) - GREATEST(i.started_at, "      \
+    since ")))"
+
 static const char SQL_HEALTH[] = "SELECT 1";
+
+/* Seconds in each state between $2 and $3 (unix ms) of asset $1. */
+static const char SQL_UPTIME[] =
+    "SELECT i.state, sum(extract(epoch FROM"
+    "  LEAST(COALESCE(i.ended_at, now()), to_timestamp($3::double precision / 1000))"
+    "  - GREATEST(i.started_at, to_timestamp($2::double precision / 1000))))::float8"
+    " FROM asset_state_intervals i WHERE i.asset_id = $1"
+    "  AND i.started_at < to_timestamp($3::double precision / 1000)"
+    "  AND COALESCE(i.ended_at, now()) > to_timestamp($2::double precision / 1000)"
+    " GROUP BY i.state";
 
 static const char SQL_ASSETS[] =
     "SELECT json_build_object("
@@ -24,8 +42,20 @@ static const char SQL_ASSETS[] =
     " 'flapping', a.flapping, 'flappingSince', " TS("a.flapping_since") ","
     " 'maintenance', EXISTS (SELECT 1 FROM maintenance_windows w WHERE w.starts_at <= now()"
     "   AND w.ends_at > now() AND (w.asset_ids IS NULL OR a.id = ANY (w.asset_ids))),"
-    " 'results', COALESCE(r.results, '[]'::json))::text"
+    " 'results', COALESCE(r.results, '[]'::json),"
+    " 'uptimeSeconds', COALESCE(u.secs, '[]'::json))::text"
     " FROM assets a"
+    /* seconds in each state over the last 24 h, 7 d and 30 d (made into figures in C) */
+    " LEFT JOIN LATERAL ("
+    "  SELECT json_agg(json_build_object('state', w.state, 'd1', w.d1, 'd7', w.d7,"
+    "    'd30', w.d30)) AS secs"
+    "  FROM (SELECT i.state,"
+    "    sum(" OVERLAP("now() - interval '1 day'") ") AS d1,"
+    "    sum(" OVERLAP("now() - interval '7 days'") ") AS d7,"
+    "    sum(" OVERLAP("now() - interval '30 days'") ") AS d30"
+    "   FROM asset_state_intervals i WHERE i.asset_id = a.id"
+    "    AND COALESCE(i.ended_at, now()) > now() - interval '30 days' GROUP BY i.state) w"
+    " ) u ON true"
     " LEFT JOIN LATERAL ("
     "  SELECT json_agg(json_build_object("
     "    'agent', l.agent_id, 'region', l.region, 'success', l.success,"
@@ -42,6 +72,15 @@ static const char SQL_ASSETS[] =
     " ORDER BY a.id";
 
 static const char SQL_ASSET_EXISTS[] = "SELECT 1 FROM assets WHERE id = $1";
+
+static const char SQL_UPTIME_INCIDENTS[] =
+    "SELECT json_build_object('id', id, 'summary', summary,"
+    " 'startedAt', " TS("started_at") ", 'endedAt', " TS("ended_at") ","
+    " 'acknowledgedAt', " TS("acknowledged_at") ")::text"
+    " FROM incidents WHERE asset_id = $1"
+    "  AND started_at < to_timestamp($3::double precision / 1000)"
+    "  AND COALESCE(ended_at, now()) > to_timestamp($2::double precision / 1000)"
+    " ORDER BY started_at, id LIMIT 1000";
 
 static const char SQL_EVENTS[] =
     "SELECT json_build_object("
@@ -149,10 +188,43 @@ int store_api_health(store_t *s)
     return ok ? 0 : -EIO;
 }
 
+/* Each asset's "uptimeSeconds" (seconds per state and window) becomes "uptime": {"24h",
+ * "7d", "30d"} (uptime.h: a figure, or null without up or down time). */
+static int s_uptime_figures(json_t *rows)
+{
+    static const char *const win[][2] = {{"d1", "24h"}, {"d7", "7d"}, {"d30", "30d"}};
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        json_t *fig = json_object();
+        if (!fig)
+            return -ENOMEM;
+        for (size_t w = 0; w < 3; w++) {
+            uptime_secs_t u = {0};
+            size_t k;
+            json_t *st;
+            json_array_foreach(json_object_get(row, "uptimeSeconds"), k, st)
+                uptime_add(&u, json_string_value(json_object_get(st, "state")),
+                           json_number_value(json_object_get(st, win[w][0])));
+            json_object_set_new(fig, win[w][1], uptime_ratio_json(&u));
+        }
+        json_object_del(row, "uptimeSeconds");
+        if (json_object_set_new(row, "uptime", fig) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen)
 {
     const char *params[] = {NULL};
-    return s_json_rows(s, "assets", SQL_ASSETS, 1, params, out, err, errlen);
+    int rc = s_json_rows(s, "assets", SQL_ASSETS, 1, params, out, err, errlen);
+    if (rc == 0 && (rc = s_uptime_figures(*out)) != 0) {
+        json_decref(*out);
+        *out = NULL;
+        snprintf(err, errlen, "out of memory");
+    }
+    return rc;
 }
 
 int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, size_t errlen)
@@ -162,6 +234,10 @@ int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, s
     const char *params[] = {asset_id};
     json_t *rows = NULL;
     int rc = s_json_rows(s, "asset", SQL_ASSETS, 1, params, &rows, err, errlen);
+    if (rc == 0 && (rc = s_uptime_figures(rows)) != 0) {
+        json_decref(rows);
+        snprintf(err, errlen, "out of memory");
+    }
     if (rc)
         return rc;
     if (json_array_size(rows) != 1) {
@@ -174,14 +250,12 @@ int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, s
     return 0;
 }
 
-int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, char *err,
-                     size_t errlen)
+/* 0 when the asset is in the table, -ENOENT when not, -EIO. */
+static int s_asset_exists(store_t *s, const char *asset_id, char *err, size_t errlen)
 {
-    if (!asset_id || limit < 1 || limit > 1000)
-        return -EINVAL;
     PGconn *c = store_conn(s);
     if (!c) {
-        store_set_error(s, "events", err, errlen);
+        store_set_error(s, "asset lookup", err, errlen);
         return -EIO;
     }
     const char *p1[] = {asset_id};
@@ -197,10 +271,64 @@ int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, 
         snprintf(err, errlen, "asset not found");
         return -ENOENT;
     }
+    return 0;
+}
+
+int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, char *err,
+                     size_t errlen)
+{
+    if (!asset_id || limit < 1 || limit > 1000)
+        return -EINVAL;
+    int rc = s_asset_exists(s, asset_id, err, errlen);
+    if (rc)
+        return rc;
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p2[] = {asset_id, lim};
     return s_json_rows(s, "events", SQL_EVENTS, 2, p2, out, err, errlen);
+}
+
+int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,
+                     json_t **out, char *err, size_t errlen)
+{
+    if (!asset_id || from_ms >= to_ms)
+        return -EINVAL;
+    json_t *incidents = NULL;
+    char from[32], to[32];
+    snprintf(from, sizeof from, "%lld", (long long) from_ms);
+    snprintf(to, sizeof to, "%lld", (long long) to_ms);
+    const char *p[] = {asset_id, from, to};
+    int rc = s_asset_exists(s, asset_id, err, errlen);
+    if (rc == 0)
+        rc = s_json_rows(s, "uptime incidents", SQL_UPTIME_INCIDENTS, 3, p, &incidents, err,
+                         errlen);
+    if (rc)
+        return rc;
+    PGresult *r = PQexecParams(store_conn(s), SQL_UPTIME, 3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        store_set_error(s, "uptime", err, errlen);
+        PQclear(r);
+        json_decref(incidents);
+        return -EIO;
+    }
+    uptime_secs_t u = {0};
+    for (int i = 0; i < PQntuples(r); i++)
+        uptime_add(&u, PQgetvalue(r, i, 0), strtod(PQgetvalue(r, i, 1), NULL));
+    PQclear(r);
+    char f[40], t[40];
+    sd_format_rfc3339(from_ms, f, sizeof f);
+    sd_format_rfc3339(to_ms, t, sizeof t);
+    json_t *o = uptime_json(&u);
+    if (!o || json_object_set_new(o, "assetId", json_string(asset_id)) ||
+        json_object_set_new(o, "from", json_string(f)) ||
+        json_object_set_new(o, "to", json_string(t)) ||
+        json_object_set_new(o, "incidents", incidents)) {
+        json_decref(o);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    *out = o;
+    return 0;
 }
 
 int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen)

@@ -25,7 +25,7 @@ int store_api_health(store_t *s);
 /* Assets in the manifest, ordered by id: [{id, name, assetType, address, intervalSeconds,
  * timeoutSeconds, expectedStatusCodes, metadata, locations, state (UP, DEGRADED, DOWN,
  * UNCONFIRMED, UNKNOWN, MAINTENANCE), stateReason (one line, "" when none), stateSince,
- * flapping, flappingSince, maintenance,
+ * flapping, flappingSince, maintenance, uptime: {24h, 7d, 30d} (uptime.h: 0..1 or null),
  * results: [{agent, region, success, latencyMs, code, message, ts}]}] where results holds
  * each agent's latest result of the last day (or of 10 intervals when longer).
  * 0 with *out set, or -EIO/-EPROTO with a message in err. */
@@ -44,6 +44,12 @@ int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, 
  * [{id, assetId, severity, summary, startedAt, detectedAt, endedAt, acknowledgedAt,
  * details}]. */
 int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen);
+/* The time-weighted uptime of an asset between from_ms and to_ms (unix ms, from < to):
+ * uptime_json's figures (uptime.h) plus assetId, from, to and the incidents that overlap
+ * the interval ([{id, summary, startedAt, endedAt, acknowledgedAt}], at most 1000), from
+ * asset_state_intervals. -ENOENT for an unknown asset, -EIO. */
+int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,
+                     json_t **out, char *err, size_t errlen);
 
 /* Every agent seen, ordered by id: [{id, region, version, firstSeen, lastSeen, connected,
  * clockSkewMs, up}] where up is false from its AGENT_DOWN until its AGENT_UP. */

@@ -135,10 +135,22 @@ int store_assets_set_state(store_t *s, const char *asset_id, const char *state,
     char why[STORE_ASSETS_REASON_MAX + 1];
     sd_utf8_scopy(why, sizeof why, reason ? reason : "", SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
     const char *params[4] = {asset_id, state, since, why};
+    /* the state history in the same statement: a new state closes the open interval and
+     * opens the next at the change (never before the open one started: zero length at
+     * worst); the same state with another reason changes nothing there */
     return store_command(s, "asset state",
-                         "UPDATE assets SET state = $2, state_reason = $4,"
-                         " state_since = to_timestamp($3::double precision / 1000),"
-                         " updated_at = now() WHERE id = $1",
+                         "WITH prev AS (SELECT id, state, started_at FROM asset_state_intervals"
+                         "   WHERE asset_id = $1 AND ended_at IS NULL),"
+                         " b AS (SELECT GREATEST(to_timestamp($3::double precision / 1000),"
+                         "   COALESCE((SELECT max(started_at) FROM prev), '-infinity')) AS at),"
+                         " u AS (UPDATE assets SET state = $2, state_reason = $4,"
+                         "   state_since = to_timestamp($3::double precision / 1000),"
+                         "   updated_at = now() WHERE id = $1 RETURNING id),"
+                         " c AS (UPDATE asset_state_intervals SET ended_at = (SELECT at FROM b)"
+                         "   WHERE id IN (SELECT id FROM prev WHERE state <> $2) RETURNING id)"
+                         " INSERT INTO asset_state_intervals (asset_id, state, started_at)"
+                         " SELECT $1, $2, (SELECT at FROM b) FROM u"
+                         " WHERE NOT EXISTS (SELECT 1 FROM prev WHERE state = $2)",
                          4, params, err, errlen);
 }
 

@@ -26,7 +26,9 @@ int store_assets_load(store_t *s,
                                  int64_t state_since_ms, int64_t last_notify_ms, void *arg),
                       void *arg, char *err, size_t errlen);
 
-/* assets.state, state_reason and state_since (updated_at = now()). state is the engine's
+/* assets.state, state_reason and state_since (updated_at = now()), and in the same statement
+ * the state history (asset_state_intervals, whose only writer this is): a new state closes
+ * the open interval and opens the next at since_ms. state is the engine's
  * verdict name (UP, DEGRADED, DOWN, UNCONFIRMED, UNKNOWN, MAINTENANCE). reason (NULL = "")
  * is made valid one-line UTF-8 and cut at STORE_ASSETS_REASON_MAX bytes ("…" when cut)
  * before it is written. 0 or -EIO (0 also when no row has this id). */

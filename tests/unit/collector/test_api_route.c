@@ -38,6 +38,7 @@ static void test_routes(void **st)
         {"/api/maintenance", ROUTE_MAINTENANCE, NULL},
         {"/api/maintenance/7", ROUTE_MAINTENANCE_ONE, "7"},
         {"/api/notifiers/slack-ops/test", ROUTE_NOTIFIER_TEST, "slack-ops"},
+        {"/api/assets/web/uptime", ROUTE_UPTIME, "web"},
         {"/api/notifiers//test", ROUTE_UNKNOWN, NULL},
         {"/api/notifiers/slack", ROUTE_UNKNOWN, NULL},
         {"/api/assets/", ROUTE_UNKNOWN, NULL},
@@ -60,6 +61,7 @@ static void test_routes(void **st)
     assert_string_equal(api_route_label(ROUTE_EVENTS), "/api/assets/{id}/events");
     assert_string_equal(api_route_label(ROUTE_ASSET), "/api/assets/{id}");
     assert_string_equal(api_route_label(ROUTE_NOTIFIER_TEST), "/api/notifiers/{name}/test");
+    assert_string_equal(api_route_label(ROUTE_UPTIME), "/api/assets/{id}/uptime");
     assert_string_equal(api_route_label(ROUTE_UNKNOWN), "other");
 }
 
@@ -98,6 +100,18 @@ static void test_path_ids(void **st)
     assert_int_equal(api_route_limit(" 5"), -1);
     assert_int_equal(api_route_limit(""), -1);
     assert_int_equal(api_route_limit(NULL), -1);
+    /* uptime ranges: defaults (the last 24 h), to clamped to now, order and span checked */
+    int64_t now = 1796083200000LL, from, to; /* 2026-12-01T00:00:00Z */
+    assert_null(api_route_uptime_range(NULL, NULL, now, &from, &to));
+    assert_true(to == now && from == now - 86400000LL);
+    assert_null(api_route_uptime_range("2026-11-30T00:00:00Z", "2027-01-01T00:00:00Z", now,
+                                       &from, &to));
+    assert_true(from == now - 86400000LL && to == now);
+    assert_non_null(api_route_uptime_range("soon", NULL, now, &from, &to));
+    assert_non_null(api_route_uptime_range(NULL, "2026-11-31T00:00:00Z", now, &from, &to));
+    assert_non_null(api_route_uptime_range("2026-12-01T00:00:00Z", NULL, now, &from, &to));
+    assert_non_null(api_route_uptime_range("2025-10-01T00:00:00Z", NULL, now, &from, &to));
+    assert_null(api_route_uptime_range("2025-11-01T00:00:00Z", NULL, now, &from, &to));
 }
 
 static const char *s_ack(const char *body, const char **by, const char **note)

@@ -13,8 +13,9 @@
  *     each verdict has a reason. Assets are evaluated after every result and on a 1 s tick.
  *     What to do about a verdict is decided by rules/asset_rules.c from the facts the engine
  *     gathers (s_reconcile); this file and engine_incidents.c / engine_flapping.c apply it.
- *  2. assets.state / state_since / state_reason are written whenever the verdict or its
- *     reason changes.
+ *  2. assets.state / state_since / state_reason are written whenever the verdict changes;
+ *     a reason that changes while the verdict does not is written on the next 1 s tick,
+ *     with the other assets' in a few statements (s_flush_reasons).
  *  3. Entering DOWN with no open incident opens one, in ONE transaction: the incident
  *     (started_at = earliest first failure among the agents voting DOWN, summary, details =
  *     every agent's vote and last error), an incident_events 'opened' row, one DOWN outbox
@@ -350,6 +351,54 @@ static void s_escalate(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_m
     engine_escalate(self, a, tier, ev, now_mono, now_wall);
 }
 
+/* What assets.state_reason says of a: its verdict's reason, after a note when a maintenance
+ * window covers it. */
+#define REASON_TEXT_MAX (QUORUM_REASON_MAX + 48)
+static void s_reason_text(const e_asset_t *a, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", a->maint ? "maintenance window; the probes say: " : "", a->reason);
+}
+
+/* Rule 2, the reasons that changed while the state did not (the number of live locations,
+ * the names of those that see DOWN, ...): written once a tick, STORE_ASSETS_REASONS_BATCH
+ * per statement. Agents joining, leaving or going stale change the reason of every asset
+ * they probe at about the same time; one UPDATE per asset and change, on this thread,
+ * would hold the engine up for seconds at a collector's start (#assets x #locations). */
+static void s_flush_reasons(self_t *self)
+{
+    if (!self->rebuilt || self->journal_head)
+        return;
+    store_asset_reason_t rows[STORE_ASSETS_REASONS_BATCH];
+    e_asset_t *which[STORE_ASSETS_REASONS_BATCH];
+    char(*texts)[REASON_TEXT_MAX] = NULL;
+    size_t k = 0;
+    for (size_t i = 0; i <= self->n_assets; i++) {
+        e_asset_t *a = i < self->n_assets ? &self->assets[i] : NULL;
+        if (a && (!a->db_shown || strcmp(a->db_shown, engine_shown(a)) != 0 ||
+                  strcmp(a->db_reason, a->reason) == 0))
+            continue; /* the state's own write (s_reconcile) carries its reason */
+        if (a) {
+            if (!texts && !(texts = malloc(STORE_ASSETS_REASONS_BATCH * sizeof *texts)))
+                return; /* out of memory: the next tick tries again */
+            s_reason_text(a, texts[k], sizeof texts[k]);
+            rows[k] = (store_asset_reason_t){.asset_id = a->conf->id, .reason = texts[k]};
+            which[k++] = a;
+        }
+        if (k == STORE_ASSETS_REASONS_BATCH || (!a && k > 0)) {
+            char err[512] = "";
+            if (store_assets_set_reasons(self->store, rows, k, err, sizeof err) != 0) {
+                engine_db_failed(self, "write asset reasons", "-", err);
+                break;
+            }
+            for (size_t j = 0; j < k; j++)
+                memcpy(which[j]->db_reason, which[j]->reason, sizeof which[j]->reason);
+            engine_db_ok(self);
+            k = 0;
+        }
+    }
+    free(texts);
+}
+
 /* Rules 3-7, 14 and 17: the facts of the asset for asset_rules_decide, whose actions are
  * applied here (engine_incidents.c journals them). */
 static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
@@ -414,13 +463,13 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
         engine_hold_reset(a); /* a relapse ends the wait */
     s_escalate(self, a, ev, now_mono, now_wall);
     const char *shown = engine_shown(a);
-    char reason[QUORUM_REASON_MAX + 48];
-    snprintf(reason, sizeof reason, "%s%s", a->maint ? "maintenance window; the probes say: " : "",
-             a->reason);
-    /* the display column follows the journal: the incident rows first */
-    if ((!a->db_shown || strcmp(a->db_shown, shown) != 0 || strcmp(a->db_reason, a->reason) != 0) &&
-        !self->journal_head) {
+    /* the display column follows the journal: the incident rows first. A new state is
+     * written at once, with its reason; a reason that changed alone waits for the tick
+     * (s_flush_reasons), which writes all of them in a few statements */
+    if ((!a->db_shown || strcmp(a->db_shown, shown) != 0) && !self->journal_head) {
         char err[512] = "";
+        char reason[REASON_TEXT_MAX];
+        s_reason_text(a, reason, sizeof reason);
         if (store_assets_set_state(self->store, a->conf->id, shown, reason, a->state_since_ms,
                                    err, sizeof err) == 0) {
             a->db_shown = shown;
@@ -852,6 +901,7 @@ static void s_tick(self_t *self)
         if (engine_flap_tick(self, &self->assets[i], now_mono))
             engine_evaluate(self, &self->assets[i], now_mono, now_wall); /* rule 17 */
     }
+    s_flush_reasons(self);
 }
 
 /* ---- actor --------------------------------------------------------------------------- */

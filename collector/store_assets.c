@@ -154,6 +154,44 @@ int store_assets_set_state(store_t *s, const char *asset_id, const char *state,
                          4, params, err, errlen);
 }
 
+int store_assets_set_reasons(store_t *s, const store_asset_reason_t *rows, size_t n, char *err,
+                             size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    size_t most = n < STORE_ASSETS_REASONS_BATCH ? n : STORE_ASSETS_REASONS_BATCH;
+    char(*why)[STORE_ASSETS_REASON_MAX + 1] = malloc(most * sizeof *why);
+    const char **params = malloc(2 * most * sizeof *params);
+    /* "($1, $2), " per row: at most 2 x 5 digits + 9 */
+    size_t sql_len = 160 + most * 24;
+    char *sql = malloc(sql_len);
+    int rc = 0;
+    if (!why || !params || !sql) {
+        snprintf(err, errlen, "asset reasons: out of memory");
+        rc = -ENOMEM;
+    }
+    for (size_t off = 0; rc == 0 && off < n; off += most) {
+        size_t k = n - off < most ? n - off : most;
+        size_t used = (size_t) snprintf(sql, sql_len,
+                                        "UPDATE assets a SET state_reason = v.reason,"
+                                        " updated_at = now() FROM (VALUES ");
+        for (size_t i = 0; i < k; i++) {
+            sd_utf8_scopy(why[i], sizeof why[i], rows[off + i].reason ? rows[off + i].reason : "",
+                          SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+            params[2 * i] = rows[off + i].asset_id;
+            params[2 * i + 1] = why[i];
+            used += (size_t) snprintf(sql + used, sql_len - used, "%s($%zu, $%zu)",
+                                      i ? ", " : "", 2 * i + 1, 2 * i + 2);
+        }
+        snprintf(sql + used, sql_len - used, ") AS v (id, reason) WHERE a.id = v.id");
+        rc = store_command(s, "asset reasons", sql, (int) (2 * k), params, err, errlen);
+    }
+    free(sql);
+    free(params);
+    free(why);
+    return rc;
+}
+
 int store_assets_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
                               size_t errlen)
 {

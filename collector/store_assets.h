@@ -35,6 +35,24 @@ int store_assets_load(store_t *s,
 int store_assets_set_state(store_t *s, const char *asset_id, const char *state,
                            const char *reason, int64_t since_ms, char *err, size_t errlen);
 
+/* One asset's reason for store_assets_set_reasons. */
+typedef struct {
+    const char *asset_id;
+    const char *reason; /* NULL = "" */
+} store_asset_reason_t;
+
+/* Rows one store_assets_set_reasons statement writes at most (it writes more in several). */
+#define STORE_ASSETS_REASONS_BATCH 256
+
+/* assets.state_reason (updated_at = now()) of n assets, state and state_since unchanged: one
+ * UPDATE per STORE_ASSETS_REASONS_BATCH rows, so that many reasons that changed together
+ * (agents joining or going stale change the reason of every asset they probe) cost one
+ * round trip and one commit per batch, not per asset. Each reason is made valid as by
+ * store_assets_set_state. An asset id must not appear twice. 0 or -EIO (the batches before
+ * the failing one are written); 0 also for ids with no row. */
+int store_assets_set_reasons(store_t *s, const store_asset_reason_t *rows, size_t n, char *err,
+                             size_t errlen);
+
 /* assets.flapping / flapping_since (set with FLAPPING, cleared with STABLE). 0 or -EIO. */
 int store_assets_set_flapping(store_t *s, const char *asset_id, bool flapping, char *err,
                               size_t errlen);

@@ -224,6 +224,28 @@ static void test_silence_is_not_recovery(void **state)
     s_wait_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'", 2, 5000);
 }
 
+/* Rule 2: a new state is written at once with its reason; a reason that changes alone (a
+ * second location reports) follows on the engine's next tick, the state's start untouched. */
+static void test_reason_alone_follows_on_tick(void **state)
+{
+    fx_t *f = *state;
+    s_start(f);
+    int64_t t0 = sd_wall_ms() - 2000;
+    s_result(f, ASSET, "a1", "eu", true, t0, true);
+    s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'UP' AND"
+                    " state_reason = 'UP from 1 of 1 locations'", 1, 5000);
+    long since = s_count(f, "SELECT (extract(epoch FROM state_since) * 1000)::bigint"
+                            " FROM assets WHERE id = '" ASSET "'");
+    s_result(f, ASSET, "a2", "us", true, t0 + 100, true);
+    s_sync(f);
+    sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM assets WHERE state = 'UP' AND"
+                                   " state_reason = 'UP from 2 of 2 locations'", 1, 3000);
+    print_message("reason alone written %lld ms after the engine took the result\n",
+                  (long long) took);
+    assert_int_equal(s_count(f, "SELECT (extract(epoch FROM state_since) * 1000)::bigint"
+                                " FROM assets WHERE id = '" ASSET "'"), since);
+}
+
 /* Sends one failed result with this reason, as ingest forwards an agent's (no row). */
 static void s_send_failure(fx_t *f, const char *agent, const char *region, int64_t ts,
                            const char *reason)
@@ -295,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_silence_is_not_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_is_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outside_text_still_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reason_alone_follows_on_tick, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* store_assets against a real PostgreSQL: the manifest sync keeps the engine's columns,
  * set_state writes state, state_reason (valid one-line UTF-8, at most 300 bytes) and
- * state_since, load gives them back with the throttle start, the flapping flag round-trips;
+ * state_since, set_reasons the reasons alone of many assets in batches, load gives them back with the throttle start, the flapping flag round-trips;
  * and store_agents' isolated flag, the other half of what the engine reloads at start. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -141,6 +141,71 @@ static void test_set_state_reason(void **state)
     free(v);
 }
 
+/* set_reasons: more assets than one statement takes, each row its own reason made valid as
+ * set_state's, state and state_since untouched, unknown ids ignored, nothing for n = 0. */
+static void test_set_reasons_batch(void **state)
+{
+    fx_t *f = *state;
+    enum { N = 2 * STORE_ASSETS_REASONS_BATCH + 3 };
+    static sd_asset_t a[N];
+    static char ids[N][16], reasons[N + 2][48];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "a%d", i);
+        a[i] = (sd_asset_t){.id = ids[i], .asset_type = "http", .name = ids[i],
+                            .address = "https://x", .interval_seconds = 60, .timeout_seconds = 5};
+    }
+    sd_manifest_t m = {.assets = a, .n_assets = N};
+    assert_int_equal(store_assets_sync(f->s, &m, f->err, sizeof f->err), 0);
+    assert_int_equal(store_assets_set_state(f->s, "a7", "DOWN", "old", 1700000000123, f->err,
+                                            sizeof f->err), 0);
+    assert_int_equal(store_assets_set_reasons(f->s, NULL, 0, f->err, sizeof f->err), 0);
+
+    static store_asset_reason_t rows[N + 2];
+    for (int i = 0; i < N; i++) {
+        snprintf(reasons[i], sizeof reasons[i], "UP from %d of 5 locations", i % 5 + 1);
+        rows[i] = (store_asset_reason_t){.asset_id = ids[i], .reason = reasons[i]};
+    }
+    rows[3].reason = "a\tb ';DROP TABLE assets;-- \xc3\x28"; /* made valid, only text */
+    rows[4].reason = NULL;                                   /* "" */
+    rows[N] = (store_asset_reason_t){.asset_id = "nope", .reason = "x"};
+    rows[N + 1] = (store_asset_reason_t){.asset_id = "web", .reason = "last row"};
+    assert_int_equal(store_assets_set_reasons(f->s, rows, N + 2, f->err, sizeof f->err), 0);
+
+    char *v = s_value(f->s, "SELECT count(*) FROM assets WHERE state_reason LIKE 'UP from %'",
+                      NULL);
+    printf("  reasons written: %s of %d\n", v, N - 2);
+    assert_int_equal(atoi(v), N - 2);
+    free(v);
+    for (int i = 0; i < N; i += 97) {
+        if (i == 3 || i == 4)
+            continue;
+        v = s_reason(f, ids[i]);
+        assert_string_equal(v, reasons[i]);
+        free(v);
+    }
+    v = s_reason(f, ids[N - 1]);
+    assert_string_equal(v, reasons[N - 1]);
+    free(v);
+    v = s_reason(f, "a3");
+    assert_string_equal(v, "a b ';DROP TABLE assets;-- \xef\xbf\xbd(");
+    free(v);
+    v = s_reason(f, "a4");
+    assert_string_equal(v, "");
+    free(v);
+    v = s_reason(f, "web");
+    assert_string_equal(v, "last row");
+    free(v);
+    /* the state and its start stay as set_state left them */
+    v = s_value(f->s, "SELECT state || '|' || state_reason || '|' ||"
+                      " (extract(epoch FROM state_since) * 1000)::bigint FROM assets"
+                      " WHERE id = $1", "a7");
+    assert_string_equal(v, "DOWN|UP from 3 of 5 locations|1700000000123");
+    free(v);
+    v = s_value(f->s, "SELECT count(*) FROM assets WHERE id = 'nope'", NULL);
+    assert_string_equal(v, "0");
+    free(v);
+}
+
 typedef struct {
     char seen[512];
     int64_t web_since, web_notify, db_notify;
@@ -239,6 +304,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_set_state_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_reasons_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_and_sync_keep_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flapping_and_isolated, setup, teardown),
     };

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "auth.h"
+#include "badge.h"
 #include "channel.h"
 #include "channel_curl.h"
 #include "sd_clock.h"
@@ -88,6 +89,7 @@ typedef struct {
     const char *allow;    /* Allow header of a 405, else NULL */
     bool www_auth;        /* WWW-Authenticate header of a 401 */
     bool is_page;
+    const char *cache;    /* Cache-Control; NULL: no-store */
 } reply_t;
 
 /* --- replies -------------------------------------------------------------- */
@@ -168,6 +170,7 @@ typedef struct {
     size_t n_assets;
     int64_t start_ms, end_ms;           /* also ROUTE_UPTIME: from, to */
     const char *reason;
+    const char *window;                 /* ROUTE_BADGE_UPTIME: "30d" ... */
 } query_t;
 
 /* Creates (ROUTE_MAINTENANCE) or ends (ROUTE_MAINTENANCE_ONE) a window and reads it back
@@ -208,7 +211,10 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
     case ROUTE_EVENTS:
         return store_api_events(s, q->asset_id, q->limit, out, err, errlen);
     case ROUTE_UPTIME:
+    case ROUTE_BADGE_UPTIME:
         return store_api_uptime(s, q->asset_id, q->start_ms, q->end_ms, out, err, errlen);
+    case ROUTE_BADGE_STATUS:
+        return store_api_asset_state(s, q->asset_id, out, err, errlen);
     case ROUTE_INCIDENTS:
         return store_api_incidents(s, q->open_only, out, err, errlen);
     case ROUTE_INCIDENT:
@@ -299,6 +305,35 @@ static void s_add_receivers(const api_t *api, const char *asset_id, json_t *out)
     json_object_set_new(out, "receivers", rcv);
 }
 
+/* The badge of a status or uptime answer (taken): an SVG image, cached briefly. */
+static void s_reply_badge(reply_t *r, const query_t *q, json_t *out)
+{
+    char msg[32], label[32];
+    const char *color;
+    if (q->route == ROUTE_BADGE_STATUS) {
+        const char *state = json_string_value(json_object_get(out, "state"));
+        snprintf(label, sizeof label, "status");
+        snprintf(msg, sizeof msg, "%s", badge_state_message(state));
+        color = badge_state_color(state);
+        r->cache = "max-age=30";
+    } else {
+        json_t *u = json_object_get(out, "uptime");
+        badge_uptime(json_is_number(u) ? json_number_value(u) : -1, msg, sizeof msg, &color);
+        snprintf(label, sizeof label, "uptime %s", q->window);
+        r->cache = "max-age=300";
+    }
+    json_decref(out);
+    r->body = badge_svg(label, msg, color);
+    if (!r->body) {
+        s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        r->cache = NULL;
+        return;
+    }
+    r->len = strlen(r->body);
+    r->status = MHD_HTTP_OK;
+    r->ctype = "image/svg+xml; charset=utf-8";
+}
+
 static void s_do_query(api_t *api, const query_t *q, reply_t *r)
 {
     json_t *out = NULL;
@@ -306,14 +341,17 @@ static void s_do_query(api_t *api, const query_t *q, reply_t *r)
     int rc = s_query(api, q, &out, err, sizeof err);
     if (rc == 0 && q->route == ROUTE_ASSET)
         s_add_receivers(api, q->asset_id, out);
-    if (rc == 0)
+    if (rc == 0 && (q->route == ROUTE_BADGE_STATUS || q->route == ROUTE_BADGE_UPTIME))
+        s_reply_badge(r, q, out);
+    else if (rc == 0)
         s_reply_json(r, MHD_HTTP_OK, out);
     else if (rc == -ENOENT && q->route == ROUTE_MAINTENANCE)
         s_reply_error(r, MHD_HTTP_BAD_REQUEST, err); /* unknown asset ids */
     else if (rc == -ENOENT)
         s_reply_error(r, MHD_HTTP_NOT_FOUND,
                       q->route == ROUTE_EVENTS || q->route == ROUTE_ASSET ||
-                              q->route == ROUTE_UPTIME
+                              q->route == ROUTE_UPTIME || q->route == ROUTE_BADGE_STATUS ||
+                              q->route == ROUTE_BADGE_UPTIME
                           ? "asset not found"
                       : q->route == ROUTE_MAINTENANCE_ONE ? "maintenance window not found"
                                                           : "incident not found");
@@ -569,6 +607,25 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     }
+    case ROUTE_BADGE_STATUS:
+    case ROUTE_BADGE_UPTIME: {
+        if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {
+            s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
+            return;
+        }
+        const char *w = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "window");
+        int secs = api_route_badge_window(w);
+        if (route == ROUTE_BADGE_UPTIME && secs < 0) {
+            s_reply_error(r, MHD_HTTP_BAD_REQUEST, "window must be 24h, 7d, 30d or 90d");
+            return;
+        }
+        q.asset_id = idbuf;
+        q.window = w ? w : "30d";
+        q.end_ms = sd_wall_ms();
+        q.start_ms = q.end_ms - (int64_t) secs * 1000;
+        s_do_query(api, &q, r);
+        return;
+    }
     case ROUTE_INCIDENTS: {
         const char *st = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
         if (st && strcmp(st, "open") != 0 && strcmp(st, "all") != 0) {
@@ -619,7 +676,7 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, reply_t *r)
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache ? r->cache : "no-store");
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->www_auth)

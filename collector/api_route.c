@@ -14,7 +14,9 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/agents", "/api/maintenance",
                                           "/api/maintenance/{id}",
                                           "/api/notifiers/{name}/test",
-                                          "/api/assets/{id}/uptime", "other"};
+                                          "/api/assets/{id}/uptime",
+                                          "/badge/{id}/status.svg",
+                                          "/badge/{id}/uptime.svg", "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -65,6 +67,21 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         *id = url + p;
         *id_len = n - p - s;
         return ROUTE_EVENTS;
+    }
+    static const char bprefix[] = "/badge/", bstatus[] = "/status.svg", buptime[] = "/uptime.svg";
+    size_t bp = sizeof bprefix - 1;
+    if (n > bp && strncmp(url, bprefix, bp) == 0) {
+        size_t bs = sizeof bstatus - 1, bu = sizeof buptime - 1;
+        *id = url + bp;
+        if (n > bp + bs && strcmp(url + n - bs, bstatus) == 0) {
+            *id_len = n - bp - bs;
+            return ROUTE_BADGE_STATUS;
+        }
+        if (n > bp + bu && strcmp(url + n - bu, buptime) == 0) {
+            *id_len = n - bp - bu;
+            return ROUTE_BADGE_UPTIME;
+        }
+        return ROUTE_UNKNOWN;
     }
     static const char usuffix[] = "/uptime";
     size_t us = sizeof usuffix - 1;
@@ -221,4 +238,18 @@ const char *api_route_uptime_range(const char *from, const char *to, int64_t now
     if (*to_ms - *from_ms > UPTIME_RANGE_MAX_MS)
         return "from and to may be at most 400 days apart";
     return NULL;
+}
+
+int api_route_badge_window(const char *v)
+{
+    if (!v)
+        return 30 * 86400;
+    static const struct {
+        const char *name;
+        int seconds;
+    } w[] = {{"24h", 86400}, {"7d", 7 * 86400}, {"30d", 30 * 86400}, {"90d", 90 * 86400}};
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+        if (strcmp(v, w[i].name) == 0)
+            return w[i].seconds;
+    return -1;
 }

@@ -33,6 +33,8 @@ typedef enum {
     ROUTE_MAINTENANCE_ONE,
     ROUTE_NOTIFIER_TEST,
     ROUTE_UPTIME,
+    ROUTE_BADGE_STATUS,
+    ROUTE_BADGE_UPTIME,
     ROUTE_UNKNOWN
 } route_t;
 
@@ -57,6 +59,8 @@ int api_route_limit(const char *v);
  * UPTIME_RANGE_MAX_MS earlier. NULL when acceptable, with *from_ms and *to_ms set; else the
  * 400 message. */
 #define UPTIME_RANGE_MAX_MS (400LL * 86400 * 1000)
+/* The uptime badge's "window": "24h", "7d", "30d" or "90d" (NULL: 30d) in seconds, else -1. */
+int api_route_badge_window(const char *v);
 const char *api_route_uptime_range(const char *from, const char *to, int64_t now_ms,
                                    int64_t *from_ms, int64_t *to_ms);
 

@@ -288,6 +288,27 @@ int store_api_events(store_t *s, const char *asset_id, int limit, json_t **out, 
     return s_json_rows(s, "events", SQL_EVENTS, 2, p2, out, err, errlen);
 }
 
+int store_api_asset_state(store_t *s, const char *asset_id, json_t **out, char *err,
+                          size_t errlen)
+{
+    const char *p[] = {asset_id};
+    json_t *rows = NULL;
+    int rc = s_json_rows(s, "asset state",
+                         "SELECT json_build_object('state', state)::text FROM assets"
+                         " WHERE id = $1 AND in_manifest",
+                         1, p, &rows, err, errlen);
+    if (rc)
+        return rc;
+    if (json_array_size(rows) != 1) {
+        json_decref(rows);
+        snprintf(err, errlen, "asset not found");
+        return -ENOENT;
+    }
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
+}
+
 int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,
                      json_t **out, char *err, size_t errlen)
 {

@@ -50,6 +50,9 @@ int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, siz
  * asset_state_intervals. -ENOENT for an unknown asset, -EIO. */
 int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,
                      json_t **out, char *err, size_t errlen);
+/* {"state": ...} of a manifest asset (the status badge). -ENOENT when unknown. */
+int store_api_asset_state(store_t *s, const char *asset_id, json_t **out, char *err,
+                          size_t errlen);
 
 /* Every agent seen, ordered by id: [{id, region, version, firstSeen, lastSeen, connected,
  * clockSkewMs, up}] where up is false from its AGENT_DOWN until its AGENT_UP. */

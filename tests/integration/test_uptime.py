@@ -9,14 +9,19 @@ agent and two HTTP targets.
      window's time is maintenanceSeconds, not downSeconds; its uptime stays 1.
   3. GET /api/assets carries each asset's 24 h / 7 d / 30 d figures; GET /api/assets/web/uptime
      with a bad range answers 400.
+  4. Badges: /badge/web/status.svg and /badge/web/uptime.svg?window=24h are SVG that an XML
+     parser reads, with the state and the 24 h figure (truncated to 2 decimals) and cache
+     headers; a bad window is 400, an unknown asset 404.
 """
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (check, http_get, http_get_json, log, measure, run_test,  # noqa: E402
@@ -149,6 +154,37 @@ def main(env):
           "GET /api/assets: web below 1, maint 1 over 24 h")
     st, _ = http_get(col.api + "/api/assets/web/uptime?from=2026-13-01T00:00:00Z")
     check(st == 400, "a bad range -> 400 (%d)" % st)
+
+    # 4. badges
+    def badge(path):
+        try:
+            with urllib.request.urlopen(col.api + path, timeout=5) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+    st, hd, svg = badge("/badge/web/status.svg")
+    texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    log("status badge: %d %s %s %r" % (st, hd.get("Content-Type"), hd.get("Cache-Control"),
+                                       texts))
+    check(st == 200 and hd.get("Content-Type", "").startswith("image/svg+xml")
+          and hd.get("Cache-Control") == "max-age=30" and "up" in texts and "status" in texts,
+          "status badge: an SVG saying up, cached 30 s")
+    st, hd, svg = badge("/badge/web/uptime.svg?window=24h")
+    texts = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    figure = http_get_json(col.api + "/api/assets")
+    w24 = [a for a in figure if a["id"] == "web"][0]["uptime"]["24h"]
+    shown = [t for t in texts if t.endswith("%")]
+    log("uptime badge: %d %s %r (24 h figure %.6f)" % (st, hd.get("Cache-Control"), texts, w24))
+    # the figure grows while the asset stays up: the two reads may differ by a few 0.01 %
+    check(st == 200 and hd.get("Cache-Control") == "max-age=300" and "uptime 24h" in texts
+          and shown and re.fullmatch(r"\d+\.\d\d%", shown[0])
+          and abs(float(shown[0][:-1]) - 100 * w24) < 0.2,
+          "uptime badge: %s over 24h (figure %.4f %%), cached 300 s"
+          % (shown[0] if shown else None, 100 * w24))
+    st, _, _ = badge("/badge/web/uptime.svg?window=1y")
+    check(st == 400, "a bad window -> 400 (%d)" % st)
+    st, _, _ = badge("/badge/nope/status.svg")
+    check(st == 404, "an unknown asset's badge -> 404 (%d)" % st)
     for p in live:
         p.stop()
         check(p.returncode() == 0, "%s exited 0" % p.name)

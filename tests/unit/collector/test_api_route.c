@@ -39,6 +39,8 @@ static void test_routes(void **st)
         {"/api/maintenance/7", ROUTE_MAINTENANCE_ONE, "7"},
         {"/api/notifiers/slack-ops/test", ROUTE_NOTIFIER_TEST, "slack-ops"},
         {"/api/assets/web/uptime", ROUTE_UPTIME, "web"},
+        {"/badge/web/status.svg", ROUTE_BADGE_STATUS, "web"},
+        {"/badge/web/uptime.svg", ROUTE_BADGE_UPTIME, "web"},
         {"/api/notifiers//test", ROUTE_UNKNOWN, NULL},
         {"/api/notifiers/slack", ROUTE_UNKNOWN, NULL},
         {"/api/assets/", ROUTE_UNKNOWN, NULL},
@@ -62,6 +64,15 @@ static void test_routes(void **st)
     assert_string_equal(api_route_label(ROUTE_ASSET), "/api/assets/{id}");
     assert_string_equal(api_route_label(ROUTE_NOTIFIER_TEST), "/api/notifiers/{name}/test");
     assert_string_equal(api_route_label(ROUTE_UPTIME), "/api/assets/{id}/uptime");
+    assert_string_equal(api_route_label(ROUTE_BADGE_UPTIME), "/badge/{id}/uptime.svg");
+    const char *bid;
+    size_t blen;
+    assert_int_equal(api_route("/badge/web/other.svg", &bid, &blen), ROUTE_UNKNOWN);
+    assert_int_equal(api_route("/badge/status.svg", &bid, &blen), ROUTE_UNKNOWN);
+    assert_int_equal(api_route_badge_window(NULL), 30 * 86400);
+    assert_int_equal(api_route_badge_window("24h"), 86400);
+    assert_int_equal(api_route_badge_window("90d"), 90 * 86400);
+    assert_int_equal(api_route_badge_window("1y"), -1);
     assert_string_equal(api_route_label(ROUTE_UNKNOWN), "other");
 }
 

@@ -227,6 +227,19 @@ int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen)
     return rc;
 }
 
+/* The one row of rows (taken) as *out, or -ENOENT "asset not found". */
+static int s_the_asset(json_t *rows, json_t **out, char *err, size_t errlen)
+{
+    if (json_array_size(rows) != 1) {
+        json_decref(rows);
+        snprintf(err, errlen, "asset not found");
+        return -ENOENT;
+    }
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
+}
+
 int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, size_t errlen)
 {
     if (!asset_id)
@@ -238,16 +251,7 @@ int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, s
         json_decref(rows);
         snprintf(err, errlen, "out of memory");
     }
-    if (rc)
-        return rc;
-    if (json_array_size(rows) != 1) {
-        json_decref(rows);
-        snprintf(err, errlen, "asset not found");
-        return -ENOENT;
-    }
-    *out = json_incref(json_array_get(rows, 0));
-    json_decref(rows);
-    return 0;
+    return rc ? rc : s_the_asset(rows, out, err, errlen);
 }
 
 /* 0 when the asset is in the table, -ENOENT when not, -EIO. */
@@ -297,16 +301,7 @@ int store_api_asset_state(store_t *s, const char *asset_id, json_t **out, char *
                          "SELECT json_build_object('state', state)::text FROM assets"
                          " WHERE id = $1 AND in_manifest",
                          1, p, &rows, err, errlen);
-    if (rc)
-        return rc;
-    if (json_array_size(rows) != 1) {
-        json_decref(rows);
-        snprintf(err, errlen, "asset not found");
-        return -ENOENT;
-    }
-    *out = json_incref(json_array_get(rows, 0));
-    json_decref(rows);
-    return 0;
+    return rc ? rc : s_the_asset(rows, out, err, errlen);
 }
 
 int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,

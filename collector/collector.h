@@ -33,6 +33,7 @@ typedef struct {
                                      rebuild has to reappear (its reconnect backoff); main:
                                      SD_RESTART_GRACE_MS, tests may leave 0 */
     int retention_days;           /* probe_events partitions kept; default 30 */
+    int history_days;             /* everything else (store_retention.h); <= 0: the default */
     int metrics_max_series;       /* /metrics series bound; default METRICS_MAX_SERIES_DEFAULT */
     const auth_t *api_tokens;     /* --api-token-file; NULL: every API write is refused */
     /* agents' transport: CURVE with server_cert (owned by main) and the admitted agents'

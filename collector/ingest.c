@@ -19,6 +19,7 @@
 #include "store_agents.h"
 #include "store_health.h"
 #include "store_results.h"
+#include "store_retention.h"
 
 #define COMP "ingest"
 /* reconnection attempts back off from the first to the last, doubling */
@@ -162,6 +163,36 @@ static void s_store_ok(self_t *self)
 
 /* ---- database connection ------------------------------------------------------------- */
 
+/* The retention rule of the other tables (store_retention.h), with the hourly upkeep. */
+static void s_retention(self_t *self)
+{
+    char err[512] = "";
+    store_retention_counts_t n;
+    int days = self->ctx->history_days > 0 ? self->ctx->history_days : HISTORY_DAYS_DEFAULT;
+    if (store_retention_sweep(self->store, days, &n, err, sizeof err) != 0) {
+        sd_warn(COMP, "retention sweep failed err=%s (tried again at the next upkeep)", err);
+        return;
+    }
+    const struct {
+        const char *table;
+        int64_t n;
+    } t[] = {{"incidents", n.incidents},
+             {"incident_events", n.incident_events},
+             {"notifications", n.notifications},
+             {"asset_state_intervals", n.state_intervals},
+             {"maintenance_windows", n.maintenance_windows},
+             {"agents", n.agents},
+             {"collector_heartbeats", n.heartbeats}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (t[i].n > 0) {
+            s_count(self, "statusd_retention_deleted_total",
+                    "Rows deleted by the retention rule (--history-days), by table.",
+                    (const char *const[]){"table", t[i].table, NULL}, (double) t[i].n);
+            sd_info(COMP, "retention: deleted %lld row(s) of %s older than %d days",
+                    (long long) t[i].n, t[i].table, days);
+        }
+}
+
 static void s_upkeep(self_t *self)
 {
     char err[512] = "";
@@ -176,6 +207,7 @@ static void s_upkeep(self_t *self)
     }
     if (created || dropped)
         sd_info(COMP, "partitions created=%d dropped=%d", created, dropped);
+    s_retention(self);
     self->next_upkeep_ms = sd_mono_ms() + UPKEEP_MS;
 }
 

@@ -37,6 +37,7 @@
 #include "store.h"
 #include "store_agents.h"
 #include "store_assets.h"
+#include "store_retention.h"
 
 #define COMP "collector"
 #define DB_WAIT_MS 60000
@@ -45,7 +46,8 @@
 
 typedef struct {
     const char *manifest, *notifiers, *db, *bind, *api_bind, *migrations, *log_level;
-    const char *api_port, *heartbeat_ms, *retention_days, *api_token_file, *max_series;
+    const char *api_port, *heartbeat_ms, *retention_days, *history_days, *api_token_file;
+    const char *max_series;
     const char *health_stuck, *health_db, *deadman_url, *deadman_interval, *deadman_method;
     const char *cert, *agents_dir, *max_frame;
     bool insecure_plaintext;
@@ -63,6 +65,7 @@ static const struct option s_options[] = {
     {"migrations", required_argument, NULL, 'M'},
     {"heartbeat-ms", required_argument, NULL, 'H'},
     {"retention-days", required_argument, NULL, 'r'},
+    {"history-days", required_argument, NULL, 'Y'},
     {"log-level", required_argument, NULL, 'l'},
     {"api-token-file", required_argument, NULL, 'T'},
     {"metrics-max-series", required_argument, NULL, 'S'},
@@ -111,6 +114,9 @@ static void s_usage(FILE *out)
             "  --heartbeat-ms MS      agent heartbeat period [" SD_LIMIT_STR(SD_HEARTBEAT_MS_DEFAULT)
             "]        env STATUSD_HEARTBEAT_MS\n"
             "  --retention-days N     days of raw results kept [30]        env STATUSD_RETENTION_DAYS\n"
+            "  --history-days N       days of closed incidents, notifications, state history,\n"
+            "                         maintenance windows and gone agents kept [400]\n"
+            "                                                        env STATUSD_HISTORY_DAYS\n"
             "  --metrics-max-series N /metrics series kept at most [100000]; past it new\n"
             "                         series are refused and counted  env STATUSD_METRICS_MAX_SERIES\n"
             "  --health-stuck-seconds N  a part whose loop has not run for N s, or results\n"
@@ -193,6 +199,7 @@ static void s_parse(int argc, char **argv, args_t *a)
     a->migrations = s_env("STATUSD_MIGRATIONS");
     a->heartbeat_ms = s_env("STATUSD_HEARTBEAT_MS");
     a->retention_days = s_env("STATUSD_RETENTION_DAYS");
+    a->history_days = s_env("STATUSD_HISTORY_DAYS");
     a->log_level = s_env("STATUSD_LOG_LEVEL");
     a->api_token_file = s_env("STATUSD_API_TOKEN_FILE");
     a->max_series = s_env("STATUSD_METRICS_MAX_SERIES");
@@ -220,6 +227,7 @@ static void s_parse(int argc, char **argv, args_t *a)
         case 'M': a->migrations = optarg; break;
         case 'H': a->heartbeat_ms = optarg; break;
         case 'r': a->retention_days = optarg; break;
+        case 'Y': a->history_days = optarg; break;
         case 'l': a->log_level = optarg; break;
         case 'T': a->api_token_file = optarg; break;
         case 'S': a->max_series = optarg; break;
@@ -333,6 +341,7 @@ static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
      * that late, and must not be reported down for it */
     ctx->restart_grace_ms = SD_RESTART_GRACE_MS;
     ctx->retention_days = 30;
+    ctx->history_days = HISTORY_DAYS_DEFAULT;
     if (a->api_port && !s_int(a->api_port, 0, 65535, &ctx->api_port)) {
         fprintf(stderr, "statusd-collector: --api-port: expected 0..65535, got %s\n",
                 a->api_port);
@@ -346,6 +355,11 @@ static void s_ctx_numbers(const args_t *a, collector_ctx_t *ctx)
     if (a->retention_days && !s_int(a->retention_days, 1, 36500, &ctx->retention_days)) {
         fprintf(stderr, "statusd-collector: --retention-days: expected 1..36500, got %s\n",
                 a->retention_days);
+        exit(2);
+    }
+    if (a->history_days && !s_int(a->history_days, 1, 36500, &ctx->history_days)) {
+        fprintf(stderr, "statusd-collector: --history-days: expected 1..36500, got %s\n",
+                a->history_days);
         exit(2);
     }
     int forget_s = (int) (AGENT_FORGET_MS_DEFAULT / 1000);

@@ -1,7 +1,8 @@
 """Time-weighted uptime from a real outage of known length: real PostgreSQL, a collector, an
 agent and two HTTP targets.
 
-  1. "web" is taken down for 6 s: GET /api/assets/web/uptime over the test's interval reports
+  1. "web" is taken down for 6 s, and the collector is SIGKILLed and restarted in the middle
+     of it: GET /api/assets/web/uptime over the test's interval reports
      downSeconds equal to the outage the probes saw (first failing probe to first succeeding
      one) within 0.5 s and to the 6 s the target was down within 1.5 s (one probe interval),
      the figure (observed - down) / observed, and the incident.
@@ -66,13 +67,18 @@ def probe_truth(pg, asset, since):
     return first_ok - first_fail
 
 
-def outage(env, pg, col, target, asset, live):
+def outage(env, pg, col, target, asset, live, kill=False):
     """Takes target down for OUTAGE_S (measured by the test's clock) and waits until the
-    asset is UP again; returns (break time, repair time)."""
+    asset is UP again; returns (break time, repair time). kill: the collector is SIGKILLed
+    and started again in the middle of the outage."""
     t1 = time.time()
     target.set_status(503)
     wait_for(lambda: state(pg, asset) in ("DOWN", "MAINTENANCE") and time.time() - t1 >= 0.1,
              15, "%s DOWN" % asset, interval=0.05, procs=live)
+    if kill:
+        col.kill9()
+        env.restart(col)
+        log("collector killed and restarted %.1f s into the outage" % (time.time() - t1))
     wait_for(lambda: time.time() - t1 >= OUTAGE_S, OUTAGE_S + 1, "the outage's length",
              interval=0.01)
     t2 = time.time()
@@ -100,8 +106,8 @@ def main(env):
     t_start = time.time()
     wait_for(lambda: time.time() - t_start >= 2, 3, "2 s of UP history", interval=0.05)
 
-    # 1. a 6 s outage
-    t1, t2 = outage(env, pg, col, web, "web", live)
+    # 1. a 6 s outage, with the collector SIGKILLed and restarted in the middle of it
+    t1, t2 = outage(env, pg, col, web, "web", live, kill=True)
     wait_for(lambda: state(pg, "web") == "UP", 15, "web UP again", interval=0.05, procs=live)
     measure("web: repair -> UP", time.time() - t2)
     t_end = time.time() + 1

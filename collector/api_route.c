@@ -14,7 +14,8 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/agents", "/api/maintenance",
                                           "/api/maintenance/{id}",
                                           "/api/notifiers/{name}/test",
-                                          "/api/assets/{id}/uptime", "other"};
+                                          "/api/assets/{id}/uptime", "/api/openapi.json",
+                                          "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -37,6 +38,8 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_INCIDENTS;
     if (strcmp(url, "/api/agents") == 0)
         return ROUTE_AGENTS;
+    if (strcmp(url, "/api/openapi.json") == 0)
+        return ROUTE_OPENAPI;
     static const char mprefix[] = "/api/maintenance";
     size_t mp = sizeof mprefix - 1;
     if (strncmp(url, mprefix, mp) == 0 && (url[mp] == 0 || url[mp] == '/')) {

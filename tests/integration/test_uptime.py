@@ -14,13 +14,11 @@ import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (check, http_get, http_get_json, log, measure, run_test,  # noqa: E402
-                     wait_for)
+from harness import (check, http_get, http_get_json, http_request, log, measure,  # noqa: E402
+                     run_test, wait_for)
 
 TOKEN = "uptime-test-token-0123456789abcdef"
 OUTAGE_S = 6.0
@@ -31,14 +29,8 @@ def rfc3339(t):
 
 
 def post(url, body):
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    req.add_header("Authorization", "Bearer " + TOKEN)
-    req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "null")
+    st, text = http_request(url, "POST", body, {"Authorization": "Bearer " + TOKEN})
+    return st, json.loads(text or "null")
 
 
 def uptime(col, asset, t_from, t_to):

@@ -22,6 +22,7 @@
 #include "badge.h"
 #include "channel.h"
 #include "channel_curl.h"
+#include "openapi_doc.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "sd_utf8.h"
@@ -560,6 +561,12 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         return;
     case ROUTE_METRICS:
         s_do_metrics(api, r);
+        return;
+    case ROUTE_OPENAPI: /* docs/openapi.json, compiled in */
+        r->status = MHD_HTTP_OK;
+        r->static_body = (const char *) openapi_doc;
+        r->len = openapi_doc_len;
+        r->ctype = "application/json";
         return;
     case ROUTE_HEALTH:
         s_do_health(api, r);

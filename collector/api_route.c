@@ -16,7 +16,8 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/notifiers/{name}/test",
                                           "/api/assets/{id}/uptime",
                                           "/badge/{id}/status.svg",
-                                          "/badge/{id}/uptime.svg", "other"};
+                                          "/badge/{id}/uptime.svg", "/api/openapi.json",
+                                          "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -39,6 +40,8 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_INCIDENTS;
     if (strcmp(url, "/api/agents") == 0)
         return ROUTE_AGENTS;
+    if (strcmp(url, "/api/openapi.json") == 0)
+        return ROUTE_OPENAPI;
     static const char mprefix[] = "/api/maintenance";
     size_t mp = sizeof mprefix - 1;
     if (strncmp(url, mprefix, mp) == 0 && (url[mp] == 0 || url[mp] == '/')) {

@@ -35,13 +35,15 @@ typedef enum {
     ROUTE_UPTIME,
     ROUTE_BADGE_STATUS,
     ROUTE_BADGE_UPTIME,
+    ROUTE_OPENAPI,
     ROUTE_UNKNOWN
 } route_t;
 
 /* The route of a (percent-decoded) path; for the routes with an {id}, *id points into url
  * and *id_len is its length (not checked: see api_route_asset_id, api_route_number). */
 route_t api_route(const char *url, const char **id, size_t *id_len);
-/* The route's label for metrics: bounded, never the raw path ("/api/assets/{id}/events"). */
+/* The route's label for metrics: bounded, never the raw path ("/api/assets/{id}/events").
+ * Each label but "other" is a path of docs/openapi.json (test_api_route checks both ways). */
 const char *api_route_label(route_t route);
 
 /* The asset id of an events path copied NUL-terminated into buf (cap bytes, at least

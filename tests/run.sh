@@ -70,8 +70,12 @@ packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libfuzze
           libczmq-dev libzmq3-dev
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
           postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 python3-aiosmtpd
+          python3-jsonschema
           curl iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
           docker.io docker-compose debootstrap systemd dpkg-dev file nodejs)
+# npm installs test_openapi's OpenAPI validator: Debian's nodejs has it in the package npm,
+# NodeSource's nodejs ships it itself (and conflicts with Debian's npm)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 # shellcheck source=lib/deps.sh
 source "$root/tests/lib/deps.sh"
 if ((no_install)); then

@@ -15,24 +15,18 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import COLLECTOR_BIN, check, log, run_test, webhook_url  # noqa: E402
+from harness import (COLLECTOR_BIN, check, http_get_json, http_request, log,  # noqa: E402
+                     run_test, webhook_url)
 
 TOKEN = "test-button-token-0123456789abcdef"
 
 
 def post(url, token=None):
-    req = urllib.request.Request(url, data=b"", method="POST")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read().decode() or "{}")
+    st, text = http_request(url, "POST", b"", {"Authorization": "Bearer " + token} if token
+                            else {}, timeout=30)
+    return st, json.loads(text or "{}")
 
 
 def tests_seen(hook):
@@ -64,8 +58,7 @@ def main(env):
     # where each asset's pages go (notificationPolicy.routes)
     for aid, want in (("web", {"onDown": ["slack", "revoked"], "onRecovery": ["slack"]}),
                       ("dev", {"onDown": ["slack"], "onRecovery": ["slack"]})):
-        with urllib.request.urlopen(col.api + "/api/assets/" + aid, timeout=10) as r:
-            got = json.loads(r.read().decode()).get("receivers")
+        got = http_get_json(col.api + "/api/assets/" + aid, timeout=10).get("receivers")
         check(got == want, "GET /api/assets/%s receivers %r (want %r)" % (aid, got, want))
 
     st, body = post(base % "slack")

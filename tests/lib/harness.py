@@ -133,13 +133,63 @@ def wait_all(conds, timeout, procs=(), interval=0.05):
     return seen
 
 
+# Every answer of a collector's API that a test receives through http_request (http_get,
+# http_get_json) is recorded, and run_test checks each against docs/openapi.json when the
+# test's main has passed (tests/lib/openapi_check.py): a response the document does not
+# describe (route, method, status, content type or body) fails the test.
+_api_bases = set()      # the API base URLs of the collectors start_collector started
+_api_responses = []     # (method, path, status, content type, body)
+
+
+def _record(method, url, status, ctype, body):
+    for base in _api_bases:
+        if url == base or url.startswith(base + "/"):
+            _api_responses.append((method, url[len(base):] or "/", status, ctype, body))
+            return
+
+
+def http_request(url, method="GET", body=None, headers=None, timeout=5.0, check_api=True):
+    """One request; returns (status, body as str). HTTP errors are returned, not raised.
+    body: bytes, or a dict/list sent as JSON. A collector API's answer is recorded for the
+    OpenAPI check of run_test unless check_api is False (a request made to get an
+    undocumented answer on purpose)."""
+    headers = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, ctype, text = r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        status, ctype, text = e.code, e.headers.get("Content-Type"), e.read()
+    text = text.decode("utf-8", "replace")
+    if check_api:
+        _record(method, url, status, ctype, text)
+    return status, text
+
+
 def http_get(url, timeout=5.0):
     """GET url; returns (status, body as str). HTTP errors are returned, not raised."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace")
+    return http_request(url, timeout=timeout)
+
+
+def check_api_responses():
+    """Checks every recorded API answer against docs/openapi.json; raises AssertionError
+    naming each one the document does not describe."""
+    if not _api_responses:
+        return
+    import openapi_check  # noqa: E402 - python3-jsonschema, only when there is something to check
+    spec = openapi_check.load()
+    problems, routes = [], set()
+    for method, path, status, ctype, body in _api_responses:
+        routes.add((method, spec.route(path), status))
+        problems += spec.check(method, path, status, ctype, body)
+    log("openapi: %d API responses (%d route/status pairs) checked against docs/openapi.json: "
+        "%d problems" % (len(_api_responses), len(routes), len(problems)))
+    if problems:
+        raise AssertionError("API responses not described by docs/openapi.json:\n  " +
+                             "\n  ".join(problems[:40]))
 
 
 def http_get_json(url, timeout=5.0, expect=200):
@@ -635,6 +685,7 @@ class TestEnv:
         p.api_port, p.zmq_port = api_port, zmq_port
         p.api = "http://127.0.0.1:%d" % api_port
         p.endpoint = "tcp://127.0.0.1:%d" % zmq_port
+        _api_bases.add(p.api)
         p.start()
         if wait_healthy:
             self.wait_healthy(p)
@@ -731,6 +782,7 @@ def run_test(main, name=None):
     ok = False
     try:
         main(env)
+        check_api_responses()
         ok = True
     except BaseException as e:  # noqa: BLE001 - reported, then exit 1
         env.failed = True

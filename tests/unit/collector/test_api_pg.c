@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "metrics.h"
+#include "openapi_doc.h"
 #include "sd_clock.h"
 #include "store.h"
 #include "store_api.h"
@@ -560,6 +561,18 @@ static void test_page_metrics_and_errors(void **state)
     assert_null(strstr(h.body, "innerHTML")); /* data goes in as text only */
     assert_non_null(strstr(h.body, "fetch("));
     free(h.body);
+
+    /* the OpenAPI document: docs/openapi.json's bytes, compiled in */
+    s_http(f, "GET", "/api/openapi.json", &h);
+    assert_int_equal(h.status, 200);
+    json_t *doc = s_json(&h);
+    assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+    assert_non_null(json_object_get(json_object_get(doc, "paths"), "/api/openapi.json"));
+    json_decref(doc);
+    assert_int_equal(strlen(h.body), openapi_doc_len);
+    assert_memory_equal(h.body, openapi_doc, openapi_doc_len);
+    free(h.body);
+    s_expect_error(f, "POST", "/api/openapi.json", 405);
 
     s_http(f, "HEAD", "/api/assets", &h);
     assert_int_equal(h.status, 200);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "api_route.h"
+#include "openapi_doc.h"
 
 #define NOW_MS 1765000000000LL /* 2025-12-06T05:46:40Z */
 
@@ -41,6 +42,8 @@ static void test_routes(void **st)
         {"/api/assets/web/uptime", ROUTE_UPTIME, "web"},
         {"/badge/web/status.svg", ROUTE_BADGE_STATUS, "web"},
         {"/badge/web/uptime.svg", ROUTE_BADGE_UPTIME, "web"},
+        {"/api/openapi.json", ROUTE_OPENAPI, NULL},
+        {"/api/openapi.json/x", ROUTE_UNKNOWN, NULL},
         {"/api/notifiers//test", ROUTE_UNKNOWN, NULL},
         {"/api/notifiers/slack", ROUTE_UNKNOWN, NULL},
         {"/api/assets/", ROUTE_UNKNOWN, NULL},
@@ -73,7 +76,28 @@ static void test_routes(void **st)
     assert_int_equal(api_route_badge_window("24h"), 86400);
     assert_int_equal(api_route_badge_window("90d"), 90 * 86400);
     assert_int_equal(api_route_badge_window("1y"), -1);
+    assert_string_equal(api_route_label(ROUTE_OPENAPI), "/api/openapi.json");
     assert_string_equal(api_route_label(ROUTE_UNKNOWN), "other");
+}
+
+/* The route table and docs/openapi.json (compiled in) name the same paths: every route's
+ * label is a path of the document, and the document has no path the API does not route. */
+static void test_openapi_paths(void **st)
+{
+    (void) st;
+    json_error_t je;
+    json_t *doc = json_loadb((const char *) openapi_doc, openapi_doc_len, 0, &je);
+    if (!doc)
+        fail_msg("docs/openapi.json is not JSON: %s (line %d)", je.text, je.line);
+    assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+    json_t *paths = json_object_get(doc, "paths");
+    for (route_t r = ROUTE_PAGE; r < ROUTE_UNKNOWN; r++) {
+        printf("  %-28s %s\n", api_route_label(r),
+               json_object_get(paths, api_route_label(r)) ? "documented" : "MISSING");
+        assert_non_null(json_object_get(paths, api_route_label(r)));
+    }
+    assert_int_equal(json_object_size(paths), (size_t) ROUTE_UNKNOWN);
+    json_decref(doc);
 }
 
 static void test_path_ids(void **st)
@@ -216,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_openapi_paths),
         cmocka_unit_test(test_path_ids),
         cmocka_unit_test(test_ack_body),
         cmocka_unit_test(test_maintenance_body),

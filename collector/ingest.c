@@ -20,6 +20,7 @@
 #include "store_health.h"
 #include "store_results.h"
 #include "store_retention.h"
+#include "store_rollups.h"
 
 #define COMP "ingest"
 /* reconnection attempts back off from the first to the last, doubling */
@@ -180,6 +181,7 @@ static void s_retention(self_t *self)
              {"incident_events", n.incident_events},
              {"notifications", n.notifications},
              {"asset_state_intervals", n.state_intervals},
+             {"asset_rollups", n.rollups},
              {"maintenance_windows", n.maintenance_windows},
              {"agents", n.agents},
              {"collector_heartbeats", n.heartbeats}};
@@ -191,6 +193,47 @@ static void s_retention(self_t *self)
             sd_info(COMP, "retention: deleted %lld row(s) of %s older than %d days",
                     (long long) t[i].n, t[i].table, days);
         }
+}
+
+/* The rollups of the completed hours and days (store_rollups.h), on the ingest's connection
+ * (the upkeep holds the ingest up while it runs: a bounded amount of work each time). From
+ * each period's watermark: the last hour is built again (a result that came up to an hour
+ * late is taken in), a day once, when it is over; at most `catchup` buckets per upkeep. The
+ * first upkeep (no watermark) starts `catchup` buckets back, not at the oldest raw result. */
+static void s_rollups(self_t *self)
+{
+    static const struct {
+        rollup_period_t period;
+        int64_t len_ms;
+        int catchup;
+        bool rebuild_last;
+    } p[] = {{ROLLUP_HOUR, 3600000LL, 6, true}, {ROLLUP_DAY, 86400000LL, 2, false}};
+    for (size_t k = 0; k < sizeof p / sizeof *p; k++) {
+        char err[512] = "";
+        int64_t now = sd_wall_ms(), until = 0, rows = 0;
+        int rc = store_rollups_watermark(self->store, p[k].period, &until, err, sizeof err);
+        int64_t from = !until ? now - p[k].catchup * p[k].len_ms
+                       : p[k].rebuild_last ? until - p[k].len_ms
+                                           : until;
+        from -= from % p[k].len_ms;
+        int64_t to = from + p[k].catchup * p[k].len_ms;
+        if (to > now)
+            to = now - now % p[k].len_ms; /* the buckets that are over */
+        if (rc == 0 && to > from)
+            rc = store_rollups_build(self->store, p[k].period, from, to, &rows, err,
+                                     sizeof err);
+        if (rc == 0 && to > from)
+            rc = store_rollups_advance(self->store, p[k].period, to, err, sizeof err);
+        if (rc != 0) {
+            sd_warn(COMP, "rollups not built period=%s err=%s (tried again at the next upkeep)",
+                    p[k].period == ROLLUP_DAY ? "day" : "hour", err);
+            continue;
+        }
+        if (rows > 0)
+            sd_info(COMP, "rollups period=%s built=%lld rows up to %lld",
+                    p[k].period == ROLLUP_DAY ? "day" : "hour", (long long) rows,
+                    (long long) to);
+    }
 }
 
 static void s_upkeep(self_t *self)
@@ -208,6 +251,7 @@ static void s_upkeep(self_t *self)
     if (created || dropped)
         sd_info(COMP, "partitions created=%d dropped=%d", created, dropped);
     s_retention(self);
+    s_rollups(self);
     self->next_upkeep_ms = sd_mono_ms() + UPKEEP_MS;
 }
 

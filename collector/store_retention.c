@@ -54,6 +54,8 @@ int store_retention_sweep(store_t *s, int history_days, store_retention_counts_t
          &c.incidents},
         {"retention: state history", "DELETE FROM asset_state_intervals WHERE ended_at < " CUTOFF,
          true, &c.state_intervals},
+        {"retention: rollups", "DELETE FROM asset_rollups WHERE bucket < " CUTOFF, true,
+         &c.rollups},
         {"retention: maintenance windows",
          "DELETE FROM maintenance_windows WHERE ends_at < " CUTOFF, true,
          &c.maintenance_windows},

@@ -7,6 +7,7 @@
  *   - agent notifications (AGENT_DOWN/AGENT_UP) sent or dead before the cutoff;
  *   - storm digests (notifications rows of event DIGEST) sent or dead before the cutoff;
  *   - asset_state_intervals that ended before the cutoff (the open one stays);
+ *   - asset_rollups whose bucket started before the cutoff;
  *   - maintenance windows that ended before the cutoff;
  *   - agents not seen since the cutoff and not connected;
  *   - collector_heartbeats rows of hosts that have not beaten since the cutoff.
@@ -22,8 +23,8 @@
 #define HISTORY_DAYS_DEFAULT 400
 
 typedef struct {
-    int64_t incidents, incident_events, notifications, state_intervals, maintenance_windows,
-        agents, heartbeats;
+    int64_t incidents, incident_events, notifications, state_intervals, rollups,
+        maintenance_windows, agents, heartbeats;
 } store_retention_counts_t;
 
 /* Deletes what is older than history_days (>= 1) days before now, in one transaction (the

@@ -188,6 +188,12 @@ def main(env):
     check(st == 400, "a bad window -> 400 (%d)" % st)
     st, _ = http_get(col.api + "/badge/nope/status.svg")
     check(st == 404, "an unknown asset's badge -> 404 (%d)" % st)
+    # the hourly upkeep ran at start: rollups and the retention sweep without an error
+    check(int(pg.scalar("SELECT count(*) FROM rollup_watermarks")) == 2,
+          "the upkeep built the rollups (a watermark per period)")
+    bad = [ln for ln in col.log_text().splitlines()
+           if "rollups not built" in ln or "retention sweep failed" in ln]
+    check(not bad, "no rollup or retention error in the collector's log: %r" % bad[:3])
     for p in live:
         p.stop()
         check(p.returncode() == 0, "%s exited 0" % p.name)

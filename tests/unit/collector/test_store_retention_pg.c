@@ -91,6 +91,9 @@ static void test_sweep(void **state)
            " ('a', 'UP', " OLDER ", " OLD "), ('a', 'DOWN', " OLD ", " RECENT ")");
     s_exec("INSERT INTO asset_state_intervals (asset_id, state, started_at) VALUES"
            " ('a', 'UP', " RECENT "), ('b', 'UP', " OLDER ")");
+    s_exec("INSERT INTO asset_rollups (asset_id, period, bucket, location) VALUES"
+           " ('a', 'day', date_trunc('day', " OLD "), ''), ('a', 'day', date_trunc('day', " RECENT
+           "), '')");
     s_exec("INSERT INTO maintenance_windows (source, starts_at, ends_at) VALUES"
            " ('api', " OLDER ", " OLD "), ('api', " RECENT ", now() + interval '1 day')");
     s_exec("INSERT INTO agents (id, region, last_seen, connected) VALUES"
@@ -112,6 +115,7 @@ static void test_sweep(void **state)
     assert_int_equal(n.incident_events, 1);
     assert_int_equal(n.notifications, 3); /* incident 1's, AGENT_DOWN sent, DIGEST sent */
     assert_int_equal(n.state_intervals, 1);
+    assert_int_equal(n.rollups, 1);
     assert_int_equal(n.maintenance_windows, 1);
     assert_int_equal(n.agents, 1);
     assert_int_equal(n.heartbeats, 1);
@@ -124,7 +128,7 @@ static void test_sweep(void **state)
     /* a second sweep finds nothing more */
     assert_int_equal(store_retention_sweep(s_store, 400, &n, err, sizeof err), 0);
     assert_int_equal(n.incidents + n.incident_events + n.notifications + n.state_intervals +
-                         n.maintenance_windows + n.agents + n.heartbeats,
+                         n.rollups + n.maintenance_windows + n.agents + n.heartbeats,
                      0);
     /* a shorter history takes the recent ones too, never the open ones */
     assert_int_equal(store_retention_sweep(s_store, 1, &n, err, sizeof err), 0);

@@ -329,7 +329,8 @@ static char *s_render_page(const char *page, const char *assets, const char *inc
             "globalThis.setInterval=()=>0;\n"
             "%.*s\n"
             "setTimeout(()=>{for(const tr of ids.assets.children)console.log('ROW '+"
-            "tr.children[0].className+' | '+tr.children[0].textContent+' | '+tr.children[1].textContent);"
+            "tr.children[0].className+' | '+tr.children[0].textContent+' | '+tr.children[1].textContent"
+            "+' | UPTIME '+tr.children[4].textContent);"
             "console.log('BANNER '+ids.banner.textContent);console.log('ERR '+ids.err.textContent);},50);\n",
             assets, incidents, (int) (b - a), a);
     fclose(js);
@@ -408,6 +409,10 @@ static void test_state_reason_and_unconfirmed(void **state)
         assert_non_null(strstr(out, "ROW s-unconfirmed | Unconfirmed"
                                     "DOWN from 1 of 3 locations (eu-west) \xef\xbf\xbd x"));
         assert_non_null(strstr(out, "ROW s-down | DOWN | Production API"));
+        /* each asset's uptime figures (or dashes without data) */
+        assert_non_null(strstr(out, "| UPTIME 24h "));
+        assert_non_null(strstr(out, " \xc2\xb7 7d "));
+        assert_non_null(strstr(out, " \xc2\xb7 30d "));
         assert_non_null(strstr(out, "BANNER 1 asset(s) down\n"));
         assert_non_null(strstr(out, "ERR \n"));
     } else {

@@ -614,6 +614,17 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     }
+    case ROUTE_STATUS_PAGE: {
+        /* the manifest's statusPage settings: what the page shows (no database) */
+        const sd_manifest_t *m = api->manifest;
+        json_t *o = json_pack("{s:s, s:s?, s:s?, s:b}", "title",
+                              m && m->page_title ? m->page_title : "StatusD", "description",
+                              m ? m->page_description : NULL, "groupBy",
+                              m ? m->page_group_by : NULL, "showAddresses",
+                              m && m->page_show_addresses);
+        s_reply_json(r, MHD_HTTP_OK, o);
+        return;
+    }
     case ROUTE_BADGE_STATUS:
     case ROUTE_BADGE_UPTIME: {
         if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {

@@ -17,7 +17,7 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/assets/{id}/uptime",
                                           "/badge/{id}/status.svg",
                                           "/badge/{id}/uptime.svg", "/api/openapi.json",
-                                          "other"};
+                                          "/api/status-page", "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -40,6 +40,8 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_INCIDENTS;
     if (strcmp(url, "/api/agents") == 0)
         return ROUTE_AGENTS;
+    if (strcmp(url, "/api/status-page") == 0)
+        return ROUTE_STATUS_PAGE;
     if (strcmp(url, "/api/openapi.json") == 0)
         return ROUTE_OPENAPI;
     static const char mprefix[] = "/api/maintenance";

@@ -36,6 +36,7 @@ typedef enum {
     ROUTE_BADGE_STATUS,
     ROUTE_BADGE_UPTIME,
     ROUTE_OPENAPI,
+    ROUTE_STATUS_PAGE,
     ROUTE_UNKNOWN
 } route_t;
 

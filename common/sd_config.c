@@ -827,6 +827,46 @@ void sd_asset_flapping(const sd_manifest_t *m, const sd_asset_t *a, int *high_pe
                                                             : -1;
 }
 
+/* "statusPage": {"title", "description", "groupBy", "showAddresses"}, all optional. */
+static int s_parse_status_page(vctx_t *v, json_t *root, sd_manifest_t *m)
+{
+    static const char *const keys[] = {"title", "description", "groupBy", "showAddresses",
+                                       NULL};
+    json_t *sp = json_object_get(root, "statusPage");
+    if (!sp)
+        return 0;
+    s_push_key(v, "statusPage");
+    if (!json_is_object(sp))
+        return s_fail(v, 0, "expected an object {\"title\", \"description\", \"groupBy\", "
+                            "\"showAddresses\"}, got %s",
+                      s_type_name(sp));
+    int rc;
+    if ((rc = s_check_keys(v, sp, keys)) ||
+        (rc = s_get_string(v, sp, "title", 0, &m->page_title)) ||
+        (rc = s_get_string(v, sp, "description", 0, &m->page_description)) ||
+        (rc = s_get_string(v, sp, "groupBy", 0, &m->page_group_by)))
+        return rc;
+    static const struct {
+        const char *key;
+        size_t max;
+    } lim[] = {{"title", 200}, {"description", 2000}, {"groupBy", 200}};
+    for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
+        const char *s = json_string_value(json_object_get(sp, lim[i].key));
+        if (s && (strlen(s) == 0 || strlen(s) > lim[i].max)) {
+            s_push_key(v, lim[i].key);
+            return s_fail(v, 0, "expected 1 to %zu bytes, got %zu", lim[i].max, strlen(s));
+        }
+    }
+    json_t *show = json_object_get(sp, "showAddresses");
+    if (show && !json_is_boolean(show)) {
+        s_push_key(v, "showAddresses");
+        return s_fail(v, 0, "expected true or false, got %s", s_type_name(show));
+    }
+    m->page_show_addresses = show && json_is_true(show);
+    s_pop(v);
+    return 0;
+}
+
 int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, char *err,
                       size_t errlen)
 {
@@ -838,7 +878,7 @@ int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, c
     int rc = -ENOMEM;
     if (!m)
         goto done;
-    static const char *const top[] = {"assets", "maintenance", "flapping", NULL};
+    static const char *const top[] = {"assets", "maintenance", "flapping", "statusPage", NULL};
     if (!json_is_object(root)) {
         rc = s_fail(&v, 0, "expected an object with \"assets\", got %s", s_type_name(root));
         goto done;
@@ -878,7 +918,7 @@ int sd_manifest_parse(const char *path, const char *text, sd_manifest_t **out, c
         s_pop(&v);
     }
     s_pop(&v);
-    if ((rc = s_parse_flapping(&v, root, m)))
+    if ((rc = s_parse_flapping(&v, root, m)) || (rc = s_parse_status_page(&v, root, m)))
         goto done;
     rc = s_parse_maintenance_list(&v, root, m);
 done:
@@ -917,6 +957,9 @@ void sd_manifest_destroy(sd_manifest_t **m)
     for (size_t i = 0; i < (*m)->n_maintenance; i++)
         s_maint_free(&(*m)->maintenance[i]);
     free((*m)->maintenance);
+    free((*m)->page_title);
+    free((*m)->page_description);
+    free((*m)->page_group_by);
     free(*m);
     *m = NULL;
 }

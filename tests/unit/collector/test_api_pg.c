@@ -302,8 +302,11 @@ static void test_assets(void **state)
 }
 
 /* The page's script run by node (when installed) with a minimal DOM, fed the API's own
- * /api/assets and /api/incidents answers; the rendered rows and banner, or NULL without node. */
-static char *s_render_page(const char *page, const char *assets, const char *incidents)
+ * /api/assets and /api/incidents answers (and settings, a /api/status-page answer, or NULL:
+ * none); the rendered rows ("ROW class | cell | cell ..."), title, description and banner,
+ * or NULL without node. */
+static char *s_render_page_with(const char *page, const char *assets, const char *incidents,
+                                const char *settings)
 {
     if (system("node --version >/dev/null 2>&1") != 0)
         return NULL;
@@ -315,7 +318,7 @@ static char *s_render_page(const char *page, const char *assets, const char *inc
     assert_true(fd >= 0);
     FILE *js = fdopen(fd, "w");
     fprintf(js,
-            "const DATA={'api/assets':%s,'api/incidents':%s};\n"
+            "const DATA={'api/assets':%s,'api/incidents':%s,'api/status-page':%s};\n"
             "function E(tag){return {tag,children:[],className:'',title:'',_t:'',\n"
             " get firstChild(){return this.children[0]||null},\n"
             " removeChild(c){this.children.splice(this.children.indexOf(c),1)},\n"
@@ -329,10 +332,12 @@ static char *s_render_page(const char *page, const char *assets, const char *inc
             "globalThis.setInterval=()=>0;\n"
             "%.*s\n"
             "setTimeout(()=>{for(const tr of ids.assets.children)console.log('ROW '+"
-            "tr.children[0].className+' | '+tr.children[0].textContent+' | '+tr.children[1].textContent"
-            "+' | UPTIME '+tr.children[4].textContent);"
+            "(tr.className||tr.children[0].className)+' | '+"
+            "tr.children.map(c=>c.textContent).join(' | '));"
+            "console.log('TITLE '+ids.title.textContent+' / '+ids.desc.textContent+' / addr '+"
+            "(ids['th-addr'].hidden?'hidden':'shown'));"
             "console.log('BANNER '+ids.banner.textContent);console.log('ERR '+ids.err.textContent);},50);\n",
-            assets, incidents, (int) (b - a), a);
+            assets, incidents, settings ? settings : "undefined", (int) (b - a), a);
     fclose(js);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "node %s 2>&1", path);
@@ -344,6 +349,11 @@ static char *s_render_page(const char *page, const char *assets, const char *inc
     pclose(p);
     unlink(path);
     return out;
+}
+
+static char *s_render_page(const char *page, const char *assets, const char *incidents)
+{
+    return s_render_page_with(page, assets, incidents, NULL);
 }
 
 static void test_state_reason_and_unconfirmed(void **state)
@@ -402,15 +412,31 @@ static void test_state_reason_and_unconfirmed(void **state)
     char *page = h.body;
     assert_non_null(strstr(page, "UNCONFIRMED:'s-unconfirmed'"));
     s_http(f, "GET", "/api/incidents", &h);
-    char *out = s_render_page(page, assets, h.body);
-    free(h.body);
+    char *incidents = h.body;
+    char *out = s_render_page(page, assets, incidents);
     if (out) {
         printf("%s", out);
         assert_non_null(strstr(out, "ROW s-unconfirmed | Unconfirmed"
                                     "DOWN from 1 of 3 locations (eu-west) \xef\xbf\xbd x"));
         assert_non_null(strstr(out, "ROW s-down | DOWN | Production API"));
-        /* each asset's uptime figures (or dashes without data) */
-        assert_non_null(strstr(out, "| UPTIME 24h "));
+        /* each asset's uptime figures (or dashes without data); no address by default */
+        assert_non_null(strstr(out, "| 24h "));
+        assert_null(strstr(out, "https://"));
+        assert_non_null(strstr(out, "TITLE StatusD /  / addr hidden"));
+        free(out);
+        /* the manifest's statusPage: its title and description, groups by "team" (web's
+         * group first, the rest under Other), addresses shown */
+        out = s_render_page_with(page, assets, incidents,
+                                 "{\"title\":\"Acme <status>\",\"description\":\"Our services\","
+                                 "\"groupBy\":\"team\",\"showAddresses\":true}");
+        printf("%s", out);
+        assert_non_null(strstr(out, "TITLE Acme <status> / Our services / addr shown"));
+        const char *g_web = strstr(out, "ROW group | web\n");
+        const char *r_web = strstr(out, "| Website | http | https://web/ |");
+        const char *g_other = strstr(out, "ROW group | Other\n");
+        const char *r_api = strstr(out, "| Production API \"v2\" <b> | http | https://api/health");
+        assert_true(g_web && r_web && g_other && r_api);
+        assert_true(g_web < r_web && r_web < g_other && g_other < r_api);
         assert_non_null(strstr(out, " \xc2\xb7 7d "));
         assert_non_null(strstr(out, " \xc2\xb7 30d "));
         assert_non_null(strstr(out, "BANNER 1 asset(s) down\n"));
@@ -420,6 +446,7 @@ static void test_state_reason_and_unconfirmed(void **state)
                  "nodejs)");
     }
     free(out);
+    free(incidents);
 
     /* with nothing down, the banner names the unconfirmed asset, not an outage */
     assert_int_equal(store_assets_set_state(s, "api-prod", "UP", "", sd_wall_ms(), err,

@@ -408,6 +408,42 @@ static void test_maintenance_errors(void **state)
                    "intervalSeconds (10): probing during an incident is never slower than usual");
 }
 
+/* "statusPage": title, description, groupBy and showAddresses, each checked. */
+static void test_status_page(void **state)
+{
+    (void) state;
+    sd_manifest_t *m = NULL;
+    char err[512] = "";
+    assert_int_equal(sd_manifest_parse("m.json", "{\"assets\": [" ASSET_A "]}", &m, err,
+                                       sizeof err),
+                     0);
+    assert_null(m->page_title);
+    assert_false(m->page_show_addresses);
+    sd_manifest_destroy(&m);
+    assert_int_equal(sd_manifest_parse("m.json",
+                                       "{\"assets\": [" ASSET_A "], \"statusPage\": {\"title\":"
+                                       " \"Acme\", \"description\": \"Our services\", \"groupBy\":"
+                                       " \"team\", \"showAddresses\": true}}",
+                                       &m, err, sizeof err),
+                     0);
+    assert_string_equal(m->page_title, "Acme");
+    assert_string_equal(m->page_description, "Our services");
+    assert_string_equal(m->page_group_by, "team");
+    assert_true(m->page_show_addresses);
+    sd_manifest_destroy(&m);
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"showAddresses\": 1}}",
+                   "m.json:2:34: statusPage.showAddresses: expected true or false, got an integer");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"logo\": \"x\"}}",
+                   "m.json:2:17: statusPage.logo: unknown field (allowed: title, description, "
+                   "groupBy, showAddresses)");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"title\": \"\"}}",
+                   "m.json:2:26: statusPage.title: expected a non-empty string, got an empty "
+                   "string");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": []}",
+                   "m.json:2:16: statusPage: expected an object {\"title\", \"description\", "
+                   "\"groupBy\", \"showAddresses\"}, got an array");
+}
+
 /* A manifest with one tcp asset whose name is name (JSON text, quotes included) and extra
  * members (", ..." or ""), and a maintenance list (or ""); malloc'd. */
 static char *s_text(const char *name, const char *extra, const char *maint)
@@ -617,6 +653,7 @@ static void test_rfc3339(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_page),
         cmocka_unit_test(test_seed_manifest_loads),
         cmocka_unit_test(test_seed_notifiers_load),
         cmocka_unit_test(test_manifest_errors_name_position_and_field),

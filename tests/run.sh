@@ -169,13 +169,15 @@ if ((!quick && !gcc_only)); then
     # the probes run under ASan in their unit tests and fuzz harnesses) are left to the gcc
     # build: the 25-minute budget
     # and the channels' delivery tests against their fake services (about 90 s of waiting on
-    # retry hints; the channels' own unit tests and the notifier's run under ASan), and the
+    # retry hints; the channels' own unit tests and the notifier's run under ASan), the
+    # engine's agent-liveness test (30 s of waiting on heartbeats; the liveness rules' unit
+    # tests and test_engine_agents_pg run under ASan), and the
     # storm test (30 s of waiting on digest windows; the digest code's unit and _pg tests run
     # under ASan) and the uptime test (waiting on a timed outage; the uptime and badge code's
     # unit and _pg tests run under ASan)
     timed "ctest (clang+asan)" run_ctest "$asan_dir" 1 "${STATUSD_ASAN_FAULTS-a,e,g}" \
         "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime)\$}" \
-        "${STATUSD_ASAN_UNIT_SKIP-^unit\.collector\.test_(notifier_chat|notifier_pagerduty_webhook|channel_email)_pg\$}" \
+        "${STATUSD_ASAN_UNIT_SKIP-^unit\.collector\.test_(notifier_chat|notifier_pagerduty_webhook|channel_email|engine_liveness)_pg\$}" \
         || failed=1
 fi
 exit "$failed"

@@ -1,5 +1,5 @@
 """Notification storms collapsed: real PostgreSQL, a collector, an agent, real HTTP targets
-and two fake Slack receivers on one route (notificationPolicy.storm threshold 3, window 4 s).
+and two fake Slack receivers on one route (notificationPolicy.storm threshold 3, window 3 s).
 
   1. 20 assets behind one target go DOWN at once: each channel gets the first 3 DOWN pages
      at once (alone) and then one digest naming the other 17 - at most a handful of messages
@@ -23,7 +23,7 @@ from harness import (check, log, measure, message_text, run_test, wait_for,  # n
 
 N = 20
 THRESHOLD = 3
-WINDOW_S = 4
+WINDOW_S = 3
 NAMES = ["Storm %02d" % (i + 1) for i in range(N)]
 HANDFUL = 5
 

@@ -14,51 +14,10 @@
 
 #include <cmocka.h>
 
-#include "store.h"
 #include "store_retention.h"
-#include "test_pg.h"
 
-static store_t *s_store;
-
-static void s_exec(const char *sql)
-{
-    PGresult *r = PQexec(store_conn(s_store), sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(store_conn(s_store)));
-    PQclear(r);
-}
-
-static long s_count(const char *sql)
-{
-    PGresult *r = PQexec(store_conn(s_store), sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(store_conn(s_store)));
-    long n = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return n;
-}
-
-static int s_setup(void **state)
-{
-    (void) state;
-    char *ci = test_pg_fresh_db("retention");
-    char err[512] = "", dir[4096];
-    snprintf(dir, sizeof dir, "%s/migrations", getenv("STATUSD_SOURCE_DIR"));
-    s_store = ci ? store_new(ci, err, sizeof err) : NULL;
-    free(ci);
-    if (!s_store || store_migrate(s_store, dir, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    (void) state;
-    store_destroy(&s_store);
-    return 0;
-}
+#define STORE_FIXTURE_DB_PREFIX "retention"
+#include "store_fixture.h"
 
 #define OLD "now() - interval '401 days'"
 #define OLDER "now() - interval '402 days'"
@@ -119,12 +78,12 @@ static void test_sweep(void **state)
     assert_int_equal(n.maintenance_windows, 1);
     assert_int_equal(n.agents, 1);
     assert_int_equal(n.heartbeats, 1);
-    assert_int_equal(s_count("SELECT count(*) FROM incidents WHERE id IN (2, 3, 4)"), 3);
-    assert_int_equal(s_count("SELECT count(*) FROM incident_events"), 3);
-    assert_int_equal(s_count("SELECT count(*) FROM notifications WHERE status = 'pending'"), 2);
-    assert_int_equal(s_count("SELECT count(*) FROM asset_state_intervals WHERE ended_at IS NULL"),
+    assert_int_equal((long) s_num("SELECT count(*) FROM incidents WHERE id IN (2, 3, 4)"), 3);
+    assert_int_equal((long) s_num("SELECT count(*) FROM incident_events"), 3);
+    assert_int_equal((long) s_num("SELECT count(*) FROM notifications WHERE status = 'pending'"), 2);
+    assert_int_equal((long) s_num("SELECT count(*) FROM asset_state_intervals WHERE ended_at IS NULL"),
                      2);
-    assert_int_equal(s_count("SELECT count(*) FROM agents WHERE id IN ('quiet', 'live')"), 2);
+    assert_int_equal((long) s_num("SELECT count(*) FROM agents WHERE id IN ('quiet', 'live')"), 2);
     /* a second sweep finds nothing more */
     assert_int_equal(store_retention_sweep(s_store, 400, &n, err, sizeof err), 0);
     assert_int_equal(n.incidents + n.incident_events + n.notifications + n.state_intervals +
@@ -133,8 +92,8 @@ static void test_sweep(void **state)
     /* a shorter history takes the recent ones too, never the open ones */
     assert_int_equal(store_retention_sweep(s_store, 1, &n, err, sizeof err), 0);
     assert_int_equal(n.incidents, 1); /* incident 4 */
-    assert_int_equal(s_count("SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 1);
-    assert_int_equal(s_count("SELECT count(*) FROM asset_state_intervals WHERE ended_at IS NULL"),
+    assert_int_equal((long) s_num("SELECT count(*) FROM incidents WHERE ended_at IS NULL"), 1);
+    assert_int_equal((long) s_num("SELECT count(*) FROM asset_state_intervals WHERE ended_at IS NULL"),
                      2);
 }
 

@@ -15,55 +15,14 @@
 #include <cmocka.h>
 
 #include "sd_clock.h"
-#include "store.h"
 #include "store_rollups.h"
-#include "test_pg.h"
 
-static store_t *s_store;
+#define STORE_FIXTURE_DB_PREFIX "rollups"
+#include "store_fixture.h"
 
 /* 2026-11-01T00:00:00Z */
 #define T0 1793491200000LL
 #define HOUR 3600000LL
-
-static void s_exec(const char *sql)
-{
-    PGresult *r = PQexec(store_conn(s_store), sql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(store_conn(s_store)));
-    PQclear(r);
-}
-
-static double s_num(const char *sql)
-{
-    PGresult *r = PQexec(store_conn(s_store), sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        fail_msg("%s: %s", sql, PQerrorMessage(store_conn(s_store)));
-    double v = PQgetisnull(r, 0, 0) ? NAN : atof(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return v;
-}
-
-static int s_setup(void **state)
-{
-    (void) state;
-    char *ci = test_pg_fresh_db("rollups");
-    char err[512] = "", dir[4096];
-    snprintf(dir, sizeof dir, "%s/migrations", getenv("STATUSD_SOURCE_DIR"));
-    s_store = ci ? store_new(ci, err, sizeof err) : NULL;
-    free(ci);
-    if (!s_store || store_migrate(s_store, dir, err, sizeof err) != 0) {
-        fprintf(stderr, "setup: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-static int s_teardown(void **state)
-{
-    (void) state;
-    store_destroy(&s_store);
-    return 0;
-}
 
 /* Results of "api" from eu and us every 30 s over 3 hours from T0 (latency 10 + i % 50 ms,
  * every 7th a failure), and of "web" from eu in the first hour; api DOWN from 01:20 to

@@ -110,7 +110,9 @@ def script_history(pg, now):
            " ('web', 'UP', %s, %s)" % (ts(start), ts(out_s), ts(out_s), ts(out_e), ts(out_e),
                                         ts(end), ts(start), ts(end))]
     # the rollups of the complete buckets, from those intervals (as the upkeep builds them),
-    # latencies 40-58 ms (p50) and 2.5 times that (p95)
+    # latencies 40-58 ms (p50) and 2.5 times that (p95); the collector's upkeep may have built
+    # some of them already (from no intervals, or from these in the last hours, without
+    # latencies)
     sql.append(
         "INSERT INTO asset_rollups (asset_id, period, bucket, location, samples, successes,"
         " latency_p50, latency_p95, latency_p99, up_seconds, down_seconds)"
@@ -126,7 +128,12 @@ def script_history(pg, now):
         "  AND i.started_at < b.bucket + p.len AND i.ended_at > b.bucket"
         " CROSS JOIN LATERAL (SELECT extract(epoch FROM LEAST(i.ended_at, b.bucket + p.len)"
         "  - GREATEST(i.started_at, b.bucket))::float8 AS secs) s"
-        " GROUP BY a.id, p.period, b.bucket" % (ts(start), ts(end)))
+        " GROUP BY a.id, p.period, b.bucket"
+        " ON CONFLICT (asset_id, period, bucket, location) DO UPDATE SET"
+        "  samples = EXCLUDED.samples, successes = EXCLUDED.successes,"
+        "  latency_p50 = EXCLUDED.latency_p50, latency_p95 = EXCLUDED.latency_p95,"
+        "  up_seconds = EXCLUDED.up_seconds, down_seconds = EXCLUDED.down_seconds"
+        % (ts(start), ts(end)))
     # the outage's incident: the public events, and a vote and a notification that are not
     sql.append(
         "WITH i AS (INSERT INTO incidents (asset_id, severity, summary, started_at, detected_at,"
@@ -149,8 +156,7 @@ def script_history(pg, now):
         " ('api', 'old-window', ARRAY['web'], %s, %s, 'long past')"
         % (ts(today + DAY + 2 * 3600), ts(today + DAY + 4 * 3600), ts(today - 5 * DAY),
            ts(today - 5 * DAY + 3600)))
-    for s in sql:
-        pg.psql(s)
+    pg.psql("BEGIN; " + "; ".join(sql) + "; COMMIT")
     down = pg.scalar("SELECT down_seconds FROM asset_rollups WHERE asset_id = 'api' AND"
                      " period = 'day' AND bucket = %s" % ts(today - 3 * DAY))
     check(float(down) == 7200, "the outage day's rollup: %s s down" % down)
@@ -231,6 +237,9 @@ def main(env):
     b = Browser(env)
     measure("chromium started", time.monotonic() - t0)
     t0 = time.monotonic()
+    # no smooth scrolling: the page honours prefers-reduced-motion
+    b.send("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-reduced-motion",
+                                                        "value": "reduce"}]})
     b.open(col.api + "/")
     wait_for(lambda: b.eval("document.body && document.body.getAttribute('data-loaded')") == "1",
              10, "the page loaded its data", procs=[col, b.proc])
@@ -339,17 +348,23 @@ def main(env):
     k = b.eval("document.activeElement.getAttribute('data-k')") or ""
     check(k.startswith("bar|web|"), "Tab: the next asset's strip, one tab stop each (%r)" % k)
     b.key("Escape")
-    r = b.eval("(() => { const e = document.querySelector('[data-k=\"bar|api|%s\"]');"
-               " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-               " return [r.left + r.width / 2, r.top + r.height / 2]; })()" % out_day)
-    b.mouse_move(r[0], r[1])
-    tip = b.eval("document.getElementById('tip').hidden ? '' :"
-                 " document.getElementById('tip').textContent")
+    check(b.eval("document.getElementById('tip').hidden"), "Escape hides the tooltip")
+
+    def hover():
+        r = b.eval("(() => { const e = document.querySelector('[data-k=\"bar|api|%s\"]');"
+                   " e.scrollIntoView({block: 'center', behavior: 'instant'});"
+                   " const r = e.getBoundingClientRect();"
+                   " return [r.left + r.width / 2, r.top + r.height / 2]; })()" % out_day)
+        b.mouse_move(0, 0)
+        b.mouse_move(r[0], r[1])
+        return b.eval("document.getElementById('tip').hidden ? '' :"
+                      " document.getElementById('tip').textContent")
+    tip = wait_for(hover, 5, "a tooltip on hover", interval=0.1)
     check("91.66 % uptime" in tip, "hovering the outage day shows its tooltip: %r" % tip)
 
     # --- screenshots ------------------------------------------------------------------------
     b.mouse_move(0, 0)
-    b.eval("window.scrollTo(0, 0), document.activeElement.blur(), 1")
+    b.eval("window.scrollTo({top: 0, behavior: 'instant'}), document.activeElement.blur(), 1")
     outdir = os.path.join(BUILD_DIR, "test-artifacts")
     os.makedirs(outdir, exist_ok=True)
     rect = b.eval("(() => { const r = document.querySelector('[data-asset=\"api\"] .bars')"

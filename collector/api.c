@@ -551,13 +551,15 @@ static void s_do_metrics(api_t *api, reply_t *r)
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-/* The manifest's statusPage settings: {title, description, groupBy, showAddresses}. */
+/* The manifest's statusPage settings: {title, description, groupBy, showAddresses,
+ * demoNotice}. */
 static json_t *s_page_settings(const sd_manifest_t *m)
 {
-    return json_pack("{s:s, s:s?, s:s?, s:b}", "title",
+    return json_pack("{s:s, s:s?, s:s?, s:b, s:s?}", "title",
                      m && m->page_title ? m->page_title : "StatusD", "description",
                      m ? m->page_description : NULL, "groupBy", m ? m->page_group_by : NULL,
-                     "showAddresses", m && m->page_show_addresses);
+                     "showAddresses", m && m->page_show_addresses, "demoNotice",
+                     m ? m->page_demo_notice : NULL);
 }
 
 /* Everything the status page shows, from the cache's latest snapshot (status_cache.h). */

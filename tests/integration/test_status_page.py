@@ -14,16 +14,17 @@ protocol (tests/lib/browser.py).
      public timeline (no vote, no agent), the upcoming window and not the past one, the demo
      notice, no address anywhere, the landmarks, the skip link, lang; the fresh asset's 14 demo
      days have data. No console error, no CSP violation.
-  3. Keyboard and pointer: Tab reaches the skip link, which moves focus to main; the next Tab
+  3. axe-core (npm, pinned, installed into the build tree): no violation of its WCAG 2.1 A
+     and AA and best-practice rules (contrast, landmarks, names, ARIA).
+  4. Keyboard and pointer: Tab reaches the skip link, which moves focus to main; the next Tab
      a bar strip (one tab stop per asset) with its tooltip shown; ArrowLeft / Home / End move
      between days; the next Tab the next asset's strip; a refresh keeps the focused bar; the
      tooltip also shows on hover.
-  4. Screenshots at 1280 and 375 px wide (kept in the build dir): decoded (zlib), not blank
-     (many colours, most pixels not the background); the outage bar's red and the green of
+  5. Screenshots at 1280 and 375 px wide (kept in the build dir): decoded (zlib), not blank
+     (many colours, 5 % of the pixels or more neither background nor white); the outage bar's red and the green of
      the UP days are painted; at 375 px the page does not scroll sideways.
 The gcc build only (it mostly waits on a browser): STATUSD_ASAN_SKIP in tests/run.sh.
 """
-import calendar
 import html.parser
 import os
 import shutil
@@ -35,8 +36,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from browser import Browser, png_pixels  # noqa: E402
 from harness import (BUILD_DIR, SOURCE_DIR, check, http_get, http_get_json, log,  # noqa: E402
                      measure, run_test, wait_for)
+from npm_pkg import npm_package  # noqa: E402
 
 DAY = 86400
+# the accessibility checks: axe-core (npm, this version, installed into the build tree)
+AXE, AXE_VERSION = "axe-core", "4.14.1"
 SECRET = "secret-host.internal.example"
 NOTICE = "Scripted history of the status page test"
 
@@ -317,6 +321,18 @@ def main(env):
     check("db-upgrade" in maint and "Scheduled" in maint and "Affects: Public API" in maint
           and "old-window" not in maint, "the upcoming window, not the past one: %r"
           % maint.strip())
+
+    # --- accessibility: axe-core's WCAG 2.1 A and AA rules (contrast, landmarks, names, ARIA)
+    with open(os.path.join(npm_package(AXE, AXE_VERSION, "npm-axe-core"), "axe.min.js")) as f:
+        b.eval(f.read() + "\n;1")
+    t0 = time.monotonic()
+    found = b.eval("axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa',"
+                   " 'wcag21a', 'wcag21aa', 'best-practice']}}).then(r => [r.passes.length,"
+                   " r.violations.map(v => v.id + ' (' + v.impact + ', ' + v.nodes.length"
+                   " + ' nodes): ' + v.help + ' e.g. ' + v.nodes[0].html.slice(0, 160))])")
+    measure("axe-core run", time.monotonic() - t0)
+    check(not found[1], "axe-core %s: %d rules pass, no violation %r"
+          % (AXE_VERSION, found[0], found[1]))
 
     # --- keyboard and pointer -------------------------------------------------------------
     b.key("Tab")

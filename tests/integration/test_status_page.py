@@ -21,8 +21,8 @@ protocol (tests/lib/browser.py).
      between days; the next Tab the next asset's strip; a refresh keeps the focused bar; the
      tooltip also shows on hover.
   5. Screenshots at 1280 and 375 px wide (kept in the build dir): decoded (zlib), not blank
-     (many colours, 5 % of the pixels or more neither background nor white); the outage bar's red and the green of
-     the UP days are painted; at 375 px the page does not scroll sideways.
+     (many colours, 5 % of the pixels or more neither background nor white); the outage
+     bar's red and the green of the UP days are painted; at 375 px no sideways scrolling.
 The gcc build only (it mostly waits on a browser): STATUSD_ASAN_SKIP in tests/run.sh.
 """
 import html.parser

@@ -167,12 +167,15 @@ def script_history(pg, now):
     return out_s, out_e, start, end
 
 
-def demo_seed(pg):
-    r = subprocess.run([os.path.join(pg.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                        pg.conninfo, "-f", os.path.join(SOURCE_DIR, "deploy",
-                                                        "demo_history.sql")],
+def demo_seed(pg, *args):
+    """Runs deploy/demo_history.sql (args: more psql options); returns its notices."""
+    r = subprocess.run([os.path.join(pg.bindir, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+                       + list(args) + [pg.conninfo, "-f", os.path.join(SOURCE_DIR, "deploy",
+                                                                       "demo_history.sql")],
                        capture_output=True, text=True)
-    check(r.returncode == 0, "deploy/demo_history.sql ran (%s)" % r.stderr.strip())
+    check(r.returncode == 0, "deploy/demo_history.sql %sran (%s)" % (" ".join(args) + " "
+                                                                     if args else "",
+                                                                     r.stderr.strip()))
     return r.stderr.strip()
 
 
@@ -411,6 +414,25 @@ def main(env):
     check(not [p for p in b.problems if "favicon" not in p],
           "no console error or CSP violation: %r" % b.problems)
     b.close()
+
+    # --- the demo history removed: the scripted history stays -------------------------------
+    def counts():
+        return pg.query("SELECT (SELECT count(*) FROM asset_state_intervals WHERE asset_id ="
+                        " 'fresh' AND ended_at IS NOT NULL),"
+                        " (SELECT count(*) FROM asset_state_intervals WHERE asset_id = 'api'),"
+                        " (SELECT count(*) FROM incidents),"
+                        " (SELECT count(*) FROM asset_rollups WHERE asset_id = 'fresh'),"
+                        " to_regclass('statusd_demo_history') IS NULL")[0]
+    before = counts()
+    demo_seed(pg, "-v", "remove=1")
+    after = counts()
+    log("fresh intervals, api intervals, incidents, fresh rollups, table gone: %r -> %r"
+        % (before, after))
+    check(int(before[0]) >= 3 and after[0] == "0" and after[1] == before[1]
+          and int(after[2]) == int(before[2]) - 1 and int(before[3]) > 300
+          and after[3] == "0" and after[4] == "t",
+          "-v remove=1 removes the demo history (intervals, rollups, its incident, the table) "
+          "and nothing else")
 
 
 if __name__ == "__main__":

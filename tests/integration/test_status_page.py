@@ -25,6 +25,7 @@ protocol (tests/lib/browser.py).
      bar's red and the green of the UP days are painted; at 375 px no sideways scrolling.
 The gcc build only (it mostly waits on a browser): STATUSD_ASAN_SKIP in tests/run.sh.
 """
+import calendar
 import html.parser
 import os
 import shutil
@@ -234,10 +235,14 @@ def main(env):
     check(abs(api["uptime"]["30d"] - want30) < 1e-3,
           "api 30 d uptime %.6f = 1 - 2 h / 20 days" % api["uptime"]["30d"])
     out_day = iso_day(out_s)
-    d = [x for x in api["daily"] if x["date"] == out_day][0]
-    check(abs(d["uptime"] - 22 / 24) < 1e-4 and d["incidents"] == 1,
-          "the data's outage day %s: uptime %.6f, %d incident" % (out_day, d["uptime"],
-                                                                  d["incidents"]))
+    daily = api["daily"]  # columns: entry k is daily["start"] + k days
+    first = calendar.timegm(time.strptime(daily["start"], "%Y-%m-%d"))
+    k = round((out_s - out_s % DAY - first) / DAY)
+    check(len(daily["uptime"]) == 90 and iso_day(first + 89 * DAY) == iso_day(now),
+          "the data's 90 days end today")
+    check(abs(daily["uptime"][k] - 22 / 24) < 1e-4 and daily["incidents"][k] == 1,
+          "the data's outage day %s: uptime %.6f, %d incident" % (out_day, daily["uptime"][k],
+                                                                  daily["incidents"][k]))
 
     # --- the page in Chromium -----------------------------------------------------------------
     t0 = time.monotonic()
@@ -352,7 +357,7 @@ def main(env):
     tip = b.eval("document.getElementById('tip').textContent")
     check(tip.startswith(iso_day(now - DAY)), "the tooltip follows: %r" % tip)
     b.key("Home")
-    check(b.eval("document.activeElement.getAttribute('data-date')") == api["daily"][0]["date"],
+    check(b.eval("document.activeElement.getAttribute('data-date')") == daily["start"],
           "Home: 90 days ago")
     b.key("End")
     b.key("ArrowLeft")

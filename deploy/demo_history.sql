@@ -163,11 +163,11 @@ BEGIN
           AND i.started_at < b.bucket + b.len * interval '1 second' AND i.ended_at > b.bucket) st
     ON CONFLICT (asset_id, period, bucket, location) DO NOTHING;
 
-    -- the collector's upkeep goes on from where the real history begins (it builds the hour
-    -- before its watermark again: the hour in which the real history began)
+    -- the collector's upkeep goes on from the hour and the day in which the real history
+    -- began (read from the raw intervals until it has built them; it builds the hour before
+    -- the watermark again, from the intervals: the same seconds, no latencies)
     INSERT INTO rollup_watermarks (period, built_until)
     SELECT p, date_trunc(p, min(seeded_until), 'UTC')
-              + CASE p WHEN 'hour' THEN interval '1 hour' ELSE interval '0' END
     FROM statusd_demo_history,
            (VALUES ('hour'), ('day')) AS v(p)
     GROUP BY p HAVING count(*) > 0

@@ -23,6 +23,8 @@ protocol (tests/lib/browser.py).
   5. Screenshots at 1280 and 375 px wide (kept in the build dir): decoded (zlib), not blank
      (many colours, 5 % of the pixels or more neither background nor white); the outage
      bar's red and the green of the UP days are painted; at 375 px no sideways scrolling.
+  6. The same data with 120 more assets (rendered in the page): its groups closed, no bar
+     built until Enter opens one.
 The gcc build only (it mostly waits on a browser): STATUSD_ASAN_SKIP in tests/run.sh.
 """
 import calendar
@@ -416,6 +418,19 @@ def main(env):
             log("api's bars: %d px green, %d red, %d grey of %d" % (green, red, grey, len(px)))
             check(red > 0 and green > 5 * red and grey > green,
                   "the bars are painted: green days, the red outage day, grey days without data")
+    # --- a large page (more than 100 assets): groups closed, cards built when opened ---------
+    b.viewport(1280, 900)
+    got = b.eval("fetch('api/status-page/data').then(r => r.json()).then(d => {"
+                 " for (let i = 0; i < 120; i++) d.assets.push(Object.assign({}, d.assets[1],"
+                 " {id: 'copy' + i})); render(d); return [document.querySelectorAll("
+                 "'details.group').length, document.querySelectorAll('.bar').length,"
+                 " document.querySelector('summary').textContent]; })")
+    check(got[0] == 3 and got[1] == 0, "123 assets: 3 closed groups, no bars built (%r)" % got)
+    b.eval("document.querySelector('summary').focus(), 1")
+    b.key("Enter")
+    n = wait_for(lambda: b.eval("document.querySelectorAll('details[open] .bar').length"), 3,
+                 "the opened group's cards")
+    check(n == 90, "Enter opens the first group (Backend: 1 asset): %d bars" % n)
     check(not [p for p in b.problems if "favicon" not in p],
           "no console error or CSP violation: %r" % b.problems)
     b.close()

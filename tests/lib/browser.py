@@ -130,7 +130,10 @@ class Browser:
         vks = {"Tab": 9, "Enter": 13, "Escape": 27, "End": 35, "Home": 36, "ArrowLeft": 37,
                "ArrowUp": 38, "ArrowRight": 39, "ArrowDown": 40}
         p = {"key": key, "code": code or key, "windowsVirtualKeyCode": vk or vks.get(key, 0)}
-        self.send("Input.dispatchKeyEvent", dict(p, type="rawKeyDown"))
+        # a key that types (Enter: "\r") goes down with its text, as a keyboard's does
+        text = {"Enter": "\r"}.get(key)
+        self.send("Input.dispatchKeyEvent", dict(p, type="keyDown", text=text) if text
+                  else dict(p, type="rawKeyDown"))
         self.send("Input.dispatchKeyEvent", dict(p, type="keyUp"))
 
     def mouse_move(self, x, y):

@@ -508,7 +508,6 @@ static void test_state_reason_and_unconfirmed(void **state)
             json_object_set_new(a, "state", json_string("UP"));
     }
     data = json_dumps(d, JSON_COMPACT);
-    json_decref(d);
     out = s_render_page(page, data);
     free(data);
     line = s_line(out, "BANNER ");
@@ -516,6 +515,26 @@ static void test_state_reason_and_unconfirmed(void **state)
     assert_non_null(strstr(line, ": 1 unconfirmed [banner warn]"));
     assert_null(strstr(line, "down"));
     free(line);
+    free(out);
+
+    /* more than 100 assets: each group a closed <details> with its counts, no bar built */
+    json_t *list = json_object_get(d, "assets");
+    json_t *web = json_array_get(list, 1);
+    for (int copy = 0; copy < 100; copy++) {
+        json_t *c = json_deep_copy(web);
+        char id[32];
+        snprintf(id, sizeof id, "web-copy-%d", copy);
+        json_object_set_new(c, "id", json_string(id));
+        json_array_append_new(list, c);
+    }
+    data = json_dumps(d, JSON_COMPACT);
+    json_decref(d);
+    out = s_render_page(page, data);
+    free(data);
+    assert_int_equal(s_count(out, "<details class=\"group\">"), 2);
+    assert_non_null(strstr(out, "<summary data-k=\"group|web\"><h3 id=\"group-0\">web</h3>"
+                                "<span class=\"muted\">101 services: 101 unconfirmed</span>"));
+    assert_int_equal(s_count(out, "class=\"bar "), 0);
     free(out);
     free(page);
     /* the other tests' seed, back as it was */

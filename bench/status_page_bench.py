@@ -144,6 +144,10 @@ def measure(col, requests):
     data = json.loads(body)
     res["page_first_s"] = first
     res["page_bytes"] = len(body)
+    req = urllib.request.Request(col.api + "/api/status-page/data",
+                                 headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        res["page_gzip_bytes"] = len(r.read())
     res["page_assets"] = len(data["assets"])
     times = [get(col.api + "/api/status-page/data")[2] for _ in range(requests)]
     res["page_p50_s"] = statistics.median(times)
@@ -220,6 +224,7 @@ def main():
                 ("status page data: served p50 s", "page_p50_s"),
                 ("status page data: served max s", "page_max_s"),
                 ("status page data: bytes", "page_bytes"),
+                ("status page data: bytes gzip'd", "page_gzip_bytes"),
                 ("GET /api/uptime?from=30 days ago p50 s", "uptime30_p50_s"),
                 ("GET /api/uptime?from=30 days ago max s", "uptime30_max_s"),
                 ("GET /api/assets (24h/7d/30d, results) p50 s", "assets_p50_s"),

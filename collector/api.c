@@ -220,6 +220,8 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
     case ROUTE_UPTIME:
     case ROUTE_BADGE_UPTIME:
         return store_api_uptime(s, q->asset_id, q->start_ms, q->end_ms, out, err, errlen);
+    case ROUTE_UPTIME_ALL:
+        return store_api_uptime_all(s, q->start_ms, q->end_ms, out, err, errlen);
     case ROUTE_BADGE_STATUS:
         return store_api_asset_state(s, q->asset_id, out, err, errlen);
     case ROUTE_INCIDENTS:
@@ -656,6 +658,18 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
             return;
         }
         q.asset_id = idbuf;
+        s_do_query(api, &q, r);
+        return;
+    }
+    case ROUTE_UPTIME_ALL: {
+        const char *why = api_route_uptime_range(
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), sd_wall_ms(),
+            &q.start_ms, &q.end_ms);
+        if (why) {
+            s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+            return;
+        }
         s_do_query(api, &q, r);
         return;
     }

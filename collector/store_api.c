@@ -382,6 +382,62 @@ int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t 
     return 0;
 }
 
+/* asset id -> its seconds (uptime_json), for store_api_uptime_all */
+static void s_on_all(void *ctx, const char *asset_id, int slot, const uptime_secs_t *u)
+{
+    (void) slot;
+    json_object_set_new(ctx, asset_id, uptime_json(u));
+}
+
+int store_api_uptime_all(store_t *s, int64_t from_ms, int64_t to_ms, json_t **out, char *err,
+                         size_t errlen)
+{
+    if (from_ms >= to_ms)
+        return -EINVAL;
+    json_t *ids = NULL, *by = json_object();
+    history_built_t built = {0};
+    history_seg_t seg[64];
+    size_t n = 0;
+    int rc = by ? s_json_rows(s, "assets", "SELECT json_build_object('id', id)::text FROM assets"
+                                           " WHERE in_manifest ORDER BY id",
+                              0, NULL, &ids, err, errlen)
+                : -ENOMEM;
+    if (rc == 0)
+        rc = store_history_built(s, &built, err, errlen);
+    if (rc == 0 && history_plan(from_ms, to_ms, &built, HISTORY_DAY, 0, seg,
+                                sizeof seg / sizeof *seg, &n) != 0) {
+        snprintf(err, errlen, "uptime: history plan too long");
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = store_history_secs(s, NULL, seg, n, s_on_all, by, err, errlen);
+    json_t *arr = rc == 0 ? json_array() : NULL;
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        if (!arr)
+            break;
+        id = json_object_get(id, "id");
+        json_t *fig = json_object_get(by, json_string_value(id));
+        uptime_secs_t zero = {0};
+        fig = fig ? json_incref(fig) : uptime_json(&zero);
+        if (!fig || json_object_set(fig, "assetId", id) != 0 ||
+            json_array_append_new(arr, fig) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    json_decref(ids);
+    json_decref(by);
+    if (rc == 0 && !arr) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    if (rc == 0)
+        *out = arr;
+    return rc;
+}
+
 int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen)
 {
     char lim[16];

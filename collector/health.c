@@ -29,6 +29,10 @@ struct health_t {
     sd_ms_t pending_since;             /* when the oldest unevaluated message was forwarded */
     sd_ms_t progress_at;               /* the engine's last evaluation */
     sd_ms_t lag_ms;                    /* how long that message had waited */
+    /* the hourly upkeep (health_upkeep) */
+    bool upkeep_known;
+    int upkeep_failures;               /* in a row */
+    char upkeep_err[ERR_MAX + 1];
 };
 
 health_t *health_new(int stuck_ms, int db_ms)
@@ -198,6 +202,21 @@ static double s_age_s(sd_ms_t now, sd_ms_t then)
     return (double) (now - then) / 1000.0;
 }
 
+void health_upkeep(health_t *h, bool ok, const char *err)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->upkeep_known = true;
+    h->upkeep_failures = ok ? 0 : h->upkeep_failures + 1;
+    if (ok)
+        h->upkeep_err[0] = 0;
+    else
+        sd_utf8_scopy(h->upkeep_err, sizeof h->upkeep_err, err ? err : "failed",
+                      SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    pthread_mutex_unlock(&h->mu);
+}
+
 bool health_check(health_t *h, sd_ms_t now, json_t **report)
 {
     if (report)
@@ -242,10 +261,27 @@ bool health_check(health_t *h, sd_ms_t now, json_t **report)
             json_array_append_new(bad, json_string("results"));
         }
     }
+    bool upkeep_bad = h->upkeep_failures >= HEALTH_UPKEEP_FAILURES;
+    healthy = healthy && !upkeep_bad;
+    json_t *upkeep = NULL;
+    if (report && h->upkeep_known) {
+        upkeep = json_pack("{s:s, s:i}", "status",
+                           upkeep_bad ? "failing" : h->upkeep_failures ? "retrying" : "ok",
+                           "failures_in_a_row", h->upkeep_failures);
+        if (h->upkeep_err[0])
+            json_object_set_new(upkeep, "last_error", json_string(h->upkeep_err));
+        if (upkeep_bad)
+            json_array_append_new(bad, json_string("upkeep"));
+    }
     pthread_mutex_unlock(&h->mu);
-    if (report)
+    if (report) {
         *report = json_pack("{s:s, s:o, s:o, s:o}", "status", healthy ? "healthy" : "unhealthy",
                             "unhealthy", bad, "parts", parts, "results", results);
+        if (*report && upkeep)
+            json_object_set_new(*report, "upkeep", upkeep);
+        else
+            json_decref(upkeep);
+    }
     return healthy;
 }
 
@@ -281,7 +317,13 @@ void health_export(health_t *h, metrics_t *m)
                 "How long the result batch the engine evaluated last had waited since it was "
                 "stored.",
                 NULL, (double) h->lag_ms / 1000.0);
+    bool upkeep_ok = h->upkeep_failures < HEALTH_UPKEEP_FAILURES;
+    metrics_set(m, "statusd_upkeep_failures",
+                "Hourly upkeeps (partitions, retention, rollups) failed in a row (0 after one "
+                "succeeds).",
+                NULL, (double) h->upkeep_failures);
     pthread_mutex_unlock(&h->mu);
     metrics_set(m, "statusd_collector_healthy",
-                "1 while /api/health answers 200: every part healthy.", NULL, all && results_ok);
+                "1 while /api/health answers 200: every part healthy.", NULL,
+                all && results_ok && upkeep_ok);
 }

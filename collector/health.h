@@ -52,6 +52,17 @@ void health_results_forwarded(health_t *h, uint64_t n);
 /* The engine evaluated message n, which ingest forwarded at monotonic forwarded_at. */
 void health_results_evaluated(health_t *h, uint64_t n, sd_ms_t forwarded_at);
 
+/* Failed upkeeps in a row (partitions, retention, rollups) from which the collector is
+ * unhealthy: the upkeep runs hourly and again 5 minutes after a failure, so a second failure
+ * means about 5 minutes of retried failure, not one passing glitch. */
+#define HEALTH_UPKEEP_FAILURES 2
+
+/* The hourly upkeep ran: ok, or failed with err (any bytes; made valid and bounded here).
+ * HEALTH_UPKEEP_FAILURES failures in a row make the collector unhealthy ("upkeep" in the
+ * unhealthy list, the "upkeep" object of the report) until one succeeds: rollups not built
+ * mean stale uptime figures, retention not run means a growing database, both silent. */
+void health_upkeep(health_t *h, bool ok, const char *err);
+
 /* Judges everything at monotonic now. True when healthy. *report (when report is not NULL)
  * receives a new JSON object: {"status": "healthy"|"unhealthy", "unhealthy": [part names],
  * "parts": {name: {"status": "ok"|"stuck"|"db_failing", "reason": text,

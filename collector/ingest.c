@@ -27,6 +27,7 @@
 #define RECONNECT_MIN_MS 250
 #define RECONNECT_MAX_MS 5000
 #define UPKEEP_MS (3600 * 1000)
+#define UPKEEP_RETRY_MS (300 * 1000)  /* after a failed retention sweep or rollup build */
 /* agents whose batch streams are tracked at one time (see stream_t): one per agent connected
  * to the gateway (a HELLO or GONE ends it), and the gateway holds at most AGENT_TABLE_MAX */
 #define MAX_STREAMS AGENT_TABLE_MAX
@@ -165,14 +166,14 @@ static void s_store_ok(self_t *self)
 /* ---- database connection ------------------------------------------------------------- */
 
 /* The retention rule of the other tables (store_retention.h), with the hourly upkeep. */
-static void s_retention(self_t *self)
+/* 0, or -1 with the failure in err. */
+static int s_retention(self_t *self, char *err, size_t errlen)
 {
-    char err[512] = "";
     store_retention_counts_t n;
     int days = self->ctx->history_days > 0 ? self->ctx->history_days : HISTORY_DAYS_DEFAULT;
-    if (store_retention_sweep(self->store, days, &n, err, sizeof err) != 0) {
+    if (store_retention_sweep(self->store, days, &n, err, errlen) != 0) {
         sd_warn(COMP, "retention sweep failed err=%s (tried again at the next upkeep)", err);
-        return;
+        return -1;
     }
     const struct {
         const char *table;
@@ -193,6 +194,7 @@ static void s_retention(self_t *self)
             sd_info(COMP, "retention: deleted %lld row(s) of %s older than %d days",
                     (long long) t[i].n, t[i].table, days);
         }
+    return 0;
 }
 
 /* The rollups of the completed hours and days (store_rollups.h), on the ingest's connection
@@ -200,8 +202,9 @@ static void s_retention(self_t *self)
  * each period's watermark: the last hour is built again (a result that came up to an hour
  * late is taken in), a day once, when it is over; at most `catchup` buckets per upkeep. The
  * first upkeep (no watermark) starts `catchup` buckets back, not at the oldest raw result. */
-static void s_rollups(self_t *self)
+static int s_rollups(self_t *self, char *first_err, size_t errlen)
 {
+    int failed = 0;
     static const struct {
         rollup_period_t period;
         int64_t len_ms;
@@ -227,6 +230,8 @@ static void s_rollups(self_t *self)
         if (rc != 0) {
             sd_warn(COMP, "rollups not built period=%s err=%s (tried again at the next upkeep)",
                     p[k].period == ROLLUP_DAY ? "day" : "hour", err);
+            if (!failed++)
+                snprintf(first_err, errlen, "%s", err);
             continue;
         }
         if (rows > 0)
@@ -234,6 +239,7 @@ static void s_rollups(self_t *self)
                     p[k].period == ROLLUP_DAY ? "day" : "hour", (long long) rows,
                     (long long) to);
     }
+    return failed ? -1 : 0;
 }
 
 static void s_upkeep(self_t *self)
@@ -250,9 +256,19 @@ static void s_upkeep(self_t *self)
     }
     if (created || dropped)
         sd_info(COMP, "partitions created=%d dropped=%d", created, dropped);
-    s_retention(self);
-    s_rollups(self);
-    self->next_upkeep_ms = sd_mono_ms() + UPKEEP_MS;
+    /* retention and rollups report to /api/health (health_upkeep): failing twice in a row
+     * turns it red; after a failure the upkeep is tried again in UPKEEP_RETRY_MS. (A partition
+     * left incomplete is not counted: rows in the default partition are not fatal.) */
+    char uerr[512] = "";
+    bool ok = s_retention(self, uerr, sizeof uerr) == 0;
+    char rerr[512] = "";
+    if (s_rollups(self, rerr, sizeof rerr) != 0) {
+        if (ok)
+            snprintf(uerr, sizeof uerr, "rollups: %s", rerr);
+        ok = false;
+    }
+    health_upkeep(self->ctx->health, ok, uerr);
+    self->next_upkeep_ms = sd_mono_ms() + (ok ? UPKEEP_MS : UPKEEP_RETRY_MS);
 }
 
 /* True when a connection exists, connecting when the backoff allows (a connection that

@@ -158,6 +158,56 @@ static void test_export(void **state)
     health_destroy(&h);
 }
 
+/* The hourly upkeep: one failure is retried quietly, the second in a row turns the collector
+ * red with the error (one line, bounded), a success turns it green again; /metrics agrees. */
+static void test_upkeep(void **state)
+{
+    (void) state;
+    health_t *h = health_new(0, 0);
+    metrics_t *m = metrics_new();
+    health_register(h, "engine", HEALTH_LOOP);
+    json_t *r = NULL;
+    assert_true(health_check(h, sd_mono_ms(), &r));
+    assert_null(json_object_get(r, "upkeep"));      /* not run yet: nothing to say */
+    json_decref(r);
+    health_upkeep(h, true, NULL);
+    health_upkeep(h, false, "rollups: canceling statement due to statement timeout\nmore");
+    assert_true(health_check(h, sd_mono_ms(), &r));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "upkeep"),
+                                                          "status")),
+                        "retrying");
+    json_decref(r);
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    health_upkeep(h, false, big);
+    assert_false(health_check(h, sd_mono_ms(), &r));
+    char *txt = json_dumps(r, JSON_COMPACT);
+    printf("two failures: %.300s\n", txt);
+    free(txt);
+    json_t *u = json_object_get(r, "upkeep");
+    assert_string_equal(json_string_value(json_object_get(u, "status")), "failing");
+    assert_int_equal(json_integer_value(json_object_get(u, "failures_in_a_row")), 2);
+    assert_true(strlen(json_string_value(json_object_get(u, "last_error"))) < 400);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(r, "unhealthy"), 0)),
+                        "upkeep");
+    json_decref(r);
+    health_export(h, m);
+    char *text = metrics_render(m);
+    assert_non_null(strstr(text, "statusd_collector_healthy 0"));
+    assert_non_null(strstr(text, "statusd_upkeep_failures 2"));
+    free(text);
+    health_upkeep(h, true, NULL);
+    assert_true(health_check(h, sd_mono_ms(), &r));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "upkeep"),
+                                                          "status")),
+                        "ok");
+    assert_null(json_object_get(json_object_get(r, "upkeep"), "last_error"));
+    json_decref(r);
+    metrics_destroy(&m);
+    health_destroy(&h);
+}
+
 static void test_bounds_and_null(void **state)
 {
     (void) state;
@@ -186,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_db_failing),
         cmocka_unit_test(test_results_pipeline),
         cmocka_unit_test(test_export),
+        cmocka_unit_test(test_upkeep),
         cmocka_unit_test(test_bounds_and_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,10 @@ struct health_t {
     sd_ms_t pending_since;             /* when the oldest unevaluated message was forwarded */
     sd_ms_t progress_at;               /* the engine's last evaluation */
     sd_ms_t lag_ms;                    /* how long that message had waited */
+    /* the configuration (health_config) */
+    bool config_known, config_ok;
+    uint64_t config_generation;
+    char config_err[ERR_MAX + 1];
 };
 
 health_t *health_new(int stuck_ms, int db_ms)
@@ -198,6 +202,21 @@ static double s_age_s(sd_ms_t now, sd_ms_t then)
     return (double) (now - then) / 1000.0;
 }
 
+void health_config(health_t *h, bool ok, uint64_t generation, const char *err)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->config_known = true;
+    h->config_ok = ok;
+    h->config_generation = generation;
+    h->config_err[0] = 0;
+    if (!ok && err)
+        sd_utf8_scopy(h->config_err, sizeof h->config_err, err,
+                      SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    pthread_mutex_unlock(&h->mu);
+}
+
 bool health_check(health_t *h, sd_ms_t now, json_t **report)
 {
     if (report)
@@ -242,10 +261,22 @@ bool health_check(health_t *h, sd_ms_t now, json_t **report)
             json_array_append_new(bad, json_string("results"));
         }
     }
+    json_t *config = NULL;
+    if (report && h->config_known) {
+        config = json_pack("{s:s, s:I}", "status", h->config_ok ? "ok" : "reload_failed",
+                           "generation", (json_int_t) h->config_generation);
+        if (!h->config_ok)
+            json_object_set_new(config, "error", json_string(h->config_err));
+    }
     pthread_mutex_unlock(&h->mu);
-    if (report)
+    if (report) {
         *report = json_pack("{s:s, s:o, s:o, s:o}", "status", healthy ? "healthy" : "unhealthy",
                             "unhealthy", bad, "parts", parts, "results", results);
+        if (*report && config)
+            json_object_set_new(*report, "config", config);
+        else
+            json_decref(config);
+    }
     return healthy;
 }
 

@@ -176,7 +176,7 @@ if ((!quick && !gcc_only)); then
     # under ASan) and the uptime test (waiting on a timed outage; the uptime and badge code's
     # unit and _pg tests run under ASan)
     timed "ctest (clang+asan)" run_ctest "$asan_dir" 1 "${STATUSD_ASAN_FAULTS-a,e,g}" \
-        "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime)\$}" \
+        "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime|reload)\$}" \
         "${STATUSD_ASAN_UNIT_SKIP-^unit\.collector\.test_(notifier_chat|notifier_pagerduty_webhook|channel_email|engine_liveness)_pg\$}" \
         || failed=1
 fi

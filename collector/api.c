@@ -27,6 +27,7 @@
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "sd_utf8.h"
+#include "status_cache.h"
 #include "status_page.h"
 #include "store_api.h"
 #include "store_incidents.h"
@@ -39,6 +40,8 @@
 #define API_RECONNECT_MS 1000
 #define API_STATEMENT_TIMEOUT_MS 10000
 #define EVENTS_LIMIT_DEFAULT 100
+#define STATUS_DATA_REFRESH_MS 10000 /* the status page's data is rebuilt at most this often */
+#define STATUS_DATA_WAIT_MS 15000    /* the first request waits this long for the first build */
 #define WRITE_BODY_MAX 4096     /* bytes of a write request's JSON body; more: 413 */
 
 #define REQS_NAME "statusd_api_requests_total"
@@ -60,6 +63,7 @@ struct api_t {
      * changes it under a request */
     const collector_ctx_t *ctx;
     reload_t *reload;        /* POST /api/reload; NULL: not offered */
+    status_cache_t *status;  /* GET /api/status-page/data, built apart and served from memory */
     bool curl_init;          /* curl_global_init was called (api_destroy releases it) */
     char *conninfo;
     pthread_mutex_t db_lock;
@@ -612,6 +616,40 @@ static void s_do_metrics(api_t *api, reply_t *r)
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The manifest's statusPage settings: {title, description, groupBy, showAddresses}. */
+static json_t *s_page_settings(const sd_manifest_t *m)
+{
+    return json_pack("{s:s, s:s?, s:s?, s:b}", "title",
+                     m && m->page_title ? m->page_title : "StatusD", "description",
+                     m ? m->page_description : NULL, "groupBy", m ? m->page_group_by : NULL,
+                     "showAddresses", m && m->page_show_addresses);
+}
+
+/* Everything the status page shows, from the cache's latest snapshot (status_cache.h). */
+static void s_do_status_data(api_t *api, reply_t *r)
+{
+    config_view_t v;
+    s_view(api, &v);
+    json_t *page = s_page_settings(v.manifest);
+    config_view_release(&v);
+    char err[256] = "";
+    char *body = NULL;
+    size_t len = 0;
+    int rc = page && api->status ? status_cache_get(api->status, page, STATUS_DATA_WAIT_MS,
+                                                    &body, &len, err, sizeof err)
+                                 : -ENOMEM;
+    json_decref(page);
+    if (rc != 0) {
+        s_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                      err[0] ? err : "the status page data is not available");
+        return;
+    }
+    r->status = MHD_HTTP_OK;
+    r->body = body;
+    r->len = len;
+    r->ctype = "application/json";
+}
+
 static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *method,
                        const char *id, size_t id_len, const body_t *body, reply_t *r)
 {
@@ -679,20 +717,16 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     }
-    case ROUTE_STATUS_PAGE: {
-        /* the manifest's statusPage settings: what the page shows (no database) */
+    case ROUTE_STATUS_PAGE: { /* the manifest's statusPage settings (no database) */
         config_view_t v;
         s_view(api, &v);
-        const sd_manifest_t *m = v.manifest;
-        json_t *o = json_pack("{s:s, s:s?, s:s?, s:b}", "title",
-                              m && m->page_title ? m->page_title : "StatusD", "description",
-                              m ? m->page_description : NULL, "groupBy",
-                              m ? m->page_group_by : NULL, "showAddresses",
-                              m && m->page_show_addresses);
+        s_reply_json(r, MHD_HTTP_OK, s_page_settings(v.manifest));
         config_view_release(&v);
-        s_reply_json(r, MHD_HTTP_OK, o);
         return;
     }
+    case ROUTE_STATUS_DATA:
+        s_do_status_data(api, r);
+        return;
     case ROUTE_BADGE_STATUS:
     case ROUTE_BADGE_UPTIME: {
         if (!api_route_asset_id(id, id_len, idbuf, sizeof idbuf)) {
@@ -962,6 +996,11 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
         return NULL;
     }
     api->db_lock_init = true;
+    if (!(api->status = status_cache_new(ctx->db_conninfo, STATUS_DATA_REFRESH_MS, err,
+                                         errlen))) {
+        api_destroy(&api);
+        return NULL;
+    }
     /* the first database connection is made by the first request that needs it */
     if (s_listen(api, ctx->api_bind_addr, ctx->api_port, err, errlen) != 0) {
         api_destroy(&api);
@@ -982,6 +1021,7 @@ void api_destroy(api_t **p)
     api_t *api = *p;
     if (api->d)
         MHD_stop_daemon(api->d); /* joins every connection thread */
+    status_cache_destroy(&api->status);
     store_destroy(&api->store);
     if (api->db_lock_init)
         pthread_mutex_destroy(&api->db_lock);

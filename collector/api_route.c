@@ -18,7 +18,8 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/assets/{id}/uptime",
                                           "/badge/{id}/status.svg",
                                           "/badge/{id}/uptime.svg", "/api/openapi.json",
-                                          "/api/status-page", "other"};
+                                          "/api/status-page", "/api/status-page/data",
+                                          "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -43,6 +44,8 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_AGENTS;
     if (strcmp(url, "/api/status-page") == 0)
         return ROUTE_STATUS_PAGE;
+    if (strcmp(url, "/api/status-page/data") == 0)
+        return ROUTE_STATUS_DATA;
     if (strcmp(url, "/api/openapi.json") == 0)
         return ROUTE_OPENAPI;
     if (strcmp(url, "/api/reload") == 0)

@@ -38,6 +38,7 @@ typedef enum {
     ROUTE_BADGE_UPTIME,
     ROUTE_OPENAPI,
     ROUTE_STATUS_PAGE,
+    ROUTE_STATUS_DATA,
     ROUTE_UNKNOWN
 } route_t;
 

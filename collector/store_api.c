@@ -9,27 +9,14 @@
 #include <string.h>
 
 #include "sd_clock.h"
+#include "history_plan.h"
+#include "store_history.h"
 #include "uptime.h"
 
 /* RFC 3339 UTC with milliseconds; NULL stays NULL (JSON null). */
 #define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-/* Seconds of interval i (asset_state_intervals) after since, up to now. */
-#define OVERLAP(since)                                                                           \
-    "GREATEST(0, extract(epoch FROM COALESCE(i.ended_at, now()) - GREATEST(i.started_at, "      \
-    since ")))"
-
 static const char SQL_HEALTH[] = "SELECT 1";
-
-/* Seconds in each state between $2 and $3 (unix ms) of asset $1. */
-static const char SQL_UPTIME[] =
-    "SELECT i.state, sum(extract(epoch FROM"
-    "  LEAST(COALESCE(i.ended_at, now()), to_timestamp($3::double precision / 1000))"
-    "  - GREATEST(i.started_at, to_timestamp($2::double precision / 1000))))::float8"
-    " FROM asset_state_intervals i WHERE i.asset_id = $1"
-    "  AND i.started_at < to_timestamp($3::double precision / 1000)"
-    "  AND COALESCE(i.ended_at, now()) > to_timestamp($2::double precision / 1000)"
-    " GROUP BY i.state";
 
 static const char SQL_ASSETS[] =
     "SELECT json_build_object("
@@ -42,31 +29,21 @@ static const char SQL_ASSETS[] =
     " 'flapping', a.flapping, 'flappingSince', " TS("a.flapping_since") ","
     " 'maintenance', EXISTS (SELECT 1 FROM maintenance_windows w WHERE w.starts_at <= now()"
     "   AND w.ends_at > now() AND (w.asset_ids IS NULL OR a.id = ANY (w.asset_ids))),"
-    " 'results', COALESCE(r.results, '[]'::json),"
-    " 'uptimeSeconds', COALESCE(u.secs, '[]'::json))::text"
+    " 'results', COALESCE(r.results, '[]'::json))::text"
     " FROM assets a"
-    /* seconds in each state over the last 24 h, 7 d and 30 d (made into figures in C) */
-    " LEFT JOIN LATERAL ("
-    "  SELECT json_agg(json_build_object('state', w.state, 'd1', w.d1, 'd7', w.d7,"
-    "    'd30', w.d30)) AS secs"
-    "  FROM (SELECT i.state,"
-    "    sum(" OVERLAP("now() - interval '1 day'") ") AS d1,"
-    "    sum(" OVERLAP("now() - interval '7 days'") ") AS d7,"
-    "    sum(" OVERLAP("now() - interval '30 days'") ") AS d30"
-    "   FROM asset_state_intervals i WHERE i.asset_id = a.id"
-    "    AND COALESCE(i.ended_at, now()) > now() - interval '30 days' GROUP BY i.state) w"
-    " ) u ON true"
+    /* each agent's latest result among the asset's last 64: bounded work per asset */
     " LEFT JOIN LATERAL ("
     "  SELECT json_agg(json_build_object("
     "    'agent', l.agent_id, 'region', l.region, 'success', l.success,"
     "    'latencyMs', l.latency_ms, 'code', l.code, 'message', l.message,"
     "    'ts', " TS("l.ts") ") ORDER BY l.region, l.agent_id) AS results"
-    "  FROM (SELECT DISTINCT ON (pe.agent_id) pe.agent_id, pe.region, pe.success,"
-    "          pe.latency_ms, pe.code, pe.message, pe.ts"
+    "  FROM (SELECT DISTINCT ON (t.agent_id) t.* FROM (SELECT pe.agent_id, pe.region,"
+    "          pe.success, pe.latency_ms, pe.code, pe.message, pe.ts, pe.seq"
     "        FROM probe_events pe"
     "        WHERE pe.asset_id = a.id"
     "          AND pe.ts >= now() - make_interval(secs => GREATEST(86400, 10 * a.interval_seconds))"
-    "        ORDER BY pe.agent_id, pe.ts DESC, pe.seq DESC) l"
+    "        ORDER BY pe.ts DESC, pe.seq DESC LIMIT 64) t"
+    "        ORDER BY t.agent_id, t.ts DESC, t.seq DESC) l"
     " ) r ON true"
     " WHERE a.in_manifest AND ($1::text IS NULL OR a.id = $1)"
     " ORDER BY a.id";
@@ -188,41 +165,85 @@ int store_api_health(store_t *s)
     return ok ? 0 : -EIO;
 }
 
-/* Each asset's "uptimeSeconds" (seconds per state and window) becomes "uptime": {"24h",
- * "7d", "30d"} (uptime.h: a figure, or null without up or down time). */
-static int s_uptime_figures(json_t *rows)
+/* The uptime windows of GET /api/assets, ending now. */
+static const struct {
+    const char *name;
+    int64_t len_ms;
+} WINDOWS[] = {{"24h", HISTORY_DAY_MS}, {"7d", 7 * HISTORY_DAY_MS}, {"30d", 30 * HISTORY_DAY_MS}};
+#define N_WINDOWS (sizeof WINDOWS / sizeof *WINDOWS)
+
+/* Collects store_history's sums: asset id -> {"24h": {...secs}, ...} as uptime_secs_t. */
+typedef struct {
+    json_t *by_asset;   /* id -> array of N_WINDOWS figures (JSON) */
+    int rc;
+} figures_t;
+
+static void s_on_window(void *ctx, const char *asset_id, int slot, const uptime_secs_t *u)
 {
-    static const char *const win[][2] = {{"d1", "24h"}, {"d7", "7d"}, {"d30", "30d"}};
+    figures_t *f = ctx;
+    if (slot < 0 || slot >= (int) N_WINDOWS)
+        return;
+    json_t *o = json_object_get(f->by_asset, asset_id);
+    if (!o) {
+        o = json_object();
+        if (!o || json_object_set_new(f->by_asset, asset_id, o) != 0) {
+            f->rc = -ENOMEM;
+            return;
+        }
+    }
+    if (json_object_set_new(o, WINDOWS[slot].name, uptime_ratio_json(u)) != 0)
+        f->rc = -ENOMEM;
+}
+
+/* Puts "uptime": {"24h", "7d", "30d"} (uptime.h: a figure, or null without up or down time)
+ * into each row, from the rollups and the raw intervals (store_history.h). */
+static int s_uptime_figures(store_t *s, const char *asset_id, json_t *rows, char *err,
+                            size_t errlen)
+{
+    int64_t hour_wm = 0, day_wm = 0, now = sd_wall_ms();
+    int rc = store_history_watermarks(s, &hour_wm, &day_wm, err, errlen);
+    history_seg_t seg[64 * N_WINDOWS];
+    size_t n = 0;
+    for (size_t w = 0; rc == 0 && w < N_WINDOWS; w++)
+        if (history_plan(now - WINDOWS[w].len_ms, now, hour_wm, day_wm, HISTORY_DAY, (int) w,
+                         seg, sizeof seg / sizeof *seg, &n) != 0) {
+            snprintf(err, errlen, "uptime: history plan too long");
+            rc = -EINVAL;
+        }
+    figures_t f = {.by_asset = json_object(), .rc = 0};
+    if (rc == 0 && !f.by_asset)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = store_history_secs(s, asset_id, seg, n, s_on_window, &f, err, errlen);
+    if (rc == 0)
+        rc = f.rc;
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) {
-        json_t *fig = json_object();
-        if (!fig)
-            return -ENOMEM;
-        for (size_t w = 0; w < 3; w++) {
-            uptime_secs_t u = {0};
-            size_t k;
-            json_t *st;
-            json_array_foreach(json_object_get(row, "uptimeSeconds"), k, st)
-                uptime_add(&u, json_string_value(json_object_get(st, "state")),
-                           json_number_value(json_object_get(st, win[w][0])));
-            json_object_set_new(fig, win[w][1], uptime_ratio_json(&u));
+        if (rc)
+            break;
+        json_t *fig = json_object(), *got =
+            json_object_get(f.by_asset, json_string_value(json_object_get(row, "id")));
+        for (size_t w = 0; fig && w < N_WINDOWS; w++) {
+            json_t *v = json_object_get(got, WINDOWS[w].name);
+            json_object_set_new(fig, WINDOWS[w].name, v ? json_incref(v) : json_null());
         }
-        json_object_del(row, "uptimeSeconds");
-        if (json_object_set_new(row, "uptime", fig) != 0)
-            return -ENOMEM;
+        if (!fig || json_object_set_new(row, "uptime", fig) != 0)
+            rc = -ENOMEM;
     }
-    return 0;
+    json_decref(f.by_asset);
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    return rc;
 }
 
 int store_api_assets(store_t *s, json_t **out, char *err, size_t errlen)
 {
     const char *params[] = {NULL};
     int rc = s_json_rows(s, "assets", SQL_ASSETS, 1, params, out, err, errlen);
-    if (rc == 0 && (rc = s_uptime_figures(*out)) != 0) {
+    if (rc == 0 && (rc = s_uptime_figures(s, NULL, *out, err, errlen)) != 0) {
         json_decref(*out);
         *out = NULL;
-        snprintf(err, errlen, "out of memory");
     }
     return rc;
 }
@@ -247,10 +268,8 @@ int store_api_asset(store_t *s, const char *asset_id, json_t **out, char *err, s
     const char *params[] = {asset_id};
     json_t *rows = NULL;
     int rc = s_json_rows(s, "asset", SQL_ASSETS, 1, params, &rows, err, errlen);
-    if (rc == 0 && (rc = s_uptime_figures(rows)) != 0) {
+    if (rc == 0 && (rc = s_uptime_figures(s, asset_id, rows, err, errlen)) != 0)
         json_decref(rows);
-        snprintf(err, errlen, "out of memory");
-    }
     return rc ? rc : s_the_asset(rows, out, err, errlen);
 }
 
@@ -304,6 +323,13 @@ int store_api_asset_state(store_t *s, const char *asset_id, json_t **out, char *
     return rc ? rc : s_the_asset(rows, out, err, errlen);
 }
 
+static void s_on_one(void *ctx, const char *asset_id, int slot, const uptime_secs_t *u)
+{
+    (void) asset_id;
+    (void) slot;
+    *(uptime_secs_t *) ctx = *u;
+}
+
 int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,
                      json_t **out, char *err, size_t errlen)
 {
@@ -320,17 +346,25 @@ int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t 
                          errlen);
     if (rc)
         return rc;
-    PGresult *r = PQexecParams(store_conn(s), SQL_UPTIME, 3, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        store_set_error(s, "uptime", err, errlen);
-        PQclear(r);
-        json_decref(incidents);
-        return -EIO;
-    }
+    /* the whole range from the rollups where they are built, the edges from the raw
+     * intervals (a year in days: the plan has room) */
+    int64_t hour_wm = 0, day_wm = 0;
+    history_seg_t *seg = malloc(STORE_HISTORY_MAX_SEGS * sizeof *seg);
+    size_t n = 0;
     uptime_secs_t u = {0};
-    for (int i = 0; i < PQntuples(r); i++)
-        uptime_add(&u, PQgetvalue(r, i, 0), strtod(PQgetvalue(r, i, 1), NULL));
-    PQclear(r);
+    rc = seg ? store_history_watermarks(s, &hour_wm, &day_wm, err, errlen) : -ENOMEM;
+    if (rc == 0 && history_plan(from_ms, to_ms, hour_wm, day_wm, HISTORY_DAY, 0, seg,
+                                STORE_HISTORY_MAX_SEGS, &n) != 0) {
+        snprintf(err, errlen, "uptime: history plan too long");
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = store_history_secs(s, asset_id, seg, n, s_on_one, &u, err, errlen);
+    free(seg);
+    if (rc) {
+        json_decref(incidents);
+        return rc == -ENOMEM ? -EIO : rc;
+    }
     char f[40], t[40];
     sd_format_rfc3339(from_ms, f, sizeof f);
     sd_format_rfc3339(to_ms, t, sizeof t);

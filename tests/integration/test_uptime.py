@@ -155,6 +155,18 @@ def main(env):
     st, _ = http_get(col.api + "/api/assets/web/uptime?from=2026-13-01T00:00:00Z")
     check(st == 400, "a bad range -> 400 (%d)" % st)
 
+    # the status page's data (served from a snapshot at most 10 s old): the same outage
+    data = http_get_json(col.api + "/api/status-page/data")
+    sweb = [a for a in data["assets"] if a["id"] == "web"][0]
+    today = sweb["daily"][-1]
+    log("status page data: web today %r, 24h %r (list: %r)"
+        % (today, sweb["uptime"]["24h"], assets["web"]["uptime"]["24h"]))
+    check(len(sweb["daily"]) == 90 and 0 < today["uptime"] < 1 and today["downSeconds"] >= 5
+          and "address" not in sweb,
+          "status page data: web's bar for today shows the outage, no address")
+    check(abs(sweb["uptime"]["24h"] - assets["web"]["uptime"]["24h"]) < 0.01,
+          "status page data: the 24 h figure agrees with GET /api/assets")
+
     # 4. badges
     def badge(path):
         try:

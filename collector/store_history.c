@@ -1,0 +1,117 @@
+/* store_history: see store_history.h. The segments travel as four parallel arrays
+ * (lo, hi, slot, source) and are unnested by PostgreSQL. */
+#include "store_history.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TSMS(x) "to_timestamp((" x ")::double precision / 1000)"
+
+/* $1 the asset or NULL; $2..$5 the segments. Rollup rows carry the seconds per state; a raw
+ * interval counts the part of it inside its segment (an open one up to now). */
+static const char SQL_SECS[] =
+    "WITH seg AS (SELECT " TSMS("lo") " AS lo, " TSMS("hi") " AS hi, slot, src"
+    "  FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::int[]) AS s(lo, hi, slot, src)),"
+    " parts AS ("
+    "  SELECT r.asset_id, s.slot, r.up_seconds AS up, r.degraded_seconds AS degraded,"
+    "   r.down_seconds AS down, r.maintenance_seconds AS maint, r.unknown_seconds AS unknown"
+    "  FROM seg s JOIN asset_rollups r ON s.src > 0"
+    "   AND r.period = CASE WHEN s.src = 2 THEN 'day' ELSE 'hour' END AND r.location = ''"
+    "   AND r.bucket >= s.lo AND r.bucket < s.hi AND ($1::text IS NULL OR r.asset_id = $1)"
+    "  UNION ALL"
+    "  SELECT i.asset_id, s.slot,"
+    "   CASE WHEN i.state = 'UP' THEN x.secs ELSE 0 END,"
+    "   CASE WHEN i.state = 'DEGRADED' THEN x.secs ELSE 0 END,"
+    "   CASE WHEN i.state = 'DOWN' THEN x.secs ELSE 0 END,"
+    "   CASE WHEN i.state = 'MAINTENANCE' THEN x.secs ELSE 0 END,"
+    "   CASE WHEN i.state NOT IN ('UP', 'DEGRADED', 'DOWN', 'MAINTENANCE') THEN x.secs"
+    "    ELSE 0 END"
+    "  FROM seg s JOIN asset_state_intervals i ON s.src = 0"
+    "   AND tstzrange(i.started_at, i.ended_at) && tstzrange(s.lo, s.hi)"
+    "   AND ($1::text IS NULL OR i.asset_id = $1),"
+    "  LATERAL (SELECT GREATEST(0, extract(epoch FROM LEAST(COALESCE(i.ended_at, now()), s.hi)"
+    "   - GREATEST(i.started_at, s.lo)))::float8 AS secs) x)"
+    " SELECT p.asset_id, p.slot, sum(p.up), sum(p.degraded), sum(p.down), sum(p.maint),"
+    "  sum(p.unknown)"
+    " FROM parts p JOIN assets a ON a.id = p.asset_id AND a.in_manifest"
+    " GROUP BY p.asset_id, p.slot ORDER BY p.asset_id, p.slot";
+
+int store_history_watermarks(store_t *s, int64_t *hour_wm, int64_t *day_wm, char *err,
+                             size_t errlen)
+{
+    PGresult *r = store_exec(
+        s, "rollup watermarks",
+        "SELECT COALESCE((SELECT (extract(epoch FROM built_until) * 1000)::bigint"
+        "  FROM rollup_watermarks WHERE period = 'hour'), 0),"
+        " COALESCE((SELECT (extract(epoch FROM built_until) * 1000)::bigint"
+        "  FROM rollup_watermarks WHERE period = 'day'), 0)",
+        0, NULL, err, errlen);
+    if (!r)
+        return -EIO;
+    *hour_wm = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *day_wm = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+/* "{a,b,...}": a PostgreSQL array literal of n integers taken from seg by get. */
+static char *s_array(const history_seg_t *seg, size_t n, int64_t (*get)(const history_seg_t *))
+{
+    size_t cap = 2 + n * 21, len = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    buf[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t) snprintf(buf + len, cap - len, "%s%" PRId64, i ? "," : "", get(&seg[i]));
+    buf[len++] = '}';
+    buf[len] = '\0';
+    return buf;
+}
+
+static int64_t s_lo(const history_seg_t *g) { return g->lo; }
+static int64_t s_hi(const history_seg_t *g) { return g->hi; }
+static int64_t s_slot(const history_seg_t *g) { return g->slot; }
+static int64_t s_src(const history_seg_t *g) { return g->src; }
+
+int store_history_secs(store_t *s, const char *asset_id, const history_seg_t *seg, size_t n,
+                       store_history_fn fn, void *ctx, char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    if (n > STORE_HISTORY_MAX_SEGS || !fn) {
+        snprintf(err, errlen, "history: %zu segments (at most %d)", n, STORE_HISTORY_MAX_SEGS);
+        return -EINVAL;
+    }
+    char *arr[4] = {s_array(seg, n, s_lo), s_array(seg, n, s_hi), s_array(seg, n, s_slot),
+                    s_array(seg, n, s_src)};
+    int rc = 0;
+    if (!arr[0] || !arr[1] || !arr[2] || !arr[3]) {
+        snprintf(err, errlen, "history: out of memory");
+        rc = -ENOMEM;
+    }
+    PGresult *r = NULL;
+    if (rc == 0) {
+        const char *p[] = {asset_id, arr[0], arr[1], arr[2], arr[3]};
+        r = store_exec(s, "state history", SQL_SECS, 5, p, err, errlen);
+        if (!r)
+            rc = -EIO;
+    }
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        uptime_secs_t u = {
+            .up = strtod(PQgetvalue(r, i, 2), NULL),
+            .degraded = strtod(PQgetvalue(r, i, 3), NULL),
+            .down = strtod(PQgetvalue(r, i, 4), NULL),
+            .maintenance = strtod(PQgetvalue(r, i, 5), NULL),
+            .unknown = strtod(PQgetvalue(r, i, 6), NULL),
+        };
+        fn(ctx, PQgetvalue(r, i, 0), (int) strtol(PQgetvalue(r, i, 1), NULL, 10), &u);
+    }
+    PQclear(r);
+    for (size_t k = 0; k < 4; k++)
+        free(arr[k]);
+    return rc;
+}

@@ -1,0 +1,9 @@
+-- StatusD schema v10: reading the state history by time for every asset at once.
+--
+-- The uptime figures of all assets (GET /api/assets, the status page) read the rollups for
+-- whole hours and days and the raw intervals only for the last hour or two and the edges of
+-- a range (store_history.c). Finding the intervals that overlap a short recent range among
+-- months of history needs an index on the interval itself: a GiST index on its time range
+-- (the open interval, ended_at NULL, is unbounded above). Queries use the same expression.
+CREATE INDEX IF NOT EXISTS idx_state_intervals_span
+    ON asset_state_intervals USING gist (tstzrange(started_at, ended_at));

@@ -1,0 +1,293 @@
+/* store_status_page and status_cache against a real PostgreSQL, on a scripted history
+ * relative to today: the daily bars (a 2-hour outage 3 days ago: 22/24 up, 7200 s down, one
+ * incident; a maintenance hour yesterday), the windows, groups, hidden addresses, the public
+ * timeline (internal event kinds left out), the hourly latency, maintenance windows. Then
+ * the rollups are built and the raw intervals they cover deleted: the figures must stay the
+ * same to the millisecond (the long ranges are read from the rollups). The cache serves a
+ * snapshot and builds again only when it is older than its refresh period. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sd_clock.h"
+#include "status_cache.h"
+#include "store_api.h"
+#include "store_rollups.h"
+#include "store_status_page.h"
+
+#define STORE_FIXTURE_DB_PREFIX "statuspage"
+#include "store_fixture.h"
+
+#define H 3600000LL
+#define D 86400000LL
+
+static int64_t s_today;   /* today's UTC midnight, unix ms */
+
+/* ts(offset ms from today's midnight) as SQL */
+static const char *s_at(char *buf, size_t len, int64_t off)
+{
+    snprintf(buf, len, "to_timestamp(%.3f)", (double) (s_today + off) / 1000.0);
+    return buf;
+}
+
+static void s_seed(void)
+{
+    char a[6][64], sql[2048];
+    s_exec("INSERT INTO assets (id, name, address, metadata) VALUES"
+           " ('api', 'Public API', 'https://secret.example/api', '{\"tier\": \"Core\"}'),"
+           " ('web', 'Web', 'https://secret.example/', '{\"tier\": \"Edge\"}'),"
+           " ('gone', 'Gone', 'x', NULL)");
+    s_exec("UPDATE assets SET in_manifest = false WHERE id = 'gone'");
+    snprintf(sql, sizeof sql,
+             "INSERT INTO asset_state_intervals (asset_id, state, started_at, ended_at) VALUES"
+             " ('api', 'UP', %s, %s), ('api', 'DOWN', %s, %s), ('api', 'UP', %s, %s),"
+             " ('api', 'MAINTENANCE', %s, %s), ('api', 'UP', %s, NULL),"
+             " ('web', 'UP', %s, NULL)",
+             s_at(a[0], 64, -5 * D), s_at(a[1], 64, -3 * D + 10 * H), a[1],
+             s_at(a[2], 64, -3 * D + 12 * H), a[2], s_at(a[3], 64, -1 * D), a[3],
+             s_at(a[4], 64, -1 * D + H), a[4], s_at(a[5], 64, -2 * D));
+    s_exec(sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO incidents (asset_id, summary, started_at, ended_at) VALUES"
+             " ('api', 'API is DOWN', %s, %s)",
+             s_at(a[0], 64, -3 * D + 10 * H), s_at(a[1], 64, -3 * D + 12 * H));
+    s_exec(sql);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO incident_events (incident_id, kind, detail, at) VALUES"
+             " (1, 'opened', '{\"why\": \"eu-1 saw 10.0.0.1 refuse\"}', %s),"
+             " (1, 'notified', '\"slack-ops\"', %s), (1, 'resolved', '{}', %s)",
+             s_at(a[0], 64, -3 * D + 10 * H), a[0], s_at(a[1], 64, -3 * D + 12 * H));
+    s_exec(sql);
+    /* results of api from eu and us every minute over the last 3 hours: 20 ms eu, 40 ms us */
+    s_exec("INSERT INTO probe_events (asset_id, agent_id, region, seq, ts, success, latency_ms)"
+           " SELECT 'api', 'agent-' || r, r, i, now() - i * interval '1 minute', true,"
+           " CASE WHEN r = 'eu' THEN 20 ELSE 40 END"
+           " FROM generate_series(0, 179) i, unnest(ARRAY['eu', 'us']) r");
+    s_exec("INSERT INTO maintenance_windows (name, asset_ids, starts_at, ends_at, reason)"
+           " VALUES ('db upgrade', ARRAY['api'], now() + interval '1 day',"
+           " now() + interval '1 day 1 hour', 'planned')");
+}
+
+static int s_group_setup(void **state)
+{
+    if (s_setup(state) != 0)
+        return -1;
+    int64_t now = sd_wall_ms();
+    s_today = now - now % D;
+    s_seed();
+    return 0;
+}
+
+static json_t *s_page(int64_t now)
+{
+    json_t *out = NULL;
+    char err[512] = "";
+    int rc = store_status_page(s_store, "tier", false, now, &out, err, sizeof err);
+    if (rc)
+        fail_msg("store_status_page: %s", err);
+    return out;
+}
+
+static json_t *s_asset(json_t *page, const char *id)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(page, "assets"), i, a)
+        if (strcmp(json_string_value(json_object_get(a, "id")), id) == 0)
+            return a;
+    return NULL;
+}
+
+static double s_dnum(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static void s_check_scripted(json_t *page)
+{
+    json_t *api = s_asset(page, "api"), *web = s_asset(page, "web");
+    assert_non_null(api);
+    assert_non_null(web);
+    assert_null(s_asset(page, "gone"));
+    assert_int_equal(json_array_size(json_object_get(page, "assets")), 2);
+    assert_null(json_object_get(api, "address"));
+    assert_string_equal(json_string_value(json_object_get(api, "group")), "Core");
+    json_t *daily = json_object_get(api, "daily");
+    assert_int_equal(json_array_size(daily), STATUS_PAGE_DAYS);
+    json_t *outage = json_array_get(daily, STATUS_PAGE_DAYS - 1 - 3);
+    char *txt = json_dumps(outage, JSON_COMPACT);
+    print_message("outage day: %s\n", txt);
+    free(txt);
+    assert_true(fabs(s_dnum(outage, "uptime") - 22.0 / 24.0) < 1e-6);
+    assert_true(s_dnum(outage, "downSeconds") == 7200);
+    assert_int_equal(json_integer_value(json_object_get(outage, "incidents")), 1);
+    json_t *maint = json_array_get(daily, STATUS_PAGE_DAYS - 1 - 1);
+    assert_true(s_dnum(maint, "maintenanceSeconds") == 3600 && s_dnum(maint, "uptime") == 1);
+    assert_true(json_is_null(json_object_get(json_array_get(daily, 0), "uptime")));
+    assert_true(json_is_null(json_object_get(
+        json_array_get(json_object_get(web, "daily"), STATUS_PAGE_DAYS - 1 - 3), "uptime")));
+    json_t *up = json_object_get(api, "uptime");
+    assert_true(s_dnum(up, "24h") == 1);
+    /* 7 days: 5 days of history with 2 hours down */
+    double u7 = s_dnum(up, "7d");
+    print_message("api uptime 7d %.6f 90d %.6f\n", u7, s_dnum(up, "90d"));
+    assert_true(u7 > 0.98 && u7 < 0.99 && s_dnum(up, "90d") == u7);
+    /* latency: the last 3 hours have eu 20 and us 40 ms: p50 30 */
+    json_t *lat = json_object_get(api, "latency");
+    assert_int_equal(json_array_size(lat), STATUS_PAGE_HOURS);
+    json_t *last = json_array_get(lat, STATUS_PAGE_HOURS - 2);
+    assert_true(s_dnum(last, "p50") == 30 && s_dnum(last, "samples") == 120);
+    assert_true(json_is_null(json_object_get(json_array_get(lat, 0), "p50")));
+    json_t *res = json_object_get(api, "results");
+    assert_int_equal(json_array_size(res), 2);
+    assert_null(json_object_get(json_array_get(res, 0), "agent"));
+    /* the incident, its public timeline only */
+    json_t *inc = json_array_get(json_object_get(page, "incidents"), 0);
+    assert_string_equal(json_string_value(json_object_get(inc, "assetName")), "Public API");
+    json_t *tl = json_object_get(inc, "timeline");
+    assert_int_equal(json_array_size(tl), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tl, 0), "kind")),
+                        "opened");
+    assert_null(json_object_get(json_array_get(tl, 0), "detail"));
+    json_t *mw = json_array_get(json_object_get(page, "maintenance"), 0);
+    assert_string_equal(json_string_value(json_object_get(mw, "name")), "db upgrade");
+    assert_false(json_is_true(json_object_get(mw, "active")));
+    txt = json_dumps(page, 0);
+    assert_null(strstr(txt, "secret.example"));
+    assert_null(strstr(txt, "10.0.0.1"));
+    assert_null(strstr(txt, "slack-ops"));
+    free(txt);
+}
+
+/* The assets' figures that must not depend on where they are read from. */
+static json_t *s_figures(json_t *page)
+{
+    json_t *f = json_object();
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(page, "assets"), i, a) {
+        json_t *d = json_deep_copy(json_object_get(a, "daily"));
+        json_t *l = json_deep_copy(json_object_get(a, "latency"));
+        json_object_set_new(f, json_string_value(json_object_get(a, "id")),
+                            json_pack("{s:O, s:o, s:o}", "uptime", json_object_get(a, "uptime"),
+                                      "daily", d, "latency", l));
+    }
+    return f;
+}
+
+static void test_scripted_then_rollups(void **st)
+{
+    (void) st;
+    /* a fixed "now" for both reads: the open intervals still grow with the database's now() */
+    int64_t now = sd_wall_ms();
+    json_t *raw = s_page(now);
+    s_check_scripted(raw);
+
+    char err[512] = "";
+    int64_t rows = 0, hour_top = now - now % H;
+    assert_int_equal(store_rollups_build(s_store, ROLLUP_HOUR, s_today - 6 * D, hour_top, &rows,
+                                         err, sizeof err), 0);
+    assert_int_equal(store_rollups_advance(s_store, ROLLUP_HOUR, hour_top, err, sizeof err), 0);
+    assert_int_equal(store_rollups_build(s_store, ROLLUP_DAY, s_today - 6 * D, s_today, &rows,
+                                         err, sizeof err), 0);
+    assert_int_equal(store_rollups_advance(s_store, ROLLUP_DAY, s_today, err, sizeof err), 0);
+    /* the history the daily rollups hold is gone from the raw table: read from rollups only */
+    char a[64], sql[256];
+    snprintf(sql, sizeof sql, "DELETE FROM asset_state_intervals WHERE ended_at <= %s",
+             s_at(a, sizeof a, -2 * D));
+    s_exec(sql);
+    assert_true(s_num("SELECT count(*) FROM asset_state_intervals WHERE asset_id = 'api'") == 3);
+    json_t *rolled = s_page(now);
+    s_check_scripted(rolled);
+    json_t *f1 = s_figures(raw), *f2 = s_figures(rolled);
+    char *t1 = json_dumps(f1, JSON_SORT_KEYS | JSON_COMPACT);
+    char *t2 = json_dumps(f2, JSON_SORT_KEYS | JSON_COMPACT);
+    if (!json_equal(f1, f2))
+        fail_msg("raw and rollup figures differ:\n%s\n%s", t1, t2);
+    free(t1);
+    free(t2);
+    json_decref(f1);
+    json_decref(f2);
+
+    /* GET /api/assets and the uptime route read the same history */
+    json_t *assets = NULL;
+    assert_int_equal(store_api_assets(s_store, &assets, err, sizeof err), 0);
+    json_t *u7 = json_object_get(json_object_get(json_array_get(assets, 0), "uptime"), "7d");
+    print_message("GET /api/assets api 7d %.6f\n", json_number_value(u7));
+    assert_true(fabs(json_number_value(u7) -
+                     s_dnum(json_object_get(s_asset(rolled, "api"), "uptime"), "7d")) < 2e-6);
+    json_decref(assets);
+    json_t *one = NULL;
+    assert_int_equal(store_api_uptime(s_store, "api", s_today - 3 * D, s_today - 2 * D, &one,
+                                      err, sizeof err), 0);
+    assert_true(s_dnum(one, "downSeconds") == 7200 && s_dnum(one, "upSeconds") == 79200);
+    json_decref(one);
+    json_decref(raw);
+    json_decref(rolled);
+}
+
+static void test_cache(void **st)
+{
+    (void) st;
+    char err[512] = "";
+    PGconn *pc = store_conn(s_store);
+    char ci[512];
+    snprintf(ci, sizeof ci, "host=%s port=%s dbname=%s user=%s", PQhost(pc), PQport(pc),
+             PQdb(pc), PQuser(pc));
+    status_cache_t *c = status_cache_new(ci, 60000, err, sizeof err);
+    assert_non_null(c);
+    json_t *page = json_pack("{s:s, s:n, s:s, s:b}", "title", "T", "description", "groupBy",
+                             "tier", "showAddresses", 1);
+    char *body = NULL;
+    size_t len = 0;
+    sd_ms_t t0 = sd_mono_ms();
+    assert_int_equal(status_cache_get(c, page, 15000, &body, &len, err, sizeof err), 0);
+    print_message("first snapshot: %zu bytes in %lld ms\n", len, (long long) (sd_mono_ms() - t0));
+    json_t *d = json_loads(body, 0, NULL);
+    assert_non_null(d);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(d, "page"), "title")),
+                        "T");
+    assert_non_null(json_object_get(d, "generatedAt"));
+    /* showAddresses: the address is there */
+    assert_non_null(strstr(body, "secret.example"));
+    json_decref(d);
+    /* the same snapshot again (not older than 60 s) */
+    char *again = NULL;
+    assert_int_equal(status_cache_get(c, page, 0, &again, &len, err, sizeof err), 0);
+    assert_string_equal(body, again);
+    free(again);
+    free(body);
+    /* other settings: a new snapshot, built for them */
+    json_object_set_new(page, "showAddresses", json_false());
+    assert_int_equal(status_cache_get(c, page, 15000, &body, &len, err, sizeof err), 0);
+    assert_null(strstr(body, "secret.example"));
+    free(body);
+    json_decref(page);
+    status_cache_destroy(&c);
+    assert_null(c);
+    /* no database: a clear error, no crash */
+    c = status_cache_new("host=127.0.0.1 port=1 connect_timeout=2", 1000, err, sizeof err);
+    page = json_pack("{s:s}", "title", "T");
+    int rc = status_cache_get(c, page, 10000, &body, &len, err, sizeof err);
+    print_message("no database: rc=%d %s\n", rc, err);
+    assert_int_equal(rc, -EIO);
+    json_decref(page);
+    status_cache_destroy(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scripted_then_rollups),
+        cmocka_unit_test(test_cache),
+    };
+    return cmocka_run_group_tests(tests, s_group_setup, s_teardown);
+}

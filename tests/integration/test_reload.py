@@ -4,7 +4,8 @@ Slack receivers.
 
   a  valid reload by SIGHUP: "fresh" is added (probed by both agents, listed by GET
      /api/assets), "doomed" is removed while its incident is open and paged (the incident
-     closes with the reason "removed from the manifest" and nobody gets a RECOVERY for it),
+     closes with the reason "removed from the manifest", nobody gets a RECOVERY for it, and
+     the agents stop probing it),
      "changed" is renamed while its incident is open (same asset row, same incident, still
      open), a maintenance window is added to the manifest (GET /api/maintenance lists it),
      and the notifier "ops" moves to another webhook URL (the next pages go there: the
@@ -147,6 +148,7 @@ def main(env):
              and pg.scalar("SELECT state FROM assets WHERE id = 'fresh'") == "UP", 15,
              "fresh probed by both agents and UP", interval=0.1, procs=live)
     measure("SIGHUP -> new asset UP", time.monotonic() - t1)
+    doomed_hits = t_doomed.hits  # both agents have the new plan (they probe fresh)
     wait_for(lambda: [w["name"] for w in http_get_json(col.api + "/api/maintenance")]
              == ["after-reload"], 5, "the manifest's new maintenance window listed",
              interval=0.1, procs=live)
@@ -214,6 +216,8 @@ def main(env):
     check(len(texts(hook1)) == 2, "the first URL got only the 2 DOWN pages before the reload")
     check(not pages(hook1, "Doomed", "RECOVER") and not pages(hook2, "Doomed", "RECOVER"),
           "no RECOVERY for the removed asset anywhere")
+    check(t_doomed.hits - doomed_hits <= 2, "the agents stopped probing the removed asset "
+          "(%d requests after both had the new plan)" % (t_doomed.hits - doomed_hits))
 
     # c. results: none lost, none twice, for the assets kept across the reloads
     for aid, target in (("keep-a", t_a), ("keep-b", t_b)):

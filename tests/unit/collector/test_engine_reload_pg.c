@@ -6,7 +6,11 @@
  *  - an asset renamed with an open incident keeps it (same row, still open); its RECOVERY
  *    goes where the new policy says;
  *  - an asset added is judged: its outage opens an incident paged to the new policy's
- *    notifiers only. */
+ *    notifiers only;
+ *  - an asset removed while the database is away from the engine (ALLOW_CONNECTIONS false,
+ *    its session ended), its incident opened meanwhile and not yet written: the engine keeps
+ *    the removed asset and the old configuration until its journal is written, then the
+ *    incident is written opened and closed with the reason, still with no RECOVERY. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,21 +74,26 @@ static void s_configure(fx_t *f)
     f->ctx.notifiers = NULL;
 }
 
-/* What reload_run does once the files are accepted: the assets table, then the swap. */
-static void s_reload(fx_t *f, const char *m_text, const char *n_text)
+/* What reload_run does once the files are accepted: the assets table (unless sync is false:
+ * the engine's database is away), then the swap. */
+static void s_reload_sync(fx_t *f, const char *m_text, const char *n_text, bool sync)
 {
     sd_manifest_t *m;
     sd_notifiers_t *n;
     s_parse(m_text, n_text, &m, &n);
     char err[512] = "";
-    store_t *s = store_new(f->conninfo, err, sizeof err);
-    assert_non_null(s);
-    if (store_assets_sync(s, m, err, sizeof err) != 0)
+    store_t *s = sync ? store_new(f->conninfo, err, sizeof err) : NULL;
+    if (sync && (!s || store_assets_sync(s, m, err, sizeof err) != 0))
         fail_msg("sync: %s", err);
     store_destroy(&s);
     uint64_t g = 0;
     assert_int_equal(config_ref_swap(f->holder, m, n, &g), 0);
     print_message("configuration generation %llu published\n", (unsigned long long) g);
+}
+
+static void s_reload(fx_t *f, const char *m_text, const char *n_text)
+{
+    s_reload_sync(f, m_text, n_text, true);
 }
 
 static void s_fail2(fx_t *f, const char *asset, int64_t t)
@@ -182,10 +191,49 @@ static void test_removed_changed_added(void **state)
                      0);
 }
 
+static void s_allow(fx_t *f, bool allow)
+{
+    assert_int_equal(test_pg_allow_connections(f->conninfo, allow), 0);
+}
+
+static void test_removed_while_database_away(void **state)
+{
+    fx_t *f = *state;
+    s_start(f);
+    int64_t t0 = sd_wall_ms() - 10000;
+    s_ok2(f, ASSET, t0 - 1000);
+    s_sync(f);
+    s_allow(f, false);
+    PQclear(s_sql(f, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+    s_fail2(f, ASSET, t0); /* opened in memory, journaled, not written */
+    s_sync(f);
+    s_reload_sync(f, M2, N2, false);
+    /* the open and the close (removed) wait in the journal */
+    s_wait_metric(f, "statusd_engine_decisions_pending", 2, 5000);
+    s_result(f, ASSET, "a1", "eu", false, t0 + 3000, true); /* late: dropped */
+    s_sync(f);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incidents"), 0);
+    s_allow(f, true);
+    sd_ms_t took = s_wait_count(f, "SELECT count(*) FROM incidents WHERE asset_id = '" ASSET
+                                   "' AND ended_at IS NOT NULL", 1, 15000);
+    print_message("database back: the incident written opened and closed within %lld ms\n",
+                  (long long) took);
+    s_wait_metric(f, "statusd_engine_decisions_pending", 0, 5000);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM incident_events e JOIN incidents i ON"
+                                " i.id = e.incident_id WHERE i.asset_id = '" ASSET "' AND"
+                                " e.kind = 'resolved' AND"
+                                " e.detail->>'reason' = 'removed from the manifest'"),
+                     1);
+    assert_int_equal(s_count(f, "SELECT count(*) FROM notifications WHERE event = 'RECOVERY'"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_removed_changed_added, setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_removed_while_database_away, setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

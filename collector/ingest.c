@@ -321,7 +321,9 @@ static void s_reply(self_t *self, const char *kind, const char *agent, uint64_t 
 
 /* ---- agents gone for good ------------------------------------------------------------ */
 
-/* The families ingest labels with an agent: freed with it. */
+/* The families ingest labels with an agent: freed with it. The first ASSET_FAMILIES are
+ * labelled with an asset too: freed when it leaves the manifest (a reload). */
+#define ASSET_FAMILIES 6
 static const char *const s_agent_families[] = {
     "statusd_probe_success",
     "statusd_probe_duration_seconds",
@@ -814,9 +816,6 @@ static void s_on_pipe(self_t *self)
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
-
-/* The per-asset gauge families (the first six of s_agent_families): a removed asset's go. */
-#define ASSET_FAMILIES 6
 
 /* Fills the table of manifest assets from the view. 0 or -ENOMEM. */
 static int s_fill_assets(self_t *self)

@@ -138,7 +138,8 @@ static void s_usage(FILE *out)
             "                         needs only --notifiers\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
-            "Flags win over environment variables.\n");
+            "Flags win over environment variables. SIGHUP (or POST /api/reload) reloads\n"
+            "--manifest and --notifiers without a restart.\n");
 }
 
 static const char *s_env(const char *name)

@@ -9,7 +9,8 @@ agent runs). Then --days days of history are written straight into PostgreSQL, a
 and the hourly upkeep would have left them:
   - asset_state_intervals: a day-long UP interval per asset and day, and on every 7th day
     (staggered by asset) a 10-minute DOWN at noon (UP, DOWN, UP), plus an incident with an
-    opened and a resolved event;
+    opened and a resolved event; every 20th asset flaps between UP and DEGRADED every 30
+    minutes (48 intervals a day: what makes the raw history long);
   - asset_rollups: a daily row per asset, day and location ('' and two regions) for every
     past day, hourly rows for the last 3 days; the watermarks at today's midnight (days) and
     one hour ago (hours), so the reader takes the last hour or two from the raw intervals;
@@ -19,8 +20,9 @@ Measured, side by side, with the rollups read (watermarks set) and without them 
 removed: every figure from the raw intervals, as before the rollups were read):
   - GET /api/status-page/data: the first request (it waits for the first build: the build
     time), then --requests requests served from the snapshot (p50, max), and the answer's size;
-  - GET /api/assets (every asset with its 24 h, 7 d and 30 d uptime): --requests // 4
-    requests (p50, max).
+  - GET /api/uptime?from=<30 days ago> (the 30-day uptime of every asset) and GET /api/assets
+    (every asset with its 24 h, 7 d and 30 d uptime and latest results): --requests // 4
+    requests each (p50, max).
 Targets (issue 13): the status page's data in under 200 ms, the 30-day uptime of all assets in
 under 1 s.
 """
@@ -52,37 +54,47 @@ def seed(pg, n, days, prefix):
     now = time.time()
     d0 = int(now // DAY * DAY)
     sqls = [
-        # history before today: UP all day, or UP/DOWN 10 min at noon/UP on every 7th day
+        # history before today: UP all day, or UP/DOWN 10 min at noon/UP on every 7th day;
+        # every 20th asset flaps between UP and DEGRADED every 30 minutes (48 intervals a day)
         "INSERT INTO asset_state_intervals (asset_id, state, started_at, ended_at)"
         " SELECT '%(p)s' || i, s.state, to_timestamp(%(d0)d + d * 86400 + s.a),"
         "  to_timestamp(%(d0)d + d * 86400 + s.b)"
         " FROM generate_series(0, %(n1)d) i, generate_series(-%(days)d, -1) d,"
         "  LATERAL (SELECT * FROM (VALUES ('UP', 0, 86400, false), ('UP', 0, 43200, true),"
         "   ('DOWN', 43200, 43800, true), ('UP', 43800, 86400, true)) v(state, a, b, down)"
-        "   WHERE v.down = ((i + d) %% 7 = 0)) s",
+        "   WHERE v.down = ((i + d) %% 7 = 0)) s WHERE i %% 20 <> 0",
+        "INSERT INTO asset_state_intervals (asset_id, state, started_at, ended_at)"
+        " SELECT '%(p)s' || i, CASE WHEN k %% 2 = 0 THEN 'UP' ELSE 'DEGRADED' END,"
+        "  to_timestamp(%(d0)d + d * 86400 + k * 1800),"
+        "  to_timestamp(%(d0)d + d * 86400 + (k + 1) * 1800)"
+        " FROM generate_series(0, %(n1)d, 20) i, generate_series(-%(days)d, -1) d,"
+        "  generate_series(0, 47) k",
         "INSERT INTO incidents (asset_id, summary, started_at, detected_at, ended_at)"
         " SELECT '%(p)s' || i, 'DOWN from 2 of 2 locations', to_timestamp(%(d0)d + d * 86400"
         "  + 43200), to_timestamp(%(d0)d + d * 86400 + 43230),"
         "  to_timestamp(%(d0)d + d * 86400 + 43800)"
         " FROM generate_series(0, %(n1)d) i, generate_series(-%(days)d, -1) d"
-        " WHERE (i + d) %% 7 = 0",
+        " WHERE (i + d) %% 7 = 0 AND i %% 20 <> 0",
         "INSERT INTO incident_events (incident_id, kind, detail, at)"
         " SELECT id, k.kind, '{}', CASE WHEN k.kind = 'opened' THEN started_at ELSE ended_at END"
         " FROM incidents, (VALUES ('opened'), ('resolved')) k(kind)",
         # daily rollups (all locations and two regions), hourly ones for the last 3 days
         "INSERT INTO asset_rollups (asset_id, period, bucket, location, samples, successes,"
-        "  latency_p50, latency_p95, latency_p99, up_seconds, down_seconds)"
+        "  latency_p50, latency_p95, latency_p99, up_seconds, degraded_seconds, down_seconds)"
         " SELECT '%(p)s' || i, 'day', to_timestamp(%(d0)d + d * 86400), l, 576, 574, 21, 40, 55,"
-        "  CASE WHEN l <> '' THEN 0 WHEN (i + d) %% 7 = 0 THEN 85800 ELSE 86400 END,"
-        "  CASE WHEN l <> '' THEN 0 WHEN (i + d) %% 7 = 0 THEN 600 ELSE 0 END"
+        "  CASE WHEN l <> '' THEN 0 WHEN i %% 20 = 0 THEN 43200"
+        "   WHEN (i + d) %% 7 = 0 THEN 85800 ELSE 86400 END,"
+        "  CASE WHEN l = '' AND i %% 20 = 0 THEN 43200 ELSE 0 END,"
+        "  CASE WHEN l <> '' OR i %% 20 = 0 THEN 0 WHEN (i + d) %% 7 = 0 THEN 600 ELSE 0 END"
         " FROM generate_series(0, %(n1)d) i, generate_series(-%(days)d, -1) d,"
         "  unnest(ARRAY['', 'eu', 'us']) l",
         "INSERT INTO asset_rollups (asset_id, period, bucket, location, samples, successes,"
-        "  latency_p50, latency_p95, latency_p99, up_seconds)"
+        "  latency_p50, latency_p95, latency_p99, up_seconds, degraded_seconds)"
         " SELECT '%(p)s' || i, 'hour', h, l, 24, 24, 21, 40, 55,"
-        "  CASE WHEN l = '' THEN 3600 ELSE 0 END"
+        "  CASE WHEN l <> '' THEN 0 WHEN i %% 20 = 0 THEN 1800 ELSE 3600 END,"
+        "  CASE WHEN l = '' AND i %% 20 = 0 THEN 1800 ELSE 0 END"
         " FROM generate_series(0, %(n1)d) i, generate_series(to_timestamp(%(d0)d - 3 * 86400),"
-        "  date_trunc('hour', now()) - interval '2 hours', interval '1 hour') h,"
+        "  to_timestamp(%(d0)d - 3600), interval '1 hour') h,"
         "  unnest(ARRAY['', 'eu', 'us']) l"
         " ON CONFLICT DO NOTHING",
         "INSERT INTO probe_events (asset_id, agent_id, region, seq, ts, success, latency_ms)"
@@ -90,7 +102,7 @@ def seed(pg, n, days, prefix):
         "  true, 15 + (i + k) %% 20"
         " FROM generate_series(0, %(n1)d) i, generate_series(0, 23) k,"
         "  unnest(ARRAY['eu', 'us']) r",
-        "ANALYZE",
+        "VACUUM ANALYZE",  # months-old rows are all-visible: index-only scans read no heap
     ]
     args = {"p": prefix, "d0": d0, "n1": n - 1, "days": days - 1}
     for sql in sqls:
@@ -112,6 +124,19 @@ def set_watermarks(pg, on):
         pg.psql("DELETE FROM rollup_watermarks")
 
 
+def quiet(pg, timeout=120):
+    """Waits until the collector's own start-up work (the upkeep's rollups and retention) is
+    over: no statement of it active for a second."""
+    t0 = time.monotonic()
+    calm = 0
+    while time.monotonic() - t0 < timeout and calm < 10:
+        busy = int(pg.scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                             " AND application_name = 'statusd-collector'"))
+        calm = calm + 1 if busy == 0 else 0
+        time.sleep(0.1)
+    print("  collector quiet after %.1f s" % (time.monotonic() - t0), flush=True)
+
+
 def measure(col, requests):
     res = {}
     st, body, first = get(col.api + "/api/status-page/data")
@@ -119,6 +144,10 @@ def measure(col, requests):
     data = json.loads(body)
     res["page_first_s"] = first
     res["page_bytes"] = len(body)
+    req = urllib.request.Request(col.api + "/api/status-page/data",
+                                 headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        res["page_gzip_bytes"] = len(r.read())
     res["page_assets"] = len(data["assets"])
     times = [get(col.api + "/api/status-page/data")[2] for _ in range(requests)]
     res["page_p50_s"] = statistics.median(times)
@@ -135,8 +164,19 @@ def measure(col, requests):
     with_30d = [a for a in assets if a["uptime"]["30d"] is not None]
     res["assets_30d_mean"] = (sum(a["uptime"]["30d"] for a in with_30d) / len(with_30d)
                               if with_30d else None)
+    frm = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 * DAY))
+    times = []
+    for _ in range(max(2, requests // 4)):
+        st, body, t = get(col.api + "/api/uptime?from=" + frm)
+        assert st == 200, st
+        times.append(t)
+    res["uptime30_p50_s"] = statistics.median(times)
+    res["uptime30_max_s"] = max(times)
+    up = json.loads(body)
+    res["uptime30_n"] = len(up)
     a0 = data["assets"][0]
-    res["sample"] = {"uptime": a0["uptime"], "bar_-7": a0["daily"][-8]}
+    res["sample"] = {"uptime": a0["uptime"], "bar_-7": {k: v[-8] for k, v in a0["daily"].items()
+                                                         if isinstance(v, list)}}
     return res
 
 
@@ -145,6 +185,8 @@ def main():
     ap.add_argument("--assets", type=int, default=10000)
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--requests", type=int, default=20)
+    ap.add_argument("--explain", metavar="FILE",
+                    help="log the plans of statements over 100 ms (auto_explain) into FILE")
     args = ap.parse_args()
     env = TestEnv("status-page-bench")
     prefix = "scale-"
@@ -163,11 +205,17 @@ def main():
         t0 = time.monotonic()
         seed(pg, args.assets, args.days, prefix)
         print("seeded in %.1f s" % (time.monotonic() - t0), flush=True)
+        if args.explain:
+            pg.psql("ALTER DATABASE %s SET session_preload_libraries = 'auto_explain'"
+                    % pg.dbname)
+            pg.psql("ALTER DATABASE %s SET auto_explain.log_min_duration = 100" % pg.dbname)
+            pg.psql("ALTER DATABASE %s SET auto_explain.log_analyze = on" % pg.dbname)
         out = {}
         for label, on in (("rollups", True), ("raw only", False)):
             set_watermarks(pg, on)
             col.stop()          # a new process: the first request builds a new snapshot
             env.restart(col)
+            quiet(pg)
             out[label] = measure(col, args.requests)
             print("%s: %s" % (label, json.dumps(out[label])), flush=True)
         print()
@@ -176,13 +224,20 @@ def main():
                 ("status page data: served p50 s", "page_p50_s"),
                 ("status page data: served max s", "page_max_s"),
                 ("status page data: bytes", "page_bytes"),
-                ("GET /api/assets (30-day uptime, all) p50 s", "assets_p50_s"),
+                ("status page data: bytes gzip'd", "page_gzip_bytes"),
+                ("GET /api/uptime?from=30 days ago p50 s", "uptime30_p50_s"),
+                ("GET /api/uptime?from=30 days ago max s", "uptime30_max_s"),
+                ("GET /api/assets (24h/7d/30d, results) p50 s", "assets_p50_s"),
                 ("GET /api/assets max s", "assets_max_s"),
                 ("mean 30-day uptime of all assets", "assets_30d_mean")]
         for name, k in rows:
             vals = [out[lbl][k] for lbl in ("rollups", "raw only")]
             print("%-44s %14s %14s" % (name, *[("%.4f" % v) if isinstance(v, float) else v
                                               for v in vals]))
+        if args.explain:
+            with open(os.path.join(pg.dir, "postgres.log")) as f, open(args.explain, "w") as o:
+                o.write(f.read())
+            print("plans: %s" % args.explain)
     finally:
         env.cleanup()
 

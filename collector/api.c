@@ -99,6 +99,8 @@ typedef struct {
     bool www_auth;        /* WWW-Authenticate header of a 401 */
     bool is_page;
     const char *cache;    /* Cache-Control; NULL: no-store */
+    bool gzip;            /* body is gzip-compressed: Content-Encoding: gzip */
+    bool vary;            /* the body depends on Accept-Encoding */
 } reply_t;
 
 /* --- replies -------------------------------------------------------------- */
@@ -222,6 +224,8 @@ static int s_run_query(store_t *s, const query_t *q, json_t **out, char *err, si
     case ROUTE_UPTIME:
     case ROUTE_BADGE_UPTIME:
         return store_api_uptime(s, q->asset_id, q->start_ms, q->end_ms, out, err, errlen);
+    case ROUTE_UPTIME_ALL:
+        return store_api_uptime_all(s, q->start_ms, q->end_ms, out, err, errlen);
     case ROUTE_BADGE_STATUS:
         return store_api_asset_state(s, q->asset_id, out, err, errlen);
     case ROUTE_INCIDENTS:
@@ -616,17 +620,19 @@ static void s_do_metrics(api_t *api, reply_t *r)
     r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-/* The manifest's statusPage settings: {title, description, groupBy, showAddresses}. */
+/* The manifest's statusPage settings: {title, description, groupBy, showAddresses,
+ * demoNotice}. */
 static json_t *s_page_settings(const sd_manifest_t *m)
 {
-    return json_pack("{s:s, s:s?, s:s?, s:b}", "title",
+    return json_pack("{s:s, s:s?, s:s?, s:b, s:s?}", "title",
                      m && m->page_title ? m->page_title : "StatusD", "description",
                      m ? m->page_description : NULL, "groupBy", m ? m->page_group_by : NULL,
-                     "showAddresses", m && m->page_show_addresses);
+                     "showAddresses", m && m->page_show_addresses, "demoNotice",
+                     m ? m->page_demo_notice : NULL);
 }
 
 /* Everything the status page shows, from the cache's latest snapshot (status_cache.h). */
-static void s_do_status_data(api_t *api, reply_t *r)
+static void s_do_status_data(api_t *api, struct MHD_Connection *c, reply_t *r)
 {
     config_view_t v;
     s_view(api, &v);
@@ -635,8 +641,12 @@ static void s_do_status_data(api_t *api, reply_t *r)
     char err[256] = "";
     char *body = NULL;
     size_t len = 0;
+    /* gzip when the client takes it (browsers do): a tenth of the bytes */
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    bool gzip = ae && strstr(ae, "gzip");
     int rc = page && api->status ? status_cache_get(api->status, page, STATUS_DATA_WAIT_MS,
-                                                    &body, &len, err, sizeof err)
+                                                    &gzip, &body, &len, err, sizeof err)
                                  : -ENOMEM;
     json_decref(page);
     if (rc != 0) {
@@ -648,6 +658,8 @@ static void s_do_status_data(api_t *api, reply_t *r)
     r->body = body;
     r->len = len;
     r->ctype = "application/json";
+    r->gzip = gzip;
+    r->vary = true;
 }
 
 static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *method,
@@ -717,6 +729,18 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     }
+    case ROUTE_UPTIME_ALL: {
+        const char *why = api_route_uptime_range(
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), sd_wall_ms(),
+            &q.start_ms, &q.end_ms);
+        if (why) {
+            s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+            return;
+        }
+        s_do_query(api, &q, r);
+        return;
+    }
     case ROUTE_STATUS_PAGE: { /* the manifest's statusPage settings (no database) */
         config_view_t v;
         s_view(api, &v);
@@ -725,7 +749,7 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         return;
     }
     case ROUTE_STATUS_DATA:
-        s_do_status_data(api, r);
+        s_do_status_data(api, c, r);
         return;
     case ROUTE_BADGE_STATUS:
     case ROUTE_BADGE_UPTIME: {
@@ -802,6 +826,10 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, reply_t *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache ? r->cache : "no-store");
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->gzip)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    if (r->vary)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     if (r->www_auth)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"statusd\"");
     if (r->is_page)

@@ -19,7 +19,7 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/badge/{id}/status.svg",
                                           "/badge/{id}/uptime.svg", "/api/openapi.json",
                                           "/api/status-page", "/api/status-page/data",
-                                          "other"};
+                                          "/api/uptime", "other"};
 
 const char *api_route_label(route_t route)
 {
@@ -46,6 +46,8 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_STATUS_PAGE;
     if (strcmp(url, "/api/status-page/data") == 0)
         return ROUTE_STATUS_DATA;
+    if (strcmp(url, "/api/uptime") == 0)
+        return ROUTE_UPTIME_ALL;
     if (strcmp(url, "/api/openapi.json") == 0)
         return ROUTE_OPENAPI;
     if (strcmp(url, "/api/reload") == 0)

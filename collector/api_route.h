@@ -39,6 +39,7 @@ typedef enum {
     ROUTE_OPENAPI,
     ROUTE_STATUS_PAGE,
     ROUTE_STATUS_DATA,
+    ROUTE_UPTIME_ALL,
     ROUTE_UNKNOWN
 } route_t;
 

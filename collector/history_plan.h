@@ -18,6 +18,12 @@
 
 typedef enum { HISTORY_RAW = 0, HISTORY_HOUR = 1, HISTORY_DAY = 2 } history_source_t;
 
+/* What the rollups hold (unix ms): hourly buckets in [hour_from, hour_until), daily ones in
+ * [day_from, day_until) (until: the watermark; from: the oldest bucket kept; 0, 0: none). */
+typedef struct {
+    int64_t hour_from, hour_until, day_from, day_until;
+} history_built_t;
+
 /* [lo, hi) in unix ms read from src (for HOUR/DAY: whole buckets), counted into slot. */
 typedef struct {
     int64_t lo, hi;
@@ -26,10 +32,9 @@ typedef struct {
 } history_seg_t;
 
 /* Appends to seg (capacity cap, *n segments already there) the plan of [from, to) for slot:
- * rollups of at most the coarseness max_src, hourly ones only below hour_wm, daily ones only
- * below day_wm (watermarks: how far each period is built, 0 = not at all). Returns 0, or -1
- * when seg is full (nothing is appended then). */
-int history_plan(int64_t from, int64_t to, int64_t hour_wm, int64_t day_wm,
+ * rollups of at most the coarseness max_src, each only where built says they are. Returns
+ * 0, or -1 when seg is full (nothing is appended then). */
+int history_plan(int64_t from, int64_t to, const history_built_t *built,
                  history_source_t max_src, int slot, history_seg_t *seg, size_t cap, size_t *n);
 
 #endif

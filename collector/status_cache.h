@@ -8,20 +8,23 @@
 #define STATUS_CACHE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct status_cache_t status_cache_t;
 
-/* conninfo: libpq's; refresh_ms: the age from which a snapshot is rebuilt. NULL on error. */
+/* conninfo: libpq's; refresh_ms: the age from which a snapshot is rebuilt (or five times the
+ * last build's time, when that is longer). NULL on error. */
 status_cache_t *status_cache_new(const char *conninfo, int refresh_ms, char *err,
                                  size_t errlen);
 void status_cache_destroy(status_cache_t **c);
 
-/* The snapshot as JSON text (malloc'd copy, *len bytes) for the page settings page
- * ({"title", "description", "groupBy", "showAddresses"}; borrowed: the thread builds with the
- * settings of the latest call). Waits at most wait_ms when there is none yet. 0, or -EAGAIN
- * (none yet) / -EIO (the build failed and there is none) with a message in err. */
-int status_cache_get(status_cache_t *c, const json_t *page, int wait_ms, char **body,
-                     size_t *len, char *err, size_t errlen);
+/* The snapshot as JSON text (malloc'd copy, *len bytes, NUL-terminated) for the page
+ * settings page ({"title", "description", "groupBy", "showAddresses"}; borrowed: the thread
+ * builds with the settings of the latest call). *gzip (may be NULL): in, the caller takes
+ * gzip; out, the body is gzip-compressed. Waits at most wait_ms when there is none yet. 0,
+ * or -EAGAIN (none yet) / -EIO (the build failed and there is none) with a message in err. */
+int status_cache_get(status_cache_t *c, const json_t *page, int wait_ms, bool *gzip,
+                     char **body, size_t *len, char *err, size_t errlen);
 
 #endif

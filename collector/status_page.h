@@ -1,7 +1,7 @@
-/* status_page: the self-contained HTML status page served at GET /. Static HTML with an
- * inline script that reads api/assets and api/incidents (relative, so it works behind a
- * path-prefixing proxy) and renders with textContent only: no markup from data, no
- * external resources. */
+/* status_page: the self-contained HTML status page served at GET / (collector/web/status.html,
+ * compiled in). Static HTML with an inline script that reads api/status-page/data (relative,
+ * so it works behind a path-prefixing proxy) and renders with textContent and setAttribute
+ * only: no markup from data, no external resources. */
 #ifndef STATUS_PAGE_H
 #define STATUS_PAGE_H
 

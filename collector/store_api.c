@@ -200,12 +200,13 @@ static void s_on_window(void *ctx, const char *asset_id, int slot, const uptime_
 static int s_uptime_figures(store_t *s, const char *asset_id, json_t *rows, char *err,
                             size_t errlen)
 {
-    int64_t hour_wm = 0, day_wm = 0, now = sd_wall_ms();
-    int rc = store_history_watermarks(s, &hour_wm, &day_wm, err, errlen);
+    int64_t now = sd_wall_ms();
+    history_built_t built = {0};
+    int rc = store_history_built(s, &built, err, errlen);
     history_seg_t seg[64 * N_WINDOWS];
     size_t n = 0;
     for (size_t w = 0; rc == 0 && w < N_WINDOWS; w++)
-        if (history_plan(now - WINDOWS[w].len_ms, now, hour_wm, day_wm, HISTORY_DAY, (int) w,
+        if (history_plan(now - WINDOWS[w].len_ms, now, &built, HISTORY_DAY, (int) w,
                          seg, sizeof seg / sizeof *seg, &n) != 0) {
             snprintf(err, errlen, "uptime: history plan too long");
             rc = -EINVAL;
@@ -348,12 +349,12 @@ int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t 
         return rc;
     /* the whole range from the rollups where they are built, the edges from the raw
      * intervals (a year in days: the plan has room) */
-    int64_t hour_wm = 0, day_wm = 0;
+    history_built_t built = {0};
     history_seg_t *seg = malloc(STORE_HISTORY_MAX_SEGS * sizeof *seg);
     size_t n = 0;
     uptime_secs_t u = {0};
-    rc = seg ? store_history_watermarks(s, &hour_wm, &day_wm, err, errlen) : -ENOMEM;
-    if (rc == 0 && history_plan(from_ms, to_ms, hour_wm, day_wm, HISTORY_DAY, 0, seg,
+    rc = seg ? store_history_built(s, &built, err, errlen) : -ENOMEM;
+    if (rc == 0 && history_plan(from_ms, to_ms, &built, HISTORY_DAY, 0, seg,
                                 STORE_HISTORY_MAX_SEGS, &n) != 0) {
         snprintf(err, errlen, "uptime: history plan too long");
         rc = -EINVAL;
@@ -379,6 +380,62 @@ int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t 
     }
     *out = o;
     return 0;
+}
+
+/* asset id -> its seconds (uptime_json), for store_api_uptime_all */
+static void s_on_all(void *ctx, const char *asset_id, int slot, const uptime_secs_t *u)
+{
+    (void) slot;
+    json_object_set_new(ctx, asset_id, uptime_json(u));
+}
+
+int store_api_uptime_all(store_t *s, int64_t from_ms, int64_t to_ms, json_t **out, char *err,
+                         size_t errlen)
+{
+    if (from_ms >= to_ms)
+        return -EINVAL;
+    json_t *ids = NULL, *by = json_object();
+    history_built_t built = {0};
+    history_seg_t seg[64];
+    size_t n = 0;
+    int rc = by ? s_json_rows(s, "assets", "SELECT json_build_object('id', id)::text FROM assets"
+                                           " WHERE in_manifest ORDER BY id",
+                              0, NULL, &ids, err, errlen)
+                : -ENOMEM;
+    if (rc == 0)
+        rc = store_history_built(s, &built, err, errlen);
+    if (rc == 0 && history_plan(from_ms, to_ms, &built, HISTORY_DAY, 0, seg,
+                                sizeof seg / sizeof *seg, &n) != 0) {
+        snprintf(err, errlen, "uptime: history plan too long");
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = store_history_secs(s, NULL, seg, n, s_on_all, by, err, errlen);
+    json_t *arr = rc == 0 ? json_array() : NULL;
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        if (!arr)
+            break;
+        id = json_object_get(id, "id");
+        json_t *fig = json_object_get(by, json_string_value(id));
+        uptime_secs_t zero = {0};
+        fig = fig ? json_incref(fig) : uptime_json(&zero);
+        if (!fig || json_object_set(fig, "assetId", id) != 0 ||
+            json_array_append_new(arr, fig) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    json_decref(ids);
+    json_decref(by);
+    if (rc == 0 && !arr) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    if (rc == 0)
+        *out = arr;
+    return rc;
 }
 
 int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, size_t errlen)

@@ -50,6 +50,11 @@ int store_api_incidents(store_t *s, bool open_only, json_t **out, char *err, siz
  * asset_state_intervals. -ENOENT for an unknown asset, -EIO. */
 int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t to_ms,
                      json_t **out, char *err, size_t errlen);
+/* The same figures for every manifest asset at once, by id: [{assetId, uptime, upSeconds,
+ * degradedSeconds, downSeconds, maintenanceSeconds, unknownSeconds}] (no incidents), read
+ * from the rollups for whole built days and hours. 0, -EIO. */
+int store_api_uptime_all(store_t *s, int64_t from_ms, int64_t to_ms, json_t **out, char *err,
+                         size_t errlen);
 /* {"state": ...} of a manifest asset (the status badge). -ENOENT when unknown. */
 int store_api_asset_state(store_t *s, const char *asset_id, json_t **out, char *err,
                           size_t errlen);

@@ -16,11 +16,15 @@ static const char SQL_SECS[] =
     "WITH seg AS (SELECT " TSMS("lo") " AS lo, " TSMS("hi") " AS hi, slot, src"
     "  FROM unnest($2::bigint[], $3::bigint[], $4::int[], $5::int[]) AS s(lo, hi, slot, src)),"
     " parts AS ("
-    "  SELECT r.asset_id, s.slot, r.up_seconds AS up, r.degraded_seconds AS degraded,"
-    "   r.down_seconds AS down, r.maintenance_seconds AS maint, r.unknown_seconds AS unknown"
-    "  FROM seg s JOIN asset_rollups r ON s.src > 0"
-    "   AND r.period = CASE WHEN s.src = 2 THEN 'day' ELSE 'hour' END AND r.location = ''"
-    "   AND r.bucket >= s.lo AND r.bucket < s.hi AND ($1::text IS NULL OR r.asset_id = $1)"
+    "  SELECT r.asset_id, s.slot, r.up, r.degraded, r.down, r.maint, r.unknown"
+    /* one index range scan per segment (OFFSET 0 keeps the subquery apart: joined by
+     * hash instead, every rollup row met every segment) */
+    "  FROM seg s, LATERAL (SELECT r.asset_id, r.up_seconds AS up,"
+    "    r.degraded_seconds AS degraded, r.down_seconds AS down,"
+    "    r.maintenance_seconds AS maint, r.unknown_seconds AS unknown FROM asset_rollups r"
+    "   WHERE r.period = CASE WHEN s.src = 2 THEN 'day' ELSE 'hour' END AND r.location = ''"
+    "    AND r.bucket >= s.lo AND r.bucket < s.hi AND ($1::text IS NULL OR r.asset_id = $1)"
+    "   OFFSET 0) r WHERE s.src > 0"
     "  UNION ALL"
     "  SELECT i.asset_id, s.slot,"
     "   CASE WHEN i.state = 'UP' THEN x.secs ELSE 0 END,"
@@ -37,22 +41,31 @@ static const char SQL_SECS[] =
     " SELECT p.asset_id, p.slot, sum(p.up), sum(p.degraded), sum(p.down), sum(p.maint),"
     "  sum(p.unknown)"
     " FROM parts p JOIN assets a ON a.id = p.asset_id AND a.in_manifest"
-    " GROUP BY p.asset_id, p.slot ORDER BY p.asset_id, p.slot";
+    " GROUP BY p.asset_id, p.slot";
 
-int store_history_watermarks(store_t *s, int64_t *hour_wm, int64_t *day_wm, char *err,
-                             size_t errlen)
+int store_history_built(store_t *s, history_built_t *built, char *err, size_t errlen)
 {
+    /* min(bucket): the partial index of migration 010, one index probe each */
+#define MS(x) "COALESCE((extract(epoch FROM (" x ")) * 1000)::bigint, 0)"
     PGresult *r = store_exec(
-        s, "rollup watermarks",
-        "SELECT COALESCE((SELECT (extract(epoch FROM built_until) * 1000)::bigint"
-        "  FROM rollup_watermarks WHERE period = 'hour'), 0),"
-        " COALESCE((SELECT (extract(epoch FROM built_until) * 1000)::bigint"
-        "  FROM rollup_watermarks WHERE period = 'day'), 0)",
+        s, "rollups built",
+        "SELECT " MS("SELECT min(bucket) FROM asset_rollups WHERE period = 'hour' AND location = ''")
+        ", " MS("SELECT built_until FROM rollup_watermarks WHERE period = 'hour'")
+        ", " MS("SELECT min(bucket) FROM asset_rollups WHERE period = 'day' AND location = ''")
+        ", " MS("SELECT built_until FROM rollup_watermarks WHERE period = 'day'"),
         0, NULL, err, errlen);
+#undef MS
     if (!r)
         return -EIO;
-    *hour_wm = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    *day_wm = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    built->hour_from = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    built->hour_until = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    built->day_from = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+    built->day_until = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+    /* no rollup row yet: nothing is built, whatever the watermark says */
+    if (!built->hour_from)
+        built->hour_until = 0;
+    if (!built->day_from)
+        built->day_until = 0;
     PQclear(r);
     return 0;
 }

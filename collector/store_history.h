@@ -15,11 +15,11 @@
 /* Most segments one call reads. */
 #define STORE_HISTORY_MAX_SEGS 4096
 
-/* How far the hourly and daily rollups are built (unix ms, 0 = not at all). 0 or -EIO. */
-int store_history_watermarks(store_t *s, int64_t *hour_wm, int64_t *day_wm, char *err,
-                             size_t errlen);
+/* What the hourly and daily rollups hold: from their oldest bucket kept up to their
+ * watermark (unix ms; 0, 0 when none). 0 or -EIO. */
+int store_history_built(store_t *s, history_built_t *built, char *err, size_t errlen);
 
-/* Called once per (asset, slot) with time in it, assets in id order. */
+/* Called once per (asset, slot) with time in it, in no particular order. */
 typedef void (*store_history_fn)(void *ctx, const char *asset_id, int slot,
                                  const uptime_secs_t *u);
 

@@ -33,9 +33,9 @@ static const char SQL_BUILD[] =
     "   sum(s.secs) FILTER (WHERE i.state = 'MAINTENANCE') AS maintenance,"
     "   sum(s.secs) FILTER (WHERE i.state NOT IN ('UP', 'DEGRADED', 'DOWN', 'MAINTENANCE'))"
     "    AS unknown"
-    "  FROM b JOIN asset_state_intervals i"
-    "   ON i.started_at < b.bucket + ('1 ' || $1)::interval"
-    "   AND COALESCE(i.ended_at, now()) > b.bucket,"
+    "  FROM b JOIN asset_state_intervals i"   /* the GiST index of migration 010 */
+    "   ON tstzrange(i.started_at, i.ended_at)"
+    "    && tstzrange(b.bucket, b.bucket + ('1 ' || $1)::interval),"
     "  LATERAL (SELECT extract(epoch FROM"
     "   LEAST(COALESCE(i.ended_at, now()), b.bucket + ('1 ' || $1)::interval)"
     "   - GREATEST(i.started_at, b.bucket))::float8 AS secs) s"

@@ -19,7 +19,9 @@
 #define TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define TSMS(x) "to_timestamp((" x ")::double precision / 1000)"
 
-/* Slots of the history call: the four windows, then one per day. */
+/* Slots of the history call: each window's lead (its part before its first whole day), then
+ * one per day. A window is its lead plus the days after it: the days are read once for all
+ * four windows and the bars. */
 #define SLOT_DAY0 100
 static const struct {
     const char *name;
@@ -121,7 +123,7 @@ static int s_rows(store_t *s, const char *what, const char *sql, int n, const ch
 /* Per asset (by id), what the other statements add: the window and day seconds, incidents
  * per day, latency per hour. */
 typedef struct {
-    uptime_secs_t win[N_WINDOWS];
+    uptime_secs_t win[N_WINDOWS];   /* the lead only, until s_windows adds the days */
     uptime_secs_t day[STATUS_PAGE_DAYS];
     int incidents[STATUS_PAGE_DAYS];
     double p50[STATUS_PAGE_HOURS], p95[STATUS_PAGE_HOURS]; /* NAN: none */
@@ -162,58 +164,98 @@ static void s_fmt_day(int64_t ms, char *buf, size_t len)
     snprintf(buf, len, "%.10s", full);
 }
 
-/* Puts "uptime", "daily" and "latency" into each asset row. */
+/* n numbers of v (NAN: null) as a JSON array, each rounded to 1/scale. */
+static json_t *s_series(const double *v, int n, double scale)
+{
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, s_num_or_null(v[i], scale)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+/* Puts "uptime", "daily" and "latency" into each asset row. The two series are columns
+ * (one array per field, a day or an hour per index): 10,000 assets × 90 days as objects
+ * would be ten times the bytes. */
 static int s_compose(json_t *assets, build_t *b, bool show_addresses, int64_t day0,
                      int64_t hour0)
 {
+    char start_day[16], start_hour[40];
+    s_fmt_day(day0, start_day, sizeof start_day);
+    sd_format_rfc3339(hour0, start_hour, sizeof start_hour);
     size_t i;
     json_t *a;
     json_array_foreach(assets, i, a) {
         extra_t *x = &b->extra[i];
         if (!show_addresses)
             json_object_del(a, "address");
-        json_t *up = json_object(), *daily = json_array(), *lat = json_array();
-        int rc = up && daily && lat ? 0 : -ENOMEM;
-        for (size_t w = 0; rc == 0 && w < N_WINDOWS; w++)
-            rc = json_object_set_new(up, WINDOWS[w].name, uptime_ratio_json(&x->win[w]));
-        for (int d = 0; rc == 0 && d < STATUS_PAGE_DAYS; d++) {
-            char date[16];
-            s_fmt_day(day0 + d * HISTORY_DAY_MS, date, sizeof date);
-            const uptime_secs_t *u = &x->day[d];
-            json_t *o = json_pack("{s:s, s:o, s:f, s:f, s:f, s:i}", "date", date, "uptime",
-                                  uptime_ratio_json(u), "downSeconds", round(u->down),
-                                  "maintenanceSeconds", round(u->maintenance), "unknownSeconds",
-                                  round(u->unknown), "incidents", x->incidents[d]);
-            rc = o ? json_array_append_new(daily, o) : -ENOMEM;
+        double up[STATUS_PAGE_DAYS], down[STATUS_PAGE_DAYS], maint[STATUS_PAGE_DAYS],
+            inc[STATUS_PAGE_DAYS], samples[STATUS_PAGE_HOURS];
+        for (int d = 0; d < STATUS_PAGE_DAYS; d++) {
+            double r = uptime_ratio(&x->day[d]);
+            up[d] = r < 0 ? NAN : r;
+            down[d] = x->day[d].down;
+            maint[d] = x->day[d].maintenance;
+            inc[d] = x->incidents[d];
         }
-        for (int h = 0; rc == 0 && h < STATUS_PAGE_HOURS; h++) {
-            char hour[40];
-            sd_format_rfc3339(hour0 + h * HISTORY_HOUR_MS, hour, sizeof hour);
-            json_t *o = json_pack("{s:s, s:o, s:o, s:i}", "hour", hour, "p50",
-                                  s_num_or_null(x->p50[h], 10), "p95",
-                                  s_num_or_null(x->p95[h], 10), "samples", x->samples[h]);
-            rc = o ? json_array_append_new(lat, o) : -ENOMEM;
-        }
-        if (rc == 0) {
-            json_object_set_new(a, "uptime", up);
-            json_object_set_new(a, "daily", daily);
-            json_object_set_new(a, "latency", lat);
-        } else {
-            json_decref(up);
-            json_decref(daily);
-            json_decref(lat);
+        for (int h = 0; h < STATUS_PAGE_HOURS; h++)
+            samples[h] = x->samples[h];
+        json_t *fig = json_object();
+        for (size_t w = 0; fig && w < N_WINDOWS; w++)
+            if (json_object_set_new(fig, WINDOWS[w].name, uptime_ratio_json(&x->win[w])) != 0)
+                json_decref(fig), fig = NULL;
+        json_t *daily = json_pack("{s:s, s:o*, s:o*, s:o*, s:o*}", "start", start_day, "uptime",
+                                  s_series(up, STATUS_PAGE_DAYS, 1e6), "downSeconds",
+                                  s_series(down, STATUS_PAGE_DAYS, 1), "maintenanceSeconds",
+                                  s_series(maint, STATUS_PAGE_DAYS, 1), "incidents",
+                                  s_series(inc, STATUS_PAGE_DAYS, 1));
+        json_t *lat = json_pack("{s:s, s:o*, s:o*, s:o*}", "start", start_hour, "p50",
+                                s_series(x->p50, STATUS_PAGE_HOURS, 10), "p95",
+                                s_series(x->p95, STATUS_PAGE_HOURS, 10), "samples",
+                                s_series(samples, STATUS_PAGE_HOURS, 1));
+        bool bad = json_array_size(json_object_get(daily, "incidents")) != STATUS_PAGE_DAYS ||
+                   json_array_size(json_object_get(lat, "samples")) != STATUS_PAGE_HOURS;
+        /* json_object_set_new takes each value, set or not (a NULL one fails) */
+        if ((json_object_set_new(a, "uptime", fig) | json_object_set_new(a, "daily", daily) |
+             json_object_set_new(a, "latency", lat)) != 0 || bad)
             return -ENOMEM;
-        }
     }
     return 0;
 }
 
-/* The history plan: the windows ending now, then each day (today's up to now). */
+static int64_t s_next_midnight(int64_t t)
+{
+    return t - t % HISTORY_DAY_MS + (t % HISTORY_DAY_MS ? HISTORY_DAY_MS : 0);
+}
+
+/* Each window's figure: its lead plus the days from the first whole day after its start. */
+static void s_windows(build_t *b, size_t n, int64_t now, int64_t day0)
+{
+    for (size_t w = 0; w < N_WINDOWS; w++) {
+        int64_t first = (s_next_midnight(now - WINDOWS[w].len_ms) - day0) / HISTORY_DAY_MS;
+        for (size_t i = 0; i < n; i++) {
+            uptime_secs_t *u = &b->extra[i].win[w];
+            for (int64_t d = first < 0 ? 0 : first; d < STATUS_PAGE_DAYS; d++) {
+                const uptime_secs_t *day = &b->extra[i].day[d];
+                u->up += day->up;
+                u->degraded += day->degraded;
+                u->down += day->down;
+                u->maintenance += day->maintenance;
+                u->unknown += day->unknown;
+            }
+        }
+    }
+}
+
+/* The history plan: the windows' leads, then each day (today's up to now). */
 static int s_history(store_t *s, build_t *b, int64_t now, int64_t day0, int64_t *hour_wm,
                      char *err, size_t errlen)
 {
-    int64_t day_wm = 0;
-    int rc = store_history_watermarks(s, hour_wm, &day_wm, err, errlen);
+    history_built_t built = {0};
+    int rc = store_history_built(s, &built, err, errlen);
+    *hour_wm = built.hour_until;
     if (rc)
         return rc;
     history_seg_t *seg = malloc(STORE_HISTORY_MAX_SEGS * sizeof *seg);
@@ -222,12 +264,14 @@ static int s_history(store_t *s, build_t *b, int64_t now, int64_t day0, int64_t 
         return -ENOMEM;
     }
     size_t n = 0;
-    for (size_t w = 0; rc == 0 && w < N_WINDOWS; w++)
-        rc = history_plan(now - WINDOWS[w].len_ms, now, *hour_wm, day_wm, HISTORY_DAY, (int) w,
-                          seg, STORE_HISTORY_MAX_SEGS, &n);
+    for (size_t w = 0; rc == 0 && w < N_WINDOWS; w++) {
+        int64_t from = now - WINDOWS[w].len_ms, lead_end = s_next_midnight(from);
+        rc = history_plan(from, lead_end < now ? lead_end : now, &built, HISTORY_DAY,
+                          (int) w, seg, STORE_HISTORY_MAX_SEGS, &n);
+    }
     for (int d = 0; rc == 0 && d < STATUS_PAGE_DAYS; d++) {
         int64_t lo = day0 + d * HISTORY_DAY_MS, hi = lo + HISTORY_DAY_MS;
-        rc = history_plan(lo, hi < now ? hi : now, *hour_wm, day_wm, HISTORY_DAY, SLOT_DAY0 + d,
+        rc = history_plan(lo, hi < now ? hi : now, &built, HISTORY_DAY, SLOT_DAY0 + d,
                           seg, STORE_HISTORY_MAX_SEGS, &n);
     }
     if (rc) {
@@ -308,8 +352,10 @@ int store_status_page(store_t *s, const char *group_by, bool show_addresses, int
     int64_t hour_wm = 0;
     if (rc == 0)
         rc = s_history(s, &b, now_ms, day0, &hour_wm, err, errlen);
-    if (rc == 0)
+    if (rc == 0) {
+        s_windows(&b, json_array_size(assets), now_ms, day0);
         rc = s_day_incidents(s, &b, day0, err, errlen);
+    }
     if (rc == 0)
         rc = s_latency(s, &b, hour0, hour_wm, err, errlen);
     char since[32], lim[16];

@@ -827,29 +827,31 @@ void sd_asset_flapping(const sd_manifest_t *m, const sd_asset_t *a, int *high_pe
                                                             : -1;
 }
 
-/* "statusPage": {"title", "description", "groupBy", "showAddresses"}, all optional. */
+/* "statusPage": {"title", "description", "groupBy", "showAddresses", "demoNotice"}, all
+ * optional. */
 static int s_parse_status_page(vctx_t *v, json_t *root, sd_manifest_t *m)
 {
-    static const char *const keys[] = {"title", "description", "groupBy", "showAddresses",
-                                       NULL};
+    static const char *const keys[] = {"title",         "description", "groupBy",
+                                       "showAddresses", "demoNotice",  NULL};
     json_t *sp = json_object_get(root, "statusPage");
     if (!sp)
         return 0;
     s_push_key(v, "statusPage");
     if (!json_is_object(sp))
         return s_fail(v, 0, "expected an object {\"title\", \"description\", \"groupBy\", "
-                            "\"showAddresses\"}, got %s",
+                            "\"showAddresses\", \"demoNotice\"}, got %s",
                       s_type_name(sp));
     int rc;
     if ((rc = s_check_keys(v, sp, keys)) ||
         (rc = s_get_string(v, sp, "title", 0, &m->page_title)) ||
         (rc = s_get_string(v, sp, "description", 0, &m->page_description)) ||
-        (rc = s_get_string(v, sp, "groupBy", 0, &m->page_group_by)))
+        (rc = s_get_string(v, sp, "groupBy", 0, &m->page_group_by)) ||
+        (rc = s_get_string(v, sp, "demoNotice", 0, &m->page_demo_notice)))
         return rc;
     static const struct {
         const char *key;
         size_t max;
-    } lim[] = {{"title", 200}, {"description", 2000}, {"groupBy", 200}};
+    } lim[] = {{"title", 200}, {"description", 2000}, {"groupBy", 200}, {"demoNotice", 500}};
     for (size_t i = 0; i < sizeof lim / sizeof *lim; i++) {
         const char *s = json_string_value(json_object_get(sp, lim[i].key));
         if (s && (strlen(s) == 0 || strlen(s) > lim[i].max)) {
@@ -959,6 +961,7 @@ void sd_manifest_destroy(sd_manifest_t **m)
     free((*m)->maintenance);
     free((*m)->page_title);
     free((*m)->page_description);
+    free((*m)->page_demo_notice);
     free((*m)->page_group_by);
     free(*m);
     *m = NULL;

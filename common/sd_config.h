@@ -79,11 +79,14 @@ typedef struct {
     int flap_recovery_hold_seconds; /* "flapping": {"recoveryHoldSeconds"} (0..3600): how
                                        long an asset stays out of DOWN before its incident
                                        resolves; -1 (absent) = 2 x its intervalSeconds */
-    /* "statusPage": {"title", "description", "groupBy", "showAddresses"}, all optional */
+    /* "statusPage": {"title", "description", "groupBy", "showAddresses", "demoNotice"}, all
+       optional */
     char *page_title;          /* NULL: "StatusD" */
     char *page_description;    /* NULL: none */
     char *page_group_by;       /* a metadata key the page groups assets by; NULL: no groups */
     bool page_show_addresses;  /* default false: the page does not show assets' addresses */
+    char *page_demo_notice;    /* the page's "Demo data" banner (quickstart's seeded history);
+                                  NULL: none */
 } sd_manifest_t;
 
 /* The asset's effective flapping settings: its own where set, else the manifest's (m may be

@@ -7,7 +7,8 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-usage: deploy/quickstart.sh [--port-base N] [--no-install] [--no-build] [-j N] [--help]
+usage: deploy/quickstart.sh [--port-base N] [--no-install] [--no-build] [--no-demo-history]
+                           [-j N] [--help]
 
 Starts, all on 127.0.0.1, logging to ./var/log/*.log (nothing is tailed):
   PostgreSQL      private cluster in ./var/pg (data kept between runs)
@@ -18,23 +19,27 @@ Starts, all on 127.0.0.1, logging to ./var/log/*.log (nothing is tailed):
                   /metrics on 8080, agents' ZeroMQ endpoint on 5555
   two agents      regions eu-west and us-east
 A busy port is replaced by the next free one (the config is rewritten into ./var/run/).
+On a fresh database, 14 days of made-up history (DEMO DATA: deploy/demo_history.sql) are seeded
+once, so that the status page's bars are not empty; the page says so (statusPage.demoNotice).
 Runs in the foreground; Ctrl-C (SIGINT) or SIGTERM stops everything it started.
 
   --port-base N   API on N, ZeroMQ N+1, demo targets N+2, webhooks N+3, PostgreSQL N+4
   --no-install    never call apt-get (fail if a package is missing)
   --no-build      use the binaries already in build/
+  --no-demo-history  do not seed a fresh database with demo history
   -j N            build parallelism (default: number of cores)
 Environment: STATUSD_BUILD_DIR overrides the build directory (default: build/).
 USAGE
 }
 
-port_base=""; no_install=0; no_build=0; jobs=$(nproc 2>/dev/null || echo 2)
+port_base=""; no_install=0; no_build=0; no_demo=0; jobs=$(nproc 2>/dev/null || echo 2)
 while (($#)); do
     case "$1" in
         --port-base) shift; port_base="${1:?--port-base needs a port}" ;;
         --port-base=*) port_base="${1#*=}" ;;
         --no-install) no_install=1 ;;
         --no-build) no_build=1 ;;
+        --no-demo-history) no_demo=1 ;;
         -j) shift; jobs="${1:?-j needs a number}" ;;
         -h|--help) usage; exit 0 ;;
         *) echo "quickstart: unknown option: $1" >&2; usage >&2; exit 2 ;;
@@ -224,6 +229,30 @@ pg_started=1
 conninfo=$(/usr/bin/python3 tests/lib/pgtmp.py up "$var/pg" "$pg_port" 2>"$var/log/pg-start.log") ||
     fail_with_log postgres "$var/log/pg-start.log" "PostgreSQL did not start"
 
+# DEMO DATA: a fresh database (no tables yet) gets 14 days of made-up history once the collector
+# has created the assets (deploy/demo_history.sql); while the database holds it
+# (statusd_demo_history), the page says so: the manifest's statusPage.demoNotice
+demo_history=0
+if [[ -n "$(psql "$conninfo" -Atc "SELECT to_regclass('statusd_demo_history')")" ]]; then
+    demo_history=1   # seeded by an earlier run
+elif ((!no_demo)) && [[ -z "$(psql "$conninfo" -Atc "SELECT to_regclass('assets')")" ]]; then
+    demo_history=1   # a fresh database
+fi
+if ((demo_history)); then
+    /usr/bin/python3 - "$var/run/manifest.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+with open(path) as f:
+    m = json.load(f)
+m.setdefault("statusPage", {}).setdefault(
+    "demoNotice", "the history before this quickstart's first start is made up by "
+    "deploy/demo_history.sql, to show what the page looks like (docs/operations.md says how "
+    "to remove it).")
+with open(path, "w") as f:
+    json.dump(m, f, indent=2)
+PY
+fi
+
 start_bg demo demo_targets "$var/log/targets.log" /usr/bin/python3 "$root/deploy/demo_targets.py" \
     --port "$targets_port"
 # Slack answers 200 "ok", Teams Workflows 202; each request is one JSON line in webhook.log
@@ -257,6 +286,20 @@ until curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$api_port/api/health
     sleep 0.2
 done
 
+if ((demo_history)); then
+    # the collector creates the manifest's assets as it starts
+    for ((i = 0; i < 50; i++)); do
+        [[ "$(psql "$conninfo" -Atc "SELECT count(*) FROM assets WHERE in_manifest")" != 0 ]] && break
+        sleep 0.2
+    done
+    if psql "$conninfo" -q -v ON_ERROR_STOP=1 -f "$root/deploy/demo_history.sql" \
+            >>"$var/log/demo-history.log" 2>&1; then
+        say "$(grep -o "demo data: .*" "$var/log/demo-history.log" | tail -n 1)"
+    else
+        say "demo history not seeded (see var/log/demo-history.log)"
+    fi
+fi
+
 for region in eu-west us-east; do
     mkdir -p "$var/spool/agent-$region"
     start_bg "agent-$region" statusd-agent "$var/log/agent-$region.log" "$bin/statusd-agent" \
@@ -269,7 +312,7 @@ cat <<EOF
 
   StatusD is running (Ctrl-C stops everything, PostgreSQL included).
 
-  Status page   http://127.0.0.1:$api_port/
+  Status page   http://127.0.0.1:$api_port/$( ((demo_history)) && printf '%s' '   (with DEMO history: deploy/demo_history.sql)')
   REST API      http://127.0.0.1:$api_port/api/assets   /api/incidents?state=all   /api/health
   Metrics       http://127.0.0.1:$api_port/metrics
   Agents        agent-eu-west, agent-us-east -> tcp://127.0.0.1:$zmq_port (CURVE;

@@ -7,3 +7,11 @@
 -- (the open interval, ended_at NULL, is unbounded above). Queries use the same expression.
 CREATE INDEX IF NOT EXISTS idx_state_intervals_span
     ON asset_state_intervals USING gist (tstzrange(started_at, ended_at));
+-- The rollups of one period and all locations (location '') over a range of buckets, for
+-- every asset at once (the primary key leads with the asset). The state seconds are in the
+-- index too: the reader scans the index alone (10,000 assets × 30 days: 300,000 rows).
+CREATE INDEX IF NOT EXISTS idx_asset_rollups_all_locations
+    ON asset_rollups (period, bucket)
+    INCLUDE (asset_id, up_seconds, degraded_seconds, down_seconds, maintenance_seconds,
+             unknown_seconds)
+    WHERE location = '';

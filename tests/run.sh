@@ -65,14 +65,15 @@ jobs="${jobs:-$ncpu}"
 unit_j=$(( jobs < 2 ? jobs : 2 ))
 
 # build-essential etc. Debian 12's clang needs libclang-rt-14-dev for the sanitizer runtimes
-# and libfuzzer-14-dev for the fuzz harnesses (tests/fuzz/).
+# and libfuzzer-14-dev for the fuzz harnesses (tests/fuzz/). chromium: the status page test
+# (headless, tests/integration/test_status_page.py).
 packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libfuzzer-14-dev
           libczmq-dev libzmq3-dev
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
           postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 python3-aiosmtpd
           python3-jsonschema
           curl iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
-          docker.io docker-compose debootstrap systemd dpkg-dev file nodejs)
+          docker.io docker-compose debootstrap systemd dpkg-dev file nodejs chromium)
 # npm installs test_openapi's OpenAPI validator: Debian's nodejs has it in the package npm,
 # NodeSource's nodejs ships it itself (and conflicts with Debian's npm)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
@@ -173,10 +174,13 @@ if ((!quick && !gcc_only)); then
     # engine's agent-liveness test (30 s of waiting on heartbeats; the liveness rules' unit
     # tests and test_engine_agents_pg run under ASan), and the
     # storm test (30 s of waiting on digest windows; the digest code's unit and _pg tests run
-    # under ASan) and the uptime test (waiting on a timed outage; the uptime and badge code's
-    # unit and _pg tests run under ASan)
+    # under ASan), the uptime test (waiting on a timed outage; the uptime and badge code's
+    # unit and _pg tests run under ASan), the status page test (waiting on a browser; the
+    # page's script runs in test_api_pg, which runs under ASan) and the reload test (waiting
+    # on outages and pages; test_config_ref, test_config_diff and test_engine_reload_pg run
+    # under ASan)
     timed "ctest (clang+asan)" run_ctest "$asan_dir" 1 "${STATUSD_ASAN_FAULTS-a,e,g}" \
-        "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime|reload)\$}" \
+        "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime|status_page|reload)\$}" \
         "${STATUSD_ASAN_UNIT_SKIP-^unit\.collector\.test_(notifier_chat|notifier_pagerduty_webhook|channel_email|engine_liveness)_pg\$}" \
         || failed=1
 fi

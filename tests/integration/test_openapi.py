@@ -19,8 +19,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 import openapi_check  # noqa: E402
-from harness import (BUILD_DIR, SOURCE_DIR, check, http_get, http_get_json,  # noqa: E402
+from harness import (SOURCE_DIR, check, http_get, http_get_json,  # noqa: E402
                      http_request, log, run_test)
+from npm_pkg import npm_package  # noqa: E402
 
 VALIDATOR = "@seriousme/openapi-schema-validator"
 VALIDATOR_VERSION = "2.11.0"
@@ -29,23 +30,8 @@ DOC = os.path.join(SOURCE_DIR, "docs", "openapi.json")
 
 def validator_cli():
     """validate-api of VALIDATOR_VERSION under the build tree, installed when missing."""
-    prefix = os.path.join(BUILD_DIR, "npm-openapi-validator")
-    pkg = os.path.join(prefix, "node_modules", *VALIDATOR.split("/"))
+    pkg = npm_package(VALIDATOR, VALIDATOR_VERSION, "npm-openapi-validator")
     cli = os.path.join(pkg, "bin", "validate-api-cli.js")
-    try:
-        with open(os.path.join(pkg, "package.json")) as f:
-            have = json.load(f).get("version")
-    except (OSError, ValueError):
-        have = None
-    if have != VALIDATOR_VERSION:
-        os.makedirs(prefix, exist_ok=True)
-        cmd = ["npm", "install", "--prefix", prefix, "--no-audit", "--no-fund",
-               "--no-save", "%s@%s" % (VALIDATOR, VALIDATOR_VERSION)]
-        log("installing the validator: " + " ".join(cmd))
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            raise AssertionError("cannot install %s@%s with npm (rc %d): %s" % (
-                VALIDATOR, VALIDATOR_VERSION, r.returncode, (r.stderr or r.stdout)[-2000:]))
     check(os.path.exists(cli), "validator %s@%s at %s" % (VALIDATOR, VALIDATOR_VERSION, cli))
     return cli
 

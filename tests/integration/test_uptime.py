@@ -158,10 +158,12 @@ def main(env):
     # the status page's data (served from a snapshot at most 10 s old): the same outage
     data = http_get_json(col.api + "/api/status-page/data")
     sweb = [a for a in data["assets"] if a["id"] == "web"][0]
-    today = sweb["daily"][-1]
-    log("status page data: web today %r, 24h %r (list: %r)"
-        % (today, sweb["uptime"]["24h"], assets["web"]["uptime"]["24h"]))
-    check(len(sweb["daily"]) == 90 and 0 < today["uptime"] < 1 and today["downSeconds"] >= 5
+    days = sweb["daily"]
+    log("status page data: web today uptime %r down %r s, 24h %r (list: %r)"
+        % (days["uptime"][-1], days["downSeconds"][-1], sweb["uptime"]["24h"],
+           assets["web"]["uptime"]["24h"]))
+    check(len(days["uptime"]) == 90 and 0 < days["uptime"][-1] < 1
+          and days["downSeconds"][-1] >= 5 and days["incidents"][-1] == 1
           and "address" not in sweb,
           "status page data: web's bar for today shows the outage, no address")
     check(abs(sweb["uptime"]["24h"] - assets["web"]["uptime"]["24h"]) < 0.01,

@@ -121,6 +121,26 @@ static void test_scripted_history(void **state)
     assert_true(s_num(v, "downSeconds") == 0);
     assert_int_equal(json_array_size(json_object_get(v, "incidents")), 0);
     json_decref(v);
+
+    /* every asset at once: the same figures, each manifest asset once, by id */
+    v = s_http(f->api, "GET", "/api/uptime?from=2026-12-01T00:00:00Z&to=2026-12-01T04:00:00Z",
+               NULL, NULL, &h);
+    assert_int_equal(h.status, 200);
+    assert_true(json_is_array(v) && json_array_size(v) >= 2);
+    json_t *api = json_array_get(v, 0);
+    assert_string_equal(json_string_value(json_object_get(api, "assetId")), "api");
+    assert_true(fabs(s_num(api, "uptime") - 0.95) < 1e-6);
+    assert_true(fabs(s_num(api, "downSeconds") - 600) < 0.001);
+    assert_null(json_object_get(api, "incidents"));
+    for (size_t i = 1; i < json_array_size(v); i++)
+        assert_true(strcmp(json_string_value(json_object_get(json_array_get(v, i - 1),
+                                                             "assetId")),
+                           json_string_value(json_object_get(json_array_get(v, i),
+                                                             "assetId"))) < 0);
+    json_decref(v);
+    v = s_http(f->api, "GET", "/api/uptime?from=tomorrow", NULL, NULL, &h);
+    assert_int_equal(h.status, 400);
+    json_decref(v);
 }
 
 static void test_assets_figures_and_errors(void **state)

@@ -7,6 +7,7 @@
  * snapshot and builds again only when it is older than its refresh period. */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <time.h>
+#include <zlib.h>
 
 #include "sd_clock.h"
 #include "status_cache.h"
@@ -121,19 +124,30 @@ static void s_check_scripted(json_t *page)
     assert_null(json_object_get(api, "address"));
     assert_string_equal(json_string_value(json_object_get(api, "group")), "Core");
     json_t *daily = json_object_get(api, "daily");
-    assert_int_equal(json_array_size(daily), STATUS_PAGE_DAYS);
-    json_t *outage = json_array_get(daily, STATUS_PAGE_DAYS - 1 - 3);
-    char *txt = json_dumps(outage, JSON_COMPACT);
-    print_message("outage day: %s\n", txt);
+    json_t *dup = json_object_get(daily, "uptime");
+    assert_int_equal(json_array_size(dup), STATUS_PAGE_DAYS);
+    int od = STATUS_PAGE_DAYS - 1 - 3, md = STATUS_PAGE_DAYS - 1 - 1;
+    char *txt = json_dumps(daily, JSON_COMPACT);
+    print_message("api daily: %.300s...\n", txt);
     free(txt);
-    assert_true(fabs(s_dnum(outage, "uptime") - 22.0 / 24.0) < 1e-6);
-    assert_true(s_dnum(outage, "downSeconds") == 7200);
-    assert_int_equal(json_integer_value(json_object_get(outage, "incidents")), 1);
-    json_t *maint = json_array_get(daily, STATUS_PAGE_DAYS - 1 - 1);
-    assert_true(s_dnum(maint, "maintenanceSeconds") == 3600 && s_dnum(maint, "uptime") == 1);
-    assert_true(json_is_null(json_object_get(json_array_get(daily, 0), "uptime")));
-    assert_true(json_is_null(json_object_get(
-        json_array_get(json_object_get(web, "daily"), STATUS_PAGE_DAYS - 1 - 3), "uptime")));
+    /* the outage day: 22 of 24 hours up, 7200 s down, one incident */
+    assert_true(fabs(json_number_value(json_array_get(dup, od)) - 22.0 / 24.0) < 1e-6);
+    assert_true(json_number_value(json_array_get(json_object_get(daily, "downSeconds"), od)) ==
+                7200);
+    assert_int_equal(json_number_value(json_array_get(json_object_get(daily, "incidents"), od)),
+                     1);
+    /* yesterday: an hour of maintenance, up otherwise */
+    assert_true(json_number_value(json_array_get(json_object_get(daily, "maintenanceSeconds"),
+                                                 md)) == 3600 &&
+                json_number_value(json_array_get(dup, md)) == 1);
+    assert_true(json_is_null(json_array_get(dup, 0)));
+    char day0[16];
+    int64_t d0 = s_today - (STATUS_PAGE_DAYS - 1) * D;
+    time_t t = (time_t) (d0 / 1000);
+    strftime(day0, sizeof day0, "%Y-%m-%d", gmtime(&t));
+    assert_string_equal(json_string_value(json_object_get(daily, "start")), day0);
+    assert_true(json_is_null(
+        json_array_get(json_object_get(json_object_get(web, "daily"), "uptime"), od)));
     json_t *up = json_object_get(api, "uptime");
     assert_true(s_dnum(up, "24h") == 1);
     /* 7 days: 5 days of history with 2 hours down */
@@ -142,10 +156,12 @@ static void s_check_scripted(json_t *page)
     assert_true(u7 > 0.98 && u7 < 0.99 && s_dnum(up, "90d") == u7);
     /* latency: the last 3 hours have eu 20 and us 40 ms: p50 30 */
     json_t *lat = json_object_get(api, "latency");
-    assert_int_equal(json_array_size(lat), STATUS_PAGE_HOURS);
-    json_t *last = json_array_get(lat, STATUS_PAGE_HOURS - 2);
-    assert_true(s_dnum(last, "p50") == 30 && s_dnum(last, "samples") == 120);
-    assert_true(json_is_null(json_object_get(json_array_get(lat, 0), "p50")));
+    json_t *p50 = json_object_get(lat, "p50");
+    assert_int_equal(json_array_size(p50), STATUS_PAGE_HOURS);
+    assert_true(json_number_value(json_array_get(p50, STATUS_PAGE_HOURS - 2)) == 30);
+    assert_true(json_number_value(json_array_get(json_object_get(lat, "samples"),
+                                                 STATUS_PAGE_HOURS - 2)) == 120);
+    assert_true(json_is_null(json_array_get(p50, 0)));
     json_t *res = json_object_get(api, "results");
     assert_int_equal(json_array_size(res), 2);
     assert_null(json_object_get(json_array_get(res, 0), "agent"));
@@ -161,6 +177,7 @@ static void s_check_scripted(json_t *page)
     assert_string_equal(json_string_value(json_object_get(mw, "name")), "db upgrade");
     assert_false(json_is_true(json_object_get(mw, "active")));
     txt = json_dumps(page, 0);
+    print_message("data: %zu bytes for 2 assets\n", strlen(txt));
     assert_null(strstr(txt, "secret.example"));
     assert_null(strstr(txt, "10.0.0.1"));
     assert_null(strstr(txt, "slack-ops"));
@@ -249,7 +266,7 @@ static void test_cache(void **st)
     char *body = NULL;
     size_t len = 0;
     sd_ms_t t0 = sd_mono_ms();
-    assert_int_equal(status_cache_get(c, page, 15000, &body, &len, err, sizeof err), 0);
+    assert_int_equal(status_cache_get(c, page, 15000, NULL, &body, &len, err, sizeof err), 0);
     print_message("first snapshot: %zu bytes in %lld ms\n", len, (long long) (sd_mono_ms() - t0));
     json_t *d = json_loads(body, 0, NULL);
     assert_non_null(d);
@@ -261,13 +278,33 @@ static void test_cache(void **st)
     json_decref(d);
     /* the same snapshot again (not older than 60 s) */
     char *again = NULL;
-    assert_int_equal(status_cache_get(c, page, 0, &again, &len, err, sizeof err), 0);
+    assert_int_equal(status_cache_get(c, page, 0, NULL, &again, &len, err, sizeof err), 0);
     assert_string_equal(body, again);
+    free(again);
+    /* gzip: the same bytes once inflated */
+    bool gz = true;
+    size_t zlen = 0;
+    assert_int_equal(status_cache_get(c, page, 0, &gz, &again, &zlen, err, sizeof err), 0);
+    assert_true(gz);
+    char *plain = malloc(len + 1);
+    z_stream z = {0};
+    assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+    z.next_in = (Bytef *) again;
+    z.avail_in = (uInt) zlen;
+    z.next_out = (Bytef *) plain;
+    z.avail_out = (uInt) len + 1;
+    assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(z.total_out, len);
+    inflateEnd(&z);
+    plain[len] = '\0';
+    assert_string_equal(plain, body);
+    print_message("gzip: %zu of %zu bytes\n", zlen, len);
+    free(plain);
     free(again);
     free(body);
     /* other settings: a new snapshot, built for them */
     json_object_set_new(page, "showAddresses", json_false());
-    assert_int_equal(status_cache_get(c, page, 15000, &body, &len, err, sizeof err), 0);
+    assert_int_equal(status_cache_get(c, page, 15000, NULL, &body, &len, err, sizeof err), 0);
     assert_null(strstr(body, "secret.example"));
     free(body);
     json_decref(page);
@@ -276,7 +313,7 @@ static void test_cache(void **st)
     /* no database: a clear error, no crash */
     c = status_cache_new("host=127.0.0.1 port=1 connect_timeout=2", 1000, err, sizeof err);
     page = json_pack("{s:s}", "title", "T");
-    int rc = status_cache_get(c, page, 10000, &body, &len, err, sizeof err);
+    int rc = status_cache_get(c, page, 10000, NULL, &body, &len, err, sizeof err);
     print_message("no database: rc=%d %s\n", rc, err);
     assert_int_equal(rc, -EIO);
     json_decref(page);

@@ -408,7 +408,7 @@ static void test_maintenance_errors(void **state)
                    "intervalSeconds (10): probing during an incident is never slower than usual");
 }
 
-/* "statusPage": title, description, groupBy and showAddresses, each checked. */
+/* "statusPage": title, description, groupBy, showAddresses and demoNotice, each checked. */
 static void test_status_page(void **state)
 {
     (void) state;
@@ -419,29 +419,34 @@ static void test_status_page(void **state)
                      0);
     assert_null(m->page_title);
     assert_false(m->page_show_addresses);
+    assert_null(m->page_demo_notice);
     sd_manifest_destroy(&m);
     assert_int_equal(sd_manifest_parse("m.json",
                                        "{\"assets\": [" ASSET_A "], \"statusPage\": {\"title\":"
                                        " \"Acme\", \"description\": \"Our services\", \"groupBy\":"
-                                       " \"team\", \"showAddresses\": true}}",
+                                       " \"team\", \"showAddresses\": true, \"demoNotice\":"
+                                       " \"seeded\"}}",
                                        &m, err, sizeof err),
                      0);
     assert_string_equal(m->page_title, "Acme");
     assert_string_equal(m->page_description, "Our services");
     assert_string_equal(m->page_group_by, "team");
     assert_true(m->page_show_addresses);
+    assert_string_equal(m->page_demo_notice, "seeded");
     sd_manifest_destroy(&m);
     s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"showAddresses\": 1}}",
                    "m.json:2:34: statusPage.showAddresses: expected true or false, got an integer");
     s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"logo\": \"x\"}}",
                    "m.json:2:17: statusPage.logo: unknown field (allowed: title, description, "
-                   "groupBy, showAddresses)");
+                   "groupBy, showAddresses, demoNotice)");
+    s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"demoNotice\": 7}}",
+                   "m.json:2:31: statusPage.demoNotice: expected a non-empty string, got an integer");
     s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": {\"title\": \"\"}}",
                    "m.json:2:26: statusPage.title: expected a non-empty string, got an empty "
                    "string");
     s_expect_error("{\"assets\": [" ASSET_A "],\n \"statusPage\": []}",
                    "m.json:2:16: statusPage: expected an object {\"title\", \"description\", "
-                   "\"groupBy\", \"showAddresses\"}, got an array");
+                   "\"groupBy\", \"showAddresses\", \"demoNotice\"}, got an array");
 }
 
 /* A manifest with one tcp asset whose name is name (JSON text, quotes included) and extra

@@ -23,6 +23,7 @@
 #include "channel.h"
 #include "channel_curl.h"
 #include "openapi_doc.h"
+#include "reload.h"
 #include "sd_clock.h"
 #include "sd_log.h"
 #include "sd_utf8.h"
@@ -57,8 +58,11 @@ struct api_t {
     health_t *health;        /* NULL: only the database is checked */
     bool plaintext;          /* agents speak --insecure-plaintext: said in /api/health */
     const auth_t *tokens;    /* NULL: writes refused with 403 */
-    const sd_notifiers_t *notifiers; /* the test button's channels, the routes; NULL: none */
-    const sd_manifest_t *manifest;   /* the assets (receivers of GET /api/assets/{id}) */
+    /* the configuration: the assets (receivers of GET /api/assets/{id}), the test button's
+     * channels, the routes; each request takes a view of it (s_view), so a reload never
+     * changes it under a request */
+    const collector_ctx_t *ctx;
+    reload_t *reload;        /* POST /api/reload; NULL: not offered */
     status_cache_t *status;  /* GET /api/status-page/data, built apart and served from memory */
     bool curl_init;          /* curl_global_init was called (api_destroy releases it) */
     char *conninfo;
@@ -294,10 +298,11 @@ static void s_do_health(api_t *api, reply_t *r)
     s_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, report);
 }
 
-/* GET /api/assets/{id}: where its pages go ("receivers": the notifiers of its routes). */
-static void s_add_receivers(const api_t *api, const char *asset_id, json_t *out)
+/* The receivers of asset_id per manifest m and notifiers n, into out. */
+static void s_add_receivers_of(const sd_manifest_t *m, const sd_notifiers_t *nf,
+                               const char *asset_id, json_t *out)
 {
-    const sd_asset_t *a = sd_manifest_find(api->manifest, asset_id);
+    const sd_asset_t *a = sd_manifest_find(m, asset_id);
     if (!a || !json_is_object(out))
         return;
     json_t *rcv = json_object();
@@ -305,13 +310,28 @@ static void s_add_receivers(const api_t *api, const char *asset_id, json_t *out)
         const char **names = NULL;
         size_t n = 0;
         json_t *arr = json_array();
-        if (sd_notifiers_route(api->notifiers, a, down, &names, &n) == 0)
+        if (sd_notifiers_route(nf, a, down, &names, &n) == 0)
             for (size_t i = 0; arr && i < n; i++)
                 json_array_append_new(arr, json_string(names[i]));
         free(names);
         json_object_set_new(rcv, down ? "onDown" : "onRecovery", arr);
     }
     json_object_set_new(out, "receivers", rcv);
+}
+
+/* The configuration one request reads (config_view_release it). */
+static void s_view(const api_t *api, config_view_t *v)
+{
+    collector_view(api->ctx, v);
+}
+
+/* GET /api/assets/{id}: where its pages go ("receivers": the notifiers of its routes). */
+static void s_add_receivers(const api_t *api, const char *asset_id, json_t *out)
+{
+    config_view_t v;
+    s_view(api, &v);
+    s_add_receivers_of(v.manifest, v.notifiers, asset_id, out);
+    config_view_release(&v);
 }
 
 /* The badge of a status or uptime answer (taken): an SVG image, cached briefly. */
@@ -506,13 +526,16 @@ static void s_do_notifier_test(api_t *api, struct MHD_Connection *c, const char 
     if (!s_authorize(api, c, fp, r))
         return;
     const sd_notifier_conf_t *nc = NULL;
+    config_view_t v; /* held until the answer: a reload meanwhile does not free nc */
+    s_view(api, &v);
     if (id_len > 0 && id_len < sizeof name && !memchr(id, '/', id_len) &&
         sd_utf8_valid(id, id_len)) {
         memcpy(name, id, id_len);
         name[id_len] = 0;
-        nc = sd_notifiers_find(api->notifiers, name);
+        nc = sd_notifiers_find(v.notifiers, name);
     }
     if (!nc) {
+        config_view_release(&v);
         s_reply_error(r, MHD_HTTP_NOT_FOUND, "notifier not found");
         return;
     }
@@ -521,6 +544,7 @@ static void s_do_notifier_test(api_t *api, struct MHD_Connection *c, const char 
     char answer[512] = "";
     sd_ms_t t0 = sd_mono_ms();
     if (!ev) {
+        config_view_release(&v);
         s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
@@ -534,7 +558,48 @@ static void s_do_notifier_test(api_t *api, struct MHD_Connection *c, const char 
                             (json_int_t) (sd_mono_ms() - t0));
     sd_info("api", "notifier test notifier=%s type=%s verdict=%s reason=%s token=%s answer=\"%s\"",
             nc->name, nc->type, verdicts[o.verdict], o.reason, fp, answer);
+    config_view_release(&v);
     s_reply_json(r, MHD_HTTP_OK, out);
+}
+
+/* POST /api/reload: token first, then the reload itself (reload.h; serialized, logged
+ * there). 200 with what changed; 422 with "file:line:col: field: message" when a file is
+ * refused, 503 when the database cannot take the new assets: the old configuration stays. */
+static void s_do_reload(api_t *api, struct MHD_Connection *c, reply_t *r)
+{
+    char fp[AUTH_FP_LEN + 1] = "";
+    if (!s_authorize(api, c, fp, r))
+        return;
+    if (!api->reload) {
+        s_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "reload is not available");
+        return;
+    }
+    sd_info("api", "reload requested token=%s", fp);
+    reload_result_t *res = malloc(sizeof *res);
+    if (!res) {
+        s_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    reload_status_t st = reload_run(api->reload, "api", res);
+    if (st == RELOAD_OK) {
+        const config_diff_t *d = &res->diff;
+        s_reply_json(r, MHD_HTTP_OK,
+                     json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:b}", "reloaded",
+                               1, "generation", (json_int_t) res->generation, "assetsAdded",
+                               (json_int_t) d->assets_added, "assetsRemoved",
+                               (json_int_t) d->assets_removed, "assetsChanged",
+                               (json_int_t) d->assets_changed, "notifiersAdded",
+                               (json_int_t) d->notifiers_added, "notifiersRemoved",
+                               (json_int_t) d->notifiers_removed, "notifiersChanged",
+                               (json_int_t) d->notifiers_changed, "policyChanged",
+                               d->policy_changed, "maintenanceChanged",
+                               d->maintenance_changed));
+    } else {
+        s_reply_error(r, st == RELOAD_INVALID ? 422
+                                              : MHD_HTTP_SERVICE_UNAVAILABLE,
+                      res->error);
+    }
+    free(res);
 }
 
 static void s_do_metrics(api_t *api, reply_t *r)
@@ -569,7 +634,10 @@ static json_t *s_page_settings(const sd_manifest_t *m)
 /* Everything the status page shows, from the cache's latest snapshot (status_cache.h). */
 static void s_do_status_data(api_t *api, struct MHD_Connection *c, reply_t *r)
 {
-    json_t *page = s_page_settings(api->manifest);
+    config_view_t v;
+    s_view(api, &v);
+    json_t *page = s_page_settings(v.manifest);
+    config_view_release(&v);
     char err[256] = "";
     char *body = NULL;
     size_t len = 0;
@@ -673,9 +741,13 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         s_do_query(api, &q, r);
         return;
     }
-    case ROUTE_STATUS_PAGE: /* the manifest's statusPage settings (no database) */
-        s_reply_json(r, MHD_HTTP_OK, s_page_settings(api->manifest));
+    case ROUTE_STATUS_PAGE: { /* the manifest's statusPage settings (no database) */
+        config_view_t v;
+        s_view(api, &v);
+        s_reply_json(r, MHD_HTTP_OK, s_page_settings(v.manifest));
+        config_view_release(&v);
         return;
+    }
     case ROUTE_STATUS_DATA:
         s_do_status_data(api, c, r);
         return;
@@ -723,6 +795,9 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
         return;
     case ROUTE_NOTIFIER_TEST:
         s_do_notifier_test(api, c, id, id_len, r);
+        return;
+    case ROUTE_RELOAD:
+        s_do_reload(api, c, r);
         return;
     case ROUTE_MAINTENANCE:
     case ROUTE_MAINTENANCE_ONE:
@@ -783,7 +858,7 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     bool is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     bool is_write, method_ok;
     const char *allow = "GET, HEAD";
-    if (route == ROUTE_ACK || route == ROUTE_NOTIFIER_TEST) {
+    if (route == ROUTE_ACK || route == ROUTE_NOTIFIER_TEST || route == ROUTE_RELOAD) {
         is_write = method_ok = is_post;
         allow = "POST";
     } else if (route == ROUTE_MAINTENANCE_ONE) {
@@ -939,8 +1014,8 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
     api->metrics = ctx->metrics;
     api->health = ctx->health;
     api->tokens = ctx->api_tokens;
-    api->notifiers = ctx->notifiers;
-    api->manifest = ctx->manifest;
+    api->ctx = ctx;
+    api->reload = ctx->reload;
     api->plaintext = ctx->insecure_plaintext;
     api->conninfo = strdup(ctx->db_conninfo);
     if (!api->conninfo || pthread_mutex_init(&api->db_lock, NULL) != 0) {

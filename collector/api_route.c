@@ -14,6 +14,7 @@ static const char *const ROUTE_LABEL[] = {"/", "/metrics", "/api/health", "/api/
                                           "/api/agents", "/api/maintenance",
                                           "/api/maintenance/{id}",
                                           "/api/notifiers/{name}/test",
+                                          "/api/reload",
                                           "/api/assets/{id}/uptime",
                                           "/badge/{id}/status.svg",
                                           "/badge/{id}/uptime.svg", "/api/openapi.json",
@@ -49,6 +50,8 @@ route_t api_route(const char *url, const char **id, size_t *id_len)
         return ROUTE_UPTIME_ALL;
     if (strcmp(url, "/api/openapi.json") == 0)
         return ROUTE_OPENAPI;
+    if (strcmp(url, "/api/reload") == 0)
+        return ROUTE_RELOAD;
     static const char mprefix[] = "/api/maintenance";
     size_t mp = sizeof mprefix - 1;
     if (strncmp(url, mprefix, mp) == 0 && (url[mp] == 0 || url[mp] == '/')) {

@@ -1,5 +1,7 @@
-/* collector: what every actor of the collector is started with. Read-only after start;
- * the manifest and notifiers are owned by main(). */
+/* collector: what every actor of the collector is started with. Read-only after start.
+ * The configuration is config (config_ref.h): each actor holds a view of it and applies a
+ * reload at its next loop turn; without a holder (unit tests) the fixed manifest and
+ * notifiers below are used instead. */
 #ifndef COLLECTOR_H
 #define COLLECTOR_H
 
@@ -9,6 +11,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "config_ref.h"
 #include "health.h"
 #include "metrics.h"
 #include "sd_config.h"
@@ -18,9 +21,13 @@
  * "Bounds inside the collector"). */
 #define AGENT_FORGET_MS_DEFAULT ((int64_t) 24 * 3600 * 1000)
 
+typedef struct reload reload_t;
+
 typedef struct {
-    const sd_manifest_t *manifest;
-    const sd_notifiers_t *notifiers;
+    config_ref_t *config;         /* the configuration (main); NULL: manifest and notifiers */
+    reload_t *reload;             /* POST /api/reload (reload.h); NULL: not offered (tests) */
+    const sd_manifest_t *manifest;   /* only without config (tests); NULL with it */
+    const sd_notifiers_t *notifiers; /* likewise */
     const char *db_conninfo;      /* libpq conninfo or URI */
     const char *bind;             /* ZeroMQ endpoint for agents, e.g. "tcp://0.0.0.0:5555" */
     int api_port;                 /* REST API, /metrics, status page */
@@ -44,6 +51,13 @@ typedef struct {
     size_t max_frame_bytes;       /* largest frame from an agent; 0: GATEWAY_MAX_FRAME_DEFAULT */
     int64_t agent_forget_ms;      /* --agent-forget-after; <= 0: AGENT_FORGET_MS_DEFAULT */
 } collector_ctx_t;
+
+/* An actor's view of the configuration (config_ref.h): config's current snapshot, or the
+ * fixed manifest and notifiers. */
+static inline void collector_view(const collector_ctx_t *ctx, config_view_t *v)
+{
+    config_view_init(v, ctx->config, ctx->manifest, ctx->notifiers);
+}
 
 /* The period after which an agent is gone for good (see AGENT_FORGET_MS_DEFAULT). */
 static inline int64_t collector_forget_ms(const collector_ctx_t *ctx)

@@ -245,7 +245,7 @@ void engine_metrics_open(self_t *self)
         return;
     double n = 0;
     for (size_t i = 0; i < self->n_assets; i++)
-        n += self->assets[i].inc != NULL;
+        n += self->assets[i]->inc != NULL;
     metrics_set(self->ctx->metrics, "statusd_incidents_open", "Open incidents.", NULL, n);
 }
 
@@ -253,7 +253,7 @@ void engine_metrics_open(self_t *self)
 
 int engine_throttle_s(const self_t *self)
 {
-    return self->ctx->notifiers ? self->ctx->notifiers->throttle_seconds : 0;
+    return self->view.notifiers ? self->view.notifiers->throttle_seconds : 0;
 }
 
 size_t engine_channels(const self_t *self, const e_asset_t *a, bool down,
@@ -263,7 +263,7 @@ size_t engine_channels(const self_t *self, const e_asset_t *a, bool down,
         *names = down ? a->down_ch : a->rec_ch;
         return down ? a->n_down_ch : a->n_rec_ch;
     }
-    const sd_notifiers_t *n = self->ctx->notifiers;
+    const sd_notifiers_t *n = self->view.notifiers;
     if (!n) {
         *names = NULL;
         return 0;
@@ -373,7 +373,7 @@ static void s_flush_reasons(self_t *self)
     char(*texts)[REASON_TEXT_MAX] = NULL;
     size_t k = 0;
     for (size_t i = 0; i <= self->n_assets; i++) {
-        e_asset_t *a = i < self->n_assets ? &self->assets[i] : NULL;
+        e_asset_t *a = i < self->n_assets ? self->assets[i] : NULL;
         if (a && (!a->db_shown || strcmp(a->db_shown, engine_shown(a)) != 0 ||
                   strcmp(a->db_reason, a->reason) == 0))
             continue; /* the state's own write (s_reconcile) carries its reason */
@@ -410,7 +410,7 @@ static void s_reconcile(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_
         !a->out_of_down_mono)
         a->out_of_down_mono = now_mono ? now_mono : 1;
     const char *const *names;
-    const sd_notifiers_t *n = self->ctx->notifiers;
+    const sd_notifiers_t *n = self->view.notifiers;
     asset_facts_t f = {
         .verdict = ev->state,
         .maint = a->maint,
@@ -618,7 +618,7 @@ static void s_load_isolated_cb(const char *id, void *arg)
 static int s_maint_sync(self_t *self, char *err, size_t errlen)
 {
     size_t rows = 0;
-    int rc = maintenance_sync(self->store, self->ctx->manifest, sd_wall_ms(), &rows, err, errlen);
+    int rc = maintenance_sync(self->store, self->view.manifest, sd_wall_ms(), &rows, err, errlen);
     if (rc == 0) {
         self->next_maint_sync = sd_mono_ms() + MAINTENANCE_SYNC_MS;
         sd_debug(COMP, "manifest maintenance windows written rows=%zu", rows);
@@ -651,7 +651,7 @@ static void s_maint_tick(self_t *self, sd_ms_t now_mono, int64_t now_wall)
                     "Maintenance windows active now.", NULL,
                     (double) maintenance_active_windows(self->maint));
     for (size_t i = 0; i < self->n_assets; i++) {
-        e_asset_t *a = &self->assets[i];
+        e_asset_t *a = self->assets[i];
         bool m = maintenance_covers(self->maint, a->conf->id);
         if (m == a->maint)
             continue;
@@ -675,9 +675,9 @@ static void s_storm_cb(const outbox_recent_t *row, void *arg)
         storm_restore_page(self->storm, row->channel, kind, row->at_ms);
 }
 
-static int s_storm_restore(self_t *self, char *err, size_t errlen)
+int engine_storm_restore(self_t *self, char *err, size_t errlen)
 {
-    const sd_notifiers_t *nf = self->ctx->notifiers;
+    const sd_notifiers_t *nf = self->view.notifiers;
     int window_s = nf ? nf->storm_window_seconds : STORM_WINDOW_S_DEFAULT;
     storm_t *fresh = storm_new(nf ? nf->storm_threshold : STORM_THRESHOLD_DEFAULT,
                                (int64_t) window_s * 1000);
@@ -696,7 +696,7 @@ static int s_rebuild(self_t *self)
     int64_t window = 0;
     int per_agent = 0;
     for (size_t i = 0; i < self->n_assets; i++) {
-        e_asset_t *a = &self->assets[i];
+        e_asset_t *a = self->assets[i];
         engine_incident_unref(&a->inc);
         engine_hold_reset(a);
         int64_t w = 3 * (int64_t) a->conf->interval_seconds * 1000;
@@ -708,13 +708,13 @@ static int s_rebuild(self_t *self)
     replay_t rp = {self, sd_mono_ms(), sd_wall_ms(), 0};
     int rc = store_ensure(self->store);
     if (rc == 0)
-        rc = store_assets_sync(self->store, self->ctx->manifest, err, sizeof err);
+        rc = store_assets_sync(self->store, self->view.manifest, err, sizeof err);
     if (rc == 0)
         rc = store_assets_load(self->store, s_load_asset_cb, self, err, sizeof err);
     if (rc == 0)
         rc = store_incidents_load_open(self->store, s_load_open_cb, self, err, sizeof err);
     if (rc == 0) /* before the replay below, which may decide pages */
-        rc = s_storm_restore(self, err, sizeof err);
+        rc = engine_storm_restore(self, err, sizeof err);
     if (rc == 0)
         /* rule 18: rows down for longer than the period are gone for good, unless results
          * of theirs may still be replayed below */
@@ -741,7 +741,7 @@ static int s_rebuild(self_t *self)
     engine_db_ok(self);
     size_t open = 0;
     for (size_t i = 0; i < self->n_assets; i++) {
-        e_asset_t *a = &self->assets[i];
+        e_asset_t *a = self->assets[i];
         open += a->inc != NULL;
         if (a->inc)
             a->state = QUORUM_DOWN;
@@ -889,6 +889,7 @@ static void s_tick(self_t *self)
     if (!self->rebuilt && s_rebuild(self) != 0)
         return;
     engine_journal_flush(self);
+    engine_retired_release(self, false);
     sd_ms_t now_mono = sd_mono_ms();
     int64_t now_wall = sd_wall_ms();
     s_maint_tick(self, now_mono, now_wall);
@@ -897,14 +898,84 @@ static void s_tick(self_t *self)
     engine_agents_tick(self, now_mono, now_wall);
     engine_agents_forget(self, now_mono);
     for (size_t i = 0; i < self->n_assets; i++) {
-        engine_evaluate(self, &self->assets[i], now_mono, now_wall);
-        if (engine_flap_tick(self, &self->assets[i], now_mono))
-            engine_evaluate(self, &self->assets[i], now_mono, now_wall); /* rule 17 */
+        engine_evaluate(self, self->assets[i], now_mono, now_wall);
+        if (engine_flap_tick(self, self->assets[i], now_mono))
+            engine_evaluate(self, self->assets[i], now_mono, now_wall); /* rule 17 */
     }
     s_flush_reasons(self);
 }
 
 /* ---- actor --------------------------------------------------------------------------- */
+
+void engine_asset_free(e_asset_t **p)
+{
+    if (!p || !*p)
+        return;
+    e_asset_t *a = *p;
+    quorum_destroy(&a->q);
+    engine_incident_unref(&a->inc);
+    free(a->down_ch);
+    free(a->rec_ch);
+    free(a->tiers);
+    free(a);
+    *p = NULL;
+}
+
+int engine_asset_votes(e_asset_t *a)
+{
+    const sd_asset_t *c = a->conf;
+    quorum_conf_t qc = {.failure_threshold = c->failure_threshold,
+                        .success_threshold = c->success_threshold,
+                        .quorum = c->quorum,
+                        .interval_ms = (int64_t) c->interval_seconds * 1000,
+                        .locations = c->locations,
+                        .n_locations = c->n_locations,
+                        .degraded_latency_ms = c->degraded_latency_ms,
+                        .max_latency_ms = c->max_latency_ms};
+    quorum_t *q = quorum_new(&qc);
+    if (!q)
+        return -ENOMEM;
+    quorum_destroy(&a->q);
+    a->q = q;
+    a->down_votes_shown = -1;
+    a->down_locations_shown = -1;
+    a->logged_clamp = false;
+    return 0;
+}
+
+int engine_asset_configure(self_t *self, e_asset_t *a)
+{
+    const sd_asset_t *c = a->conf;
+    int hold_s;
+    sd_asset_flapping(self->view.manifest, c, &a->flap_high, &a->flap_low, &hold_s);
+    flapping_thresholds(&a->flap_high, &a->flap_low);
+    a->hold_ms = recovery_hold_ms(hold_s, c->interval_seconds);
+    free(a->down_ch);
+    free(a->rec_ch);
+    free(a->tiers);
+    a->down_ch = a->rec_ch = NULL;
+    a->tiers = NULL;
+    a->n_down_ch = a->n_rec_ch = a->n_tiers = 0;
+    /* the notifiers its pages go to (notificationPolicy.routes, else the default) */
+    const sd_notifiers_t *n = self->view.notifiers;
+    if (sd_notifiers_route(n, c, true, &a->down_ch, &a->n_down_ch) ||
+        sd_notifiers_route(n, c, false, &a->rec_ch, &a->n_rec_ch) ||
+        sd_notifiers_escalation(n, c, &a->tiers, &a->n_tiers))
+        return -ENOMEM;
+    return 0;
+}
+
+e_asset_t *engine_asset_new(self_t *self, const sd_asset_t *c)
+{
+    e_asset_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->conf = c;
+    a->interval_sent_ms = (uint32_t) c->interval_seconds * 1000;
+    if (engine_asset_votes(a) != 0 || engine_asset_configure(self, a) != 0)
+        engine_asset_free(&a);
+    return a;
+}
 
 static void s_self_destroy(self_t **p)
 {
@@ -912,14 +983,10 @@ static void s_self_destroy(self_t **p)
         return;
     self_t *self = *p;
     engine_journal_clear(self);
-    for (size_t i = 0; i < self->n_assets; i++) {
-        quorum_destroy(&self->assets[i].q);
-        engine_incident_unref(&self->assets[i].inc);
-        free(self->assets[i].down_ch);
-        free(self->assets[i].rec_ch);
-        free(self->assets[i].tiers);
-    }
+    for (size_t i = 0; i < self->n_assets; i++)
+        engine_asset_free(&self->assets[i]);
     free(self->assets);
+    engine_retired_release(self, true);
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->agents);
     zpoller_destroy(&self->poller);
@@ -929,6 +996,7 @@ static void s_self_destroy(self_t **p)
     maintenance_destroy(&self->maint);
     storm_destroy(&self->storm);
     store_destroy(&self->store);
+    config_view_release(&self->view);
     free(self);
     *p = NULL;
 }
@@ -940,6 +1008,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->pipe = pipe;
+    collector_view(ctx, &self->view);
     uint64_t boot = 0;
     if (getrandom(&boot, sizeof boot, 0) != (ssize_t) sizeof boot)
         boot = (uint64_t) sd_wall_us() ^ ((uint64_t) getpid() << 32);
@@ -956,7 +1025,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->push = bus_push(BUS_NOTIFY, KICK_HWM);
     self->to_gateway = bus_push(BUS_GATEWAY, GATEWAY_HWM);
     self->maint = maintenance_new();
-    const sd_notifiers_t *nf = ctx->notifiers;
+    const sd_notifiers_t *nf = self->view.notifiers;
     self->storm = storm_new(nf ? nf->storm_threshold : STORM_THRESHOLD_DEFAULT,
                             (int64_t) (nf ? nf->storm_window_seconds : STORM_WINDOW_S_DEFAULT) *
                                 1000);
@@ -964,7 +1033,8 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     self->agents = zhashx_new();
     if (self->agents)
         zhashx_set_destructor(self->agents, engine_agent_free);
-    size_t n = ctx->manifest ? ctx->manifest->n_assets : 0;
+    const sd_manifest_t *m = self->view.manifest;
+    size_t n = m ? m->n_assets : 0;
     self->assets = calloc(n ? n : 1, sizeof *self->assets);
     if (!self->pull || !self->push || !self->to_gateway || !self->maint || !self->storm ||
         !self->by_id ||
@@ -974,35 +1044,13 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        const sd_asset_t *c = &ctx->manifest->assets[i];
-        quorum_conf_t qc = {.failure_threshold = c->failure_threshold,
-                            .success_threshold = c->success_threshold,
-                            .quorum = c->quorum,
-                            .interval_ms = (int64_t) c->interval_seconds * 1000,
-                            .locations = c->locations,
-                            .n_locations = c->n_locations,
-                            .degraded_latency_ms = c->degraded_latency_ms,
-                            .max_latency_ms = c->max_latency_ms};
-        e_asset_t *a = &self->assets[self->n_assets];
-        a->conf = c;
-        a->down_votes_shown = -1;
-        a->down_locations_shown = -1;
-        int hold_s;
-        sd_asset_flapping(ctx->manifest, c, &a->flap_high, &a->flap_low, &hold_s);
-        flapping_thresholds(&a->flap_high, &a->flap_low);
-        a->hold_ms = recovery_hold_ms(hold_s, c->interval_seconds);
-        a->interval_sent_ms = (uint32_t) c->interval_seconds * 1000;
-        a->q = quorum_new(&qc);
-        /* the notifiers its pages go to (notificationPolicy.routes, else the default) */
-        if (!a->q || sd_notifiers_route(ctx->notifiers, c, true, &a->down_ch, &a->n_down_ch) ||
-            sd_notifiers_route(ctx->notifiers, c, false, &a->rec_ch, &a->n_rec_ch) ||
-            sd_notifiers_escalation(ctx->notifiers, c, &a->tiers, &a->n_tiers)) {
-            self->n_assets++; /* freed with the others */
+        e_asset_t *a = engine_asset_new(self, &m->assets[i]);
+        if (!a) {
             s_self_destroy(&self);
             return NULL;
         }
-        self->n_assets++;
-        zhashx_insert(self->by_id, c->id, a);
+        self->assets[self->n_assets++] = a;
+        zhashx_insert(self->by_id, a->conf->id, a);
     }
     self->poller = zpoller_new(pipe, self->pull, NULL);
     if (!self->poller) {
@@ -1026,6 +1074,7 @@ static void s_engine_actor(zsock_t *pipe, void *args)
         health_beat(self->ctx->health, "engine");
         sd_ms_t wait = next_tick - sd_mono_ms();
         void *which = zpoller_wait(self->poller, (int) (wait < 0 ? 0 : wait));
+        engine_on_reload(self);
         if (which == pipe) {
             zmsg_t *m = zmsg_recv(pipe);
             char *cmd = m ? zmsg_popstr(m) : NULL;

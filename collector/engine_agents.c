@@ -412,7 +412,7 @@ static void s_isolate(self_t *self, e_agent_t *g, bool isolated, const char *why
     s_metrics_isolated(self, g);
     s_isolation_write(self, g);
     for (size_t i = 0; i < self->n_assets; i++)
-        quorum_set_excluded(self->assets[i].q, g->id, isolated);
+        quorum_set_excluded(self->assets[i]->q, g->id, isolated);
 }
 
 void engine_isolation_tick(self_t *self, sd_ms_t now_mono)
@@ -420,7 +420,7 @@ void engine_isolation_tick(self_t *self, sd_ms_t now_mono)
     for (e_agent_t *g = zhashx_first(self->agents); g; g = zhashx_next(self->agents))
         g->considered = g->contradicted = 0;
     for (size_t i = 0; i < self->n_assets; i++)
-        s_tally(self, &self->assets[i], now_mono);
+        s_tally(self, self->assets[i], now_mono);
     zlist_t *changed = zlist_new();
     for (e_agent_t *g = zhashx_first(self->agents); changed && g; g = zhashx_next(self->agents)) {
         if (g->down)
@@ -441,7 +441,7 @@ void engine_isolation_tick(self_t *self, sd_ms_t now_mono)
 static void s_release_down(self_t *self, e_agent_t *g)
 {
     for (size_t i = 0; i < self->n_assets; i++)
-        quorum_forget(self->assets[i].q, g->id);
+        quorum_forget(self->assets[i]->q, g->id);
     s_isolate(self, g, false, "it is down (AGENT_DOWN); judged afresh when it is back");
 }
 
@@ -458,7 +458,7 @@ static bool s_forgettable(self_t *self, const e_agent_t *g, sd_ms_t now_mono)
     if (g->live_known && !g->down)
         return false;
     for (size_t i = 0; i < self->n_assets; i++)
-        if (quorum_agent_live(self->assets[i].q, g->id, now_mono))
+        if (quorum_agent_live(self->assets[i]->q, g->id, now_mono))
             return false;
     return true;
 }
@@ -479,7 +479,7 @@ static void s_forget(self_t *self, e_agent_t *g, const char *reason, sd_ms_t now
                g->id, g->region, (long long) ((now_mono - g->last_mono) / 1000), reason);
     self->logged_forget_full |= full;
     for (size_t i = 0; i < self->n_assets; i++)
-        quorum_forget(self->assets[i].q, g->id);
+        quorum_forget(self->assets[i]->q, g->id);
     metrics_t *m = self->ctx->metrics;
     if (m) {
         metrics_remove_matching(m, "statusd_agent_up", "agent", g->id);

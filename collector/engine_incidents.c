@@ -266,6 +266,30 @@ int engine_close(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t no
     return 0;
 }
 
+int engine_close_removed(self_t *self, e_asset_t *a, int64_t now_wall)
+{
+    e_incident_t *inc = a->inc;
+    if (!inc)
+        return 0;
+    char d[160];
+    snprintf(d, sizeof d, "{\"reason\":\"%s\",\"duration_seconds\":%lld}", ENGINE_REMOVED_REASON,
+             (long long) ((now_wall - inc->started_ms) / 1000));
+    e_op_t *op = engine_op_new(self, "close incident (asset removed)", a, inc, now_wall, false);
+    int rc = op ? engine_op_close(op) : -ENOMEM;
+    if (rc == 0)
+        rc = engine_op_event(op, "resolved", d);
+    if (rc != 0) {
+        engine_op_destroy(&op);
+        sd_error(COMP, "incident of removed asset=%s not closed: out of memory", a->conf->id);
+        return rc;
+    }
+    sd_info(COMP, "incident resolved asset=%s reason=\"%s\" recovery=no", a->conf->id,
+            ENGINE_REMOVED_REASON);
+    engine_incident_unref(&a->inc);
+    engine_journal_push(self, op);
+    return 0;
+}
+
 int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t now_mono,
                   int64_t now_wall)
 {

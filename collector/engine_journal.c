@@ -65,6 +65,7 @@ struct e_op {
     int64_t at_wall;
     bool best_effort;
     int refusals;
+    uint64_t seq;              /* self->op_seq when it was made */
     step_t steps[MAX_STEPS];
     size_t n_steps;
     char key[64];
@@ -112,7 +113,8 @@ e_op_t *engine_op_new(self_t *self, const char *what, e_asset_t *a, e_incident_t
     op->inc = engine_incident_ref(inc);
     op->at_wall = at_wall;
     op->best_effort = best_effort;
-    snprintf(op->key, sizeof op->key, "%s-%" PRIu64, self->boot_id, ++self->op_seq);
+    op->seq = ++self->op_seq;
+    snprintf(op->key, sizeof op->key, "%s-%" PRIu64, self->boot_id, op->seq);
     return op;
 }
 
@@ -188,7 +190,7 @@ int engine_op_event(e_op_t *op, const char *kind, const char *detail_json)
 /* True when pages to notifier name may be collapsed (its channel takes digests). */
 static bool s_collapses(const self_t *self, const char *name)
 {
-    const sd_notifier_conf_t *nc = sd_notifiers_find(self->ctx->notifiers, name);
+    const sd_notifier_conf_t *nc = sd_notifiers_find(self->view.notifiers, name);
     const channel_ops_t *ops = nc ? channel_find(nc->type) : NULL;
     return ops && !ops->no_digest;
 }
@@ -222,8 +224,8 @@ static int s_storm(e_op_t *op, step_t *st)
             sd_warn(COMP, "notification storm channel=%s kind=%s: more than %d pages within "
                           "%d s; the rest go in one digest due in %d s (asset=%s first "
                           "collapsed)",
-                    ch, storm_kind_name(kind), self->ctx->notifiers->storm_threshold,
-                    self->ctx->notifiers->storm_window_seconds,
+                    ch, storm_kind_name(kind), self->view.notifiers->storm_threshold,
+                    self->view.notifiers->storm_window_seconds,
                     (int) ((d.due_ms - op->at_wall) / 1000), op->asset->conf->id);
     }
     return 0;
@@ -286,7 +288,7 @@ static int s_enqueue_collapsed(self_t *self, const char *asset, int64_t incident
                                const char *event, const char *channel, const char *payload,
                                const json_t *d, char *err, size_t errlen)
 {
-    const sd_notifiers_t *nf = self->ctx->notifiers;
+    const sd_notifiers_t *nf = self->view.notifiers;
     storm_kind_t kind = STORM_DOWN;
     storm_kind_of(event, &kind);
     char since[40];
@@ -574,6 +576,11 @@ void engine_journal_push(self_t *self, e_op_t *op)
     self->journal_len++;
     self->journal_best_effort += op->best_effort;
     engine_journal_flush(self);
+}
+
+uint64_t engine_journal_oldest(const self_t *self)
+{
+    return self->journal_head ? self->journal_head->seq : 0;
 }
 
 void engine_journal_clear(self_t *self)

@@ -16,6 +16,7 @@
 
 #include "asset_rules.h"
 #include "collector.h"
+#include "config_ref.h"
 #include "flapping.h"
 #include "maintenance.h"
 #include "quorum.h"
@@ -27,7 +28,9 @@
 
 #define ENGINE_COMP "engine"
 #define ENGINE_AGENT_FIELD_MAX 128
-#define ENGINE_CHANNELS_MAX 64  /* channels one page goes to (escalation included) */
+#define ENGINE_CHANNELS_MAX 64
+/* the reason on the timeline of an incident closed because its asset left the manifest */
+#define ENGINE_REMOVED_REASON "removed from the manifest"  /* channels one page goes to (escalation included) */
 
 /* An incident as the engine decided it. It exists in memory from the moment the engine
  * decides to open it; its row is written when the journal (engine_journal.c) applies the
@@ -112,15 +115,28 @@ typedef struct {
                                    liveness is known (an agent known 'up' is never forgotten) */
 } e_agent_t;
 
+/* What a reload took out of use (engine_reload.c): the previous configuration and the
+ * assets that left the manifest, kept while journal entries decided before it (op seq <=
+ * last_op) may still read them. */
+typedef struct e_retired {
+    struct e_retired *next;
+    config_view_t view;
+    e_asset_t **assets;
+    size_t n_assets;
+    uint64_t last_op;
+} e_retired_t;
+
 typedef struct {
     const collector_ctx_t *ctx;
+    config_view_t view;         /* the configuration in use (a reload: engine_reload.c) */
+    e_retired_t *retired;       /* oldest first */
     zsock_t *pipe;
     zsock_t *pull;
     zsock_t *push;              /* KICK to the notifier */
     zsock_t *to_gateway;        /* INTERVAL to the gateway */
     zpoller_t *poller;
     store_t *store;
-    e_asset_t *assets;
+    e_asset_t **assets;         /* each allocated alone: journal entries point at them */
     size_t n_assets;
     zhashx_t *by_id;            /* asset id -> e_asset_t* (not owned) */
     zhashx_t *agents;           /* agent id -> e_agent_t* (owned) */
@@ -163,6 +179,29 @@ void engine_evaluate(self_t *self, e_asset_t *a, sd_ms_t now_mono, int64_t now_w
 /* The state name shown for the asset: MAINTENANCE while a window covers it. */
 const char *engine_shown(const e_asset_t *a);
 
+/* An asset of the manifest (its conf, routes and votes; UNKNOWN, no incident). NULL on
+ * allocation failure. */
+e_asset_t *engine_asset_new(self_t *self, const sd_asset_t *conf);
+void engine_asset_free(e_asset_t **a);
+/* a's flapping settings, recovery hold and notifier routes from a->conf and the view's
+ * manifest and notifiers (the previous routes freed). 0 or -ENOMEM. */
+int engine_asset_configure(self_t *self, e_asset_t *a);
+/* Fresh votes for a (its quorum rebuilt from a->conf: the probe or vote definition
+ * changed). 0 or -ENOMEM (a keeps its old votes). */
+int engine_asset_votes(e_asset_t *a);
+/* The storm counters rebuilt for the view's storm settings from the recent outbox rows. */
+int engine_storm_restore(self_t *self, char *err, size_t errlen);
+
+/* engine_reload.c: a reload (config_ref.h) applied at the top of a loop turn, before any
+ * message: new assets join (UNKNOWN until their results come), removed ones close their
+ * open incident with the reason "removed from the manifest" and no RECOVERY and leave,
+ * changed ones keep their state and incident (their votes start afresh when what is probed
+ * or how it is judged changed), routes and notifiers are the new ones from the next page. */
+void engine_on_reload(self_t *self);
+/* Frees what reloads took out of use once the journal holds nothing decided before them
+ * (all: at the end). */
+void engine_retired_release(self_t *self, bool all);
+
 /* engine_incidents.c: decisions about incidents; each is journaled (engine_journal.c)
  * and the journal flushed at once, so a decision is never lost while the database is
  * away: it is written when the database is back, exactly once. */
@@ -185,6 +224,10 @@ int engine_remind(self_t *self, e_asset_t *a, const quorum_eval_t *ev, sd_ms_t n
  * payload) to the tier's notifiers not paged yet, an 'escalated' event. 0 or -ENOMEM. */
 int engine_escalate(self_t *self, e_asset_t *a, int tier, const quorum_eval_t *ev,
                     sd_ms_t now_mono, int64_t now_wall);
+/* The asset left the manifest: its open incident closes with a 'resolved' event whose
+ * reason is "removed from the manifest", and no RECOVERY (nobody is told of a recovery that
+ * did not happen). 0 (nothing open: nothing to do) or -ENOMEM. */
+int engine_close_removed(self_t *self, e_asset_t *a, int64_t now_wall);
 
 /* engine_journal.c: decisions waiting to be written, applied in the order they were made,
  * each in one transaction with a key that makes a retried commit harmless. */
@@ -214,6 +257,8 @@ void engine_journal_push(self_t *self, e_op_t *op);
  * now (retried at the next flush: every decision and every tick). */
 void engine_journal_flush(self_t *self);
 void engine_journal_clear(self_t *self);
+/* The sequence number of the oldest entry not yet written, 0 when the journal is empty. */
+uint64_t engine_journal_oldest(const self_t *self);
 /* Best-effort incident event (rule 12 votes, rule 17 holds): journaled behind the
  * incident's opening. detail is taken (NULL: {}). */
 void engine_incident_event(self_t *self, e_asset_t *a, const char *kind, json_t *detail,

@@ -11,6 +11,7 @@
 #include "agent_rules.h"
 #include "assign.h"
 #include "bus.h"
+#include "config_diff.h"
 #include "rate.h"
 #include "sd_clock.h"
 #include "sd_log.h"
@@ -47,6 +48,7 @@ typedef struct {
 
 typedef struct {
     const collector_ctx_t *ctx;
+    config_view_t view;      /* the manifest the plans are built from */
     zsock_t *pipe;
     zsock_t *router;
     zsock_t *acks;
@@ -327,7 +329,7 @@ static uint32_t s_interval_of(const sd_asset_t *asset, void *arg)
 
 static void s_send_assignment(self_t *self, agent_t *a)
 {
-    Statusd__Assignment *as = assign_build_with(self->ctx->manifest, a->region,
+    Statusd__Assignment *as = assign_build_with(self->view.manifest, a->region,
                                                 self->plan_version, s_interval_of, self);
     if (!as) {
         sd_error(COMP, "out of memory building the assignment agent=%s", a->id);
@@ -680,7 +682,7 @@ static void s_on_interval(self_t *self)
     char *kind = msg ? zmsg_popstr(msg) : NULL, *id = msg ? zmsg_popstr(msg) : NULL;
     char *num = msg ? zmsg_popstr(msg) : NULL, *end = NULL;
     unsigned long ms = num ? strtoul(num, &end, 10) : 0;
-    const sd_asset_t *asset = id ? sd_manifest_find(self->ctx->manifest, id) : NULL;
+    const sd_asset_t *asset = id ? sd_manifest_find(self->view.manifest, id) : NULL;
     if (!kind || strcmp(kind, "INTERVAL") != 0 || !num || *end || ms == 0 ||
         ms > SD_PROBE_INTERVAL_MAX_S * 1000UL || !asset) {
         s_malformed(self, "interval message from the engine");
@@ -703,6 +705,53 @@ static void s_on_interval(self_t *self)
     free(id);
     free(num);
     zmsg_destroy(&msg);
+}
+
+/* True when an agent's plan may differ between manifests a and b: an asset added, removed,
+ * or changed in what the agents do (config_diff.h). */
+static bool s_plans_differ(const sd_manifest_t *a, const sd_manifest_t *b)
+{
+    size_t na = a ? a->n_assets : 0, nb = b ? b->n_assets : 0;
+    if (na != nb)
+        return true;
+    for (size_t i = 0; i < nb; i++) {
+        const sd_asset_t *was = sd_manifest_find(a, b->assets[i].id);
+        if (!was || (config_diff_asset(a, was, b, &b->assets[i]) & CONFIG_ASSET_PROBE))
+            return true;
+    }
+    return false;
+}
+
+/* A reload (config_ref.h): the adaptive interval of an asset that left the manifest or whose
+ * interval changed is forgotten (the engine tells the new one), and every agent gets a new
+ * plan (s_flush_assignments). Called before any message is handled, so an INTERVAL of a new
+ * asset always finds it. */
+static void s_on_reload(self_t *self)
+{
+    config_view_t old;
+    if (!config_view_refresh(&self->view, self->ctx->config, &old))
+        return;
+    zlist_t *gone = zlist_new();
+    for (void *v = zhashx_first(self->fast); gone && v; v = zhashx_next(self->fast)) {
+        const char *id = zhashx_cursor(self->fast);
+        const sd_asset_t *was = sd_manifest_find(old.manifest, id);
+        const sd_asset_t *now = sd_manifest_find(self->view.manifest, id);
+        if (!now || !was || now->interval_seconds != was->interval_seconds)
+            zlist_append(gone, (void *) id);
+    }
+    for (const char *id = gone ? zlist_first(gone) : NULL; id; id = zlist_next(gone))
+        zhashx_delete(self->fast, id);
+    zlist_destroy(&gone);
+    size_t n = 0;
+    bool plans = s_plans_differ(old.manifest, self->view.manifest);
+    for (agent_t *a = zhashx_first(self->agents); plans && a; a = zhashx_next(self->agents))
+        if (a->hello_acked) {
+            a->assignment_due = self->assignments_due = true;
+            n++;
+        }
+    sd_info(COMP, "configuration generation=%llu: new plans for agents=%zu",
+            (unsigned long long) self->view.generation, n);
+    config_view_release(&old);
 }
 
 /* Sends the new plan to every agent marked by s_on_interval, under one new version. */
@@ -767,6 +816,7 @@ static void s_self_destroy(self_t **p)
     zhashx_destroy(&self->logged_keys);
     zap_destroy(&self->zap);
     agent_keys_destroy(&self->keys);
+    config_view_release(&self->view);
     free(self);
     *p = NULL;
 }
@@ -802,6 +852,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
     if (!self)
         return NULL;
     self->ctx = ctx;
+    collector_view(ctx, &self->view);
     self->pipe = pipe;
     health_register(ctx->health, "gateway", HEALTH_LOOP);
     self->plan_version = (uint64_t) sd_wall_ms();
@@ -874,6 +925,7 @@ static void s_actor(zsock_t *pipe, void *args)
         if (wait > 1000)
             wait = 1000; /* the health heartbeat goes round at least once a second */
         void *which = zpoller_wait(self->poller, wait);
+        s_on_reload(self);
         if (which == self->pipe)
             s_on_pipe(self);
         else if (which == self->router)

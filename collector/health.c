@@ -33,6 +33,10 @@ struct health_t {
     bool upkeep_known;
     int upkeep_failures;               /* in a row */
     char upkeep_err[ERR_MAX + 1];
+    /* the configuration (health_config) */
+    bool config_known, config_ok;
+    uint64_t config_generation;
+    char config_err[ERR_MAX + 1];
 };
 
 health_t *health_new(int stuck_ms, int db_ms)
@@ -217,6 +221,21 @@ void health_upkeep(health_t *h, bool ok, const char *err)
     pthread_mutex_unlock(&h->mu);
 }
 
+void health_config(health_t *h, bool ok, uint64_t generation, const char *err)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->config_known = true;
+    h->config_ok = ok;
+    h->config_generation = generation;
+    h->config_err[0] = 0;
+    if (!ok && err)
+        sd_utf8_scopy(h->config_err, sizeof h->config_err, err,
+                      SD_UTF8_ONE_LINE | SD_UTF8_ELLIPSIS);
+    pthread_mutex_unlock(&h->mu);
+}
+
 bool health_check(health_t *h, sd_ms_t now, json_t **report)
 {
     if (report)
@@ -273,6 +292,13 @@ bool health_check(health_t *h, sd_ms_t now, json_t **report)
         if (upkeep_bad)
             json_array_append_new(bad, json_string("upkeep"));
     }
+    json_t *config = NULL;
+    if (report && h->config_known) {
+        config = json_pack("{s:s, s:I}", "status", h->config_ok ? "ok" : "reload_failed",
+                           "generation", (json_int_t) h->config_generation);
+        if (!h->config_ok)
+            json_object_set_new(config, "error", json_string(h->config_err));
+    }
     pthread_mutex_unlock(&h->mu);
     if (report) {
         *report = json_pack("{s:s, s:o, s:o, s:o}", "status", healthy ? "healthy" : "unhealthy",
@@ -281,6 +307,10 @@ bool health_check(health_t *h, sd_ms_t now, json_t **report)
             json_object_set_new(*report, "upkeep", upkeep);
         else
             json_decref(upkeep);
+        if (*report && config)
+            json_object_set_new(*report, "config", config);
+        else
+            json_decref(config);
     }
     return healthy;
 }

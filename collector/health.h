@@ -63,11 +63,19 @@ void health_results_evaluated(health_t *h, uint64_t n, sd_ms_t forwarded_at);
  * mean stale uptime figures, retention not run means a growing database, both silent. */
 void health_upkeep(health_t *h, bool ok, const char *err);
 
+/* The configuration's last load (start or reload, reload.h): ok, the generation in use, and
+ * the refusal (any bytes; made valid and bounded here; NULL when ok). Reported in the
+ * report's "config" object; a refused reload never makes the collector unhealthy (the
+ * previous configuration stays in use), it is a warning there. */
+void health_config(health_t *h, bool ok, uint64_t generation, const char *err);
+
 /* Judges everything at monotonic now. True when healthy. *report (when report is not NULL)
  * receives a new JSON object: {"status": "healthy"|"unhealthy", "unhealthy": [part names],
  * "parts": {name: {"status": "ok"|"stuck"|"db_failing", "reason": text,
  * "heartbeat_age_seconds", "last_db_write_age_seconds"}}, "results": {"status", "pending",
- * "lag_seconds"}}. */
+ * "lag_seconds"},
+ * "config": {"status": "ok"|"reload_failed", "generation", "error" (when failed)}}; "config"
+ * only once health_config was called. */
 bool health_check(health_t *h, sd_ms_t now, json_t **report);
 
 /* Sets statusd_actor_heartbeat_timestamp_seconds{actor},

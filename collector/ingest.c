@@ -83,6 +83,7 @@ typedef struct {
     zsock_t *to_engine;
     zpoller_t *poller;
     store_t *store;
+    config_view_t view;      /* the manifest assets points into */
     zhashx_t *assets;        /* manifest asset ids: only these get per-asset gauges */
     zhashx_t *streams;       /* agent id -> stream_t (owned) */
     zhashx_t *gauges;        /* agent id -> zhashx_t of asset id -> gauges_t (owned) */
@@ -336,7 +337,9 @@ static void s_reply(self_t *self, const char *kind, const char *agent, uint64_t 
 
 /* ---- agents gone for good ------------------------------------------------------------ */
 
-/* The families ingest labels with an agent: freed with it. */
+/* The families ingest labels with an agent: freed with it. The first ASSET_FAMILIES are
+ * labelled with an asset too: freed when it leaves the manifest (a reload). */
+#define ASSET_FAMILIES 6
 static const char *const s_agent_families[] = {
     "statusd_probe_success",
     "statusd_probe_duration_seconds",
@@ -830,6 +833,47 @@ static void s_on_pipe(self_t *self)
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
+/* Fills the table of manifest assets from the view. 0 or -ENOMEM. */
+static int s_fill_assets(self_t *self)
+{
+    zhashx_purge(self->assets);
+    const sd_manifest_t *m = self->view.manifest;
+    for (size_t i = 0; m && i < m->n_assets; i++)
+        if (zhashx_insert(self->assets, m->assets[i].id, &m->assets[i]) != 0 &&
+            !zhashx_lookup(self->assets, m->assets[i].id))
+            return -ENOMEM;
+    return 0;
+}
+
+/* A reload (config_ref.h), before any message is handled: the table of manifest assets is
+ * rebuilt; an asset that left the manifest loses its cached gauges and its series (its
+ * results still in flight are stored, counted as unknown_asset, and get no gauge). */
+static void s_on_reload(self_t *self)
+{
+    config_view_t old;
+    if (!config_view_refresh(&self->view, self->ctx->config, &old))
+        return;
+    if (s_fill_assets(self) != 0)
+        sd_error(COMP, "out of memory rebuilding the asset table: some assets get no gauges");
+    size_t removed = 0;
+    for (size_t i = 0; old.manifest && i < old.manifest->n_assets; i++) {
+        const char *id = old.manifest->assets[i].id;
+        if (zhashx_lookup(self->assets, id))
+            continue;
+        removed++;
+        for (zhashx_t *t = zhashx_first(self->gauges); t; t = zhashx_next(self->gauges))
+            if (zhashx_lookup(t, id)) {
+                zhashx_delete(t, id);
+                self->n_gauges--;
+            }
+        for (size_t f = 0; self->ctx->metrics && f < ASSET_FAMILIES; f++)
+            metrics_remove_matching(self->ctx->metrics, s_agent_families[f], "asset", id);
+    }
+    sd_info(COMP, "configuration generation=%llu assets=%zu removed=%zu",
+            (unsigned long long) self->view.generation, zhashx_size(self->assets), removed);
+    config_view_release(&old);
+}
+
 static void s_self_destroy(self_t **p)
 {
     self_t *self = *p;
@@ -840,6 +884,7 @@ static void s_self_destroy(self_t **p)
     bus_close(&self->to_gateway);
     bus_close(&self->to_engine);
     zhashx_destroy(&self->assets);
+    config_view_release(&self->view);
     zhashx_destroy(&self->streams);
     zhashx_destroy(&self->gauges);
     gone_destroy(&self->gone);
@@ -855,6 +900,7 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         return NULL;
     self->ctx = ctx;
     self->pipe = pipe;
+    collector_view(ctx, &self->view);
     health_register(ctx->health, COMP, HEALTH_LOOP | HEALTH_WRITES);
     self->assets = zhashx_new();
     self->streams = zhashx_new();
@@ -875,8 +921,10 @@ static self_t *s_self_new(zsock_t *pipe, const collector_ctx_t *ctx)
         s_self_destroy(&self);
         return NULL;
     }
-    for (size_t i = 0; ctx->manifest && i < ctx->manifest->n_assets; i++)
-        zhashx_insert(self->assets, ctx->manifest->assets[i].id, &ctx->manifest->assets[i]);
+    if (s_fill_assets(self) != 0) {
+        s_self_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -910,6 +958,7 @@ static void s_actor(zsock_t *pipe, void *args)
         if (wait < 0)
             wait = 0;
         void *which = zpoller_wait(self->poller, (int) (wait > 1000 ? 1000 : wait));
+        s_on_reload(self);
         if (which == self->pipe)
             s_on_pipe(self);
         else if (which == self->pull)

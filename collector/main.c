@@ -29,6 +29,7 @@
 #include "ingest.h"
 #include "metrics.h"
 #include "notifier.h"
+#include "reload.h"
 #include "sd_cert.h"
 #include "sd_clock.h"
 #include "sd_config.h"
@@ -137,7 +138,8 @@ static void s_usage(FILE *out)
             "                         needs only --notifiers\n"
             "  --help                 this text\n"
             "  --version              print the version\n"
-            "Flags win over environment variables.\n");
+            "Flags win over environment variables. SIGHUP (or POST /api/reload) reloads\n"
+            "--manifest and --notifiers without a restart.\n");
 }
 
 static const char *s_env(const char *name)
@@ -426,8 +428,10 @@ static store_t *s_prepare_db(const collector_ctx_t *ctx, const sigset_t *sigs, b
         store_destroy(&store);
         return NULL;
     }
-    if (store_assets_sync(store, ctx->manifest, err, sizeof err) != 0 ||
-        store_agents_all_disconnected(store, err, sizeof err) != 0) {
+    const config_snap_t *conf = config_ref_get(ctx->config);
+    int rc = store_assets_sync(store, conf->manifest, err, sizeof err);
+    config_snap_put(&conf);
+    if (rc != 0 || store_agents_all_disconnected(store, err, sizeof err) != 0) {
         sd_error(COMP, "database preparation failed err=%s", err);
         store_destroy(&store);
         return NULL;
@@ -565,21 +569,31 @@ int main(int argc, char **argv)
     else
         sd_info(COMP, "api writes disabled (no --api-token-file)");
     ctx.api_tokens = tokens;
-    ctx.manifest = manifest;
-    ctx.notifiers = notifiers;
+    size_t n_assets = manifest->n_assets;
+    /* from here the holder owns the configuration; a reload replaces it (reload.h) */
+    ctx.config = config_ref_new(manifest, notifiers);
+    if (ctx.config)
+        manifest = NULL, notifiers = NULL;
     ctx.metrics = metrics_new();
     if (ctx.metrics)
         metrics_set_max_series(ctx.metrics, (size_t) ctx.metrics_max_series);
     ctx.health = health_new(watch.stuck_s * 1000, watch.db_s * 1000);
+    reload_t *reload = ctx.config ? reload_new(args.manifest, args.notifiers, ctx.db_conninfo,
+                                               ctx.config, ctx.metrics, ctx.health)
+                                  : NULL;
+    ctx.reload = reload;
 
     int rc = 1;
     zactor_t *notifier = NULL, *engine = NULL, *ingest = NULL, *gateway = NULL, *deadman = NULL;
     api_t *api = NULL;
     bool stopped = false;
-    store_t *store = s_prepare_db(&ctx, &sigs, &stopped);
+    store_t *store = NULL;
+    if (!ctx.config || !ctx.metrics || !ctx.health || !ctx.reload)
+        goto out;
+    store = s_prepare_db(&ctx, &sigs, &stopped);
     if (stopped)
         rc = 0;
-    if (!store || !ctx.metrics || !ctx.health)
+    if (!store)
         goto out;
     store_destroy(&store);
     if (!(notifier = notifier_new(&ctx)) || !(engine = engine_new(&ctx)) ||
@@ -599,7 +613,7 @@ int main(int argc, char **argv)
     }
     char *bound = gateway_endpoint(gateway);
     sd_info(COMP, "collector ready bind=%s api_port=%d assets=%zu migrations=%s agents=%s",
-            bound ? bound : ctx.bind, api_port(api), manifest->n_assets, ctx.migrations_dir,
+            bound ? bound : ctx.bind, api_port(api), n_assets, ctx.migrations_dir,
             ctx.server_cert ? "curve" : "INSECURE-PLAINTEXT");
     if (!ctx.server_cert)
         sd_warn(COMP, "INSECURE: --insecure-plaintext: anyone who reaches %s can speak as any "
@@ -618,7 +632,8 @@ int main(int argc, char **argv)
             continue;
         }
         if (sig == SIGHUP) {
-            sd_warn(COMP, "SIGHUP: configuration reload is not supported yet; restart to apply");
+            reload_result_t res; /* logged and exported by the reload itself */
+            reload_run(ctx.reload, "SIGHUP", &res);
             continue;
         }
         if (sig == SIGINT || sig == SIGTERM) {
@@ -638,6 +653,8 @@ out:
     metrics_destroy(&ctx.metrics);
     health_destroy(&ctx.health);
     zcert_destroy(&ctx.server_cert);
+    reload_destroy(&reload);
+    config_ref_destroy(&ctx.config);
     sd_notifiers_destroy(&notifiers);
     sd_manifest_destroy(&manifest);
     auth_destroy(&tokens);

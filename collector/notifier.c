@@ -79,6 +79,7 @@ typedef struct {
     channel_curl_t cc;         /* the request, its curl lists and the answer */
     const channel_ops_t *ops;
     const json_t *conf;        /* the notifier's notifiers.json object (ops->learn) */
+    const config_snap_t *snap; /* the configuration conf belongs to, held until it ends */
 } delivery_t;
 
 typedef struct {
@@ -88,6 +89,7 @@ typedef struct {
 
 typedef struct {
     const collector_ctx_t *ctx;
+    config_view_t view;        /* the notifiers of the next delivery (a reload: the new ones) */
     notifier_opts_t opts;
     zsock_t *pipe;
     zsock_t *pull;
@@ -153,6 +155,7 @@ static void s_delivery_free(delivery_t **p)
     free(d->row.event);
     free(d->row.channel);
     free(d->row.payload);
+    config_snap_put(&d->snap);
     free(d);
     *p = NULL;
 }
@@ -310,7 +313,7 @@ static void s_drain_done(self_t *self)
 
 static const sd_notifier_conf_t *s_notifier(const self_t *self, const char *name)
 {
-    const sd_notifiers_t *n = self->ctx->notifiers;
+    const sd_notifiers_t *n = self->view.notifiers;
     for (size_t i = 0; n && i < n->n_notifiers; i++)
         if (n->notifiers[i].name && strcmp(n->notifiers[i].name, name) == 0)
             return &n->notifiers[i];
@@ -330,6 +333,7 @@ static void s_start(self_t *self, outbox_row_t *row)
     const sd_notifier_conf_t *nc = s_notifier(self, d->row.channel);
     d->ops = nc ? channel_find(nc->type) : NULL;
     d->conf = nc ? nc->raw : NULL;
+    d->snap = config_snap_ref(self->view.snap);
     if (!nc || !d->ops || (!d->ops->prepare && !nc->webhook_url)) {
         snprintf(err, sizeof err, "no notifier '%s' of a known type in notifiers.json",
                  d->row.channel);
@@ -484,6 +488,7 @@ static void s_self_destroy(self_t **p)
     /* held outcomes are lost here: their rows are sent again once their lease expires */
     outcomes_destroy(&self->outcomes);
     store_destroy(&self->store);
+    config_view_release(&self->view);
     free(self);
     *p = NULL;
 }
@@ -495,6 +500,7 @@ static self_t *s_self_new(zsock_t *pipe, const start_t *start)
         return NULL;
     const collector_ctx_t *ctx = start->ctx;
     self->ctx = ctx;
+    collector_view(ctx, &self->view);
     self->opts = start->opts;
     health_register(ctx->health, COMP, HEALTH_LOOP | HEALTH_WRITES);
     self->pipe = pipe;
@@ -553,6 +559,10 @@ static void s_notifier_actor(zsock_t *pipe, void *args)
                                    {.fd = zsock_fd(self->pull), .events = CURL_WAIT_POLLIN}};
     while (!self->terminated) {
         health_beat(self->ctx->health, COMP);
+        /* a reload: the next delivery uses the new notifiers; one in flight keeps its own */
+        config_view_t old;
+        config_view_refresh(&self->view, self->ctx->config, &old);
+        config_view_release(&old);
         s_drain_sockets(self);
         if (self->terminated)
             break;

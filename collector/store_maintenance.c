@@ -251,7 +251,7 @@ int store_maintenance_end(store_t *s, int64_t id, char *err, size_t errlen)
         rc = -ENOENT;
     } else if (strcmp(PQgetvalue(r, 0, 0), "api") != 0) {
         snprintf(err, errlen, "window %" PRId64 " comes from the manifest: edit the manifest and "
-                              "reload (SIGHUP) to change it", id);
+                              "reload (SIGHUP or POST /api/reload) to change it", id);
         rc = -EPERM;
     } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0 || strcmp(PQgetvalue(r, 0, 2), "1") != 0) {
         snprintf(err, errlen, "window %" PRId64 " is already over", id);

@@ -175,10 +175,12 @@ if ((!quick && !gcc_only)); then
     # tests and test_engine_agents_pg run under ASan), and the
     # storm test (30 s of waiting on digest windows; the digest code's unit and _pg tests run
     # under ASan), the uptime test (waiting on a timed outage; the uptime and badge code's
-    # unit and _pg tests run under ASan) and the status page test (waiting on a browser; the
-    # page's script runs in test_api_pg, which runs under ASan)
+    # unit and _pg tests run under ASan), the status page test (waiting on a browser; the
+    # page's script runs in test_api_pg, which runs under ASan) and the reload test (waiting
+    # on outages and pages; test_config_ref, test_config_diff and test_engine_reload_pg run
+    # under ASan)
     timed "ctest (clang+asan)" run_ctest "$asan_dir" 1 "${STATUSD_ASAN_FAULTS-a,e,g}" \
-        "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime|status_page)\$}" \
+        "${STATUSD_ASAN_SKIP-^integration\.test_(regions|dashboards|blackbox_diff|cli|storm|uptime|status_page|reload)\$}" \
         "${STATUSD_ASAN_UNIT_SKIP-^unit\.collector\.test_(notifier_chat|notifier_pagerduty_webhook|channel_email|engine_liveness)_pg\$}" \
         || failed=1
 fi

@@ -12,8 +12,9 @@ and the hourly upkeep would have left them:
     opened and a resolved event; every 20th asset flaps between UP and DEGRADED every 30
     minutes (48 intervals a day: what makes the raw history long);
   - asset_rollups: a daily row per asset, day and location ('' and two regions) for every
-    past day, hourly rows for the last 3 days; the watermarks at today's midnight (days) and
-    one hour ago (hours), so the reader takes the last hour or two from the raw intervals;
+    past day, hourly rows for the last 3 days and today up to an hour before the last whole
+    hour; the watermarks there (days: today's midnight), so the reader takes the last hour
+    or two from the raw intervals (today's intervals are seeded up to the hour watermark);
   - probe_events: two regions every 5 minutes over the last 2 hours.
 
 Measured, side by side, with the rollups read (watermarks set) and without them (watermarks
@@ -102,9 +103,27 @@ def seed(pg, n, days, prefix):
         "  true, 15 + (i + k) %% 20"
         " FROM generate_series(0, %(n1)d) i, generate_series(0, 23) k,"
         "  unnest(ARRAY['eu', 'us']) r",
+        # today up to an hour before the last whole hour (where the hour watermark will be):
+        # its intervals and hourly rollups; after it, the raw history the collector writes
+        "INSERT INTO asset_state_intervals (asset_id, state, started_at, ended_at)"
+        " SELECT '%(p)s' || i, 'UP', to_timestamp(%(d0)d), to_timestamp(%(h1)d)"
+        " FROM generate_series(0, %(n1)d) i WHERE i %% 20 <> 0 AND %(h1)d > %(d0)d",
+        "INSERT INTO asset_state_intervals (asset_id, state, started_at, ended_at)"
+        " SELECT '%(p)s' || i, CASE WHEN k %% 2 = 0 THEN 'UP' ELSE 'DEGRADED' END,"
+        "  to_timestamp(%(d0)d + k * 1800), to_timestamp(%(d0)d + (k + 1) * 1800)"
+        " FROM generate_series(0, %(n1)d, 20) i,"
+        "  generate_series(0, (%(h1)d - %(d0)d) / 1800 - 1) k",
+        "INSERT INTO asset_rollups (asset_id, period, bucket, location, samples, successes,"
+        "  latency_p50, latency_p95, latency_p99, up_seconds, degraded_seconds)"
+        " SELECT '%(p)s' || i, 'hour', to_timestamp(h), l, 24, 24, 21, 40, 55,"
+        "  CASE WHEN l <> '' THEN 0 WHEN i %% 20 = 0 THEN 1800 ELSE 3600 END,"
+        "  CASE WHEN l = '' AND i %% 20 = 0 THEN 1800 ELSE 0 END"
+        " FROM generate_series(0, %(n1)d) i, generate_series(%(d0)d, %(h1)d - 3600, 3600) h,"
+        "  unnest(ARRAY['', 'eu', 'us']) l",
         "VACUUM ANALYZE",  # months-old rows are all-visible: index-only scans read no heap
     ]
-    args = {"p": prefix, "d0": d0, "n1": n - 1, "days": days - 1}
+    h1 = max(d0, int(now // 3600 * 3600) - 3600)
+    args = {"p": prefix, "d0": d0, "h1": h1, "n1": n - 1, "days": days - 1}
     for sql in sqls:
         t0 = time.monotonic()
         pg.psql(sql % args)
@@ -116,10 +135,14 @@ def seed(pg, n, days, prefix):
 
 def set_watermarks(pg, on):
     if on:
+        # as the seed left them: days to today's midnight, hours to an hour before the last
+        # whole hour (or midnight)
         pg.psql("INSERT INTO rollup_watermarks (period, built_until) VALUES"
                 " ('day', date_trunc('day', now(), 'UTC')),"
-                " ('hour', date_trunc('hour', now()) - interval '1 hour')"
-                " ON CONFLICT (period) DO UPDATE SET built_until = EXCLUDED.built_until")
+                " ('hour', GREATEST(date_trunc('day', now(), 'UTC'),"
+                "  date_trunc('hour', now()) - interval '1 hour'))"
+                " ON CONFLICT (period) DO UPDATE SET built_until = EXCLUDED.built_until,"
+                " dirty_from = NULL")
     else:
         pg.psql("DELETE FROM rollup_watermarks")
 

@@ -644,14 +644,17 @@ static void s_do_status_data(api_t *api, struct MHD_Connection *c, reply_t *r)
     /* gzip when the client takes it (browsers do): a tenth of the bytes */
     const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_ACCEPT_ENCODING);
-    bool gzip = ae && strstr(ae, "gzip");
+    bool gzip = api_route_accepts_gzip(ae);
     int rc = page && api->status ? status_cache_get(api->status, page, STATUS_DATA_WAIT_MS,
                                                     &gzip, &body, &len, err, sizeof err)
                                  : -ENOMEM;
     json_decref(page);
     if (rc != 0) {
+        /* the page is public: the cause (a libpq message naming hosts and users) goes to the
+         * log only (status_cache logs it once per new message) */
         s_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-                      err[0] ? err : "the status page data is not available");
+                      rc == -EAGAIN ? "the status page data is not ready yet"
+                                    : "the status page data is not available");
         return;
     }
     r->status = MHD_HTTP_OK;

@@ -2,7 +2,9 @@
  * api_route.h). */
 #include "api_route.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sd_config.h"
 #include "sd_utf8.h"
@@ -265,4 +267,33 @@ int api_route_badge_window(const char *v)
         if (strcmp(v, w[i].name) == 0)
             return w[i].seconds;
     return -1;
+}
+
+bool api_route_accepts_gzip(const char *ae)
+{
+    for (const char *p = ae; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *tok = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t n = (size_t) (p - tok);
+        bool is_gzip = (n == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
+                       (n == 6 && strncasecmp(tok, "x-gzip", 6) == 0);
+        double q = 1;
+        while (*p && *p != ',') {  /* parameters: only q matters */
+            if (*p == ';') {
+                p++;
+                while (*p == ' ' || *p == '\t')
+                    p++;
+                if ((*p == 'q' || *p == 'Q') && p[1] == '=')
+                    q = strtod(p + 2, NULL);
+                continue;
+            }
+            p++;
+        }
+        if (is_gzip)
+            return q > 0;
+    }
+    return false;
 }

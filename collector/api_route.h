@@ -91,4 +91,8 @@ typedef struct {
 const char *api_route_maint_body(const char *buf, size_t len, int64_t now_ms, json_t **doc,
                                  const char **ids, api_maint_t *m);
 
+/* True when an Accept-Encoding value takes gzip: "gzip" (or "x-gzip") listed with no q or a
+ * q above 0 ("gzip;q=0" refuses it). NULL: false. */
+bool api_route_accepts_gzip(const char *accept_encoding);
+
 #endif

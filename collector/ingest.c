@@ -215,10 +215,16 @@ static int s_rollups(self_t *self, char *first_err, size_t errlen)
     for (size_t k = 0; k < sizeof p / sizeof *p; k++) {
         char err[512] = "";
         int64_t now = sd_wall_ms(), until = 0, rows = 0;
+        int64_t dirty = 0;
         int rc = store_rollups_watermark(self->store, p[k].period, &until, err, sizeof err);
+        if (rc == 0)
+            rc = store_rollups_dirty(self->store, p[k].period, &dirty, err, sizeof err);
         int64_t from = !until ? now - p[k].catchup * p[k].len_ms
                        : p[k].rebuild_last ? until - p[k].len_ms
                                            : until;
+        /* a state written in the past made buckets stale: rebuilt first (store_rollups.h) */
+        if (dirty && dirty < from)
+            from = dirty;
         from -= from % p[k].len_ms;
         int64_t to = from + p[k].catchup * p[k].len_ms;
         if (to > now)
@@ -228,6 +234,8 @@ static int s_rollups(self_t *self, char *first_err, size_t errlen)
                                      sizeof err);
         if (rc == 0 && to > from)
             rc = store_rollups_advance(self->store, p[k].period, to, err, sizeof err);
+        if (rc == 0 && dirty && to > from)
+            rc = store_rollups_clean(self->store, p[k].period, dirty, to, err, sizeof err);
         if (rc != 0) {
             sd_warn(COMP, "rollups not built period=%s err=%s (tried again at the next upkeep)",
                     p[k].period == ROLLUP_DAY ? "day" : "hour", err);

@@ -20,6 +20,25 @@
 #define COMP "status-page"
 #define STATEMENT_TIMEOUT "30000"  /* ms */
 
+/* One built snapshot, shared by the cache and the requests copying it (reference counted:
+ * a request copies it outside the lock, a new build replaces it meanwhile). */
+typedef struct {
+    int refs;                 /* guarded by the cache's lock */
+    char *text;
+    size_t len;
+    unsigned char *gz;        /* the same, gzip-compressed (NULL: compression failed) */
+    size_t gz_len;
+} snap_t;
+
+static void s_snap_free(snap_t *p)
+{
+    if (!p)
+        return;
+    free(p->text);
+    free(p->gz);
+    free(p);
+}
+
 struct status_cache_t {
     pthread_mutex_t lock;
     pthread_cond_t cond;      /* the thread waits for want/stop, getters for a snapshot */
@@ -31,15 +50,20 @@ struct status_cache_t {
     bool want, stop;
     json_t *page;             /* settings of the latest get */
     uint64_t page_gen;        /* changes with page */
-    char *snap;               /* the latest snapshot, or NULL */
-    size_t snap_len;
-    unsigned char *gz;        /* the same, gzip-compressed (NULL: compression failed) */
-    size_t gz_len;
+    snap_t *snap;             /* the latest snapshot, or NULL */
     sd_ms_t snap_at;          /* when it was built (monotonic) */
+    sd_ms_t failed_at;        /* when the last build failed (monotonic; 0: it did not) */
     sd_ms_t build_ms;         /* how long the last build took */
     uint64_t builds;          /* builds finished, failed or not */
     char last_err[256];
 };
+
+/* Drops one reference (under the lock). */
+static void s_snap_put(snap_t *p)
+{
+    if (p && --p->refs == 0)
+        s_snap_free(p);
+}
 
 /* One build: {"generatedAt", "page", "assets", "incidents", "maintenance"} as text. */
 static char *s_build(store_t *s, json_t *page, char *err, size_t errlen)
@@ -112,27 +136,35 @@ static void *s_run(void *arg)
         json_decref(page);
         sd_ms_t took = sd_mono_ms() - t0;
 
+        snap_t *snap = text ? calloc(1, sizeof *snap) : NULL;
+        if (snap)
+            *snap = (snap_t) {.refs = 1, .text = text, .len = strlen(text), .gz = gz,
+                              .gz_len = gz_len};
+        else if (text) {
+            free(text);
+            free(gz);
+            snprintf(err, sizeof err, "status page: out of memory");
+        }
+
         pthread_mutex_lock(&c->lock);
         c->builds++;
         if (gen != c->page_gen) { /* the settings changed meanwhile: build again */
-            free(text);
-            free(gz);
+            s_snap_free(snap);
+            pthread_cond_broadcast(&c->cond);
             continue;
         }
         c->want = false;
-        if (text) {
-            free(c->snap);
-            free(c->gz);
-            c->snap = text;
-            c->snap_len = strlen(text);
-            c->gz = gz;
-            c->gz_len = gz_len;
+        if (snap) {
+            s_snap_put(c->snap);
+            c->snap = snap;
             c->snap_at = sd_mono_ms();
+            c->failed_at = 0;
             c->build_ms = took;
             c->last_err[0] = '\0';
-            sd_debug(COMP, "built bytes=%zu gzip=%zu ms=%lld", c->snap_len, c->gz_len,
+            sd_debug(COMP, "built bytes=%zu gzip=%zu ms=%lld", snap->len, snap->gz_len,
                      (long long) took);
         } else {
+            c->failed_at = sd_mono_ms();
             if (strcmp(c->last_err, err) != 0)
                 sd_warn(COMP, "status page data not built err=%s", err);
             snprintf(c->last_err, sizeof c->last_err, "%s", err);
@@ -184,8 +216,7 @@ void status_cache_destroy(status_cache_t **p)
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     json_decref(c->page);
-    free(c->snap);
-    free(c->gz);
+    s_snap_put(c->snap);
     free(c->conninfo);
     free(c);
     *p = NULL;
@@ -199,18 +230,18 @@ int status_cache_get(status_cache_t *c, const json_t *page, int wait_ms, bool *g
         json_decref(c->page);
         c->page = json_deep_copy(page);
         c->page_gen++;
-        if (c->snap) {            /* other settings: the snapshot is not theirs */
-            free(c->snap);
-            free(c->gz);
-            c->snap = NULL;
-            c->gz = NULL;
-        }
+        s_snap_put(c->snap);      /* other settings: the snapshot is not theirs */
+        c->snap = NULL;
+        c->failed_at = 0;
     }
     sd_ms_t now = sd_mono_ms();
     /* stale after the refresh period, or five builds' time when building is slow (10,000
-     * assets): the database spends at most a fifth of its time on the page */
+     * assets): the database spends at most a fifth of its time on the page. A failed build
+     * is not tried again sooner than that either (a database in trouble gets no more load
+     * from the page), and then nobody waits for it. */
     sd_ms_t max_age = c->build_ms * 5 > c->refresh_ms ? c->build_ms * 5 : c->refresh_ms;
-    if (!c->snap || now - c->snap_at >= max_age) {
+    bool backoff = c->failed_at && now - c->failed_at < max_age;
+    if ((!c->snap || now - c->snap_at >= max_age) && !backoff) {
         c->want = true;
         pthread_cond_broadcast(&c->cond);
     }
@@ -224,32 +255,40 @@ int status_cache_get(status_cache_t *c, const json_t *page, int wait_ms, bool *g
         until.tv_nsec -= 1000000000L;
     }
     /* none yet: wait for the build this call asked for (or one already running) */
-    while (!c->snap && c->builds == builds && !c->stop)
+    while (!c->snap && !backoff && c->builds == builds && !c->stop)
         if (pthread_cond_timedwait(&c->cond, &c->lock, &until) == ETIMEDOUT)
             break;
+    snap_t *snap = c->snap;
     int rc = 0;
-    if (c->snap) {
-        bool z = gzip && *gzip && c->gz;
-        const void *src = z ? (const void *) c->gz : c->snap;
-        size_t n = z ? c->gz_len : c->snap_len;
-        if (gzip)
-            *gzip = z;
-        *body = malloc(n + 1);
-        if (*body) {
-            memcpy(*body, src, n);
-            (*body)[n] = '\0';
-            *len = n;
-        } else {
-            snprintf(err, errlen, "out of memory");
-            rc = -ENOMEM;
-        }
-    } else if (c->last_err[0] && c->builds > builds) {
+    if (snap) {
+        snap->refs++;
+    } else if (c->last_err[0] && (backoff || c->builds > builds)) {
         snprintf(err, errlen, "%s", c->last_err);
         rc = -EIO;
     } else {
         snprintf(err, errlen, "the status page data is not ready yet");
         rc = -EAGAIN;
     }
+    pthread_mutex_unlock(&c->lock);
+    if (!snap)
+        return rc;
+    /* the copy outside the lock: 25 MB at 10,000 assets must not hold the other readers */
+    bool z = gzip && *gzip && snap->gz;
+    const void *src = z ? (const void *) snap->gz : snap->text;
+    size_t n = z ? snap->gz_len : snap->len;
+    if (gzip)
+        *gzip = z;
+    *body = malloc(n + 1);
+    if (*body) {
+        memcpy(*body, src, n);
+        (*body)[n] = '\0';
+        *len = n;
+    } else {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+    }
+    pthread_mutex_lock(&c->lock);
+    s_snap_put(snap);
     pthread_mutex_unlock(&c->lock);
     return rc;
 }

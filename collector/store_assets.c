@@ -137,7 +137,8 @@ int store_assets_set_state(store_t *s, const char *asset_id, const char *state,
     const char *params[4] = {asset_id, state, since, why};
     /* the state history in the same statement: a new state closes the open interval and
      * opens the next at the change (never before the open one started: zero length at
-     * worst); the same state with another reason changes nothing there */
+     * worst); the same state with another reason changes nothing there. A change in the past
+     * (a DOWN from its first failing probe) marks the rollups from there stale. */
     return store_command(s, "asset state",
                          "WITH prev AS (SELECT id, state, started_at FROM asset_state_intervals"
                          "   WHERE asset_id = $1 AND ended_at IS NULL),"
@@ -147,7 +148,13 @@ int store_assets_set_state(store_t *s, const char *asset_id, const char *state,
                          "   state_since = to_timestamp($3::double precision / 1000),"
                          "   updated_at = now() WHERE id = $1 RETURNING id),"
                          " c AS (UPDATE asset_state_intervals SET ended_at = (SELECT at FROM b)"
-                         "   WHERE id IN (SELECT id FROM prev WHERE state <> $2) RETURNING id)"
+                         "   WHERE id IN (SELECT id FROM prev WHERE state <> $2) RETURNING id),"
+                         /* a change at a time already rolled up makes those rollups stale
+                          * (migration 010): rebuilt by the upkeep, read raw meanwhile */
+                         " w AS (UPDATE rollup_watermarks SET dirty_from = LEAST("
+                         "   COALESCE(dirty_from, 'infinity'), date_trunc(period, (SELECT at FROM b),"
+                         "   'UTC')) WHERE built_until > (SELECT at FROM b)"
+                         "   AND NOT EXISTS (SELECT 1 FROM prev WHERE state = $2) RETURNING 1)"
                          " INSERT INTO asset_state_intervals (asset_id, state, started_at)"
                          " SELECT $1, $2, (SELECT at FROM b) FROM u"
                          " WHERE NOT EXISTS (SELECT 1 FROM prev WHERE state = $2)",

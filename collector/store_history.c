@@ -40,19 +40,23 @@ static const char SQL_SECS[] =
     "   - GREATEST(i.started_at, s.lo)))::float8 AS secs) x)"
     " SELECT p.asset_id, p.slot, sum(p.up), sum(p.degraded), sum(p.down), sum(p.maint),"
     "  sum(p.unknown)"
-    " FROM parts p JOIN assets a ON a.id = p.asset_id AND a.in_manifest"
+    " FROM parts p JOIN assets a ON a.id = p.asset_id AND (a.in_manifest OR $1 IS NOT NULL)"
     " GROUP BY p.asset_id, p.slot";
 
 int store_history_built(store_t *s, history_built_t *built, char *err, size_t errlen)
 {
-    /* min(bucket): the partial index of migration 010, one index probe each */
+    /* min(bucket): the partial index of migration 010, one index probe each; the rollups are
+     * good up to their watermark or where a later state write made them stale (LEAST
+     * ignores a NULL dirty_from) */
 #define MS(x) "COALESCE((extract(epoch FROM (" x ")) * 1000)::bigint, 0)"
     PGresult *r = store_exec(
         s, "rollups built",
         "SELECT " MS("SELECT min(bucket) FROM asset_rollups WHERE period = 'hour' AND location = ''")
-        ", " MS("SELECT built_until FROM rollup_watermarks WHERE period = 'hour'")
+        ", " MS("SELECT LEAST(built_until, dirty_from) FROM rollup_watermarks"
+                " WHERE period = 'hour'")
         ", " MS("SELECT min(bucket) FROM asset_rollups WHERE period = 'day' AND location = ''")
-        ", " MS("SELECT built_until FROM rollup_watermarks WHERE period = 'day'"),
+        ", " MS("SELECT LEAST(built_until, dirty_from) FROM rollup_watermarks"
+                " WHERE period = 'day'"),
         0, NULL, err, errlen);
 #undef MS
     if (!r)

@@ -23,9 +23,10 @@ int store_history_built(store_t *s, history_built_t *built, char *err, size_t er
 typedef void (*store_history_fn)(void *ctx, const char *asset_id, int slot,
                                  const uptime_secs_t *u);
 
-/* Sums the state seconds of asset_id (NULL: every manifest asset) over the n segments (at
- * most STORE_HISTORY_MAX_SEGS) by slot, and calls fn with each sum. Segments of one slot
- * should not overlap (each would be counted). 0, -EINVAL or -EIO. */
+/* Sums the state seconds of asset_id (any asset, in the manifest or removed from it; NULL:
+ * every manifest asset) over the n segments (at most STORE_HISTORY_MAX_SEGS) by slot, and
+ * calls fn with each sum. Segments of one slot should not overlap (each would be counted).
+ * 0, -EINVAL, -ENOMEM or -EIO. */
 int store_history_secs(store_t *s, const char *asset_id, const history_seg_t *seg, size_t n,
                        store_history_fn fn, void *ctx, char *err, size_t errlen);
 

@@ -25,7 +25,10 @@ static const char SQL_BUILD[] =
     "  WHERE pe.ts >= (SELECT min(bucket) FROM b)"
     "   AND pe.ts < (SELECT max(bucket) FROM b) + ('1 ' || $1)::interval"
     "  GROUP BY GROUPING SETS ((date_trunc($1, pe.ts, 'UTC'), pe.asset_id, pe.region),"
-    "   (date_trunc($1, pe.ts, 'UTC'), pe.asset_id))),"
+    "   (date_trunc($1, pe.ts, 'UTC'), pe.asset_id))"
+    /* a region named '' (a peer without one) would collide with the all-locations row:
+     * its results count there only */
+    "  HAVING GROUPING(pe.region) = 1 OR pe.region <> ''),"
     " st AS (SELECT b.bucket, i.asset_id, '' AS location,"
     "   sum(s.secs) FILTER (WHERE i.state = 'UP') AS up,"
     "   sum(s.secs) FILTER (WHERE i.state = 'DEGRADED') AS degraded,"
@@ -106,4 +109,36 @@ int store_rollups_advance(store_t *s, rollup_period_t period, int64_t until_ms, 
                          " ON CONFLICT (period) DO UPDATE SET built_until ="
                          " GREATEST(rollup_watermarks.built_until, EXCLUDED.built_until)",
                          2, p, err, errlen);
+}
+
+int store_rollups_dirty(store_t *s, rollup_period_t period, int64_t *dirty_ms, char *err,
+                        size_t errlen)
+{
+    const char *p[] = {s_period(period)};
+    PGresult *r = store_exec(s, "rollups stale from",
+                             "SELECT COALESCE((SELECT (extract(epoch FROM dirty_from) * 1000)"
+                             "::bigint FROM rollup_watermarks WHERE period = $1), 0)",
+                             1, p, err, errlen);
+    if (!r)
+        return -EIO;
+    *dirty_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int store_rollups_clean(store_t *s, rollup_period_t period, int64_t dirty_ms,
+                        int64_t rebuilt_ms, char *err, size_t errlen)
+{
+    char dirty[32], rebuilt[32];
+    snprintf(dirty, sizeof dirty, "%" PRId64, dirty_ms);
+    snprintf(rebuilt, sizeof rebuilt, "%" PRId64, rebuilt_ms);
+    const char *p[] = {s_period(period), dirty, rebuilt};
+    /* compare and set: a mark lowered by a state written meanwhile is kept */
+    return store_command(s, "rollups rebuilt",
+                         "UPDATE rollup_watermarks SET dirty_from ="
+                         " CASE WHEN to_timestamp($3::double precision / 1000) >= built_until"
+                         "  THEN NULL ELSE to_timestamp($3::double precision / 1000) END"
+                         " WHERE period = $1 AND (extract(epoch FROM dirty_from) * 1000)::bigint"
+                         "  = $2::bigint",
+                         3, p, err, errlen);
 }

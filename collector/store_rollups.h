@@ -22,6 +22,15 @@ int store_rollups_build(store_t *s, rollup_period_t period, int64_t from_ms, int
 /* How far period is built (rollup_watermarks, unix ms), 0 when never. 0 or -EIO. */
 int store_rollups_watermark(store_t *s, rollup_period_t period, int64_t *until_ms, char *err,
                             size_t errlen);
+/* Where period's rollups went stale (rollup_watermarks.dirty_from, unix ms: a state written
+ * with a time before the watermark, store_assets_set_state), 0 when they did not. 0 or -EIO. */
+int store_rollups_dirty(store_t *s, rollup_period_t period, int64_t *dirty_ms, char *err,
+                        size_t errlen);
+/* After the buckets from dirty_ms (as store_rollups_dirty read it) up to rebuilt_ms were built
+ * again: the stale mark moves to rebuilt_ms (cleared once that reaches the watermark), unless
+ * it was lowered meanwhile (then it stays). 0 or -EIO. */
+int store_rollups_clean(store_t *s, rollup_period_t period, int64_t dirty_ms,
+                        int64_t rebuilt_ms, char *err, size_t errlen);
 /* Moves period's watermark to until_ms (never back). 0 or -EIO. */
 int store_rollups_advance(store_t *s, rollup_period_t period, int64_t until_ms, char *err,
                           size_t errlen);

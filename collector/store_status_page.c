@@ -56,13 +56,13 @@ static const char SQL_DAY_INCIDENTS[] =
     "SELECT asset_id, floor(extract(epoch FROM started_at - " TSMS("$1") ") / 86400)::int,"
     " count(*) FROM incidents WHERE started_at >= " TSMS("$1") " GROUP BY 1, 2";
 
-/* $1 the first hour's start, $2 the hour watermark (unix ms): built hours from the rollups,
- * later ones from the raw results. */
+/* $1 the first hour's start, $2 how far the hourly rollups are good, $3 their oldest bucket
+ * (unix ms): those hours from the rollups, the others from the raw results. */
 static const char SQL_LATENCY[] =
     "SELECT r.asset_id, ((extract(epoch FROM r.bucket) * 1000)::bigint - $1::bigint)"
     "  / 3600000, r.latency_p50, r.latency_p95, r.samples"
     " FROM asset_rollups r WHERE r.period = 'hour' AND r.location = ''"
-    "  AND r.bucket >= " TSMS("$1") " AND r.bucket < " TSMS("$2")
+    "  AND r.bucket >= " TSMS("GREATEST($1::bigint, $3::bigint)") " AND r.bucket < " TSMS("$2")
     " UNION ALL"
     " SELECT a.id, h.slot, h.p50, h.p95, h.n FROM assets a, LATERAL ("
     "  SELECT ((extract(epoch FROM date_trunc('hour', pe.ts, 'UTC')) * 1000)::bigint"
@@ -72,7 +72,8 @@ static const char SQL_LATENCY[] =
     "   percentile_cont(0.95) WITHIN GROUP (ORDER BY pe.latency_ms) FILTER (WHERE pe.success)"
     "    AS p95, count(*) AS n"
     "  FROM probe_events pe WHERE pe.asset_id = a.id"
-    "   AND pe.ts >= " TSMS("GREATEST($1::bigint, $2::bigint)") " GROUP BY 1) h"
+    "   AND pe.ts >= " TSMS("$1") " AND (pe.ts < " TSMS("$3") " OR pe.ts >= " TSMS("$2") ")"
+    "  GROUP BY 1) h"
     " WHERE a.in_manifest";
 
 /* The public incident list: open ones and those of the last 90 days ($1: their start). The
@@ -230,11 +231,20 @@ static int64_t s_next_midnight(int64_t t)
     return t - t % HISTORY_DAY_MS + (t % HISTORY_DAY_MS ? HISTORY_DAY_MS : 0);
 }
 
+/* Where a window starting at from stops being its lead: the next midnight, but never before
+ * the first day of the bars (a 90-day window starting exactly at midnight begins a day
+ * before them: that day is all lead). */
+static int64_t s_lead_end(int64_t from, int64_t day0)
+{
+    int64_t m = s_next_midnight(from);
+    return m > day0 ? m : day0;
+}
+
 /* Each window's figure: its lead plus the days from the first whole day after its start. */
 static void s_windows(build_t *b, size_t n, int64_t now, int64_t day0)
 {
     for (size_t w = 0; w < N_WINDOWS; w++) {
-        int64_t first = (s_next_midnight(now - WINDOWS[w].len_ms) - day0) / HISTORY_DAY_MS;
+        int64_t first = (s_lead_end(now - WINDOWS[w].len_ms, day0) - day0) / HISTORY_DAY_MS;
         for (size_t i = 0; i < n; i++) {
             uptime_secs_t *u = &b->extra[i].win[w];
             for (int64_t d = first < 0 ? 0 : first; d < STATUS_PAGE_DAYS; d++) {
@@ -250,12 +260,12 @@ static void s_windows(build_t *b, size_t n, int64_t now, int64_t day0)
 }
 
 /* The history plan: the windows' leads, then each day (today's up to now). */
-static int s_history(store_t *s, build_t *b, int64_t now, int64_t day0, int64_t *hour_wm,
-                     char *err, size_t errlen)
+static int s_history(store_t *s, build_t *b, int64_t now, int64_t day0,
+                     history_built_t *built_out, char *err, size_t errlen)
 {
     history_built_t built = {0};
     int rc = store_history_built(s, &built, err, errlen);
-    *hour_wm = built.hour_until;
+    *built_out = built;
     if (rc)
         return rc;
     history_seg_t *seg = malloc(STORE_HISTORY_MAX_SEGS * sizeof *seg);
@@ -265,7 +275,7 @@ static int s_history(store_t *s, build_t *b, int64_t now, int64_t day0, int64_t 
     }
     size_t n = 0;
     for (size_t w = 0; rc == 0 && w < N_WINDOWS; w++) {
-        int64_t from = now - WINDOWS[w].len_ms, lead_end = s_next_midnight(from);
+        int64_t from = now - WINDOWS[w].len_ms, lead_end = s_lead_end(from, day0);
         rc = history_plan(from, lead_end < now ? lead_end : now, &built, HISTORY_DAY,
                           (int) w, seg, STORE_HISTORY_MAX_SEGS, &n);
     }
@@ -302,14 +312,15 @@ static int s_day_incidents(store_t *s, build_t *b, int64_t day0, char *err, size
     return 0;
 }
 
-static int s_latency(store_t *s, build_t *b, int64_t hour0, int64_t hour_wm, char *err,
-                     size_t errlen)
+static int s_latency(store_t *s, build_t *b, int64_t hour0, const history_built_t *built,
+                     char *err, size_t errlen)
 {
-    char h0[32], wm[32];
+    char h0[32], wm[32], from[32];
     snprintf(h0, sizeof h0, "%" PRId64, hour0);
-    snprintf(wm, sizeof wm, "%" PRId64, hour_wm);
-    const char *p[] = {h0, wm};
-    PGresult *r = store_exec(s, "latency per hour", SQL_LATENCY, 2, p, err, errlen);
+    snprintf(wm, sizeof wm, "%" PRId64, built->hour_until);
+    snprintf(from, sizeof from, "%" PRId64, built->hour_from);
+    const char *p[] = {h0, wm, from};
+    PGresult *r = store_exec(s, "latency per hour", SQL_LATENCY, 3, p, err, errlen);
     if (!r)
         return -EIO;
     for (int i = 0; i < PQntuples(r); i++) {
@@ -349,15 +360,15 @@ int store_status_page(store_t *s, const char *group_by, bool show_addresses, int
         if (rc)
             snprintf(err, errlen, "status page: out of memory");
     }
-    int64_t hour_wm = 0;
+    history_built_t built = {0};
     if (rc == 0)
-        rc = s_history(s, &b, now_ms, day0, &hour_wm, err, errlen);
+        rc = s_history(s, &b, now_ms, day0, &built, err, errlen);
     if (rc == 0) {
         s_windows(&b, json_array_size(assets), now_ms, day0);
         rc = s_day_incidents(s, &b, day0, err, errlen);
     }
     if (rc == 0)
-        rc = s_latency(s, &b, hour0, hour_wm, err, errlen);
+        rc = s_latency(s, &b, hour0, &built, err, errlen);
     char since[32], lim[16];
     snprintf(since, sizeof since, "%" PRId64, (int64_t) (now_ms - STATUS_PAGE_DAYS * HISTORY_DAY_MS));
     snprintf(lim, sizeof lim, "%d", STATUS_PAGE_INCIDENTS);

@@ -15,3 +15,8 @@ CREATE INDEX IF NOT EXISTS idx_asset_rollups_all_locations
     INCLUDE (asset_id, up_seconds, degraded_seconds, down_seconds, maintenance_seconds,
              unknown_seconds)
     WHERE location = '';
+-- A state written with a time in the past (a DOWN starts at the outage's first failing probe,
+-- which may lie in an hour or a day already rolled up) makes the rollups from there stale:
+-- the engine lowers dirty_from in the same statement, readers use the rollups only below
+-- LEAST(built_until, dirty_from), and the upkeep rebuilds from dirty_from and clears it.
+ALTER TABLE rollup_watermarks ADD COLUMN IF NOT EXISTS dirty_from TIMESTAMPTZ;

@@ -236,6 +236,22 @@ static void test_maintenance_body(void **st)
     assert_non_null(s_maint(big, &m));
 }
 
+/* Accept-Encoding: gzip taken unless refused with q=0 */
+static void test_accepts_gzip(void **state)
+{
+    (void) state;
+    assert_true(api_route_accepts_gzip("gzip"));
+    assert_true(api_route_accepts_gzip("gzip, deflate, br"));
+    assert_true(api_route_accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+    assert_true(api_route_accepts_gzip("x-gzip"));
+    assert_false(api_route_accepts_gzip(NULL));
+    assert_false(api_route_accepts_gzip(""));
+    assert_false(api_route_accepts_gzip("identity"));
+    assert_false(api_route_accepts_gzip("gzip;q=0"));
+    assert_false(api_route_accepts_gzip("deflate, gzip ; q=0.000"));
+    assert_false(api_route_accepts_gzip("gzipx, xgzip"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_path_ids),
         cmocka_unit_test(test_ack_body),
         cmocka_unit_test(test_maintenance_body),
+        cmocka_unit_test(test_accepts_gzip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "sd_clock.h"
 #include "status_cache.h"
 #include "store_api.h"
+#include "store_assets.h"
 #include "store_rollups.h"
 #include "store_status_page.h"
 
@@ -251,6 +252,88 @@ static void test_scripted_then_rollups(void **st)
     json_decref(rolled);
 }
 
+/* A state written with a time in the past (a DOWN from its first failing probe) inside
+ * rollups already built: the reader must not use the stale rollups (the engine's statement
+ * marks them, migration 010), and once the upkeep rebuilt them the mark is gone and the
+ * figures are the same. Also: every session is in UTC whatever the database's default, and
+ * the uptime of an asset removed from the manifest is still its history. */
+static void test_backdated_state(void **st)
+{
+    (void) st;
+    char err[512] = "";
+    /* api's last interval: UP since yesterday 01:00; DOWN since yesterday 03:00, decided now */
+    assert_int_equal(store_assets_set_state(s_store, "api", "DOWN", "late quorum",
+                                            s_today - D + 3 * H, err, sizeof err), 0);
+    int64_t dirty_day = 0, dirty_hour = 0;
+    assert_int_equal(store_rollups_dirty(s_store, ROLLUP_DAY, &dirty_day, err, sizeof err), 0);
+    assert_int_equal(store_rollups_dirty(s_store, ROLLUP_HOUR, &dirty_hour, err, sizeof err), 0);
+    print_message("stale from: day %+lld h, hour %+lld h (relative to today)\n",
+                  (long long) (dirty_day - s_today) / H, (long long) (dirty_hour - s_today) / H);
+    assert_true(dirty_day == s_today - D && dirty_hour == s_today - D + 3 * H);
+    int64_t now = sd_wall_ms();
+    json_t *page = s_page(now);
+    json_t *daily = json_object_get(s_asset(page, "api"), "daily");
+    int y = STATUS_PAGE_DAYS - 2;
+    double up = json_number_value(json_array_get(json_object_get(daily, "uptime"), y));
+    double down = json_number_value(json_array_get(json_object_get(daily, "downSeconds"), y));
+    print_message("yesterday after the late DOWN: uptime %.6f, down %.0f s\n", up, down);
+    /* 1 h maintenance, 2 h up, 21 h down */
+    assert_true(fabs(up - 2.0 / 23.0) < 1e-6 && down == 21 * 3600);
+    /* the upkeep rebuilds from the marks and clears them: the same figures */
+    int64_t hour_top = now - now % H, rows = 0;
+    assert_int_equal(store_rollups_build(s_store, ROLLUP_DAY, dirty_day, s_today, &rows, err,
+                                         sizeof err), 0);
+    assert_int_equal(store_rollups_clean(s_store, ROLLUP_DAY, dirty_day, s_today, err,
+                                         sizeof err), 0);
+    assert_int_equal(store_rollups_build(s_store, ROLLUP_HOUR, dirty_hour, hour_top, &rows, err,
+                                         sizeof err), 0);
+    assert_int_equal(store_rollups_clean(s_store, ROLLUP_HOUR, dirty_hour, hour_top, err,
+                                         sizeof err), 0);
+    assert_int_equal(store_rollups_dirty(s_store, ROLLUP_DAY, &dirty_day, err, sizeof err), 0);
+    assert_int_equal(dirty_day, 0);
+    json_t *again = s_page(now);
+    json_t *f1 = s_figures(page), *f2 = s_figures(again);
+    assert_true(json_equal(f1, f2));
+    json_decref(f1);
+    json_decref(f2);
+    json_decref(page);
+    json_decref(again);
+    /* a mark lowered while a rebuild ran is kept */
+    assert_int_equal(store_assets_set_state(s_store, "web", "DOWN", "late", s_today - D + 5 * H,
+                                            err, sizeof err), 0);
+    assert_int_equal(store_rollups_dirty(s_store, ROLLUP_HOUR, &dirty_hour, err, sizeof err), 0);
+    assert_int_equal(store_rollups_clean(s_store, ROLLUP_HOUR, dirty_hour - H, hour_top, err,
+                                         sizeof err), 0);
+    int64_t still = 0;
+    assert_int_equal(store_rollups_dirty(s_store, ROLLUP_HOUR, &still, err, sizeof err), 0);
+    assert_true(still == dirty_hour);
+
+    /* UTC in every session, whatever the database says */
+    PGconn *pc = store_conn(s_store);
+    char sql[256], ci[512];
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s SET TimeZone = 'Europe/Berlin'", PQdb(pc));
+    s_exec(sql);
+    snprintf(ci, sizeof ci, "host=%s port=%s dbname=%s user=%s", PQhost(pc), PQport(pc),
+             PQdb(pc), PQuser(pc));
+    store_t *other = store_new(ci, err, sizeof err);
+    assert_non_null(other);
+    PGresult *r = PQexec(store_conn(other), "SHOW TimeZone");
+    print_message("session TimeZone: %s\n", PQgetvalue(r, 0, 0));
+    assert_string_equal(PQgetvalue(r, 0, 0), "UTC");
+    PQclear(r);
+    store_destroy(&other);
+
+    /* an asset removed from the manifest keeps its figures on the uptime route */
+    s_exec("UPDATE assets SET in_manifest = false WHERE id = 'web'");
+    json_t *one = NULL;
+    assert_int_equal(store_api_uptime(s_store, "web", s_today - 2 * D, s_today, &one, err,
+                                      sizeof err), 0);
+    print_message("removed asset: up %.0f s\n", s_dnum(one, "upSeconds"));
+    assert_true(s_dnum(one, "upSeconds") > 100000);
+    json_decref(one);
+    s_exec("UPDATE assets SET in_manifest = true WHERE id = 'web'");
+}
+
 static void test_cache(void **st)
 {
     (void) st;
@@ -324,6 +407,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scripted_then_rollups),
+        cmocka_unit_test(test_backdated_state),
         cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_teardown);

@@ -82,19 +82,27 @@ int store_rollups_build(store_t *s, rollup_period_t period, int64_t from_ms, int
     return 0;
 }
 
+/* One time column of period's rollup_watermarks row as unix ms (0: no row, or NULL). sql
+ * selects it for period $1. */
+static int s_mark_ms(store_t *s, const char *what, const char *sql, rollup_period_t period,
+                     int64_t *ms, char *err, size_t errlen)
+{
+    const char *p[] = {s_period(period)};
+    PGresult *r = store_exec(s, what, sql, 1, p, err, errlen);
+    if (!r)
+        return -EIO;
+    *ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
 int store_rollups_watermark(store_t *s, rollup_period_t period, int64_t *until_ms, char *err,
                             size_t errlen)
 {
-    const char *p[] = {s_period(period)};
-    PGresult *r = store_exec(s, "rollup watermark",
-                             "SELECT COALESCE((SELECT (extract(epoch FROM built_until) * 1000)"
-                             "::bigint FROM rollup_watermarks WHERE period = $1), 0)",
-                             1, p, err, errlen);
-    if (!r)
-        return -EIO;
-    *until_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return 0;
+    return s_mark_ms(s, "rollup watermark",
+                     "SELECT COALESCE((SELECT (extract(epoch FROM built_until) * 1000)"
+                     "::bigint FROM rollup_watermarks WHERE period = $1), 0)",
+                     period, until_ms, err, errlen);
 }
 
 int store_rollups_advance(store_t *s, rollup_period_t period, int64_t until_ms, char *err,
@@ -114,16 +122,10 @@ int store_rollups_advance(store_t *s, rollup_period_t period, int64_t until_ms, 
 int store_rollups_dirty(store_t *s, rollup_period_t period, int64_t *dirty_ms, char *err,
                         size_t errlen)
 {
-    const char *p[] = {s_period(period)};
-    PGresult *r = store_exec(s, "rollups stale from",
-                             "SELECT COALESCE((SELECT (extract(epoch FROM dirty_from) * 1000)"
-                             "::bigint FROM rollup_watermarks WHERE period = $1), 0)",
-                             1, p, err, errlen);
-    if (!r)
-        return -EIO;
-    *dirty_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return 0;
+    return s_mark_ms(s, "rollups stale from",
+                     "SELECT COALESCE((SELECT (extract(epoch FROM dirty_from) * 1000)"
+                     "::bigint FROM rollup_watermarks WHERE period = $1), 0)",
+                     period, dirty_ms, err, errlen);
 }
 
 int store_rollups_clean(store_t *s, rollup_period_t period, int64_t dirty_ms,

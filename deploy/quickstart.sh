@@ -126,7 +126,7 @@ trap 'exit 143' TERM
 # --- install, build -----------------------------------------------------------------------
 packages=(build-essential cmake pkg-config gcc libczmq-dev libzmq3-dev libcurl4-openssl-dev libssl-dev
           libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev postgresql
-          libmicrohttpd-dev libjansson-dev libcmocka-dev python3 curl iproute2 procps)
+          libmicrohttpd-dev libjansson-dev zlib1g-dev libcmocka-dev python3 curl iproute2 procps)
 # shellcheck source=../tests/lib/deps.sh
 source "$root/tests/lib/deps.sh"
 if ((no_install)); then

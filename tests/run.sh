@@ -70,7 +70,7 @@ unit_j=$(( jobs < 2 ? jobs : 2 ))
 packages=(build-essential cmake pkg-config gcc clang libclang-rt-14-dev libfuzzer-14-dev
           libczmq-dev libzmq3-dev
           libcurl4-openssl-dev libssl-dev libc-ares-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev
-          postgresql libmicrohttpd-dev libjansson-dev libcmocka-dev prometheus python3 python3-aiosmtpd
+          postgresql libmicrohttpd-dev libjansson-dev zlib1g-dev libcmocka-dev prometheus python3 python3-aiosmtpd
           python3-jsonschema
           curl iproute2 procps util-linux openssl nginx prometheus-blackbox-exporter
           docker.io docker-compose debootstrap systemd dpkg-dev file nodejs chromium)

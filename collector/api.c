@@ -62,6 +62,7 @@ struct api_t {
      * channels, the routes; each request takes a view of it (s_view), so a reload never
      * changes it under a request */
     const collector_ctx_t *ctx;
+    collector_ctx_t ctx_copy;        /* what ctx points to: api_new's argument, copied */
     reload_t *reload;        /* POST /api/reload; NULL: not offered */
     status_cache_t *status;  /* GET /api/status-page/data, built apart and served from memory */
     bool curl_init;          /* curl_global_init was called (api_destroy releases it) */
@@ -1017,7 +1018,8 @@ api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen)
     api->metrics = ctx->metrics;
     api->health = ctx->health;
     api->tokens = ctx->api_tokens;
-    api->ctx = ctx;
+    api->ctx_copy = *ctx;  /* the caller's ctx may be on its stack (the tests' is) */
+    api->ctx = &api->ctx_copy;
     api->reload = ctx->reload;
     api->plaintext = ctx->insecure_plaintext;
     api->conninfo = strdup(ctx->db_conninfo);

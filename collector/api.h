@@ -16,7 +16,7 @@ typedef struct api_t api_t;
 #define API_CONNECTION_TIMEOUT_S 30
 
 /* Starts listening on ctx->api_port (0 = any free port, see api_port()); NULL on failure
- * with a message in err. */
+ * with a message in err. ctx is copied (the pointers in it must outlive the api). */
 api_t *api_new(const collector_ctx_t *ctx, char *err, size_t errlen);
 /* The port actually bound. */
 int api_port(const api_t *api);

@@ -64,6 +64,17 @@ def main():
             exe = kv["ExecStart"].split()[0]
             if not os.path.exists(os.path.join(root, exe.lstrip("/"))):
                 raise AssertionError("%s: ExecStart %s is not in the package" % (unit, exe))
+            # commands the unit borrows from the system (ExecReload's /bin/kill, from procps,
+            # a dependency of the package): taken from the host, as an installed system has them
+            for key in ("ExecReload", "ExecStop"):
+                cmd = kv.get(key, "").split()[0] if kv.get(key) else None
+                if cmd and not os.path.exists(os.path.join(root, cmd.lstrip("/"))):
+                    if not os.path.exists(cmd):
+                        raise AssertionError("%s: %s %s is neither in the package nor on this "
+                                             "system" % (unit, key, cmd))
+                    dst = os.path.join(root, cmd.lstrip("/"))
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    shutil.copy2(cmd, dst)
             envf = kv["EnvironmentFile"].lstrip("-")
             if not os.path.exists(os.path.join(root, envf.lstrip("/"))):
                 raise AssertionError("%s: EnvironmentFile %s is not in the package" % (unit, envf))

@@ -383,10 +383,17 @@ int store_api_uptime(store_t *s, const char *asset_id, int64_t from_ms, int64_t 
 }
 
 /* asset id -> its seconds (uptime_json), for store_api_uptime_all */
+typedef struct {
+    json_t *by;
+    bool oom;
+} all_t;
+
 static void s_on_all(void *ctx, const char *asset_id, int slot, const uptime_secs_t *u)
 {
     (void) slot;
-    json_object_set_new(ctx, asset_id, uptime_json(u));
+    all_t *a = ctx;
+    if (json_object_set_new(a->by, asset_id, uptime_json(u)) != 0)
+        a->oom = true;
 }
 
 int store_api_uptime_all(store_t *s, int64_t from_ms, int64_t to_ms, json_t **out, char *err,
@@ -409,9 +416,10 @@ int store_api_uptime_all(store_t *s, int64_t from_ms, int64_t to_ms, json_t **ou
         snprintf(err, errlen, "uptime: history plan too long");
         rc = -EINVAL;
     }
+    all_t all = {.by = by, .oom = false};
     if (rc == 0)
-        rc = store_history_secs(s, NULL, seg, n, s_on_all, by, err, errlen);
-    json_t *arr = rc == 0 ? json_array() : NULL;
+        rc = store_history_secs(s, NULL, seg, n, s_on_all, &all, err, errlen);
+    json_t *arr = rc == 0 && !all.oom ? json_array() : NULL;
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id) {

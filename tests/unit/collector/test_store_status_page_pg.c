@@ -393,6 +393,43 @@ static void test_cache(void **st)
     json_decref(page);
     status_cache_destroy(&c);
     assert_null(c);
+    /* a snapshot older than the refresh period is rebuilt for the requests after it: a
+     * state written now shows within a deadline (the stale one is served meanwhile) */
+    c = status_cache_new(ci, 200, err, sizeof err);
+    assert_non_null(c);
+    page = json_pack("{s:s, s:n, s:s, s:b}", "title", "T", "description", "groupBy", "tier",
+                     "showAddresses", 0);
+    assert_int_equal(status_cache_get(c, page, 15000, NULL, &body, &len, err, sizeof err), 0);
+    assert_null(strstr(body, "\"state\":\"MAINTENANCE\""));
+    free(body);
+    s_exec("UPDATE assets SET state = 'MAINTENANCE' WHERE id = 'web'");
+    sd_ms_t t1 = sd_mono_ms();
+    bool seen = false;
+    while (!seen && sd_mono_ms() - t1 < 10000) {
+        assert_int_equal(status_cache_get(c, page, 0, NULL, &body, &len, err, sizeof err), 0);
+        seen = strstr(body, "\"state\":\"MAINTENANCE\"") != NULL;
+        free(body);
+        if (!seen) {
+            struct timespec ts = {0, 20 * 1000000L};  /* polling, not a wait for the result */
+            nanosleep(&ts, NULL);
+        }
+    }
+    print_message("a state change reached the snapshot after %lld ms (refresh 200 ms)\n",
+                  (long long) (sd_mono_ms() - t1));
+    assert_true(seen);
+    s_exec("UPDATE assets SET state = 'UNKNOWN' WHERE id = 'web'");
+    /* destroyed while a build runs: joins it, nothing leaks (LSan in the ASan build) */
+    json_object_set_new(page, "title", json_string("other settings: a new build"));
+    /* (the build just asked for runs now; were the thread to finish it within the call's
+     * zero wait, the answer is that snapshot) */
+    int got = status_cache_get(c, page, 0, NULL, &body, &len, err, sizeof err);
+    assert_true(got == -EAGAIN || got == 0);
+    if (got == 0)
+        free(body);
+    status_cache_destroy(&c);
+    assert_null(c);
+    json_decref(page);
+
     /* no database: a clear error, no crash */
     c = status_cache_new("host=127.0.0.1 port=1 connect_timeout=2", 1000, err, sizeof err);
     page = json_pack("{s:s}", "title", "T");

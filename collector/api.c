@@ -666,6 +666,18 @@ static void s_do_status_data(api_t *api, struct MHD_Connection *c, reply_t *r)
     r->vary = true;
 }
 
+/* The ?from=&to= of the uptime routes into q (api_route_uptime_range); false after a 400. */
+static bool s_uptime_range(struct MHD_Connection *c, query_t *q, reply_t *r)
+{
+    const char *why = api_route_uptime_range(
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
+        MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), sd_wall_ms(),
+        &q->start_ms, &q->end_ms);
+    if (why)
+        s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+    return !why;
+}
+
 static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, const char *method,
                        const char *id, size_t id_len, const body_t *body, reply_t *r)
 {
@@ -721,27 +733,15 @@ static void s_dispatch(api_t *api, struct MHD_Connection *c, route_t route, cons
             s_reply_error(r, MHD_HTTP_NOT_FOUND, "asset not found");
             return;
         }
-        const char *why = api_route_uptime_range(
-            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
-            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), sd_wall_ms(),
-            &q.start_ms, &q.end_ms);
-        if (why) {
-            s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+        if (!s_uptime_range(c, &q, r))
             return;
-        }
         q.asset_id = idbuf;
         s_do_query(api, &q, r);
         return;
     }
     case ROUTE_UPTIME_ALL: {
-        const char *why = api_route_uptime_range(
-            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from"),
-            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), sd_wall_ms(),
-            &q.start_ms, &q.end_ms);
-        if (why) {
-            s_reply_error(r, MHD_HTTP_BAD_REQUEST, why);
+        if (!s_uptime_range(c, &q, r))
             return;
-        }
         s_do_query(api, &q, r);
         return;
     }
